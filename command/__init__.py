@@ -1,0 +1,1 @@
+"""Who goes: unit workflow, recommendations, dispatch, the situation picture."""

@@ -1,0 +1,70 @@
+"""The audit trail: who did what, when, and how it ended. Written for every mutating request."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Index, SmallInteger, String, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+
+
+class AuditEntry(Base):
+    """One mutating request (or CLI action): the actor, the action, its target and its outcome."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    actor: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(128), nullable=False)
+    method: Mapped[str | None] = mapped_column(String(8))
+    path: Mapped[str | None] = mapped_column(String(512))
+    target: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    # "ok", or the error code of API.md ("forbidden", "conflict", ...).
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_actor_at", "actor", "at"),
+    )
+
+
+async def record_audit(
+    session: AsyncSession,
+    *,
+    action: str,
+    outcome: str,
+    actor: str | None = None,
+    role: str | None = None,
+    method: str | None = None,
+    path: str | None = None,
+    target: dict[str, Any] | None = None,
+    status_code: int | None = None,
+    client_ip: str | None = None,
+    request_id: str | None = None,
+) -> AuditEntry:
+    """Add an audit row to the caller's transaction."""
+    entry = AuditEntry(
+        action=action[:128],
+        outcome=outcome[:32],
+        actor=actor,
+        role=role,
+        method=method,
+        path=path[:512] if path else None,
+        target=target or {},
+        status_code=status_code,
+        client_ip=client_ip,
+        request_id=request_id,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry

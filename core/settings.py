@@ -1,0 +1,58 @@
+"""Configuration from the environment (prefix ``COMMANDPOST_``) and a ``.env`` file at the project root."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Everything an operator may set. Defaults match API.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COMMANDPOST_",
+        # The project root's .env first, then one in the working directory (which wins).
+        env_file=(PROJECT_ROOT / ".env", ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/commandpost"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    db_command_timeout_s: float = Field(default=60.0, gt=0)
+
+    redis_url: str | None = None
+    redis_prefix: str = "commandpost"
+
+    secret_key: SecretStr | None = None
+    admin_password: SecretStr | None = None
+    token_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+
+    readiness_timeout_s: float = Field(default=2.0, gt=0)
+    shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
+
+    @field_validator("redis_url", "secret_key", "admin_password", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `COMMANDPOST_REDIS_URL=` in a .env means "not configured", not "an empty URL".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _prefix_is_a_name(cls, value: str) -> str:
+        if not value or any(c.isspace() for c in value) or len(value) > 64:
+            raise ValueError("REDIS_PREFIX must be 1-64 characters without whitespace")
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

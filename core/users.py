@@ -1,0 +1,111 @@
+"""People who may sign in, their roles and their passwords (argon2id hashes, never the password itself)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import BigInteger, Boolean, DateTime, String, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+from core.errors import Conflict, Invalid
+
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+MIN_PASSWORD_LENGTH = 8
+
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("commandpost-timing-equaliser")
+
+
+class Role(StrEnum):
+    """The five roles of API.md. ``admin`` may call every endpoint."""
+
+    admin = "admin"
+    duty_officer = "duty_officer"
+    commander = "commander"
+    field_unit = "field_unit"
+    observer = "observer"
+
+
+class AppUser(Base):
+    """A person (or a field unit's phone) that signs in."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
+    role: Mapped[str] = mapped_column(String(32), nullable=False)
+    # Only for field_unit users: the resource id of the unit whose alerts they receive.
+    unit_id: Mapped[int | None] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    password_changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when ``password`` matches; always spends one argon2 verification, whether the user exists or not."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _check_new_user(*, username: str, password: str, role: Role, unit_id: int | None) -> None:
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise Invalid("username must be 1-64 letters, digits or . _ @ -", field="username")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    if role is Role.field_unit and unit_id is None:
+        raise Invalid("a field_unit user must be bound to a unit (--unit)", field="unit_id")
+    if role is not Role.field_unit and unit_id is not None:
+        raise Invalid("only field_unit users are bound to a unit", field="unit_id")
+
+
+async def get_by_username(session: AsyncSession, *, username: str) -> AppUser | None:
+    """The user with this name, or None."""
+    return await session.scalar(select(AppUser).where(AppUser.username == username))
+
+
+async def add_user(
+    session: AsyncSession, *, username: str, password: str, role: Role, unit_id: int | None = None
+) -> AppUser:
+    """Create a user; a taken username is a Conflict."""
+    _check_new_user(username=username, password=password, role=role, unit_id=unit_id)
+    if await get_by_username(session, username=username) is not None:
+        raise Conflict(f"user {username!r} already exists")
+    user = AppUser(username=username, password_hash=hash_password(password), role=role.value, unit_id=unit_id)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def ensure_admin(session: AsyncSession, *, password: str) -> str:
+    """Create the ``admin`` user, or reset its password and role when they differ. Returns what was done."""
+    _check_new_user(username="admin", password=password, role=Role.admin, unit_id=None)
+    user = await get_by_username(session, username="admin")
+    if user is None:
+        session.add(AppUser(username="admin", password_hash=hash_password(password), role=Role.admin.value))
+        await session.flush()
+        return "created"
+    if verify_password(user.password_hash, password) and user.role == Role.admin and user.active:
+        return "unchanged"
+    user.password_hash = hash_password(password)
+    user.role = Role.admin.value
+    user.active = True
+    user.password_changed_at = func.now()  # type: ignore[assignment]
+    await session.flush()
+    return "reset"

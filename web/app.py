@@ -1,0 +1,101 @@
+"""The application factory: settings, lifespan (engine, Redis), middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as redis_async
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.db import create_engine, create_sessionmaker, transaction
+from core.settings import Settings, get_settings
+from core.users import ensure_admin
+from web import errors
+from web.routes import auth, health
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the caller's ``X-Request-ID`` when it is sane) and echo it in the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def _bootstrap_admin(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    if settings.admin_password is None:
+        return
+    try:
+        async with transaction(sessionmaker) as session:
+            done = await ensure_admin(session, password=settings.admin_password.get_secret_value())
+        log.info("admin user %s from COMMANDPOST_ADMIN_PASSWORD", done)
+    except Exception as exc:  # the service must still start; readiness reports the database
+        log.warning("could not create or reset the admin user at start-up: %s", exc)
+
+
+def create_app(
+    settings: Settings | None = None, *, sessionmaker: async_sessionmaker[AsyncSession] | None = None
+) -> FastAPI:
+    """Build the service. Tests may hand in a ``sessionmaker`` bound to their own connection."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = None
+        if sessionmaker is None:
+            engine = create_engine(settings)
+            app.state.sessionmaker = create_sessionmaker(engine)
+        else:
+            app.state.sessionmaker = sessionmaker
+        app.state.redis = (
+            redis_async.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+            if settings.redis_url
+            else None
+        )
+        await _bootstrap_admin(settings, app.state.sessionmaker)
+        try:
+            yield
+        finally:
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            if engine is not None:
+                await engine.dispose()
+
+    app = FastAPI(
+        title="Commandpost",
+        summary="Emergency management command and dispatch",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(auth.router, prefix="/api/v1")
+    return app

@@ -1,0 +1,158 @@
+"""The ``commandpost`` command: serve, migrate, manage users."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import secrets
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy.engine import make_url
+from tqdm import tqdm
+
+from core import migrate
+from core.audit import record_audit
+from core.db import create_engine, create_sessionmaker, transaction
+from core.errors import CommandpostError
+from core.settings import Settings, get_settings
+from core.users import Role, add_user, ensure_admin
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    if args.workers > 1 and not settings.redis_url:
+        raise SystemExit(
+            "commandpost: --workers > 1 needs COMMANDPOST_REDIS_URL (the in-process bus serves one worker only)"
+        )
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    url = settings.database_url
+    name = make_url(url).database
+    if migrate.ensure_database(url):
+        _print(f"created database {name}")
+    pending = migrate.pending_revisions(url)
+    if pending:
+        with tqdm(total=len(pending), desc="migrating", unit="rev", disable=args.quiet) as bar:
+            migrate.upgrade(url, on_step=lambda rev: bar.update(1))
+        _print(f"database {name} migrated to {migrate.head_revision()} ({len(pending)} step(s))")
+    else:
+        _print(f"database {name} is up to date ({migrate.head_revision()})")
+    if settings.admin_password is not None:
+        done = asyncio.run(_ensure_admin(settings))
+        _print(f"admin user {done} from COMMANDPOST_ADMIN_PASSWORD")
+    return 0
+
+
+def cmd_db_downgrade(args: argparse.Namespace, settings: Settings) -> int:
+    migrate.downgrade(settings.database_url, args.revision)
+    _print(f"database downgraded to {args.revision}")
+    return 0
+
+
+async def _ensure_admin(settings: Settings) -> str:
+    assert settings.admin_password is not None
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            done = await ensure_admin(session, password=settings.admin_password.get_secret_value())
+            if done != "unchanged":
+                await record_audit(session, action="users.ensure_admin", outcome="ok", actor="cli", target={"done": done})
+            return done
+    finally:
+        await engine.dispose()
+
+
+async def _add_user(settings: Settings, *, name: str, role: Role, unit_id: int | None, password: str) -> None:
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            user = await add_user(session, username=name, password=password, role=role, unit_id=unit_id)
+            await record_audit(
+                session, action="users.add", outcome="ok", actor="cli", target={"username": name, "role": role.value}
+            )
+            _print(f"added user {user.username} ({user.role})")
+    finally:
+        await engine.dispose()
+
+
+def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The new user's password and whether we generated it (so it must be shown once)."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n"), False
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if first != getpass.getpass("again: "):
+            raise SystemExit("commandpost: the two passwords differ")
+        return first, False
+    return secrets.token_urlsafe(12), True
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    password, generated = _read_password(args)
+    asyncio.run(_add_user(settings, name=args.name, role=Role(args.role), unit_id=args.unit, password=password))
+    if generated:
+        _print(f"generated password (shown once): {password}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="commandpost", description="Emergency command and dispatch service.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP and websocket service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    up = db.add_parser("upgrade", help="create the database if missing and migrate it to the newest schema")
+    up.add_argument("--quiet", action="store_true", help="no progress bar")
+    up.set_defaults(func=cmd_db_upgrade)
+    down = db.add_parser("downgrade", help="migrate down to a revision ('base' removes everything)")
+    down.add_argument("revision")
+    down.set_defaults(func=cmd_db_downgrade)
+
+    users = sub.add_parser("users", help="people who sign in").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="add a user (password asked, read from stdin, or generated)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--unit", type=int, help="the unit a field_unit user is bound to")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    add.set_defaults(func=cmd_users_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args, get_settings()))
+    except CommandpostError as exc:
+        print(f"commandpost: {exc.detail}", file=sys.stderr)
+        return 2
+    except (OSError, ConnectionError) as exc:
+        print(f"commandpost: cannot reach a service: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

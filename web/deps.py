@@ -1,0 +1,95 @@
+"""Request dependencies: the database session (the request's unit of work), the caller and their role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Forbidden, Unauthenticated
+from core.settings import Settings
+from core.users import Role, get_by_username
+from web.audit import audit_success, is_audited, set_actor
+from web.security import verify_token
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed after the endpoint returns and before the response is sent.
+
+    Services only flush. A mutating request's audit row joins the same transaction, so the change and its
+    record of who made it commit together or not at all. Any error rolls everything back.
+    """
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        if is_audited(request):
+            await audit_success(session, request)
+        await session.commit()
+
+
+# scope="function": the commit happens before the response leaves, so a 201 means the change is durable.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/token")
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The authenticated caller."""
+
+    username: str
+    role: Role
+    unit_id: int | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.admin
+
+
+async def current_user(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> CurrentUser:
+    """The caller proven by the bearer token. The user must still exist, be active, and not have changed
+    password since the token was issued (a reset password revokes older tokens)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("this endpoint needs 'Authorization: Bearer <token>'")
+    claims = verify_token(credentials.credentials, settings=settings)
+    user = await get_by_username(session, username=claims.username)
+    if user is None or not user.active or claims.issued_at < user.password_changed_at.replace(microsecond=0):
+        raise Unauthenticated("the token is not valid")
+    caller = CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)
+    set_actor(request, username=caller.username, role=caller.role.value)
+    return caller
+
+
+def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, CurrentUser]]:
+    """A dependency that lets through the given roles, and admin always."""
+    allowed = frozenset(roles) | {Role.admin}
+
+    async def check(user: Annotated[CurrentUser, Depends(current_user)]) -> CurrentUser:
+        if user.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise Forbidden(f"role {user.role.value!r} may not do this (allowed: {names})")
+        return user
+
+    return check
+
+
+AnyUser = Annotated[CurrentUser, Depends(current_user)]

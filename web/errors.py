@@ -1,0 +1,135 @@
+"""The one place where errors become HTTP: ``{"error": code, "detail": text}`` for every failure, 422 included."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core import errors
+from web.audit import audit_failure
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[errors.CommandpostError], int] = {
+    errors.Invalid: 422,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.Unavailable: 503,
+}
+
+CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+# Failures of the database connection itself (not of a statement): the API answers 503 and retries later work.
+_DB_DOWN = (ConnectionError, TimeoutError, socket.gaierror, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, sa_exc.TimeoutError)
+
+
+def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The error shape of API.md."""
+    return {"error": code, "detail": detail, **extra}
+
+
+async def _respond(
+    request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    await audit_failure(request, outcome=code, status_code=status)
+    return JSONResponse(error_body(code, detail, **extra), status_code=status, headers=headers)
+
+
+def _status_of(exc: errors.CommandpostError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+    return 400
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.CommandpostError)
+    status = _status_of(exc)
+    extra = dict(exc.extra)
+    if isinstance(exc, errors.Invalid) and exc.field:
+        extra["field"] = exc.field
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return await _respond(request, status, exc.code, exc.detail, headers, **extra)
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "request"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = [{"field": _field_name(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+    detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5]) or "the request is not valid"
+    return await _respond(request, 422, "invalid", detail, fields=fields)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = CODE_BY_STATUS.get(exc.status_code, "http_error")
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        detail = f"no such resource: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        detail = str(exc.detail)
+    return await _respond(request, exc.status_code, code, detail, dict(exc.headers or {}))
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, sa_exc.IntegrityError):
+        return await _respond(request, 409, "conflict", "the change conflicts with existing data")
+    if isinstance(exc, _DB_DOWN) or (
+        isinstance(exc, sa_exc.DBAPIError)
+        and (exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError))
+    ):
+        log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
+        return await _respond(request, 503, "unavailable", "the database is unavailable; try again shortly")
+    return await _unexpected(request, exc)
+
+
+async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("redis unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return await _respond(request, 503, "unavailable", "the message bus (Redis) is unavailable; try again shortly")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    reference = getattr(request.state, "request_id", "-")
+    log.error("unhandled error in %s %s (request %s)", request.method, request.url.path, reference, exc_info=exc)
+    return await _respond(request, 500, "internal", f"an internal error occurred (reference {reference})")
+
+
+def install(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+    app.add_exception_handler(errors.CommandpostError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for exc_type in (sa_exc.SQLAlchemyError, *_DB_DOWN):
+        app.add_exception_handler(exc_type, _database_error)
+    app.add_exception_handler(RedisConnectionError, _redis_error)
+    app.add_exception_handler(RedisTimeoutError, _redis_error)
+    app.add_exception_handler(Exception, _unexpected)

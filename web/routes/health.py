@@ -1,0 +1,52 @@
+"""Liveness and readiness, for load balancers and orchestrators. No authentication: they reveal only up/down."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from web.errors import error_body
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", name="health.live")
+async def healthz() -> dict[str, str]:
+    """200 while the process serves requests."""
+    return {"status": "ok"}
+
+
+async def _check_database(request: Request) -> None:
+    async with request.app.state.sessionmaker() as session:
+        await session.execute(text("SELECT 1"))
+
+
+async def _check_redis(request: Request) -> None:
+    await request.app.state.redis.ping()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return f"{type(exc).__name__}: {str(exc)[:200]}" if str(exc) else type(exc).__name__
+
+
+@router.get("/readyz", name="health.ready", responses={503: {"description": "a dependency does not answer"}})
+async def readyz(request: Request) -> Any:
+    """200 when PostgreSQL (and Redis, when configured) answer; otherwise 503 naming what failed and why."""
+    timeout = request.app.state.settings.readiness_timeout_s
+    checks = {"database": _check_database}
+    if request.app.state.redis is not None:
+        checks["redis"] = _check_redis
+    results = await asyncio.gather(
+        *(asyncio.wait_for(check(request), timeout) for check in checks.values()), return_exceptions=True
+    )
+    status = {name: "ok" if not isinstance(r, BaseException) else _reason(r) for name, r in zip(checks, results)}
+    failed = [f"{name}: {reason}" for name, reason in status.items() if reason != "ok"]
+    if failed:
+        return JSONResponse(error_body("unavailable", "; ".join(failed), checks=status), status_code=503)
+    return {"status": "ready", "checks": status}
