@@ -96,4 +96,3 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config("postgresql://localhost/x")).get_current_head()
     assert head is not None
     return head
-

@@ -106,6 +106,7 @@ async def ensure_admin(session: AsyncSession, *, password: str) -> str:
     user.password_hash = hash_password(password)
     user.role = Role.admin.value
     user.active = True
-    user.password_changed_at = func.now()  # type: ignore[assignment]
+    user.password_changed_at = func.clock_timestamp()
     await session.flush()
+    await session.refresh(user, ["password_changed_at"])
     return "reset"

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import core.audit
-import core.events
-import core.users  # noqa: F401  (tables register on Base.metadata when their module is imported)
-from core.db import Base
 from core.settings import get_settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from registry import load_metadata  # noqa: E402  (migrations/ is a folder of scripts, not a package)
+
 config = context.config
-target_metadata = Base.metadata
+target_metadata = load_metadata()
 
 
 def _url() -> str:

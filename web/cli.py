@@ -51,7 +51,12 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     pending = migrate.pending_revisions(url)
     if pending:
         with tqdm(total=len(pending), desc="migrating", unit="rev", disable=args.quiet) as bar:
-            migrate.upgrade(url, on_step=lambda rev: bar.update(1))
+
+            def step(revision: str) -> None:
+                bar.set_postfix_str(revision)
+                bar.update()
+
+            migrate.upgrade(url, on_step=step)
         _print(f"database {name} migrated to {migrate.head_revision()} ({len(pending)} step(s))")
     else:
         _print(f"database {name} is up to date ({migrate.head_revision()})")
@@ -74,7 +79,9 @@ async def _ensure_admin(settings: Settings) -> str:
         async with transaction(create_sessionmaker(engine)) as session:
             done = await ensure_admin(session, password=settings.admin_password.get_secret_value())
             if done != "unchanged":
-                await record_audit(session, action="users.ensure_admin", outcome="ok", actor="cli", target={"done": done})
+                await record_audit(
+                    session, action="users.ensure_admin", outcome="ok", actor="cli", target={"done": done}
+                )
             return done
     finally:
         await engine.dispose()

@@ -14,7 +14,7 @@ from core.errors import Forbidden, Unauthenticated
 from core.settings import Settings
 from core.users import Role, get_by_username
 from web.audit import audit_success, is_audited, set_actor
-from web.security import verify_token
+from web.security import password_stamp, verify_token
 
 
 def get_settings(request: Request) -> Settings:
@@ -66,13 +66,13 @@ async def current_user(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> CurrentUser:
-    """The caller proven by the bearer token. The user must still exist, be active, and not have changed
-    password since the token was issued (a reset password revokes older tokens)."""
+    """The caller proven by the bearer token. The user must still exist, be active, and have the password the
+    token was issued under (a reset password revokes older tokens)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("this endpoint needs 'Authorization: Bearer <token>'")
     claims = verify_token(credentials.credentials, settings=settings)
     user = await get_by_username(session, username=claims.username)
-    if user is None or not user.active or claims.issued_at < user.password_changed_at.replace(microsecond=0):
+    if user is None or not user.active or claims.password_stamp != password_stamp(user.password_changed_at):
         raise Unauthenticated("the token is not valid")
     caller = CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)
     set_actor(request, username=caller.username, role=caller.role.value)

@@ -45,7 +45,14 @@ CODE_BY_STATUS = {
 }
 
 # Failures of the database connection itself (not of a statement): the API answers 503 and retries later work.
-_DB_DOWN = (ConnectionError, TimeoutError, socket.gaierror, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, sa_exc.TimeoutError)
+_DB_DOWN = (
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    sa_exc.TimeoutError,
+)
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -63,7 +70,7 @@ async def _respond(
 def _status_of(exc: errors.CommandpostError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 400
 
 
@@ -120,7 +127,9 @@ async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     reference = getattr(request.state, "request_id", "-")
     log.error("unhandled error in %s %s (request %s)", request.method, request.url.path, reference, exc_info=exc)
-    return await _respond(request, 500, "internal", f"an internal error occurred (reference {reference})")
+    # Sent by the outermost middleware, past the one that adds the request id: add it here.
+    headers = {"X-Request-ID": reference} if reference != "-" else None
+    return await _respond(request, 500, "internal", f"an internal error occurred (reference {reference})", headers)
 
 
 def install(app: FastAPI) -> None:

@@ -22,8 +22,14 @@ class TokenClaims:
 
     username: str
     role: str
+    password_stamp: int
     issued_at: datetime
     expires_at: datetime
+
+
+def password_stamp(changed_at: datetime) -> int:
+    """The user's password version as carried in a token: a new password makes every older token invalid."""
+    return int(changed_at.timestamp() * 1_000_000)
 
 
 def _secret(settings: Settings) -> str:
@@ -32,7 +38,9 @@ def _secret(settings: Settings) -> str:
     return settings.secret_key.get_secret_value()
 
 
-def issue_token(*, username: str, role: str, settings: Settings, now: datetime | None = None) -> tuple[str, datetime]:
+def issue_token(
+    *, username: str, role: str, password_changed_at: datetime, settings: Settings, now: datetime | None = None
+) -> tuple[str, datetime]:
     """A signed token for ``username`` and the moment it expires."""
     issued = now or utcnow()
     expires = issued + timedelta(minutes=settings.token_minutes)
@@ -40,6 +48,7 @@ def issue_token(*, username: str, role: str, settings: Settings, now: datetime |
         "iss": ISSUER,
         "sub": username,
         "role": role,
+        "pwd": password_stamp(password_changed_at),
         "iat": int(issued.timestamp()),
         "exp": int(expires.timestamp()),
     }
@@ -54,18 +63,19 @@ def verify_token(token: str, *, settings: Settings) -> TokenClaims:
             _secret(settings),
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "iss"]},
+            options={"require": ["exp", "iat", "sub", "iss", "pwd"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthenticated("the token has expired; sign in again") from exc
     except jwt.InvalidTokenError as exc:
         raise Unauthenticated("the token is not valid") from exc
     role = claims.get("role")
-    if not isinstance(claims["sub"], str) or not isinstance(role, str):
+    if not isinstance(claims["sub"], str) or not isinstance(role, str) or not isinstance(claims["pwd"], int):
         raise Unauthenticated("the token is not valid")
     return TokenClaims(
         username=claims["sub"],
         role=role,
+        password_stamp=claims["pwd"],
         issued_at=datetime.fromtimestamp(claims["iat"], tz=UTC),
         expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC),
     )

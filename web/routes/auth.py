@@ -44,7 +44,9 @@ async def issue(
     if not verify_password(user.password_hash if user else None, password) or user is None or not user.active:
         raise Unauthenticated("wrong username or password")
     set_actor(request, username=user.username, role=user.role)
-    token, expires_at = issue_token(username=user.username, role=user.role, settings=settings)
+    token, expires_at = issue_token(
+        username=user.username, role=user.role, password_changed_at=user.password_changed_at, settings=settings
+    )
     return TokenOut(access_token=token, role=user.role, expires_at=expires_at)
 
 

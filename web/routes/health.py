@@ -45,7 +45,9 @@ async def readyz(request: Request) -> Any:
     results = await asyncio.gather(
         *(asyncio.wait_for(check(request), timeout) for check in checks.values()), return_exceptions=True
     )
-    status = {name: "ok" if not isinstance(r, BaseException) else _reason(r) for name, r in zip(checks, results)}
+    status = {
+        name: "ok" if not isinstance(r, BaseException) else _reason(r) for name, r in zip(checks, results, strict=True)
+    }
     failed = [f"{name}: {reason}" for name, reason in status.items() if reason != "ok"]
     if failed:
         return JSONResponse(error_body("unavailable", "; ".join(failed), checks=status), status_code=503)

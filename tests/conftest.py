@@ -1,0 +1,162 @@
+"""Test fixtures: a throwaway PostGIS database per run (built by Alembic), a rolled-back transaction per test,
+the app over httpx, real Redis under a test prefix.
+
+Nothing here touches the machine's PostgreSQL or Redis beyond creating and dropping our own database and keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as redis_async
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from core import migrate
+from core.db import create_engine
+from core.settings import Settings, get_settings
+from core.users import Role, add_user
+from web.app import create_app
+
+RUN_ID = secrets.token_hex(4)
+TEST_SECRET = secrets.token_urlsafe(32)
+
+
+def _base_settings() -> Settings:
+    return get_settings()
+
+
+def _admin_dsn(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql", database="postgres").render_as_string(False)
+
+
+async def drop_database(database_url: str) -> None:
+    """Drop a database we created, even while connections linger."""
+    name = make_url(database_url).database
+    conn = await asyncpg.connect(_admin_dsn(database_url))
+    try:
+        quoted = await conn.fetchval("SELECT quote_ident($1)", name)
+        await conn.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+def fresh_database_url(label: str) -> str:
+    """A database URL, on the configured server, for a database no one has created yet."""
+    base = make_url(_base_settings().database_url)
+    return base.set(database=f"commandpost_test_{label}_{RUN_ID}_{secrets.token_hex(2)}").render_as_string(False)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """Settings pointing at this run's throwaway database and Redis prefix."""
+    base = _base_settings()
+    return base.model_copy(
+        update={
+            "database_url": make_url(base.database_url)
+            .set(database=f"commandpost_test_{RUN_ID}")
+            .render_as_string(False),
+            "redis_url": base.redis_url or "redis://127.0.0.1:6379/0",
+            "redis_prefix": f"cptest_{RUN_ID}",
+            "secret_key": SecretStr(TEST_SECRET),
+            "admin_password": None,
+            "token_minutes": 60,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def database(settings: Settings) -> AsyncIterator[str]:
+    """This run's database, created and migrated to head by Alembic; dropped at the end."""
+    url = settings.database_url
+    await asyncio.to_thread(migrate.ensure_database, url)
+    await asyncio.to_thread(migrate.upgrade, url)
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture(scope="session")
+async def engine(database: str, settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One connection in an outer transaction that is rolled back after the test: nothing a test writes stays."""
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await outer.rollback()
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions joined to the test's transaction; their commits only release savepoints."""
+    return async_sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+async def app(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[object]:
+    """The real app, its lifespan run, its database work inside the test's transaction."""
+    app = create_app(settings, sessionmaker=sessionmaker)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+TokenFor = Callable[..., Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def token_for(session: AsyncSession, client: httpx.AsyncClient) -> TokenFor:
+    """Create a user with a role (in the test's transaction), sign in over HTTP, return the auth header."""
+
+    async def make(role: Role | str, *, username: str | None = None, unit_id: int | None = None) -> dict[str, str]:
+        role = Role(role)
+        username = username or f"{role.value}_{secrets.token_hex(3)}"
+        password = secrets.token_urlsafe(12)
+        await add_user(session, username=username, password=password, role=role, unit_id=unit_id)
+        await session.commit()
+        response = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    return make
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[redis_async.Redis]:
+    """Real Redis; every key this run writes starts with the run's prefix and is deleted afterwards."""
+    client = redis_async.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+    yield client
+    async for key in client.scan_iter(match=f"{settings.redis_prefix}*"):
+        await client.delete(key)
+    await client.aclose()
+
+
+def shared_data_dir() -> Path:
+    """The shared real-data folder (COMMANDPOST_SHARED_DATA, default ../shared/data)."""
+    return _base_settings().shared_data

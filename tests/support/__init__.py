@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: a controllable TCP proxy, users and tokens."""

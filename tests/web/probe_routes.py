@@ -1,0 +1,58 @@
+"""Routes that exist only in tests, to exercise the request machinery (roles, errors, the unit of work)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from core.errors import Conflict
+from core.events import record_event
+from core.users import AppUser, Role
+from web.audit import READ_ONLY, add_target
+from web.deps import AnyUser, CurrentUser, SessionDep, require
+
+router = APIRouter(prefix="/api/v1/_probe")
+
+
+class Body(BaseModel):
+    count: int = Field(ge=0)
+    name: str
+
+
+@router.post("/commanders-only", name="probe.commanders_only")
+async def commanders_only(
+    request: Request, session: SessionDep, user: Annotated[CurrentUser, Depends(require(Role.commander))]
+) -> dict[str, Any]:
+    event = await record_event(session, type="probe.done", data={"by": user.username})
+    add_target(request, event_id=event.id)
+    return {"event_id": event.id, "role": user.role.value}
+
+
+@router.post("/validated", name="probe.validated")
+async def validated(body: Body, user: AnyUser, session: SessionDep) -> dict[str, int]:
+    return {"count": body.count}
+
+
+@router.post("/read-only", name="probe.read_only", openapi_extra=READ_ONLY)
+async def read_only(user: AnyUser, session: SessionDep) -> dict[str, bool]:
+    return {"ok": True}
+
+
+@router.post("/write-then-conflict", name="probe.write_then_conflict")
+async def write_then_conflict(user: AnyUser, session: SessionDep) -> None:
+    await record_event(session, type="probe.half_written", data={})
+    raise Conflict("stale version: the incident changed since you read it")
+
+
+@router.post("/fails-at-commit", name="probe.fails_at_commit")
+async def fails_at_commit(user: AnyUser, session: SessionDep) -> dict[str, str]:
+    # Not flushed: the unique violation surfaces only when the dependency commits, after this returns.
+    session.add(AppUser(username=user.username, password_hash="x", role="observer"))
+    return {"status": "created"}
+
+
+@router.get("/boom", name="probe.boom")
+async def boom(user: AnyUser) -> None:
+    raise RuntimeError("secret internals that must not leak")

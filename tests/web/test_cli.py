@@ -1,0 +1,123 @@
+"""The ``commandpost`` command as an operator runs it: db upgrade on an empty server, users add, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.settings import Settings
+from tests.conftest import drop_database, fresh_database_url
+
+CLI = [sys.executable, "-m", "web.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def cli_env(settings: Settings) -> AsyncIterator[dict[str, str]]:
+    """Environment of a CLI run against a database that does not exist yet (dropped afterwards)."""
+    url = fresh_database_url("cli")
+    env = {
+        **os.environ,
+        "COMMANDPOST_DATABASE_URL": url,
+        "COMMANDPOST_ADMIN_PASSWORD": "admin-pass-" + secrets.token_hex(4),
+        "COMMANDPOST_SECRET_KEY": secrets.token_urlsafe(32),
+        "COMMANDPOST_REDIS_URL": settings.redis_url or "",
+    }
+    yield env
+    await drop_database(url)
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(cli_env: dict[str, str]) -> Iterator[str]:
+    """``commandpost serve`` really running on a free port, after ``db upgrade``."""
+    assert run(cli_env, "db", "upgrade", "--quiet").returncode == 0
+    port = _free_port()
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--log-level", "warning"], env=cli_env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_db_upgrade_creates_migrates_and_is_idempotent(cli_env: dict[str, str]) -> None:
+    first = await asyncio.to_thread(run, cli_env, "db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert "created database" in first.stdout and "migrated to" in first.stdout
+    assert "admin user created" in first.stdout
+    second = await asyncio.to_thread(run, cli_env, "db", "upgrade")
+    assert second.returncode == 0, second.stderr
+    assert "up to date" in second.stdout and "admin user unchanged" in second.stdout
+
+
+async def test_users_add_then_sign_in(served: str, cli_env: dict[str, str]) -> None:
+    added = await asyncio.to_thread(
+        run,
+        cli_env,
+        "users",
+        "add",
+        "zhao.field",
+        "--role",
+        "field_unit",
+        "--unit",
+        "17",
+        "--password-stdin",
+        stdin="field-pass-123\n",
+    )
+    assert added.returncode == 0, added.stderr
+    duplicate = await asyncio.to_thread(
+        run, cli_env, "users", "add", "zhao.field", "--role", "observer", "--password-stdin", stdin="another-pass\n"
+    )
+    assert duplicate.returncode == 2 and "already exists" in duplicate.stderr
+    unbound = await asyncio.to_thread(
+        run, cli_env, "users", "add", "nounit", "--role", "field_unit", "--password-stdin", stdin="another-pass\n"
+    )
+    assert unbound.returncode == 2 and "unit" in unbound.stderr
+
+    async with httpx.AsyncClient(base_url=served) as client:
+        token = await client.post("/api/v1/auth/token", data={"username": "zhao.field", "password": "field-pass-123"})
+        assert token.status_code == 200 and token.json()["role"] == "field_unit"
+        me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+        assert me.json() == {"username": "zhao.field", "role": "field_unit", "unit_id": 17}
+        admin = await client.post(
+            "/api/v1/auth/token", data={"username": "admin", "password": cli_env["COMMANDPOST_ADMIN_PASSWORD"]}
+        )
+        assert admin.status_code == 200 and admin.json()["role"] == "admin"
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+        assert (await client.get("/docs")).status_code == 200
+
+
+def test_serve_refuses_several_workers_without_redis(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "COMMANDPOST_REDIS_URL": ""}
+    result = run(env, "serve", "--workers", "2")
+    assert result.returncode != 0 and "COMMANDPOST_REDIS_URL" in result.stderr
