@@ -36,7 +36,17 @@ class Settings(BaseSettings):
     token_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
 
     readiness_timeout_s: float = Field(default=2.0, gt=0)
+
+    # An open incident of the same subtype this close in space and time is flagged as a possible duplicate.
+    duplicate_radius_m: float = Field(default=500.0, gt=0, le=50_000)
+    duplicate_window_minutes: int = Field(default=120, gt=0, le=7 * 24 * 60)
     shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
+
+    # Layer uploads: larger bodies are refused with 413 before (or while) they are read.
+    max_upload_mb: int = Field(default=200, ge=1, le=100_000)
+    # A zip may expand to at most this much, and at most max_zip_ratio times its compressed size (zip bombs).
+    max_unzipped_mb: int = Field(default=2_000, ge=1, le=1_000_000)
+    max_zip_ratio: float = Field(default=100.0, gt=1)
 
     @field_validator("redis_url", "secret_key", "admin_password", mode="before")
     @classmethod

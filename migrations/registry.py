@@ -13,6 +13,7 @@ MODEL_MODULES = [
     "core.events",
     "core.users",
     "core.audit",
+    "gis.models",
 ]
 
 

@@ -10,12 +10,14 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 import redis.asyncio as redis_async
 from pydantic import SecretStr
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -160,3 +162,49 @@ async def redis(settings: Settings) -> AsyncIterator[redis_async.Redis]:
 def shared_data_dir() -> Path:
     """The shared real-data folder (COMMANDPOST_SHARED_DATA, default ../shared/data)."""
     return _base_settings().shared_data
+
+
+# Tables whose rows a committing ("live") test leaves behind; emptied after each such test.
+LIVE_TABLES = ["incident_idempotency", "incident_timeline", "incident", "event", "audit_log", "app_user"]
+
+
+@pytest.fixture
+async def live_app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The app on its own engine: every request really commits, as in production. For races and concurrency.
+
+    Afterwards the tables these tests write are emptied (tests run one at a time, so nothing else is lost).
+    """
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+    async with engine.begin() as conn:
+        existing = {
+            row[0] for row in await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+        }
+        tables = ", ".join(t for t in LIVE_TABLES if t in existing)
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def live_client(live_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=live_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def live_token_for(live_app: Any, live_client: httpx.AsyncClient) -> TokenFor:
+    """Like ``token_for``, but the user is committed."""
+
+    async def make(role: Role | str, *, username: str | None = None, unit_id: int | None = None) -> dict[str, str]:
+        role = Role(role)
+        username = username or f"{role.value}_{secrets.token_hex(3)}"
+        password = secrets.token_urlsafe(12)
+        async with live_app.state.sessionmaker() as session:
+            await add_user(session, username=username, password=password, role=role, unit_id=unit_id)
+            await session.commit()
+        response = await live_client.post("/api/v1/auth/token", data={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    return make

@@ -18,6 +18,9 @@ from core.settings import Settings, get_settings
 from core.users import ensure_admin
 from web import errors
 from web.routes import auth, health
+from web.routes import layers as layer_routes
+from web.routes import resources as resource_routes
+from web.routes import tiles as tile_routes
 
 log = logging.getLogger(__name__)
 
@@ -98,4 +101,7 @@ def create_app(
     errors.install(app)
     app.include_router(health.router)
     app.include_router(auth.router, prefix="/api/v1")
+    app.include_router(resource_routes.router, prefix="/api/v1")
+    app.include_router(layer_routes.router, prefix="/api/v1")
+    app.include_router(tile_routes.router, prefix="/api/v1")
     return app

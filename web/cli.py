@@ -8,6 +8,7 @@ import getpass
 import secrets
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from tqdm import tqdm
@@ -120,6 +121,96 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _set_total(bar: tqdm[Any], total: int) -> None:
+    bar.total = total
+    bar.refresh()
+
+
+def _advance(bar: tqdm[Any], rows: int) -> None:
+    bar.update(rows)
+
+
+async def _import_layer(settings: Settings, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from gis.importer import LayerKind
+    from gis.transfer import import_layer, zip_limits
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise SystemExit(f"commandpost: no such file: {path}")
+    engine = create_engine(settings)
+    try:
+        with tqdm(desc=f"importing {path.name}", unit="row", disable=args.quiet) as bar:
+            async with transaction(create_sessionmaker(engine)) as session:
+                report = await import_layer(
+                    session,
+                    path=path,
+                    kind=LayerKind(args.kind),
+                    limits=zip_limits(settings),
+                    crs=args.crs,
+                    zone_kind=args.zone_kind,
+                    buffer_m=args.buffer_m,
+                    strict=args.strict,
+                    on_read=lambda n: _set_total(bar, n),
+                    on_progress=lambda n: _advance(bar, n),
+                )
+                await record_audit(
+                    session,
+                    action="layers.import",
+                    outcome="ok",
+                    actor="cli",
+                    target={"kind": args.kind, "file": path.name, "imported": report.imported},
+                )
+    finally:
+        await engine.dispose()
+    _print(f"imported {report.imported} {args.kind} from {report.file}")
+    for note in report.notes:
+        _print(f"  note: {note}")
+    for problem in report.repaired:
+        _print(f"  repaired row {problem.row}: {problem.reason}")
+    for problem in report.rejected:
+        _print(f"  rejected row {problem.row}: {problem.reason}")
+    if report.rejected:
+        _print(f"{len(report.rejected)} row(s) rejected")
+
+
+def cmd_import_layer(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_import_layer(settings, args))
+    return 0
+
+
+async def _import_osm(settings: Settings, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from gis.osm_import import import_osm
+
+    path = Path(args.file)
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            report = await import_osm(session, path=path, demo_units=args.demo_units)
+            await record_audit(
+                session,
+                action="layers.import_osm",
+                outcome="ok",
+                actor="cli",
+                target={"file": path.name, "demo_units": report.demo_units},
+            )
+    finally:
+        await engine.dispose()
+    facilities = ", ".join(f"{n} {t}" for t, n in sorted(report.facilities.items())) or "none"
+    _print(f"imported from {report.file}: facilities: {facilities}")
+    _print(f"  jurisdictions: {report.jurisdictions}, road ways: {report.roads}, demo units: {report.demo_units}")
+    for reason in report.incomplete_boundaries:
+        _print(f"  skipped incomplete boundary {reason}")
+
+
+def cmd_import_osm(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_import_osm(settings, args))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="commandpost", description="Emergency command and dispatch service.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -146,6 +237,21 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--unit", type=int, help="the unit a field_unit user is bound to")
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     add.set_defaults(func=cmd_users_add)
+
+    osm = sub.add_parser("import-osm", help="import an OpenStreetMap extract (.osm, .osm.bz2, .osm.pbf)")
+    osm.add_argument("file")
+    osm.add_argument("--demo-units", action="store_true", help="also place synthetic units at the stations")
+    osm.set_defaults(func=cmd_import_osm)
+
+    layer = sub.add_parser("import-layer", help="import a layer file (GeoJSON, GeoPackage, zipped Shapefile, CSV)")
+    layer.add_argument("file")
+    layer.add_argument("--kind", required=True, choices=["resources", "jurisdictions", "hazard_zones"])
+    layer.add_argument("--crs", help="the CRS of a file that names none (e.g. EPSG:32648)")
+    layer.add_argument("--zone-kind", help="hazard zones: the kind of rows without a 'kind' column")
+    layer.add_argument("--buffer-m", type=float, help="hazard zones: the buffer of rows without 'buffer_m'")
+    layer.add_argument("--strict", action="store_true", help="refuse the whole file if any row is bad")
+    layer.add_argument("--quiet", action="store_true", help="no progress bar")
+    layer.set_defaults(func=cmd_import_layer)
     return parser
 
 

@@ -1,0 +1,248 @@
+"""Map benchmark: each figure beside its raw floor, measured in the same run on the same machine.
+
+    .venv/bin/python bench/map.py [--rows 100000] [--repeat 30]
+
+- importing N points from a GeoPackage (our import-layer path) vs ``ogr2ogr -f PostgreSQL`` into a plain table;
+- a z14 and a z12 resources tile through the API vs the bare ``ST_AsMVT`` statement;
+- ``GET /api/v1/resources?near=...&type=...&limit=5`` vs the plain KNN SQL plus an HTTP round trip.
+
+It creates a throwaway database (``commandpost_bench_<random>``), migrates it, and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import asyncpg  # noqa: E402
+import geopandas as gpd  # noqa: E402
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import shapely  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from core import migrate  # noqa: E402
+from core.db import create_engine, create_sessionmaker, transaction  # noqa: E402
+from core.settings import get_settings  # noqa: E402
+from core.users import Role, add_user  # noqa: E402
+from gis.importer import LayerKind  # noqa: E402
+from gis.tiles import TileLayer, tile_sql  # noqa: E402
+from gis.transfer import import_layer, zip_limits  # noqa: E402
+from web.app import create_app  # noqa: E402
+
+CENTRE = (104.0657, 30.6598)  # Tianfu Square, Chengdu
+TYPES = ["ambulance", "fire_engine", "police_unit", "hospital", "shelter", "school", "rescue_team", "supply_depot"]
+KNN_SQL = """SELECT id, type, name, ST_Distance(location::geography, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography)
+FROM resource WHERE type = $3 ORDER BY location <-> ST_SetSRID(ST_MakePoint($1, $2), 4326) LIMIT 5"""
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 1 << z
+    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+def make_gpkg(path: Path, rows: int) -> None:
+    """N points around central Chengdu (denser near the centre, like a real city), with types and names."""
+    rng = np.random.default_rng(7)
+    lon = CENTRE[0] + rng.normal(0, 0.03, rows)
+    lat = CENTRE[1] + rng.normal(0, 0.03, rows)
+    frame = gpd.GeoDataFrame(
+        {
+            "type": rng.choice(TYPES, rows),
+            "name": [f"bench resource {i}" for i in range(rows)],
+            "agency": rng.choice(["fire", "health", "police", "civil affairs"], rows),
+        },
+        geometry=shapely.points(lon, lat),
+        crs="EPSG:4326",
+    )
+    frame.to_file(path, driver="GPKG", layer="resources")
+
+
+def timed_median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+async def repeat(fn: Callable[[], Awaitable[Any]], times: int) -> float:
+    await fn()  # warm up (plans, caches)
+    samples = []
+    for _ in range(times):
+        start = time.perf_counter()
+        await fn()
+        samples.append(time.perf_counter() - start)
+    return timed_median(samples)
+
+
+def ogr2ogr(gpkg: Path, dsn: str) -> float:
+    url = make_url(dsn)
+    pg = f"PG:host={url.host or '127.0.0.1'} port={url.port or 5432} dbname={url.database} user={url.username}"
+    start = time.perf_counter()
+    subprocess.run(
+        ["ogr2ogr", "-f", "PostgreSQL", pg, str(gpkg), "-nln", "ogr_floor", "-overwrite", "-lco", "GEOMETRY_NAME=geom"],
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - start
+
+
+async def our_import(settings: Any, gpkg: Path) -> float:
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("TRUNCATE resource RESTART IDENTITY CASCADE"))
+        start = time.perf_counter()
+        async with transaction(create_sessionmaker(engine)) as session:
+            report = await import_layer(session, path=gpkg, kind=LayerKind.resources, limits=zip_limits(settings))
+        elapsed = time.perf_counter() - start
+        assert report.imported > 0 and not report.rejected, report.rejected[:3]
+        return elapsed
+    finally:
+        await engine.dispose()
+
+
+async def vacuum(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE resource")
+    finally:
+        await conn.close()
+
+
+async def token(client: httpx.AsyncClient, settings: Any) -> dict[str, str]:
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            await add_user(session, username="bench", password="bench-password-1", role=Role.observer)
+    finally:
+        await engine.dispose()
+    answer = await client.post("/api/v1/auth/token", data={"username": "bench", "password": "bench-password-1"})
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+async def serve_figures(settings: Any, dsn: str, times: int) -> list[tuple[str, float, str, float]]:
+    conn = await asyncpg.connect(dsn)
+    app = create_app(settings)
+    rows: list[tuple[str, float, str, float]] = []
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                auth = await token(client, settings)
+                bare_tile = (
+                    str(tile_sql(TileLayer.resources)).replace(":z", "$1").replace(":x", "$2").replace(":y", "$3")
+                )
+                for z in (14, 12):
+                    x, y = tile_of(*CENTRE, z)
+
+                    async def api_tile(z: int = z, x: int = x, y: int = y) -> None:
+                        answer = await client.get(f"/api/v1/tiles/resources/{z}/{x}/{y}.pbf", headers=auth)
+                        assert answer.status_code == 200, answer.text
+
+                    async def sql_tile(z: int = z, x: int = x, y: int = y) -> None:
+                        await conn.fetchval(bare_tile, z, x, y)
+
+                    size = len(await conn.fetchval(bare_tile, z, x, y))
+                    label = f"z{z} resources tile ({size // 1024} KB)"
+                    rows.append((label, await repeat(api_tile, times), "bare ST_AsMVT", await repeat(sql_tile, times)))
+
+                async def api_near() -> None:
+                    params = {"near": f"{CENTRE[0]},{CENTRE[1]}", "type": "ambulance", "limit": 5}
+                    answer = await client.get("/api/v1/resources", params=params, headers=auth)
+                    assert answer.status_code == 200 and len(answer.json()["items"]) == 5
+
+                async def knn() -> None:
+                    await conn.fetch(KNN_SQL, CENTRE[0], CENTRE[1], "ambulance")
+
+                async def http() -> None:
+                    (await client.get("/healthz")).raise_for_status()
+
+                async def authed_http() -> None:
+                    (await client.get("/api/v1/me", headers=auth)).raise_for_status()
+
+                ours = await repeat(api_near, times)
+                knn_time = await repeat(knn, times)
+                floor = knn_time + await repeat(http, times)
+                rows.append(("near=...&type=ambulance&limit=5", ours, "KNN SQL + HTTP", floor))
+                # For scale: the same SQL plus an authenticated round trip (token check and user lookup).
+                rows.append(
+                    (
+                        "  (same, vs authenticated floor)",
+                        ours,
+                        "KNN + GET /me",
+                        knn_time + await repeat(authed_http, times),
+                    )
+                )
+    finally:
+        await conn.close()
+    return rows
+
+
+def report(rows: list[tuple[str, float, str, float]], limits: dict[str, float]) -> None:
+    print(f"\n{'figure':<36} {'ours':>10}   {'floor':<16} {'floor time':>10} {'ratio':>7} {'target':>7}")
+    for (label, ours, floor_label, floor), key in zip(rows, limits, strict=True):
+        ratio = ours / floor if floor else float("inf")
+        unit = "s" if ours > 1 else "ms"
+        scale = 1 if unit == "s" else 1000
+        print(
+            f"{label:<36} {ours * scale:>8.2f}{unit:>2}   {floor_label:<16} {floor * scale:>8.2f}{unit:>2} "
+            f"{ratio:>6.2f}x {'≤' + str(limits[key]) + 'x':>7}"
+        )
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    base = get_settings()
+    name = f"commandpost_bench_{secrets.token_hex(4)}"
+    url = make_url(base.database_url).set(database=name).render_as_string(hide_password=False)
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    settings = base.model_copy(
+        update={"database_url": url, "redis_url": None, "secret_key": SecretStr(secrets.token_urlsafe(32))}
+    )
+    work = Path(tempfile.mkdtemp(prefix="commandpost-bench-"))
+    try:
+        await asyncio.to_thread(migrate.ensure_database, url)
+        await asyncio.to_thread(migrate.upgrade, url)
+        gpkg = work / "points.gpkg"
+        await asyncio.to_thread(make_gpkg, gpkg, args.rows)
+        print(f"database {name}; {args.rows:,} points in {gpkg.stat().st_size / 1e6:.1f} MB GeoPackage")
+        floor = min([await asyncio.to_thread(ogr2ogr, gpkg, dsn) for _ in range(2)])
+        ours = min([await our_import(settings, gpkg) for _ in range(2)])
+        await vacuum(dsn)  # what autovacuum does after a bulk load; both sides below query the same table
+        rows = [(f"import {args.rows:,} points (gpkg)", ours, "ogr2ogr", floor)]
+        rows += await serve_figures(settings, dsn, args.repeat)
+        report(rows, {"import": 1.5, "z14": 2.0, "z12": 2.0, "near": 1.5, "near_auth": 1.5})
+        print(f"\nimport under 10 s: {'yes' if ours < 10 else 'NO'} ({ours:.2f} s)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        admin = await asyncpg.connect(make_url(dsn).set(database="postgres").render_as_string(hide_password=False))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # our own generated name
+        finally:
+            await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=30)
+    if shutil.which("ogr2ogr") is None:
+        raise SystemExit("bench/map.py needs ogr2ogr (Debian: apt-get install gdal-bin; scripts/setup installs it)")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Reading a layer file into checked rows: any format geopandas reads, any CRS (reprojected to EPSG:4326), and a
+report of each row that could not be taken as it was, instead of failing the file or dropping rows in silence.
+
+Policy for bad geometry: a self-intersecting (invalid) polygon is repaired with GEOS MakeValid (the algorithm
+behind PostGIS ``ST_MakeValid``) and listed under ``repaired``; a row is rejected when the repair leaves no area of
+the kind the layer needs, when the geometry is missing, or when coordinates are outside lon/lat ranges.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from core.errors import Invalid
+from gis.files import LayerFormat, ZipLimits, check_zip, sniff_format
+from gis.schemas import RowProblem
+
+log = logging.getLogger(__name__)
+
+LON_NAMES = ("lon", "lng", "long", "longitude", "x")
+LAT_NAMES = ("lat", "latitude", "y")
+WGS84 = CRS.from_epsg(4326)
+
+
+@dataclass
+class CheckedLayer:
+    """The rows of a file that passed, with their geometry in EPSG:4326, and what happened to the others.
+
+    ``rows`` keeps the file's row numbers (from 1) in ``row``; ``rejected``/``repaired`` refer to them.
+    """
+
+    frame: gpd.GeoDataFrame
+    rejected: list[RowProblem] = field(default_factory=list)
+    repaired: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def reject(self, mask: np.ndarray[Any, Any], reason: str | np.ndarray[Any, Any]) -> None:
+        """Move the rows under ``mask`` from ``frame`` to ``rejected`` with a reason (one, or one per row)."""
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        rows = self.frame["row"].to_numpy()[mask]
+        reasons = [reason] * len(rows) if isinstance(reason, str) else list(np.asarray(reason)[mask])
+        self.rejected.extend(RowProblem(row=int(r), reason=str(why)) for r, why in zip(rows, reasons, strict=True))
+        self.frame = self.frame.loc[~mask].reset_index(drop=True)
+
+
+def read_layer(
+    path: Path, *, name: str | None = None, crs: str | None = None, zip_limits: ZipLimits
+) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Read any supported layer file into a GeoDataFrame in its own CRS, plus notes on what was assumed."""
+    name = name or path.name
+    fmt = sniff_format(path, name=name)
+    notes: list[str] = []
+    try:
+        if fmt is LayerFormat.csv:
+            frame = _read_csv(path, name=name)
+        elif fmt is LayerFormat.shapefile_zip:
+            member = check_zip(path, limits=zip_limits, name=name)
+            frame = pyogrio.read_dataframe(f"/vsizip/{path}/{member}")
+        else:
+            frame = pyogrio.read_dataframe(path)
+    except Invalid:
+        raise
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError) as exc:
+        raise Invalid(f"cannot read {name} as {fmt.value}: {_first_line(exc)}", field="file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise Invalid(f"cannot read {name} as {fmt.value}: {_first_line(exc)}", field="file") from None
+    if crs is not None:
+        try:
+            frame = frame.set_crs(CRS.from_user_input(crs), allow_override=True)
+        except CRSError as exc:
+            raise Invalid(f"unknown CRS {crs!r}: {_first_line(exc)}", field="crs") from None
+    elif frame.crs is None:
+        frame = frame.set_crs(WGS84)
+        notes.append("the file names no CRS: coordinates taken as lon/lat (EPSG:4326)")
+    return frame, notes
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _read_csv(path: Path, *, name: str) -> gpd.GeoDataFrame:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    columns = {c.lower().strip(): c for c in table.columns}
+    lon_col = next((columns[n] for n in LON_NAMES if n in columns), None)
+    lat_col = next((columns[n] for n in LAT_NAMES if n in columns), None)
+    if lon_col is None or lat_col is None:
+        raise Invalid(f"{name}: a CSV layer needs lon and lat columns (e.g. 'lon,lat' or 'longitude,latitude')")
+    lon = pd.to_numeric(table[lon_col].str.strip(), errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(table[lat_col].str.strip(), errors="coerce").to_numpy(dtype=float)
+    geometry = shapely.points(lon, lat)
+    geometry[~(np.isfinite(lon) & np.isfinite(lat))] = None
+    rest = table.drop(columns=[lon_col, lat_col]).replace("", None)
+    return gpd.GeoDataFrame(rest, geometry=gpd.GeoSeries(geometry), crs=None)
+
+
+def check_geometry(frame: gpd.GeoDataFrame, notes: list[str], *, polygons: bool) -> CheckedLayer:
+    """Reproject to EPSG:4326, reject rows without usable coordinates, repair invalid polygons.
+
+    ``polygons``: the layer needs areas (jurisdictions), so repair keeps only the polygonal part.
+    """
+    frame = frame.rename_geometry("geometry") if frame.geometry.name != "geometry" else frame
+    frame = frame.reset_index(drop=True)
+    frame.insert(0, "row", np.arange(1, len(frame) + 1))
+    checked = CheckedLayer(frame=frame, notes=list(notes))
+    geoms = checked.frame.geometry.values
+    checked.reject(shapely.is_missing(geoms) | shapely.is_empty(geoms), "missing geometry (no coordinates)")
+    if checked.frame.crs is not None and not CRS(checked.frame.crs).equals(WGS84, ignore_axis_order=True):
+        source = CRS(checked.frame.crs)
+        checked.notes.append(f"reprojected from {source.to_string()} to EPSG:4326")
+        checked.frame = checked.frame.to_crs(WGS84)
+    _reject_out_of_range(checked)
+    _repair_invalid(checked, polygons=polygons)
+    return checked
+
+
+def _reject_out_of_range(checked: CheckedLayer) -> None:
+    bounds = shapely.bounds(checked.frame.geometry.values)
+    finite = np.isfinite(bounds).all(axis=1)
+    checked.reject(~finite, "coordinates are not numbers")
+    if not len(checked.frame):
+        return
+    bounds = shapely.bounds(checked.frame.geometry.values)
+    minx, miny, maxx, maxy = bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3]
+    lat_bad = (miny < -90) | (maxy > 90)
+    lon_bad = (minx < -180) | (maxx > 180)
+    # A latitude beyond ±90 that would be a fine longitude, next to a longitude that would be a fine latitude:
+    # the pair was written lat, lon.
+    swapped = lat_bad & ~lon_bad & (minx >= -90) & (maxx <= 90) & (miny >= -180) & (maxy <= 180)
+    bad = lat_bad | lon_bad
+    reasons = np.full(len(bad), "", dtype=object)
+    for i in np.flatnonzero(bad):
+        x, y = minx[i], miny[i]
+        reasons[i] = (
+            f"coordinates look swapped (lat/lon): x={x:.6g}, y={y:.6g}; longitude comes first"
+            if swapped[i]
+            else f"coordinates out of range for lon/lat: x={x:.6g}, y={y:.6g} (a projected CRS not declared?)"
+        )
+    checked.reject(bad, reasons)
+
+
+def _repair_invalid(checked: CheckedLayer, *, polygons: bool) -> None:
+    geoms = checked.frame.geometry.values
+    invalid = ~shapely.is_valid(geoms)
+    if not invalid.any():
+        return
+    idx = np.flatnonzero(invalid)
+    reasons = shapely.is_valid_reason(geoms[idx])
+    repaired = shapely.make_valid(geoms[idx])
+    if polygons:
+        repaired = np.array([_polygonal(g) for g in repaired], dtype=object)
+    ok = ~(shapely.is_missing(repaired) | shapely.is_empty(repaired))
+    rows = checked.frame["row"].to_numpy()
+    new_geoms = np.array(geoms, dtype=object)
+    new_geoms[idx[ok]] = repaired[ok]
+    checked.frame = checked.frame.set_geometry(
+        gpd.GeoSeries(new_geoms, crs=checked.frame.crs, index=checked.frame.index)
+    )
+    for row, why in zip(rows[idx[ok]], np.asarray(reasons)[ok], strict=True):
+        checked.repaired.append(RowProblem(row=int(row), reason=f"invalid geometry ({why}) repaired with MakeValid"))
+    bad = np.zeros(len(checked.frame), dtype=bool)
+    bad[idx[~ok]] = True
+    why_bad = np.full(len(bad), "", dtype=object)
+    why_bad[idx[~ok]] = [f"invalid geometry that cannot be repaired ({r})" for r in np.asarray(reasons)[~ok]]
+    checked.reject(bad, why_bad)
+
+
+def _polygonal(geometry: shapely.Geometry | None) -> shapely.Geometry | None:
+    """The polygon parts of a repaired geometry (MakeValid may add slivers of lines or points)."""
+    if geometry is None:
+        return None
+    if geometry.geom_type in ("Polygon", "MultiPolygon"):
+        return geometry
+    parts = [g for g in getattr(geometry, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else None
+
+
+def text_column(frame: pd.DataFrame, *names: str) -> pd.Series[Any] | None:
+    """The first of ``names`` present (case-insensitively), as stripped text with blanks as None."""
+    columns = {str(c).lower(): c for c in frame.columns}
+    for name in names:
+        if name in columns:
+            series = frame[columns[name]]
+            values = series.astype(object).where(series.notna(), None)
+            return values.map(lambda v: None if v is None or str(v).strip() == "" else str(v).strip())
+    return None

@@ -1,0 +1,136 @@
+"""Bulk loading: COPY into a temporary table, then one upsert into the layer's table, in the caller's transaction.
+
+The statements are fixed text with no caller input in them; values travel through COPY's binary protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gis.importer import LayerKind
+
+CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class Target:
+    staging: str
+    create: str
+    columns: tuple[str, ...]
+    upsert: str
+
+
+_RESOURCE_COLUMNS = (
+    "row", "type", "name", "name_zh", "name_en", "capacity", "home_station_id", "agency", "status", "source",
+    "external_id", "properties", "wkb",
+)  # fmt: skip
+
+# A unit already in service keeps its live status and last fix; a re-import refreshes only what the file knows.
+_RESOURCE_UPSERT = """
+INSERT INTO resource AS r (type, name, name_zh, name_en, capacity, home_station_id, agency, status, location,
+                           source, external_id, properties)
+SELECT type, name, name_zh, name_en, capacity, home_station_id, agency, status, ST_SetSRID(ST_GeomFromWKB(wkb), 4326),
+       source, external_id, jsonb_strip_nulls(properties)
+FROM gis_load_resource ORDER BY row
+ON CONFLICT (source, external_id) DO UPDATE SET
+    type = EXCLUDED.type, name = EXCLUDED.name, name_zh = EXCLUDED.name_zh, name_en = EXCLUDED.name_en,
+    capacity = EXCLUDED.capacity, home_station_id = EXCLUDED.home_station_id, agency = EXCLUDED.agency,
+    status = CASE WHEN r.status IS NULL OR EXCLUDED.status IS NULL THEN EXCLUDED.status ELSE r.status END,
+    location = CASE WHEN r.last_fix_at IS NULL THEN EXCLUDED.location ELSE r.location END,
+    properties = EXCLUDED.properties, version = r.version + 1, updated_at = now()
+WHERE (r.type, r.name, r.name_zh, r.name_en, r.capacity, r.home_station_id, r.agency, r.properties,
+       ST_AsBinary(r.location))
+      IS DISTINCT FROM
+      (EXCLUDED.type, EXCLUDED.name, EXCLUDED.name_zh, EXCLUDED.name_en, EXCLUDED.capacity, EXCLUDED.home_station_id,
+       EXCLUDED.agency, EXCLUDED.properties, ST_AsBinary(EXCLUDED.location))
+RETURNING (xmax = 0) AS inserted
+"""
+
+_JURISDICTION_UPSERT = """
+INSERT INTO jurisdiction AS j (name, name_en, admin_level, code, geom, source, external_id, properties)
+SELECT name, name_en, admin_level, code, ST_Multi(ST_SetSRID(ST_GeomFromWKB(wkb), 4326)), source, external_id,
+       properties
+FROM gis_load_jurisdiction ORDER BY row
+ON CONFLICT (source, external_id) DO UPDATE SET
+    name = EXCLUDED.name, name_en = EXCLUDED.name_en, admin_level = EXCLUDED.admin_level, code = EXCLUDED.code,
+    geom = EXCLUDED.geom, properties = EXCLUDED.properties, updated_at = now()
+WHERE (j.name, j.name_en, j.admin_level, j.code, j.properties, ST_AsBinary(j.geom))
+      IS DISTINCT FROM
+      (EXCLUDED.name, EXCLUDED.name_en, EXCLUDED.admin_level, EXCLUDED.code, EXCLUDED.properties,
+       ST_AsBinary(EXCLUDED.geom))
+RETURNING (xmax = 0) AS inserted
+"""
+
+_ZONE_UPSERT = """
+INSERT INTO hazard_zone AS z (name, kind, buffer_m, geom, source, external_id, properties)
+SELECT name, kind, buffer_m, ST_SetSRID(ST_GeomFromWKB(wkb), 4326), source, external_id, properties
+FROM gis_load_zone ORDER BY row
+ON CONFLICT (source, external_id) DO UPDATE SET
+    name = EXCLUDED.name, kind = EXCLUDED.kind, buffer_m = EXCLUDED.buffer_m, geom = EXCLUDED.geom,
+    properties = EXCLUDED.properties, updated_at = now()
+WHERE (z.name, z.kind, z.buffer_m, z.properties, ST_AsBinary(z.geom))
+      IS DISTINCT FROM
+      (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.buffer_m, EXCLUDED.properties, ST_AsBinary(EXCLUDED.geom))
+RETURNING (xmax = 0) AS inserted
+"""
+
+TARGETS = {
+    LayerKind.resources: Target(
+        staging="gis_load_resource",
+        create="""CREATE TEMP TABLE gis_load_resource (row int, type text, name text, name_zh text, name_en text,
+            capacity jsonb, home_station_id bigint, agency text, status text, source text, external_id text,
+            properties jsonb, wkb bytea) ON COMMIT DROP""",
+        columns=_RESOURCE_COLUMNS,
+        upsert=_RESOURCE_UPSERT,
+    ),
+    LayerKind.jurisdictions: Target(
+        staging="gis_load_jurisdiction",
+        create="""CREATE TEMP TABLE gis_load_jurisdiction (row int, name text, name_en text, admin_level smallint,
+            code text, source text, external_id text, properties jsonb, wkb bytea) ON COMMIT DROP""",
+        columns=("row", "name", "name_en", "admin_level", "code", "source", "external_id", "properties", "wkb"),
+        upsert=_JURISDICTION_UPSERT,
+    ),
+    LayerKind.hazard_zones: Target(
+        staging="gis_load_zone",
+        create="""CREATE TEMP TABLE gis_load_zone (row int, name text, kind text, buffer_m float8, source text,
+            external_id text, properties jsonb, wkb bytea) ON COMMIT DROP""",
+        columns=("row", "name", "kind", "buffer_m", "source", "external_id", "properties", "wkb"),
+        upsert=_ZONE_UPSERT,
+    ),
+}
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, inside the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+async def bulk_upsert(
+    session: AsyncSession,
+    kind: LayerKind,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """COPY ``rows`` (``(file row, *columns, wkb)``) in and upsert them. Returns (inserted, updated)."""
+    target = TARGETS[kind]
+    await session.execute(text(f"DROP TABLE IF EXISTS {target.staging}"))  # fixed name, not input
+    await session.execute(text(target.create))
+    conn = await driver_connection(session)
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        await conn.copy_records_to_table(target.staging, records=chunk, columns=list(target.columns))
+        if on_progress is not None:
+            on_progress(len(chunk))
+    result = await session.execute(text(target.upsert))
+    flags = [bool(flag) for flag in result.scalars()]
+    await session.execute(text(f"DROP TABLE {target.staging}"))
+    inserted = sum(flags)
+    return inserted, len(flags) - inserted

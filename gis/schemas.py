@@ -1,0 +1,170 @@
+"""What goes in and out of the gis package: resources, jurisdictions, hazard zones and import reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import WKBElement
+from geoalchemy2.shape import to_shape
+from pydantic import BaseModel, ConfigDict, Field
+from shapely.geometry import mapping
+
+from core.geojson import Point, feature
+from gis.models import HazardZone, Jurisdiction, Resource, UnitStatus
+
+
+def geometry_json(value: WKBElement) -> dict[str, Any]:
+    """A stored geometry as a GeoJSON geometry object."""
+    return dict(mapping(to_shape(value)))
+
+
+class ResourceIn(BaseModel):
+    """A new unit or facility, as ``POST /api/v1/resources`` takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=200)
+    location: Point
+    status: UnitStatus | None = None
+    home_station_id: int | None = None
+    capacity: dict[str, Any] = Field(default_factory=dict)
+    agency: str | None = Field(default=None, max_length=200)
+    name_zh: str | None = Field(default=None, max_length=200)
+    name_en: str | None = Field(default=None, max_length=200)
+    external_id: str | None = Field(default=None, max_length=200)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class ResourceOut(BaseModel):
+    """A resource as every API answer shows it. ``distance_m`` only in answers to a ``near`` query."""
+
+    id: int
+    type: str
+    name: str
+    name_zh: str | None
+    name_en: str | None
+    status: str | None
+    location: dict[str, Any]
+    capacity: dict[str, Any]
+    home_station_id: int | None
+    agency: str | None
+    last_fix_at: datetime | None
+    source: str
+    external_id: str | None
+    properties: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    distance_m: float | None = None
+
+    @classmethod
+    def of(cls, resource: Resource, *, distance_m: float | None = None) -> ResourceOut:
+        return cls(
+            id=resource.id,
+            type=resource.type,
+            name=resource.name,
+            name_zh=resource.name_zh,
+            name_en=resource.name_en,
+            status=resource.status,
+            location=geometry_json(resource.location),
+            capacity=resource.capacity,
+            home_station_id=resource.home_station_id,
+            agency=resource.agency,
+            last_fix_at=resource.last_fix_at,
+            source=resource.source,
+            external_id=resource.external_id,
+            properties=resource.properties,
+            created_at=resource.created_at,
+            updated_at=resource.updated_at,
+            version=resource.version,
+            distance_m=None if distance_m is None else round(distance_m, 1),
+        )
+
+    def as_feature(self) -> dict[str, Any]:
+        properties = self.model_dump(mode="json", exclude={"location"}, exclude_none=False)
+        return feature(self.location, properties, id=self.id)
+
+
+def resource_event_data(resource: Resource) -> dict[str, Any]:
+    """The ``data`` of a ``resource.*`` or ``unit.*`` event: the resource as the API shows it."""
+    return ResourceOut.of(resource).model_dump(mode="json", exclude={"distance_m"})
+
+
+class JurisdictionOut(BaseModel):
+    """An administrative area; ``geometry`` only when asked for."""
+
+    id: int
+    name: str
+    name_en: str | None
+    admin_level: int | None
+    code: str | None
+    area_km2: float
+    source: str
+    external_id: str
+    geometry: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, row: Jurisdiction, *, with_geometry: bool = False) -> JurisdictionOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            name_en=row.name_en,
+            admin_level=row.admin_level,
+            code=row.code,
+            area_km2=round(row.area_m2 / 1e6, 3),
+            source=row.source,
+            external_id=row.external_id,
+            geometry=geometry_json(row.geom) if with_geometry else None,
+        )
+
+    def as_feature(self) -> dict[str, Any]:
+        return feature(self.geometry or {}, self.model_dump(mode="json", exclude={"geometry"}), id=self.id)
+
+
+class HazardZoneOut(BaseModel):
+    """A hazard zone: its own geometry (a fault trace, a flood polygon) and the buffer that widens it."""
+
+    id: int
+    name: str | None
+    kind: str
+    buffer_m: float
+    source: str
+    external_id: str
+    properties: dict[str, Any]
+    geometry: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, row: HazardZone, *, with_geometry: bool = False) -> HazardZoneOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            kind=row.kind,
+            buffer_m=row.buffer_m,
+            source=row.source,
+            external_id=row.external_id,
+            properties=row.properties,
+            geometry=geometry_json(row.geom) if with_geometry else None,
+        )
+
+    def as_feature(self) -> dict[str, Any]:
+        return feature(self.geometry or {}, self.model_dump(mode="json", exclude={"geometry"}), id=self.id)
+
+
+class RowProblem(BaseModel):
+    """One row a layer import could not take as it was, and why. ``row`` counts from 1 in file order."""
+
+    row: int
+    reason: str
+
+
+class ImportReport(BaseModel):
+    """What a layer or OSM import did: rows loaded, rows refused (and why), rows repaired (and how)."""
+
+    kind: str
+    file: str
+    imported: int = 0
+    rejected: list[RowProblem] = Field(default_factory=list)
+    repaired: list[RowProblem] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)

@@ -1,0 +1,165 @@
+"""Layer import and export, as the CLI and the upload endpoint call them (keyword-only, flush-only services)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Invalid
+from core.events import record_event
+from core.settings import Settings
+from gis import repository
+from gis.files import ZipLimits
+from gis.importer import LayerKind, require_rows, table_rows
+from gis.layers import CheckedLayer, check_geometry, read_layer
+from gis.load import bulk_upsert
+from gis.models import HazardZone, Jurisdiction, Resource, RoadWay
+from gis.schemas import ImportReport, RowProblem
+
+Progress = Callable[[int], None]
+
+
+class ExportFormat(StrEnum):
+    geojson = "geojson"
+    gpkg = "gpkg"
+
+
+class Layer(StrEnum):
+    resources = "resources"
+    jurisdictions = "jurisdictions"
+    hazard_zones = "hazard_zones"
+    roads = "roads"
+
+
+def zip_limits(settings: Settings) -> ZipLimits:
+    return ZipLimits(max_total_bytes=settings.max_unzipped_mb * 1_000_000, max_ratio=settings.max_zip_ratio)
+
+
+async def import_layer(
+    session: AsyncSession,
+    *,
+    path: Path,
+    kind: LayerKind,
+    limits: ZipLimits,
+    name: str | None = None,
+    crs: str | None = None,
+    zone_kind: str | None = None,
+    buffer_m: float | None = None,
+    strict: bool = False,
+    on_read: Callable[[int], None] | None = None,
+    on_progress: Progress | None = None,
+) -> ImportReport:
+    """Load one layer file into its table: every row loaded or reported, the file all or nothing.
+
+    ``strict``: any row that cannot be taken refuses the whole file (Invalid, with the report in ``extra``).
+    ``on_read`` hears the number of rows read; ``on_progress`` the rows loaded so far, chunk by chunk.
+    """
+    name = Path(name or path.name).name
+    frame, notes = read_layer(path, name=name, crs=crs, zip_limits=limits)
+    frame.columns = [str(c).lower() if c != frame.geometry.name else c for c in frame.columns]
+    if on_read is not None:
+        on_read(len(frame))
+    checked = check_geometry(frame, notes, polygons=kind is LayerKind.jurisdictions)
+    kinds = await repository.resource_types(session) if kind is LayerKind.resources else None
+    rows = table_rows(checked, kind, source=f"import:{name}", kinds=kinds, zone_kind=zone_kind, buffer_m=buffer_m)
+    if kind is LayerKind.resources:
+        rows = await _drop_unknown_home_stations(session, rows, checked)
+    checked.rejected.sort(key=lambda p: p.row)
+    report = ImportReport(
+        kind=kind.value, file=name, rejected=checked.rejected, repaired=checked.repaired, notes=checked.notes
+    )
+    if strict and report.rejected:
+        raise Invalid(
+            f"{name}: {len(report.rejected)} row(s) cannot be imported; nothing was loaded",
+            field="file",
+            report=report.model_dump(mode="json"),
+        )
+    require_rows(rows, checked, name=name)
+    inserted, updated = await bulk_upsert(session, kind, rows, on_progress=on_progress)
+    report.imported = len(rows)
+    report.notes.append(f"{inserted} added, {updated} updated, {len(rows) - inserted - updated} unchanged")
+    await record_event(session, type="layer.imported", data=_event_data(report, inserted, updated))
+    return report
+
+
+def _event_data(report: ImportReport, inserted: int, updated: int) -> dict[str, Any]:
+    return {
+        "kind": report.kind,
+        "file": report.file,
+        "imported": report.imported,
+        "inserted": inserted,
+        "updated": updated,
+        "rejected": len(report.rejected),
+        "repaired": len(report.repaired),
+    }
+
+
+async def _drop_unknown_home_stations(
+    session: AsyncSession, rows: list[tuple[Any, ...]], checked: CheckedLayer
+) -> list[tuple[Any, ...]]:
+    wanted = {r[6] for r in rows if r[6] is not None}
+    if not wanted:
+        return rows
+    known = set(await session.scalars(select(Resource.id).where(Resource.id.in_(wanted))))
+    kept = []
+    for r in rows:
+        if r[6] is not None and r[6] not in known:
+            checked.rejected.append(RowProblem(row=r[0], reason=f"home station {r[6]} does not exist"))
+        else:
+            kept.append(r)
+    return kept
+
+
+def _export_query(layer: Layer) -> Any:
+    if layer is Layer.resources:
+        geom = Resource.location
+        columns = [c for c in Resource.__table__.c if c.name != "location"]
+    elif layer is Layer.jurisdictions:
+        geom = Jurisdiction.geom
+        columns = [c for c in Jurisdiction.__table__.c if c.name != "geom"]
+    elif layer is Layer.hazard_zones:
+        geom = HazardZone.geom
+        columns = [c for c in HazardZone.__table__.c if c.name not in ("geom", "area")]
+    else:
+        geom = RoadWay.geom
+        columns = [c for c in RoadWay.__table__.c if c.name != "geom"]
+    return select(*columns, func.ST_AsBinary(geom).label("wkb")).order_by(columns[0])
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, pd.Timestamp) or hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+async def export_layer(
+    session: AsyncSession, *, layer: Layer, format: ExportFormat, directory: Path | None = None
+) -> Path:
+    """Write a whole layer to a GeoJSON or GeoPackage file (EPSG:4326) and return its path; the caller removes it.
+
+    JSON columns (capacity, properties, tags) become JSON text, times RFC 3339 text, so that importing the file
+    again gives the same rows.
+    """
+    rows = (await session.execute(_export_query(layer))).mappings().all()
+    records = [{k: _cell(v) for k, v in row.items() if k != "wkb"} for row in rows]
+    geometry = shapely.from_wkb([bytes(row["wkb"]) for row in rows]) if rows else []
+    frame = gpd.GeoDataFrame(pd.DataFrame.from_records(records), geometry=gpd.GeoSeries(geometry), crs="EPSG:4326")
+    directory = directory or Path(tempfile.mkdtemp(prefix="commandpost-export-"))
+    suffix = ".geojson" if format is ExportFormat.geojson else ".gpkg"
+    path = directory / f"{layer.value}{suffix}"
+    driver = "GeoJSON" if format is ExportFormat.geojson else "GPKG"
+    pyogrio.write_dataframe(frame, path, driver=driver, layer=layer.value)
+    return path

@@ -1,0 +1,46 @@
+"""Fixtures of the gis tests: the hand-written mini city, loaded into the test's rolled-back transaction."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.settings import Settings
+from gis.files import ZipLimits
+from gis.osm_import import OsmReport, import_osm
+from gis.transfer import zip_limits
+from tests.conftest import shared_data_dir
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MINI_CITY = FIXTURES / "mini_city.osm"
+
+
+def chengdu_dir() -> Path:
+    """The shared Chengdu extract, or a skip that says why (the only skip these tests allow)."""
+    folder = shared_data_dir() / "chengdu"
+    if not (folder / "chengdu_core_2018.osm.pbf").is_file():
+        pytest.skip(f"../shared/data not present: {folder} has no Chengdu extract")
+    return folder
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The web-mercator tile x/y holding a point."""
+    n = 1 << z
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return x, y
+
+
+@pytest.fixture
+async def mini_city(session: AsyncSession) -> OsmReport:
+    report = await import_osm(session, path=MINI_CITY, demo_units=True)
+    await session.commit()
+    return report
+
+
+@pytest.fixture
+def limits(settings: Settings) -> ZipLimits:
+    return zip_limits(settings)

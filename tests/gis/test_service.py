@@ -1,0 +1,75 @@
+"""The service functions other packages call: unit status and location (with their events), lookups."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from geoalchemy2.shape import to_shape
+from shapely.geometry import box
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Conflict, Invalid, NotFound
+from core.events import Event
+from core.geojson import Point
+from gis import service
+from gis.schemas import ResourceIn
+
+
+async def _unit(session: AsyncSession) -> int:
+    unit = await service.create_resource(
+        session, data=ResourceIn(type="ambulance", name="Amb 9", location=Point.at(104.06, 30.66))
+    )
+    return unit.id
+
+
+async def _last_event(session: AsyncSession) -> Event:
+    event = await session.scalar(select(Event).order_by(Event.id.desc()).limit(1))
+    assert event is not None
+    return event
+
+
+async def test_create_writes_resource_created(session: AsyncSession) -> None:
+    unit_id = await _unit(session)
+    event = await _last_event(session)
+    assert event.type == "resource.created" and event.unit_id == unit_id
+    assert event.data["id"] == unit_id and event.data["location"]["coordinates"] == [104.06, 30.66]
+
+
+async def test_status_changes_with_an_event(session: AsyncSession) -> None:
+    unit_id = await _unit(session)
+    unit = await service.set_unit_status(session, unit_id=unit_id, status="dispatched")
+    assert unit.status == "dispatched" and unit.version == 2
+    event = await _last_event(session)
+    assert event.type == "unit.status" and event.data["status"] == "dispatched" and event.unit_id == unit_id
+    with pytest.raises(Invalid):
+        await service.set_unit_status(session, unit_id=unit_id, status="sleeping")
+    with pytest.raises(NotFound):
+        await service.set_unit_status(session, unit_id=10**12, status="available")
+    station = await service.create_resource(
+        session, data=ResourceIn(type="fire_station", name="S", location=Point.at(104.0, 30.6))
+    )
+    with pytest.raises(Conflict, match="not a unit"):
+        await service.set_unit_status(session, unit_id=station.id, status="available")
+
+
+async def test_location_fixes_move_the_unit_and_late_ones_are_ignored(session: AsyncSession) -> None:
+    unit_id = await _unit(session)
+    now = datetime.now(UTC)
+    unit = await service.set_unit_location(session, unit_id=unit_id, lon=104.07, lat=30.67, at=now)
+    assert (to_shape(unit.location).x, unit.last_fix_at) == (104.07, now)
+    event = await _last_event(session)
+    assert event.type == "unit.location" and event.data["location"]["coordinates"] == [104.07, 30.67]
+    late = await service.set_unit_location(session, unit_id=unit_id, lon=104.0, lat=30.0, at=now - timedelta(minutes=1))
+    assert to_shape(late.location).x == 104.07 and (await _last_event(session)).id == event.id
+    with pytest.raises(Invalid, match="swapped"):
+        await service.set_unit_location(session, unit_id=unit_id, lon=30.67, lat=104.07, at=now)
+
+
+async def test_resources_within_an_area(session: AsyncSession) -> None:
+    unit_id = await _unit(session)
+    inside = await service.resources_within(session, geometry=box(104.0, 30.6, 104.1, 30.7), types=["ambulance"])
+    assert [r.id for r in inside] == [unit_id]
+    assert await service.resources_within(session, geometry=box(0, 0, 1, 1)) == []
+    assert await service.jurisdiction_containing(session, lon=0.0, lat=0.0) is None

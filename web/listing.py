@@ -1,0 +1,62 @@
+"""The list conventions of API.md: ``limit`` (default 100, clamped to 1,000 — never a 422 for being large),
+``offset``, ``{"items": [...], "total": n}``, and GeoJSON with ``?format=geojson``; plus query parsing that
+reports the field it could not read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query
+
+from core.errors import Invalid
+from core.geojson import parse_bbox, parse_lon_lat
+
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def _page(
+    limit: Annotated[int, Query(ge=1, description="at most 1,000; larger values are clamped")] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page:
+    return Page(limit=min(limit, MAX_LIMIT), offset=offset)
+
+
+PageDep = Annotated[Page, Depends(_page)]
+FormatParam = Annotated[Literal["json", "geojson"], Query(alias="format")]
+
+
+def bbox_param(value: str | None, *, field: str = "bbox") -> tuple[float, float, float, float] | None:
+    """A bbox query value, or Invalid naming the field."""
+    if value is None:
+        return None
+    try:
+        return parse_bbox(value, field=field)
+    except ValueError as exc:
+        raise Invalid(str(exc), field=field) from None
+
+
+def lon_lat_param(value: str | None, *, field: str) -> tuple[float, float] | None:
+    """A ``lon,lat`` query value, or Invalid naming the field."""
+    if value is None:
+        return None
+    try:
+        return parse_lon_lat(value, field=field)
+    except ValueError as exc:
+        raise Invalid(str(exc), field=field) from None
+
+
+def if_match_version(if_match: str | None) -> int | None:
+    """The version an ``If-Match`` header names (``3``, ``"3"`` or ``W/"3"``)."""
+    if if_match is None:
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise Invalid("If-Match must carry the version number you read, e.g. If-Match: \"3\"", field="If-Match")
+    return int(raw)

@@ -1,0 +1,110 @@
+"""Resources: the registry of units and facilities (API.md "Resources"). Thin: parse, call gis, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from core.errors import Invalid
+from core.geojson import feature_collection
+from core.users import Role
+from gis import service
+from gis.importer import LayerKind
+from gis.schemas import ImportReport, ResourceIn, ResourceOut
+from gis.transfer import import_layer, zip_limits
+from web.audit import add_target
+from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
+from web.listing import FormatParam, PageDep, bbox_param, lon_lat_param
+from web.routes.uploads import receive_upload
+
+router = APIRouter(tags=["resources"])
+Editor = Annotated[CurrentUser, Depends(require(Role.commander))]
+
+
+@router.get("/resources", name="resources.list")
+async def list_resources(
+    session: SessionDep,
+    user: AnyUser,
+    page: PageDep,
+    type: Annotated[str | None, Query(description="a type key, or several separated by commas")] = None,
+    status: str | None = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    near: Annotated[str | None, Query(description="lon,lat: nearest first, with distance_m")] = None,
+    format: FormatParam = "json",
+) -> Any:
+    """Units and facilities, filtered by type, status, box; nearest first with ``near``."""
+    types = [t.strip() for t in type.split(",") if t.strip()] if type else None
+    hits, total = await service.list_resources(
+        session,
+        type=types,
+        status=status,
+        bbox=bbox_param(bbox),
+        near=lon_lat_param(near, field="near"),
+        limit=page.limit,
+        offset=page.offset,
+    )
+    items = [ResourceOut.of(hit.resource, distance_m=hit.distance_m) for hit in hits]
+    if format == "geojson":
+        return feature_collection([item.as_feature() for item in items])
+    return {"items": [item.model_dump(mode="json", exclude_none=False) for item in items], "total": total}
+
+
+@router.get("/resources/{resource_id}", name="resources.get")
+async def get_resource(resource_id: int, session: SessionDep, user: AnyUser) -> ResourceOut:
+    """One unit or facility."""
+    return ResourceOut.of(await service.get_resource(session, resource_id=resource_id))
+
+
+@router.post("/resources", status_code=201, name="resources.create")
+async def create_resource(request: Request, body: ResourceIn, session: SessionDep, user: Editor) -> ResourceOut:
+    """Add a unit or facility (admin, commander)."""
+    resource = await service.create_resource(session, data=body)
+    add_target(request, resource_id=resource.id, type=resource.type)
+    return ResourceOut.of(resource)
+
+
+def _float_field(fields: dict[str, str], name: str) -> float | None:
+    raw = fields.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be a number", field=name) from None
+
+
+async def upload_layer(
+    request: Request, session: SessionDep, settings: SettingsDep, *, kind: LayerKind | None
+) -> JSONResponse:
+    """Shared by the import endpoints: receive the file, import it all or nothing, answer with the report."""
+    async with receive_upload(request, settings) as upload:
+        if kind is None:
+            try:
+                kind = LayerKind(upload.fields.get("kind") or "resources")
+            except ValueError:
+                raise Invalid(f"kind must be one of: {', '.join(LayerKind)}", field="kind") from None
+        report: ImportReport = await import_layer(
+            session,
+            path=upload.path,
+            name=upload.filename,
+            kind=kind,
+            limits=zip_limits(settings),
+            crs=upload.fields.get("crs") or None,
+            zone_kind=upload.fields.get("zone_kind") or None,
+            buffer_m=_float_field(upload.fields, "buffer_m"),
+            strict=upload.fields.get("strict", "").lower() in ("1", "true", "yes"),
+        )
+    add_target(request, kind=kind.value, file=report.file, imported=report.imported, rejected=len(report.rejected))
+    return JSONResponse(report.model_dump(mode="json"), status_code=201)
+
+
+@router.post("/resources/import", status_code=201, name="resources.import")
+async def import_resources(request: Request, session: SessionDep, settings: SettingsDep, user: Editor) -> JSONResponse:
+    """Upload a layer file (GeoJSON, GeoPackage, zipped Shapefile, CSV with lon/lat) as multipart field ``file``.
+
+    Optional fields: ``kind`` (resources, jurisdictions, hazard_zones), ``crs`` for a file that names none,
+    ``zone_kind``/``buffer_m`` defaults for hazard zones, ``strict=true`` to refuse the file on any bad row.
+    """
+    return await upload_layer(request, session, settings, kind=None)

@@ -1,0 +1,44 @@
+"""Vector tiles: ``GET /api/v1/tiles/{layer}/{z}/{x}/{y}.pbf``.
+
+An empty tile is 204 (never an error), z/x/y outside the pyramid 422, an unknown layer 404. Every tile carries a
+strong ETag of its bytes; live layers (resources) must revalidate, reference layers may be reused for a while.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, Request, Response
+
+from core.errors import NotFound
+from gis.tiles import TileLayer, tile
+from web.deps import AnyUser, SessionDep
+
+router = APIRouter(tags=["map"])
+MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+CACHE = {
+    TileLayer.resources: "private, no-cache",  # units move: always revalidate (cheap with the ETag)
+    TileLayer.jurisdictions: "private, max-age=3600",
+    TileLayer.zones: "private, max-age=3600",
+    TileLayer.roads: "private, max-age=3600",
+}
+
+
+@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", name="tiles.get")
+async def get_tile(
+    layer: str, z: int, x: int, y: int, request: Request, session: SessionDep, user: AnyUser
+) -> Response:
+    """A Mapbox Vector Tile of one layer: resources, jurisdictions, zones or roads."""
+    try:
+        which = TileLayer(layer)
+    except ValueError:
+        raise NotFound(f"no tile layer {layer!r} (one of: {', '.join(TileLayer)})") from None
+    data = await tile(session, layer=which, z=z, x=x, y=y)
+    headers = {"Cache-Control": CACHE[which]}
+    if not data:
+        return Response(status_code=204, headers=headers)
+    etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+    headers["ETag"] = etag
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type=MEDIA_TYPE, headers=headers)

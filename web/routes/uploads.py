@@ -1,0 +1,76 @@
+"""Receiving a layer file: the size limit enforced before and while the body is read, the file kept on disk.
+
+Not a router: the helpers the import endpoints share.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from core.errors import Invalid, TooLarge
+from core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Upload:
+    path: Path
+    filename: str
+    fields: dict[str, str]
+
+
+def _too_large(limit_mb: int) -> TooLarge:
+    return TooLarge(f"the upload is larger than the {limit_mb} MB allowed (COMMANDPOST_MAX_UPLOAD_MB)")
+
+
+async def _limited(request: Request, limit: int, limit_mb: int) -> AsyncGenerator[bytes, None]:
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise _too_large(limit_mb)
+        yield chunk
+
+
+@asynccontextmanager
+async def receive_upload(request: Request, settings: Settings) -> AsyncIterator[Upload]:
+    """The multipart ``file`` of the request saved to a temporary file (removed afterwards), and the other fields.
+
+    A Content-Length over the limit is refused before a byte is read; a body without one is counted as it streams.
+    """
+    limit_mb = settings.max_upload_mb
+    limit = limit_mb * 1_000_000
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise _too_large(limit_mb)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise Invalid("send the layer as multipart/form-data with the file in the field 'file'", field="file")
+    parser = MultiPartParser(request.headers, _limited(request, limit, limit_mb), max_files=1, max_fields=20)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise Invalid(f"the multipart body cannot be read: {exc.message}", field="file") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("no file in the field 'file'", field="file")
+        filename = Path(upload.filename or "upload").name
+        directory = Path(tempfile.mkdtemp(prefix="commandpost-upload-"))
+        try:
+            path = directory / (filename or "upload")
+            with path.open("wb") as out:
+                shutil.copyfileobj(upload.file, out, length=1 << 20)
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            yield Upload(path=path, filename=filename, fields=fields)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    finally:
+        await form.close()
