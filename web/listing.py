@@ -58,5 +58,5 @@ def if_match_version(if_match: str | None) -> int | None:
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
     if not raw.isdigit():
-        raise Invalid("If-Match must carry the version number you read, e.g. If-Match: \"3\"", field="If-Match")
+        raise Invalid('If-Match must carry the version number you read, e.g. If-Match: "3"', field="If-Match")
     return int(raw)
