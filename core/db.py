@@ -37,14 +37,15 @@ class CreatedAtMixin:
 def create_engine(settings: Settings) -> AsyncEngine:
     """An asyncpg engine that fails fast when the database does not answer and heals when it is back.
 
-    ``pool_pre_ping`` drops connections that died while the database was away, so the service recovers by
-    itself; the connect timeout turns an unreachable server into a prompt error instead of a hung request.
+    No pre-ping (it would cost a round trip on every request): when a pooled connection turns out to be dead,
+    SQLAlchemy recognises the disconnect, answers that one request with an error (503 at the API) and discards
+    every connection made before it, so the next request connects afresh. The connect timeout turns an
+    unreachable server into a prompt error instead of a hung request.
     """
     return create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
         pool_timeout=settings.db_connect_timeout_s,
         connect_args={
             "timeout": settings.db_connect_timeout_s,
@@ -57,6 +58,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit (responses are built after the commit)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for requests that only read: autocommit, so no BEGIN and COMMIT round trips around them.
+
+    Each statement sees its own snapshot; a page and its total may be a moment apart, which a list can afford.
+    """
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
 
 
 @asynccontextmanager

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
 
+PENDING_EVENT_IDS = "commandpost.pending_event_ids"
+
 # Arbitrary but fixed: the advisory lock key that orders event ids (two int4 halves: 'cmdp', 'evnt').
 EVENT_LOCK_KEY = (0x636D6470, 0x65766E74)
 
@@ -76,7 +78,20 @@ async def record_event(
     event = Event(type=type, data=data, incident_id=incident_id, unit_id=unit_id, actor=actor)
     session.add(event)
     await session.flush()
+    # Whoever commits this session rings the doorbell with the newest id (see notify.bus).
+    session.info.setdefault(PENDING_EVENT_IDS, []).append(event.id)
     return event
+
+
+def take_pending_event_ids(session: AsyncSession) -> list[int]:
+    """The ids of events this session wrote since the last call; call it after a successful commit."""
+    ids: list[int] = session.info.pop(PENDING_EVENT_IDS, [])
+    return ids
+
+
+async def newest_event_id(session: AsyncSession) -> int:
+    """The largest committed event id (0 for an empty table)."""
+    return int(await session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0)
 
 
 async def events_after(session: AsyncSession, after_id: int, *, limit: int = 1000) -> list[Event]:

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     duplicate_window_minutes: int = Field(default=120, gt=0, le=7 * 24 * 60)
     shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
 
+    # Live stream: events a websocket client may have waiting before it is cut off (it resumes by id), and how
+    # often each worker looks at the event table even when no doorbell rang.
+    ws_queue_size: int = Field(default=1000, ge=10, le=100_000)
+    hub_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    ws_max_client_messages_per_s: float = Field(default=20.0, gt=0)
+
     # Layer uploads: larger bodies are refused with 413 before (or while) they are read.
     max_upload_mb: int = Field(default=200, ge=1, le=100_000)
     # A zip may expand to at most this much, and at most max_zip_ratio times its compressed size (zip bombs).

@@ -208,3 +208,26 @@ def live_token_for(live_app: Any, live_client: httpx.AsyncClient) -> TokenFor:
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     return make
+
+
+@pytest.fixture
+async def live_server(live_app: Any) -> AsyncIterator[str]:
+    """``live_app`` served by a real uvicorn on a free port (for real websocket and HTTP clients); yields host:port."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(live_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)

@@ -13,11 +13,12 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.db import create_engine, create_sessionmaker, transaction
+from core.db import create_engine, create_read_sessionmaker, create_sessionmaker, transaction
 from core.settings import Settings, get_settings
 from core.users import ensure_admin
+from notify.live import build_live_stream
 from web import errors
-from web.routes import auth, health
+from web.routes import auth, health, live
 from web.routes import layers as layer_routes
 from web.routes import resources as resource_routes
 from web.routes import tiles as tile_routes
@@ -72,17 +73,27 @@ def create_app(
         if sessionmaker is None:
             engine = create_engine(settings)
             app.state.sessionmaker = create_sessionmaker(engine)
+            app.state.read_sessionmaker = create_read_sessionmaker(engine)
         else:
-            app.state.sessionmaker = sessionmaker
+            app.state.sessionmaker = app.state.read_sessionmaker = sessionmaker
         app.state.redis = (
             redis_async.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
             if settings.redis_url
             else None
         )
         await _bootstrap_admin(settings, app.state.sessionmaker)
+        # The hub reads committed events. With a borrowed sessionmaker (tests run inside one uncommitted
+        # transaction on one connection) it gets an engine of its own instead of sharing that connection.
+        hub_engine = create_engine(settings) if engine is None else None
+        hub_sessions = create_read_sessionmaker(hub_engine) if hub_engine else app.state.read_sessionmaker
+        app.state.live = build_live_stream(settings, hub_sessions, app.state.redis)
+        await app.state.live.start()
         try:
             yield
         finally:
+            await app.state.live.stop()
+            if hub_engine is not None:
+                await hub_engine.dispose()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             if engine is not None:
@@ -100,6 +111,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(live.router)
     app.include_router(auth.router, prefix="/api/v1")
     app.include_router(resource_routes.router, prefix="/api/v1")
     app.include_router(layer_routes.router, prefix="/api/v1")

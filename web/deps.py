@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Forbidden, Unauthenticated
+from core.events import take_pending_event_ids
 from core.settings import Settings
 from core.users import Role, get_by_username
 from web.audit import audit_success, is_audited, set_actor
@@ -28,8 +29,11 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
     Services only flush. A mutating request's audit row joins the same transaction, so the change and its
     record of who made it commit together or not at all. Any error rolls everything back.
+    GET and HEAD requests read in autocommit mode: they write nothing, so they need no transaction.
     """
-    async with request.app.state.sessionmaker() as session:
+    reads_only = request.method in ("GET", "HEAD")
+    factory = request.app.state.read_sessionmaker if reads_only else request.app.state.sessionmaker
+    async with factory() as session:
         try:
             yield session
         except BaseException:
@@ -38,6 +42,7 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         if is_audited(request):
             await audit_success(session, request)
         await session.commit()
+        await request.app.state.live.announce(take_pending_event_ids(session))
 
 
 # scope="function": the commit happens before the response leaves, so a 201 means the change is durable.
@@ -70,13 +75,18 @@ async def current_user(
     token was issued under (a reset password revokes older tokens)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("this endpoint needs 'Authorization: Bearer <token>'")
-    claims = verify_token(credentials.credentials, settings=settings)
+    caller = await user_from_token(session, settings=settings, token=credentials.credentials)
+    set_actor(request, username=caller.username, role=caller.role.value)
+    return caller
+
+
+async def user_from_token(session: AsyncSession, *, settings: Settings, token: str) -> CurrentUser:
+    """The user a token proves (HTTP bearer header or a websocket's ``?token=``), or Unauthenticated."""
+    claims = verify_token(token, settings=settings)
     user = await get_by_username(session, username=claims.username)
     if user is None or not user.active or claims.password_stamp != password_stamp(user.password_changed_at):
         raise Unauthenticated("the token is not valid")
-    caller = CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)
-    set_actor(request, username=caller.username, role=caller.role.value)
-    return caller
+    return CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)
 
 
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, CurrentUser]]:

@@ -1,0 +1,179 @@
+"""The per-worker hub: one reader of the event table, one bounded queue per websocket client.
+
+The hub reads committed events after the newest id it has delivered — woken by the doorbell, and every
+``poll_interval`` seconds in case a ring was lost — serialises each event once, and offers it to every client whose
+filter matches. A client whose queue is full is cut off (it resumes by id) instead of growing memory without bound.
+Ids follow commit order (``core.events``), so reading ``id > last`` never skips an event that commits later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.events import EventEnvelope
+from notify.bus import Doorbell
+
+log = logging.getLogger(__name__)
+
+ReadAfter = Callable[[int, int], Awaitable[Sequence[EventEnvelope]]]
+Newest = Callable[[], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What a client wants: all events, or those of one incident, of some type prefixes, inside a bbox."""
+
+    incident_id: int | None = None
+    type_prefixes: tuple[str, ...] = ()
+    bbox: tuple[float, float, float, float] | None = None
+
+    def accepts(self, envelope: EventEnvelope) -> bool:
+        if self.type_prefixes and not envelope.type.startswith(self.type_prefixes):
+            return False
+        data = envelope.data
+        if self.incident_id is not None and data.get("incident_id", data.get("id") if _is_incident(envelope) else None) != self.incident_id:
+            return False
+        if self.bbox is not None:
+            position = _position(data)
+            if position is not None and not _inside(position, self.bbox):
+                return False
+        return True
+
+
+def _is_incident(envelope: EventEnvelope) -> bool:
+    return envelope.type.startswith("incident.")
+
+
+def _position(data: dict[str, Any]) -> tuple[float, float] | None:
+    location = data.get("location")
+    if isinstance(location, dict) and location.get("type") == "Point":
+        coordinates = location.get("coordinates") or []
+        if len(coordinates) >= 2:
+            return float(coordinates[0]), float(coordinates[1])
+    return None
+
+
+def _inside(position: tuple[float, float], bbox: tuple[float, float, float, float]) -> bool:
+    lon, lat = position
+    return bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One client's place in the hub: its filter, its bounded queue of serialised events, and why it was cut."""
+
+    filter: EventFilter
+    queue: asyncio.Queue[tuple[int, str]]
+    cut: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, event_id: int, text: str) -> None:
+        if self.cut.is_set():
+            return
+        try:
+            self.queue.put_nowait((event_id, text))
+        except asyncio.QueueFull:
+            # Too slow: drop what is queued (memory back at once) and leave one marker telling the sender to close.
+            self.cut.set()
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait((-1, ""))
+
+
+def serialise(envelope: EventEnvelope) -> str:
+    """The wire form of an event (computed once per event, not once per client)."""
+    return json.dumps(envelope.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+
+
+class Hub:
+    """Fans committed events out to this worker's websocket clients."""
+
+    def __init__(
+        self, read_after: ReadAfter, newest: Newest, *, queue_size: int = 1000, poll_interval: float = 1.0
+    ) -> None:
+        self._read_after = read_after
+        self._newest = newest
+        self.queue_size = queue_size
+        self.poll_interval = poll_interval
+        self.last_id = 0
+        self._subscriptions: set[Subscription] = set()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._doorbell: Doorbell | None = None
+        self._started = False
+
+    @property
+    def clients(self) -> int:
+        return len(self._subscriptions)
+
+    async def start(self, doorbell: Doorbell) -> None:
+        """Begin delivering the events committed from now on (clients replay older ones from the table)."""
+        self._doorbell = doorbell
+        try:
+            self.last_id = await self._newest()
+            self._started = True
+        except Exception:  # the database is away at start-up; the first successful round will know
+            log.warning("the hub starts without knowing the newest event id", exc_info=True)
+        self._tasks = [
+            asyncio.create_task(self._listen(doorbell), name="hub-doorbell"),
+            asyncio.create_task(self._deliver(), name="hub-deliver"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=5)
+            if pending:
+                log.warning("hub tasks still running after 5 s: %s", [t.get_name() for t in pending])
+        self._tasks = []
+
+    def subscribe(self, event_filter: EventFilter) -> Subscription:
+        subscription = Subscription(filter=event_filter, queue=asyncio.Queue(maxsize=self.queue_size))
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    def nudge(self) -> None:
+        """Read the table now (e.g. right after this worker committed)."""
+        self._wake.set()
+
+    async def _listen(self, doorbell: Doorbell) -> None:
+        async for event_id in doorbell.listen():
+            if event_id > self.last_id:
+                self._wake.set()
+
+    async def _deliver(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+            try:
+                await self._drain()
+            except Exception:  # the database may be away for a moment; the next round catches up
+                log.warning("the hub could not read events after %s", self.last_id, exc_info=True)
+
+    async def _drain(self) -> None:
+        if not self._started:
+            self.last_id = await self._newest()
+            self._started = True
+        started_at = self.last_id
+        while True:
+            batch = await self._read_after(self.last_id, 500)
+            if not batch:
+                if self.last_id > started_at and self._doorbell is not None:
+                    await self._doorbell.catch_up(self.last_id)
+                return
+            for envelope in batch:
+                text = serialise(envelope)
+                for subscription in tuple(self._subscriptions):
+                    if subscription.filter.accepts(envelope):
+                        subscription.offer(envelope.id, text)
+                self.last_id = envelope.id

@@ -1,0 +1,146 @@
+"""``WS /ws/command`` with real websocket clients against a real server: auth, replay, the seam, resume, slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from core.events import record_event
+from tests.conftest import TokenFor
+
+POINT = {"type": "Point", "coordinates": [104.06, 30.66]}
+
+
+async def _token(live_token_for: TokenFor, role: str = "commander") -> str:
+    return (await live_token_for(role))["Authorization"].removeprefix("Bearer ")
+
+
+async def _make_units(client: httpx.AsyncClient, auth: dict[str, str], n: int, tag: str) -> list[int]:
+    ids = []
+    for i in range(n):
+        body = {"type": "ambulance", "name": f"{tag}-{i}", "location": POINT}
+        response = await client.post("/api/v1/resources", json=body, headers=auth)
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    return ids
+
+
+async def _receive(ws: ClientConnection, n: int, timeout: float = 10) -> list[dict[str, Any]]:
+    return [json.loads(await asyncio.wait_for(ws.recv(), timeout)) for _ in range(n)]
+
+
+@pytest.fixture
+async def http(live_server: str) -> Any:
+    async with httpx.AsyncClient(base_url=f"http://{live_server}") as client:
+        yield client
+
+
+async def test_a_change_reaches_a_connected_client(live_server: str, http: httpx.AsyncClient, live_token_for: TokenFor) -> None:
+    auth = await live_token_for("commander")
+    token = auth["Authorization"].removeprefix("Bearer ")
+    async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:
+        await asyncio.sleep(0.1)
+        [unit] = await _make_units(http, auth, 1, "live")
+        [message] = await _receive(ws, 1)
+    assert message["type"] == "resource.created" and message["data"]["id"] == unit
+    assert set(message) == {"id", "type", "at", "data"}
+
+
+@pytest.mark.parametrize("query", ["", "?token=forged.token.value", "?token="], ids=["none", "forged", "empty"])
+async def test_no_valid_token_is_closed_with_policy_violation(live_server: str, query: str) -> None:
+    async with connect(f"ws://{live_server}/ws/command{query}") as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_field_unit_may_not_watch_the_command_room(live_server: str, live_token_for: TokenFor) -> None:
+    token = (await live_token_for("field_unit", unit_id=1))["Authorization"].removeprefix("Bearer ")
+    async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+@pytest.mark.parametrize("since", ["abc", "-1", "999999999"], ids=["not-a-number", "negative", "future"])
+async def test_bad_since_gets_an_error_then_close(live_server: str, live_token_for: TokenFor, since: str) -> None:
+    token = await _token(live_token_for)
+    async with connect(f"ws://{live_server}/ws/command?token={token}&since={since}") as ws:
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert error["type"] == "error" and error["field"] == "since" and error["detail"]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+async def test_reconnect_with_since_gets_exactly_what_was_missed(
+    live_server: str, http: httpx.AsyncClient, live_token_for: TokenFor
+) -> None:
+    auth = await live_token_for("commander")
+    token = auth["Authorization"].removeprefix("Bearer ")
+    async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:
+        await asyncio.sleep(0.1)
+        await _make_units(http, auth, 3, "before")
+        seen = await _receive(ws, 3)
+    last = seen[-1]["id"]
+    missed = await _make_units(http, auth, 4, "while-away")
+    async with connect(f"ws://{live_server}/ws/command?token={token}&since={last}") as ws:
+        replayed = await _receive(ws, 4)
+        live = await _make_units(http, auth, 2, "after")
+        streamed = await _receive(ws, 2)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.5)  # nothing twice
+    assert [m["data"]["id"] for m in replayed] == missed
+    assert [m["data"]["id"] for m in streamed] == live
+    ids = [m["id"] for m in replayed + streamed]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids) and ids[0] > last
+
+
+async def test_concurrent_writers_and_a_client_resuming_midway_lose_nothing(
+    live_server: str, http: httpx.AsyncClient, live_token_for: TokenFor
+) -> None:
+    auth = await live_token_for("commander")
+    token = auth["Authorization"].removeprefix("Bearer ")
+    async with connect(f"ws://{live_server}/ws/command?token={token}&since=0") as watcher:
+        writers = [asyncio.create_task(_make_units(http, auth, 5, f"w{n}")) for n in range(20)]
+        # A second client joins midway, from the first event, and must see all 100 too.
+        await asyncio.sleep(0.2)
+        async with connect(f"ws://{live_server}/ws/command?token={token}&since=0") as late:
+            created = [u for ids in await asyncio.gather(*writers) for u in ids]
+            from_late = await _receive(late, 100, timeout=20)
+        from_watcher = await _receive(watcher, 100, timeout=20)
+    for stream in (from_watcher, from_late):
+        ids = [m["id"] for m in stream]
+        assert ids == sorted(ids) and len(set(ids)) == 100
+        assert sorted(m["data"]["id"] for m in stream) == sorted(created)
+
+
+async def test_slow_client_is_cut_off_and_resumes(
+    live_app: Any, live_server: str, http: httpx.AsyncClient, live_token_for: TokenFor
+) -> None:
+    live_app.state.live.hub.queue_size = 5  # a tiny queue: a burst overflows it before the client can read
+    auth = await live_token_for("commander")
+    token = auth["Authorization"].removeprefix("Bearer ")
+    async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:
+        await asyncio.sleep(0.1)
+        # 40 events in one commit land in the hub at once: more than the client's queue can hold.
+        async with live_app.state.sessionmaker() as session:
+            burst = [(await record_event(session, type="test.burst", data={"n": n})).id for n in range(40)]
+            await session.commit()
+        await live_app.state.live.announce(burst)
+        received = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                received.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4008
+    resume_from = int(closed.value.rcvd.reason.rsplit("since=", 1)[1])
+    assert len(received) < 40 and resume_from == (received[-1]["id"] if received else burst[0] - 1)
+    async with connect(f"ws://{live_server}/ws/command?token={token}&since={resume_from}") as ws:
+        rest = await _receive(ws, 40 - len(received))
+    assert [m["id"] for m in received + rest] == burst  # cut off, resumed, nothing lost

@@ -1,0 +1,148 @@
+"""``WS /ws/command``: every committed event, replayed from an id and then live, to the command room's screens.
+
+Protocol: connect with ``?token=`` (and optionally ``since=<event id>``, ``incident=<id>``, ``types=incident.,unit.``,
+``bbox=minlon,minlat,maxlon,maxlat``). Each message is ``{"id", "type", "at", "data"}`` with strictly increasing ids.
+Heartbeats are websocket pings (the server's). Close codes: 1008 for a missing, forged or expired token, a role that
+may not watch, or a flood of client messages; 4400 for a bad request (``since`` not a number or in the future),
+sent after an ``{"type": "error", "detail"}`` message; 4008 when the client reads too slowly — it reconnects with
+``since`` set to the last id it received and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from core.errors import CommandpostError, Invalid
+from core.events import EventEnvelope, events_after, newest_event_id
+from core.users import Role
+from notify.hub import EventFilter, Subscription, serialise
+from web.deps import CurrentUser, user_from_token
+from web.listing import bbox_param
+
+router = APIRouter()
+
+WATCHERS = frozenset({Role.admin, Role.commander, Role.duty_officer, Role.observer})
+POLICY_VIOLATION = 1008
+BAD_REQUEST = 4400
+TOO_SLOW = 4008
+REPLAY_BATCH = 500
+
+
+async def _authenticate(ws: WebSocket, token: str | None) -> CurrentUser:
+    if not token:
+        raise CommandpostError("a token is required: connect with ?token=<access token>")
+    async with ws.app.state.read_sessionmaker() as session:
+        user = await user_from_token(session, settings=ws.app.state.settings, token=token)
+    if user.role not in WATCHERS:
+        raise CommandpostError(f"role {user.role.value!r} may not watch the command room")
+    return user
+
+
+async def _parse(ws: WebSocket, since: str | None, incident: str | None, types: str | None, bbox: str | None) -> tuple[int | None, EventFilter]:
+    since_id: int | None = None
+    if since is not None:
+        if not since.isdigit():
+            raise Invalid(f"since must be a non-negative event id, not {since[:40]!r}", field="since")
+        since_id = int(since)
+        async with ws.app.state.read_sessionmaker() as session:
+            newest = await newest_event_id(session)
+        if since_id > newest:
+            raise Invalid(f"since={since_id} is in the future: the newest event is {newest}", field="since")
+    if incident is not None and not incident.isdigit():
+        raise Invalid("incident must be an incident id", field="incident")
+    prefixes = tuple(p.strip() for p in types.split(",") if p.strip()) if types else ()
+    return since_id, EventFilter(
+        incident_id=int(incident) if incident else None, type_prefixes=prefixes, bbox=bbox_param(bbox)
+    )
+
+
+async def _replay(ws: WebSocket, after_id: int, event_filter: EventFilter) -> int:
+    """Send every committed event after ``after_id`` that passes the filter; returns the last id looked at."""
+    last = after_id
+    while True:
+        async with ws.app.state.read_sessionmaker() as session:
+            batch = await events_after(session, last, limit=REPLAY_BATCH)
+        if not batch:
+            return last
+        for event in batch:
+            envelope = EventEnvelope.of(event)
+            if event_filter.accepts(envelope):
+                await ws.send_text(serialise(envelope))
+            last = event.id
+
+
+async def _send(ws: WebSocket, subscription: Subscription, last: int) -> None:
+    """Live events from the hub, skipping what the replay already sent; ends when the client is cut off."""
+    while True:
+        event_id, text = await subscription.queue.get()
+        if event_id < 0:  # the hub cut this client off
+            await ws.close(code=TOO_SLOW, reason=f"too slow; reconnect with since={last}")
+            return
+        if event_id > last:
+            await ws.send_text(text)
+            last = event_id
+
+
+async def _receive(ws: WebSocket, rate_per_s: float) -> None:
+    """Read (and ignore) what the client sends, so a disconnect is noticed; a flood closes the connection."""
+    allowance, stamp = rate_per_s * 2, time.monotonic()
+    while True:
+        await ws.receive_text()
+        now = time.monotonic()
+        allowance = min(rate_per_s * 2, allowance + (now - stamp) * rate_per_s)
+        stamp = now
+        allowance -= 1
+        if allowance < 0:
+            await ws.close(code=POLICY_VIOLATION, reason="too many messages")
+            return
+
+
+@router.websocket("/ws/command")
+async def command_room(
+    ws: WebSocket,
+    token: str | None = None,
+    since: str | None = None,
+    incident: str | None = None,
+    types: str | None = None,
+    bbox: str | None = None,
+) -> None:
+    await ws.accept()
+    try:
+        await _authenticate(ws, token)
+    except CommandpostError as exc:
+        await ws.close(code=POLICY_VIOLATION, reason=exc.detail[:120])
+        return
+    try:
+        since_id, event_filter = await _parse(ws, since, incident, types, bbox)
+    except Invalid as exc:
+        await ws.send_text(json.dumps({"type": "error", "field": exc.field, "detail": exc.detail}))
+        await ws.close(code=BAD_REQUEST, reason=exc.detail[:120])
+        return
+
+    hub = ws.app.state.live.hub
+    subscription = hub.subscribe(event_filter)
+    try:
+        # Subscribe first, then replay: whatever commits meanwhile is in the queue, and ids already sent are skipped.
+        last = await _replay(ws, since_id, event_filter) if since_id is not None else hub.last_id
+        tasks = [
+            asyncio.create_task(_send(ws, subscription, last)),
+            asyncio.create_task(_receive(ws, ws.app.state.settings.ws_max_client_messages_per_s)),
+        ]
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                await task
+        for task in done:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                task.result()
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.unsubscribe(subscription)
