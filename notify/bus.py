@@ -56,7 +56,8 @@ class LocalDoorbell:
         seen = 0  # a ring that came before the first iteration still counts (an extra wake-up is harmless)
         while True:
             async with self._changed:
-                await self._changed.wait_for(lambda: self._latest > seen)
+                while self._latest <= seen:
+                    await self._changed.wait()
                 seen = self._latest
             yield seen
 

@@ -37,7 +37,7 @@ class EventFilter:
         if self.type_prefixes and not envelope.type.startswith(self.type_prefixes):
             return False
         data = envelope.data
-        if self.incident_id is not None and data.get("incident_id", data.get("id") if _is_incident(envelope) else None) != self.incident_id:
+        if self.incident_id is not None and _incident_of(envelope) != self.incident_id:
             return False
         if self.bbox is not None:
             position = _position(data)
@@ -46,8 +46,11 @@ class EventFilter:
         return True
 
 
-def _is_incident(envelope: EventEnvelope) -> bool:
-    return envelope.type.startswith("incident.")
+def _incident_of(envelope: EventEnvelope) -> object:
+    """``incident.*`` events carry the incident itself; others name it in ``incident_id`` when they concern one."""
+    if envelope.type.startswith("incident."):
+        return envelope.data.get("id")
+    return envelope.data.get("incident_id")
 
 
 def _position(data: dict[str, Any]) -> tuple[float, float] | None:

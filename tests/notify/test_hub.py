@@ -47,7 +47,8 @@ async def test_rung_events_reach_matching_subscribers_in_order() -> None:
         await bell.ring(4)
         got = [await asyncio.wait_for(everything.queue.get(), 2) for _ in range(3)]
         assert [i for i, _ in got] == [2, 3, 4]  # 1 was committed before the hub started: replay's job
-        assert json.loads(got[0][1]) == {"id": 2, "type": "incident.created", "at": "2026-11-28T00:00:00Z", "data": {"id": 2}}
+        expected = {"id": 2, "type": "incident.created", "at": "2026-11-28T00:00:00Z", "data": {"id": 2}}
+        assert json.loads(got[0][1]) == expected
         assert (await asyncio.wait_for(units.queue.get(), 2))[0] == 4 and units.queue.empty()
         assert (await asyncio.wait_for(one_incident.queue.get(), 2))[0] == 3 and one_incident.queue.empty()
     finally:

@@ -1,4 +1,4 @@
-"""``WS /ws/command`` with real websocket clients against a real server: auth, replay, the seam, resume, slow clients."""
+"""``WS /ws/command`` with real websocket clients against a real server: auth, replay, resume, slow clients."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ async def http(live_server: str) -> Any:
         yield client
 
 
-async def test_a_change_reaches_a_connected_client(live_server: str, http: httpx.AsyncClient, live_token_for: TokenFor) -> None:
+async def test_a_change_reaches_a_connected_client(
+    live_server: str, http: httpx.AsyncClient, live_token_for: TokenFor
+) -> None:
     auth = await live_token_for("commander")
     token = auth["Authorization"].removeprefix("Bearer ")
     async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:

@@ -43,7 +43,9 @@ async def _authenticate(ws: WebSocket, token: str | None) -> CurrentUser:
     return user
 
 
-async def _parse(ws: WebSocket, since: str | None, incident: str | None, types: str | None, bbox: str | None) -> tuple[int | None, EventFilter]:
+async def _parse(
+    ws: WebSocket, since: str | None, incident: str | None, types: str | None, bbox: str | None
+) -> tuple[int | None, EventFilter]:
     since_id: int | None = None
     if since is not None:
         if not since.isdigit():
