@@ -14,6 +14,7 @@ MODEL_MODULES = [
     "core.users",
     "core.audit",
     "gis.models",
+    "incidents.models",
 ]
 
 

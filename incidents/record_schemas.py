@@ -1,0 +1,133 @@
+"""What the incident endpoints take and give (API.md, "Intake and incidents")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from core.geojson import Point
+from incidents.lifecycle import Status
+from incidents.schemas import Facts, Grade
+
+Level = Literal["I", "II", "III", "IV"]
+MAX_DESCRIPTION = 20_000
+
+
+def _strip(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+class IncidentIn(BaseModel):
+    """A report as the duty officer logs it. Facts given here win over those read from the description."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=MAX_DESCRIPTION)
+    location: Point
+    title: str | None = Field(default=None, max_length=200)
+    facts: Facts | None = None
+    source: str | None = Field(default=None, max_length=64)
+    reported_at: AwareDatetime | None = None
+    category: str | None = Field(default=None, max_length=32)
+    subtype: str | None = Field(default=None, max_length=48)
+
+    @field_validator("description")
+    @classmethod
+    def _description_has_words(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the description is empty")
+        return value.strip()
+
+    _title = field_validator("title", "source", "category", "subtype")(_strip)
+
+
+class IncidentPatch(BaseModel):
+    """An edit by a duty officer or commander: a fuller description, a moved pin, corrected facts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, min_length=1, max_length=MAX_DESCRIPTION)
+    location: Point | None = None
+    facts: Facts | None = None
+    category: str | None = Field(default=None, max_length=32)
+    subtype: str | None = Field(default=None, max_length=48)
+    version: int | None = Field(default=None, ge=1)
+
+    _strip = field_validator("title", "description", "category", "subtype")(_strip)
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Status
+    reason: str | None = Field(default=None, max_length=2000)
+    version: int | None = Field(default=None, ge=1)
+
+
+class GradeOverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: Level
+    reason: str = Field(min_length=3, max_length=2000)
+    version: int | None = Field(default=None, ge=1)
+
+
+class DuplicateDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["confirm", "dismiss"]
+    reason: str | None = Field(default=None, max_length=2000)
+    version: int | None = Field(default=None, ge=1)
+
+
+class GradeOut(Grade):
+    """The grade in force, plus what the rules computed when a commander overrode them."""
+
+    computed: Grade | None = None
+    override: dict[str, Any] | None = None
+
+
+class JurisdictionRef(BaseModel):
+    id: int
+    name: str
+    name_en: str | None = None
+
+
+class IncidentOut(BaseModel):
+    id: int
+    title: str
+    description: str
+    location: Point
+    category: str | None
+    subtype: str | None
+    confidence: float
+    matched: list[str]
+    facts: dict[str, Any]
+    fact_sources: dict[str, str]
+    grade: GradeOut
+    status: Status
+    jurisdiction: JurisdictionRef | None
+    possible_duplicate_of: int | None
+    duplicate_status: str | None
+    merged_into: int | None
+    plan_matches: list[dict[str, Any]]
+    source: str | None
+    reported_at: datetime
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class TimelineEntryOut(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    actor: str | None
+    data: dict[str, Any]

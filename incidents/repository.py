@@ -1,0 +1,126 @@
+"""SQL for the incident record. No rules here: the service decides, this reads and writes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from geoalchemy2 import Geography
+from sqlalchemy import Select, and_, cast, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from incidents.lifecycle import Status
+from incidents.models import IdempotencyKey, Incident, TimelineEntry
+
+
+def point(lon: float, lat: float) -> Any:
+    """A PostGIS point in EPSG:4326, as a bound expression."""
+    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+
+
+async def get(session: AsyncSession, incident_id: int, *, for_update: bool = False) -> Incident | None:
+    """One incident; ``for_update`` locks its row until the transaction ends (edits serialise on it)."""
+    stmt = select(Incident).where(Incident.id == incident_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt.execution_options(populate_existing=True))).one_or_none()
+
+
+def filtered(
+    *,
+    statuses: list[str] | None = None,
+    category: str | None = None,
+    subtype: str | None = None,
+    level: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    only_ids: list[int] | None = None,
+) -> Select[tuple[Incident]]:
+    """The incidents matching every given filter (the grade in force is the override, else the computed one)."""
+    stmt = select(Incident)
+    if statuses:
+        stmt = stmt.where(Incident.status.in_(statuses))
+    if category:
+        stmt = stmt.where(Incident.category == category)
+    if subtype:
+        stmt = stmt.where(Incident.subtype == subtype)
+    if level:
+        stmt = stmt.where(func.coalesce(Incident.override_level, Incident.grade_level) == level)
+    if bbox:
+        stmt = stmt.where(Incident.location.intersects(func.ST_MakeEnvelope(*bbox, 4326)))
+    if only_ids is not None:
+        stmt = stmt.where(Incident.id.in_(only_ids))
+    return stmt
+
+
+async def page(session: AsyncSession, stmt: Select[tuple[Incident]], *, limit: int, offset: int) -> list[Incident]:
+    ordered = stmt.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
+    return list(await session.scalars(ordered))
+
+
+async def count(session: AsyncSession, stmt: Select[tuple[Incident]]) -> int:
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+    return int(total or 0)
+
+
+async def find_duplicate(
+    session: AsyncSession,
+    *,
+    subtype: str,
+    lon: float,
+    lat: float,
+    reported_at: datetime,
+    radius_m: float,
+    window: timedelta,
+    exclude_id: int | None = None,
+) -> Incident | None:
+    """The open incident of the same subtype within ``radius_m`` metres and ``window`` of time that a new report
+    most likely repeats: an original before one already flagged as a duplicate itself, then the nearest."""
+    here = cast(point(lon, lat), Geography)
+    there = cast(Incident.location, Geography)
+    stmt = (
+        select(Incident)
+        .where(
+            Incident.subtype == subtype,
+            Incident.status.in_([s.value for s in (Status.reported, Status.verified, Status.responding)]),
+            Incident.reported_at.between(reported_at - window, reported_at + window),
+            func.ST_DWithin(there, here, radius_m),
+        )
+        .order_by(Incident.possible_duplicate_of.is_not(None), func.ST_Distance(there, here), Incident.id)
+        .limit(1)
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(Incident.id != exclude_id)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def claim_idempotency_key(session: AsyncSession, *, actor: str, key: str, request_hash: str) -> bool:
+    """Insert the key; True when this transaction owns it. A concurrent holder makes this wait for its commit."""
+    stmt = (
+        pg_insert(IdempotencyKey)
+        .values(actor=actor, key=key, request_hash=request_hash)
+        .on_conflict_do_nothing(index_elements=["actor", "key"])
+        .returning(IdempotencyKey.key)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def get_idempotency_key(session: AsyncSession, *, actor: str, key: str) -> IdempotencyKey | None:
+    stmt = select(IdempotencyKey).where(and_(IdempotencyKey.actor == actor, IdempotencyKey.key == key))
+    return (await session.scalars(stmt.execution_options(populate_existing=True))).one_or_none()
+
+
+async def add_timeline(
+    session: AsyncSession, *, incident_id: int, kind: str, actor: str | None, data: dict[str, Any] | None = None
+) -> TimelineEntry:
+    entry = TimelineEntry(incident_id=incident_id, kind=kind, actor=actor, data=data or {})
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEntry]:
+    stmt = select(TimelineEntry).where(TimelineEntry.incident_id == incident_id).order_by(TimelineEntry.id)
+    return list(await session.scalars(stmt))
+
+

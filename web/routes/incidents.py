@@ -1,0 +1,203 @@
+"""Incident intake and record: create (idempotent), list, get, timeline, transitions, grade overrides, edits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from core.errors import NotFound
+from core.geojson import feature, feature_collection
+from core.settings import Settings
+from core.users import Role
+from incidents import service
+from incidents.lifecycle import Status
+from incidents.record_schemas import (
+    DuplicateDecisionIn,
+    GradeOverrideIn,
+    IncidentIn,
+    IncidentOut,
+    IncidentPatch,
+    Level,
+    TimelineEntryOut,
+    TransitionIn,
+)
+from web.audit import add_target
+from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
+from web.listing import FormatParam, PageDep, bbox_param, if_match_version
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+Reporter = Annotated[CurrentUser, Depends(require(Role.duty_officer, Role.commander))]
+Commander = Annotated[CurrentUser, Depends(require(Role.commander))]
+
+
+def _visible_ids(user: CurrentUser) -> list[int] | None:
+    """Field units see only incidents their unit is dispatched to; until dispatches exist, none."""
+    return [] if user.role is Role.field_unit else None
+
+
+def _version(body_version: int | None, if_match: str | None) -> int | None:
+    return body_version if body_version is not None else if_match_version(if_match)
+
+
+def _policy(settings: Settings) -> service.DuplicatePolicy:
+    return service.DuplicatePolicy(
+        radius_m=settings.duplicate_radius_m, window=timedelta(minutes=settings.duplicate_window_minutes)
+    )
+
+
+@router.post("", name="incidents.create", status_code=201, response_model=IncidentOut)
+async def create(
+    body: IncidentIn,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Reporter,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> IncidentOut:
+    """Log a report. The same ``Idempotency-Key`` with the same body returns the same incident (200)."""
+    incident, created = await service.create_incident(
+        session, data=body, actor=user.username, idempotency_key=idempotency_key, duplicates=_policy(settings)
+    )
+    if not created:
+        response.status_code = 200
+    add_target(request, incident_id=incident.id, replay=not created)
+    return service.to_out(incident)
+
+
+@router.get("", name="incidents.list")
+async def list_incidents(
+    session: SessionDep,
+    user: AnyUser,
+    page: PageDep,
+    status: Annotated[list[Status] | None, Query(description="one or more statuses")] = None,
+    category: str | None = None,
+    subtype: str | None = None,
+    grade: Level | None = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    fmt: FormatParam = "json",
+) -> Any:
+    """Incidents, newest first, filtered; ``?format=geojson`` for a FeatureCollection."""
+    service.check_keys(category=category, subtype=subtype)
+    items, total = await service.list_incidents(
+        session,
+        statuses=[s.value for s in status] if status else None,
+        category=category,
+        subtype=subtype,
+        level=grade,
+        bbox=bbox_param(bbox),
+        only_ids=_visible_ids(user),
+        limit=page.limit,
+        offset=page.offset,
+    )
+    out = [service.to_out(i).model_dump(mode="json") for i in items]
+    if fmt == "geojson":
+        collection = feature_collection(
+            [feature(o.pop("location"), o, id=o["id"]) for o in out]  # geometry out of the properties
+        )
+        return {**collection, "total": total}
+    return {"items": out, "total": total}
+
+
+async def _readable(session: Any, user: CurrentUser, incident_id: int) -> Any:
+    incident = await service.get_incident(session, incident_id=incident_id)
+    visible = _visible_ids(user)
+    if visible is not None and incident_id not in visible:
+        raise NotFound(f"incident {incident_id} does not exist")
+    return incident
+
+
+@router.get("/{incident_id}", name="incidents.get", response_model=IncidentOut)
+async def get(incident_id: int, session: SessionDep, user: AnyUser) -> IncidentOut:
+    return service.to_out(await _readable(session, user, incident_id))
+
+
+@router.get("/{incident_id}/timeline", name="incidents.timeline")
+async def timeline(incident_id: int, session: SessionDep, user: AnyUser) -> dict[str, Any]:
+    """Everything that happened to the incident, oldest first."""
+    await _readable(session, user, incident_id)
+    entries = await service.timeline(session, incident_id=incident_id)
+    items = [TimelineEntryOut.model_validate(e, from_attributes=True).model_dump(mode="json") for e in entries]
+    return {"items": items, "total": len(items)}
+
+
+@router.patch("/{incident_id}", name="incidents.edit", response_model=IncidentOut)
+async def edit(
+    incident_id: int,
+    body: IncidentPatch,
+    session: SessionDep,
+    user: Reporter,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> IncidentOut:
+    """Correct the report; new text or facts regrade it. Send the ``version`` you read to refuse stale edits."""
+    incident = await service.edit(
+        session,
+        incident_id=incident_id,
+        patch=body,
+        actor=user.username,
+        expected_version=_version(body.version, if_match),
+    )
+    return service.to_out(incident)
+
+
+@router.post("/{incident_id}/transition", name="incidents.transition", response_model=IncidentOut)
+async def transition(
+    incident_id: int,
+    body: TransitionIn,
+    session: SessionDep,
+    user: Commander,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> IncidentOut:
+    """Move the incident along reported → verified → responding → contained → closed (or cancelled)."""
+    incident = await service.transition(
+        session,
+        incident_id=incident_id,
+        to=body.to,
+        reason=body.reason,
+        actor=user.username,
+        expected_version=_version(body.version, if_match),
+    )
+    return service.to_out(incident)
+
+
+@router.post("/{incident_id}/grade", name="incidents.override_grade", response_model=IncidentOut)
+async def override_grade(
+    incident_id: int,
+    body: GradeOverrideIn,
+    session: SessionDep,
+    user: Commander,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> IncidentOut:
+    """A commander's grade, with the reason; the computed grade stays visible beside it."""
+    incident = await service.override_grade(
+        session,
+        incident_id=incident_id,
+        level=body.level,
+        reason=body.reason,
+        actor=user.username,
+        expected_version=_version(body.version, if_match),
+    )
+    return service.to_out(incident)
+
+
+@router.post("/{incident_id}/duplicate", name="incidents.decide_duplicate", response_model=IncidentOut)
+async def decide_duplicate(
+    incident_id: int,
+    body: DuplicateDecisionIn,
+    session: SessionDep,
+    user: Reporter,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> IncidentOut:
+    """Confirm a possible duplicate (it is merged into the original and cancelled) or dismiss the flag."""
+    incident = await service.decide_duplicate(
+        session,
+        incident_id=incident_id,
+        action=body.action,
+        reason=body.reason,
+        actor=user.username,
+        expected_version=_version(body.version, if_match),
+    )
+    return service.to_out(incident)
