@@ -41,4 +41,6 @@ def check_transition(current: Status, target: Status) -> None:
 def check_response_allowed(current: Status) -> None:
     """Raise Conflict unless a plan may be activated or a unit dispatched for an incident in ``current``."""
     if current not in RESPONSE_ALLOWED_FROM:
-        raise Conflict(f"an incident that is {current} cannot be responded to (allowed: reported, verified, responding)")
+        raise Conflict(
+            f"an incident that is {current} cannot be responded to (allowed: reported, verified, responding)"
+        )

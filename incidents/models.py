@@ -17,7 +17,6 @@ from sqlalchemy import (
     String,
     Text,
     func,
-
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -118,5 +117,3 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     incident_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("incident.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-
-

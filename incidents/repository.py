@@ -35,7 +35,7 @@ def filtered(
     level: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     only_ids: list[int] | None = None,
-) -> Select[tuple[Incident]]:
+) -> Select[Incident]:
     """The incidents matching every given filter (the grade in force is the override, else the computed one)."""
     stmt = select(Incident)
     if statuses:
@@ -53,12 +53,12 @@ def filtered(
     return stmt
 
 
-async def page(session: AsyncSession, stmt: Select[tuple[Incident]], *, limit: int, offset: int) -> list[Incident]:
+async def page(session: AsyncSession, stmt: Select[Incident], *, limit: int, offset: int) -> list[Incident]:
     ordered = stmt.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
     return list(await session.scalars(ordered))
 
 
-async def count(session: AsyncSession, stmt: Select[tuple[Incident]]) -> int:
+async def count(session: AsyncSession, stmt: Select[Incident]) -> int:
     total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
     return int(total or 0)
 
@@ -122,5 +122,3 @@ async def add_timeline(
 async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEntry]:
     stmt = select(TimelineEntry).where(TimelineEntry.incident_id == incident_id).order_by(TimelineEntry.id)
     return list(await session.scalars(stmt))
-
-

@@ -70,14 +70,14 @@ def location_of(incident: Incident) -> Point:
 def to_out(incident: Incident) -> IncidentOut:
     """The incident as API.md shows it."""
     computed = Grade(
-        level=incident.grade_level,  # type: ignore[arg-type]
+        level=incident.grade_level,
         rule_id=incident.grade_rule_id,
         rule_version=incident.grade_rule_version,
-        basis=incident.grade_basis,  # type: ignore[arg-type]
+        basis=incident.grade_basis,
     )
     if incident.override_level:
         grade = GradeOut(
-            level=incident.override_level,  # type: ignore[arg-type]
+            level=incident.override_level,
             rule_id="override",
             rule_version=None,
             basis=[],
@@ -186,9 +186,7 @@ def _apply_classification(incident: Incident, result: ClassifyResult, *, by_offi
     incident.grade_basis = [b.model_dump(mode="json") for b in result.grade.basis]
 
 
-def _classify(
-    description: str, given: dict[str, Any], *, category: str | None, subtype: str | None
-) -> ClassifyResult:
+def _classify(description: str, given: dict[str, Any], *, category: str | None, subtype: str | None) -> ClassifyResult:
     facts = Facts.model_validate(given) if given else None
     return classify_report(description, facts, category=category, subtype=subtype)
 
@@ -316,7 +314,11 @@ async def transition(
     incident.status = to.value
     _touch(incident)
     await repo.add_timeline(
-        session, incident_id=incident.id, kind="transition", actor=actor, data={"from": current, "to": to, "reason": reason}
+        session,
+        incident_id=incident.id,
+        kind="transition",
+        actor=actor,
+        data={"from": current, "to": to, "reason": reason},
     )
     await _emit(session, incident, type="incident.updated", actor=actor, change="status")
     return incident

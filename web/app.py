@@ -18,7 +18,7 @@ from core.settings import Settings, get_settings
 from core.users import ensure_admin
 from notify.live import build_live_stream
 from web import errors
-from web.routes import auth, health, live
+from web.routes import auth, classify, health, live
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
 from web.routes import resources as resource_routes
@@ -114,6 +114,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(live.router)
     app.include_router(auth.router, prefix="/api/v1")
+    app.include_router(classify.router, prefix="/api/v1")
     app.include_router(incident_routes.router, prefix="/api/v1")
     app.include_router(resource_routes.router, prefix="/api/v1")
     app.include_router(layer_routes.router, prefix="/api/v1")

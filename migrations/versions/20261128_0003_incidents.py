@@ -29,7 +29,9 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column(
             "location",
-            geoalchemy2.types.Geometry(geometry_type="POINT", srid=4326, spatial_index=False, from_text="ST_GeomFromEWKT", name="geometry"),
+            geoalchemy2.types.Geometry(
+                geometry_type="POINT", srid=4326, spatial_index=False, from_text="ST_GeomFromEWKT", name="geometry"
+            ),
             nullable=False,
         ),
         sa.Column("source", sa.String(length=64), nullable=True),
@@ -70,11 +72,15 @@ def upgrade() -> None:
             name=op.f("ck_incident_status"),
         ),
         sa.ForeignKeyConstraint(
-            ["jurisdiction_id"], ["jurisdiction.id"], name=op.f("fk_incident_jurisdiction_id_jurisdiction"),
+            ["jurisdiction_id"],
+            ["jurisdiction.id"],
+            name=op.f("fk_incident_jurisdiction_id_jurisdiction"),
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["possible_duplicate_of"], ["incident.id"], name=op.f("fk_incident_possible_duplicate_of_incident"),
+            ["possible_duplicate_of"],
+            ["incident.id"],
+            name=op.f("fk_incident_possible_duplicate_of_incident"),
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
@@ -95,7 +101,9 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(length=64), nullable=True),
         sa.Column("data", jsonb, server_default="{}", nullable=False),
         sa.ForeignKeyConstraint(
-            ["incident_id"], ["incident.id"], name=op.f("fk_incident_timeline_incident_id_incident"),
+            ["incident_id"],
+            ["incident.id"],
+            name=op.f("fk_incident_timeline_incident_id_incident"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_timeline")),
@@ -110,7 +118,9 @@ def upgrade() -> None:
         sa.Column("incident_id", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.ForeignKeyConstraint(
-            ["incident_id"], ["incident.id"], name=op.f("fk_incident_idempotency_incident_id_incident"),
+            ["incident_id"],
+            ["incident.id"],
+            name=op.f("fk_incident_idempotency_incident_id_incident"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("actor", "key", name=op.f("pk_incident_idempotency")),

@@ -95,7 +95,9 @@ async def test_idempotent_retry_returns_the_same_incident(
     assert events == 1
 
 
-async def test_lifecycle_and_stale_versions(client: httpx.AsyncClient, officer: dict[str, str], commander: dict[str, str]) -> None:
+async def test_lifecycle_and_stale_versions(
+    client: httpx.AsyncClient, officer: dict[str, str], commander: dict[str, str]
+) -> None:
     incident = await create(client, officer, body())
     url = f"/api/v1/incidents/{incident['id']}/transition"
     illegal = await client.post(url, json={"to": "closed"}, headers=commander)
@@ -113,11 +115,16 @@ async def test_lifecycle_and_stale_versions(client: httpx.AsyncClient, officer: 
     assert final.status_code == 409
     unknown = await client.post(url, json={"to": "exploded"}, headers=commander)
     assert unknown.status_code == 422 and "to" in unknown.json()["detail"]
-    kinds = [e["kind"] for e in (await client.get(f"/api/v1/incidents/{incident['id']}/timeline", headers=officer)).json()["items"]]
+    kinds = [
+        e["kind"]
+        for e in (await client.get(f"/api/v1/incidents/{incident['id']}/timeline", headers=officer)).json()["items"]
+    ]
     assert kinds == ["created"] + ["transition"] * 4
 
 
-async def test_filters_bbox_and_geojson(client: httpx.AsyncClient, officer: dict[str, str], commander: dict[str, str]) -> None:
+async def test_filters_bbox_and_geojson(
+    client: httpx.AsyncClient, officer: dict[str, str], commander: dict[str, str]
+) -> None:
     fire = await create(client, officer, body())
     far = await create(client, officer, body("高速公路上两车相撞，1人死亡", 103.5, 30.2))
     flood = await create(client, officer, body("暴雨导致城区内涝，转移群众2000人", 104.06, 30.67))
@@ -181,7 +188,9 @@ async def test_confirm_merges_and_dismiss_clears(
     assert original_timeline["items"][-1]["kind"] == "merged_from"
     assert original_timeline["items"][-1]["data"]["from"] == dup["id"]
 
-    dismissed = await client.post(f"/api/v1/incidents/{other['id']}/duplicate", json={"action": "dismiss"}, headers=officer)
+    dismissed = await client.post(
+        f"/api/v1/incidents/{other['id']}/duplicate", json={"action": "dismiss"}, headers=officer
+    )
     assert dismissed.json()["possible_duplicate_of"] is None and dismissed.json()["duplicate_status"] == "dismissed"
     again = await client.post(f"/api/v1/incidents/{other['id']}/duplicate", json={"action": "dismiss"}, headers=officer)
     assert again.status_code == 409
@@ -235,7 +244,11 @@ async def test_roles(client: httpx.AsyncClient, token_for: TokenFor, officer: di
     [
         (body(lon=30.64, lat=104.04), "location", "swapped"),
         (body(lon=200.0, lat=30.0), "location", "longitude"),
-        ({"description": FIRE, "location": {"type": "LineString", "coordinates": [[104, 30], [104.1, 30.1]]}}, "location", ""),
+        (
+            {"description": FIRE, "location": {"type": "LineString", "coordinates": [[104, 30], [104.1, 30.1]]}},
+            "location",
+            "",
+        ),
         (body(facts={"deaths": -1}), "facts.deaths", ""),
         (body(facts={"injuries": 2.5}), "facts.injuries", ""),
         (body("x" * 30_000), "description", "20000"),
@@ -245,11 +258,27 @@ async def test_roles(client: httpx.AsyncClient, token_for: TokenFor, officer: di
         (body(category="public_health", subtype="building_fire"), "subtype", ""),
         ({"location": {"type": "Point", "coordinates": [104.0, 30.6]}}, "description", ""),
     ],
-    ids=["swapped", "lon-range", "not-a-point", "negative", "fractional-count", "too-long", "blank", "category",
-         "subtype", "mismatch", "missing"],
+    ids=[
+        "swapped",
+        "lon-range",
+        "not-a-point",
+        "negative",
+        "fractional-count",
+        "too-long",
+        "blank",
+        "category",
+        "subtype",
+        "mismatch",
+        "missing",
+    ],
 )
 async def test_bad_input_is_422_naming_the_field(
-    client: httpx.AsyncClient, officer: dict[str, str], session: AsyncSession, payload: dict[str, Any], field: str, words: str
+    client: httpx.AsyncClient,
+    officer: dict[str, str],
+    session: AsyncSession,
+    payload: dict[str, Any],
+    field: str,
+    words: str,
 ) -> None:
     response = await client.post("/api/v1/incidents", json=payload, headers=officer)
     assert response.status_code == 422, response.text
@@ -260,7 +289,9 @@ async def test_bad_input_is_422_naming_the_field(
 
 
 async def test_nan_count_is_refused(client: httpx.AsyncClient, officer: dict[str, str]) -> None:
-    raw = '{"description": "fire", "location": {"type": "Point", "coordinates": [104.0, 30.6]}, "facts": {"deaths": NaN}}'
+    raw = (
+        '{"description": "fire", "location": {"type": "Point", "coordinates": [104.0, 30.6]}, "facts": {"deaths": NaN}}'
+    )
     response = await client.post(
         "/api/v1/incidents", content=raw, headers={**officer, "Content-Type": "application/json"}
     )
