@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     max_unzipped_mb: int = Field(default=2_000, ge=1, le=1_000_000)
     max_zip_ratio: float = Field(default=100.0, gt=1)
 
+    # Plans: the largest plan document (YAML or JSON) accepted, by file or over the API (larger is refused, 413).
+    plan_max_kb: int = Field(default=1024, ge=16, le=64 * 1024)
+    # Periodic sweeps (overdue plan tasks, ...): run inside the web process, one process elected by an advisory
+    # lock among all that embed it; `commandpost scheduler` runs them on their own.
+    scheduler_embedded: bool = True
+    overdue_sweep_seconds: float = Field(default=30.0, ge=1, le=3600)
+
     @field_validator("redis_url", "secret_key", "admin_password", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

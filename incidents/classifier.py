@@ -30,7 +30,14 @@ HEDGE = 0.6  # rumour, unconfirmed, debunked: keep the class, lower the confiden
 MAX_MATCHED = 12
 WEATHER = ("fog", "rainstorm", "snowstorm", "cold_wave", "gale", "hail", "sandstorm", "lightning", "heat_wave")
 TRANSPORT = ("rail", "aviation", "waterway")
-_WEATHER_VICTIMS = ("building_collapse", "forest_fire", "building_fire", "construction", "public_facility", "utility_outage")
+_WEATHER_VICTIMS = (
+    "building_collapse",
+    "forest_fire",
+    "building_fire",
+    "construction",
+    "public_facility",
+    "utility_outage",
+)
 
 
 @dataclass
@@ -196,6 +203,8 @@ def _geohazard(ev: Evidence) -> None:
     for hazard in ("landslide", "debris_flow", "land_subsidence", "typhoon", "tornado", "flood"):
         if ev.top[hazard] >= 6:
             ev.move(hazard, ("building_collapse", "utility_outage"), share=0.5, keep=0.4)
+        if ev.top[hazard] >= 5 and hazard in ("landslide", "debris_flow"):
+            ev.move(hazard, ("construction", "road_traffic", "mine"), share=0.5, keep=0.4)
         if ev.top[hazard] >= 5 and hazard in ("landslide", "debris_flow", "land_subsidence"):
             for name in ("rainstorm", *WEATHER):
                 ev.scores[name] *= 0.5

@@ -12,27 +12,33 @@ from typing import Final
 
 CUE_TERMS: Final[dict[str, dict[float, str]]] = {
     "@forest_ctx": {
-        2: "森林|林区|林场|山林|林地|草原|草场|荒山|山坡|山头|山上|自然保护区|国家公园|林业|护林员|灌木|forest{,s}|woodland{,s}"
+        2: "森林|林区|林场|山林|林地|草原|草场|荒山|山坡|山头|山上|自然保护区|国家公园|林业|护林员|灌木|forest{,s}"
+        "|woodland{,s}"
         "|grassland{,s}|hillside{,s}|hills|mountain{,s}|mountainside|brush|scrub|scrubland|bush|bushland|national park"
         "|canyon|vegetation|prairie|pine|tinder-dry|dry grass|timber",
         1: "公顷|亩|hectares|acres",
     },
     "@building_ctx": {
-        2: "居民楼|住宅|小区|大楼|厂房|仓库|车间|商场|超市|酒店|宾馆|餐馆|饭店|饭馆|商铺|门店|医院|学校|宿舍|养老院|幼儿园"
+        2: "居民楼|住宅|小区|大楼|厂房|仓库|车间|商场|超市|酒店|宾馆|餐馆|饭店|饭馆|商铺|门店|医院|学校|宿舍|养老院"
+        "|幼儿园"
         "|公寓|写字楼|高层|民房|自建房|出租屋|工厂|厂区|网吧|房屋|房间|building|apartment{,s}|flat|house|residential"
         "|high-rise|tower block|floor|storey|warehouse|factory|workshop|mall|store|shop|restaurant|hotel|hospital"
         "|school|dormitory|nursing home|office|kitchen|basement|garage|e-bike|villa|home",
-        1: "墙|屋顶|天花板|隧道|roof|wall|ceiling|stage|structure|tunnel|楼|层|车|汽车|客车|公交|大巴|货车|电动车|电瓶|厂|market|car|vehicle|bus|truck|battery",
+        1: "墙|屋顶|天花板|隧道|roof|wall|ceiling|stage|structure|tunnel|楼|层|车|汽车|客车|公交|大巴|货车|电动车|电瓶"
+        "|厂|market|car|vehicle|bus|truck|battery",
     },
     "@crash": {
-        2: "相撞|追尾|侧翻|翻车|撞车|碰撞|撞上|坠崖|车祸|交通事故|撞|collision{,s}|collided|crash{,ed,es}|pile-up|pileup"
+        2: "相撞|追尾|侧翻|翻车|撞车|碰撞|撞上|坠崖|车祸|交通事故|撞|collision{,s}|collided|crash{,ed,es}|pile-up"
+        "|pileup"
         "|rear-ended|overturned|rolled over|head-on|hit by|ploughed into|plowed into|smashed into|slammed into",
     },
     "@leak": {
-        2: "泄漏|泄露|外泄|逸出|喷出|破裂|管道破裂|leak{,s,ed,ing,age}|spill{,s,ed,ing}|escaped|release{,d}|ruptur{e,ed}",
+        2: "泄漏|泄露|外泄|逸出|喷出|破裂|管道破裂|leak{,s,ed,ing,age}|spill{,s,ed,ing}|escaped|release{,d}"
+        "|ruptur{e,ed}",
     },
     "@poison": {
-        2: "腹泻|呕吐|vomiting|diarrh{ea,oea}|中毒|中毒症状|身体不适|不适症状|poison{ed,ing,ings}|sickened|intoxication|fell ill|taken ill|became ill",
+        2: "腹泻|呕吐|vomiting|diarrh{ea,oea}|中毒|中毒症状|身体不适|不适症状|poison{ed,ing,ings}|sickened"
+        "|intoxication|fell ill|taken ill|became ill",
         1: "头晕|恶心|toxic",
     },
     "@drink": {2: "饮用|喝了|饮水|自来水|井水|桶装水|drinking water|tap water|drank|well water"},
@@ -53,12 +59,15 @@ CUE_TERMS: Final[dict[str, dict[float, str]]] = {
         2: "住院|hospitali{s,z}ed|resident",
     },
     "@poultry": {
-        2: "家禽|活禽|鸡|鸭|鹅|禽类|养殖场|养殖户|扑杀|poultry|chicken{,s}|duck{,s}|geese|goose|farm{,s}|flock{,s}|bird{,s}"
+        2: "家禽|活禽|鸡|鸭|鹅|禽类|养殖场|养殖户|扑杀|poultry|chicken{,s}|duck{,s}|geese|goose|farm{,s}|flock{,s}"
+        "|bird{,s}"
         "|culled|culling|hens|turkeys|wild birds",
     },
     "@weather_cond": {
-        2: "雨天|雨天路滑|路面湿滑|道路结冰|雾天|大雾天气|团雾|冰雪路面|能见度低|能见度不足|受降雨影响|受大雾影响|in fog"
-        "|in dense fog|in heavy fog|in thick fog|foggy|icy road{,s}|slippery|wet road{,s}|poor visibility|low visibility"
+        2: "雨天|雨天路滑|路面湿滑|道路结冰|雾天|大雾天气|团雾|冰雪路面|能见度低|能见度不足|受降雨影响|受大雾影响"
+        "|in fog"
+        "|in dense fog|in heavy fog|in thick fog|foggy|icy road{,s}|slippery|wet road{,s}|poor visibility"
+        "|low visibility"
         "|snowy road{,s}|icy conditions|rain-slicked|rain-soaked",
     },
     "@drill": {

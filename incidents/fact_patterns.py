@@ -27,7 +27,8 @@ _PEOPLE = (
 )
 _ONE = (
     r"(?:a|an)\s+(?:[a-z-]+\s+)?(?:man|woman|person|worker|child|boy|girl|driver|passenger|pedestrian|miner|firefighter"
-    r"|student|resident|villager|officer|motorcyclist|cyclist|teenager|baby|toddler|farmer|tourist|crew member|employee)"
+    r"|student|resident|villager|officer|motorcyclist|cyclist|teenager|baby|toddler|farmer|tourist|crew member"
+    r"|employee)"
 )
 _EQ = rf"(?P<n>{EN_NUMBER}|{_ONE})"
 _ENQ = rf"(?P<n>{EN_NUMBER})"
@@ -67,9 +68,10 @@ _ZH_MINOR = r"(?:伤势)?(?:轻伤|轻微伤|较轻)"
 PATTERNS: Final[dict[str, tuple[re.Pattern[str], ...]]] = {
     "deaths": (
         _zh_subject(_ZH_DEATH),
-        _zh_verb_first("死亡|遇难|罹难|身亡"),
+        _zh_verb_first("死亡|遇难|罹难|身亡|打死|杀死|砍死|刺死|撞死|致死"),
         _en_subject(
-            r"killed|dead|died|perished|drowned|lost (?:their|his|her) li(?:ves|fe)|confirmed dead|(?:burned|stabbed|crushed|beaten) to death"
+            r"killed|dead|died|perished|drowned|lost (?:their|his|her) li(?:ves|fe)|confirmed dead|(?:burned|stabbed"
+            r"|crushed|beaten) to death"
             r"|shot dead|shot and killed"
         ),
         _en_object(r"killing|killed|kills|claimed the lives of|claiming the lives of|took the lives of"),
@@ -111,7 +113,8 @@ PATTERNS: Final[dict[str, tuple[re.Pattern[str], ...]]] = {
         re.compile(rf"{_Q}例(?:食物)?中毒"),
         _en_subject(
             r"poisoned|sickened|fell ill|became ill|taken ill|showed symptoms|developed symptoms|reported symptoms"
-            r"|suffered (?:from )?(?:food )?poisoning|(?:were |was )?diagnosed with (?:[a-z-]+ ){0,3}poisoning|(?:were )?treated for (?:food )?poisoning"
+            r"|suffered (?:from )?(?:food )?poisoning|(?:were |was )?diagnosed with (?:[a-z-]+ ){0,3}poisoning"
+            r"|(?:were )?treated for (?:food )?poisoning"
         ),
         _en_object(r"sickening|poisoning|sickened|poisoned"),
         re.compile(rf"{_NOT_NEGATED}{_ENQ}\s+cases of (?:suspected )?(?:food |gas |chemical )?poisoning"),
@@ -122,9 +125,10 @@ PATTERNS: Final[dict[str, tuple[re.Pattern[str], ...]]] = {
             rf"(?:群众|人员|居民|村民|游客|师生|民众|住户)?(?:共|约|达|近|超过)?{_Q}(?:人|名)(?!次)"
         ),
         _zh_subject(r"被?(?:紧急)?(?:转移|疏散|撤离)"),
-        _en_subject(r"evacuated|relocated|displaced|moved to safety|forced to flee|fled their homes|evacuating"),
+        _en_subject(r"evacuated|relocated|displaced|moved|forced to flee|fled their homes|evacuating"),
         _en_object(
-            r"evacuated|evacuating|evacuation of|relocation of|relocated|relocating|displacing|displaced|forcing|forced|moved"
+            r"evacuated|evacuating|evacuation of|relocation of|relocated|relocating|displacing|displaced|forcing|forced"
+            r"|moved"
         ),
     ),
     "affected": (
@@ -136,7 +140,9 @@ PATTERNS: Final[dict[str, tuple[re.Pattern[str], ...]]] = {
         re.compile(rf"病例(?:数)?(?:共|累计|达|为)?{_Q}例"),
         _en_object(r"affecting|affected|impacting"),
         _en_subject(r"affected|impacted"),
-        re.compile(rf"{_NOT_NEGATED}{_ENQ}\s+(?:new\s+|confirmed\s+|suspected\s+|human\s+|infection\s+)*cases(?![a-z])"),
+        re.compile(
+            rf"{_NOT_NEGATED}{_ENQ}\s+(?:new\s+|confirmed\s+|suspected\s+|human\s+|infection\s+)*cases(?![a-z])"
+        ),
         _en_subject(r"tested positive|infected"),
     ),
 }
@@ -154,7 +160,7 @@ EN_LOSS: Final = re.compile(
 MAGNITUDE: Final = (
     re.compile(r"里氏\s*(?P<m>\d+(?:\.\d+)?)\s*级"),
     re.compile(r"震级(?:为|达|是)?\s*(?:m[swl]?\s*)?(?P<m>\d+(?:\.\d+)?)"),
-    re.compile(r"(?P<m>\d+(?:\.\d+)?)\s*级(?:强烈|浅源|左右的?|的)?(?:地震|强震|余震|震)"),
+    re.compile(r"(?<![\d.])(?P<m>\d{1,2}(?:\.\d{1,2})?)\s*级(?:强烈|浅源|左右的?|的)?(?:地震|强震|余震|震)"),
     re.compile(r"(?<![a-z0-9])m[swlb]?\s?(?P<m>\d\.\d)(?![\d.])"),
     re.compile(r"magnitude[- ](?:of\s+)?(?:about\s+|around\s+)?(?P<m>\d+(?:\.\d+)?)(?![\d])"),
     re.compile(r"(?<![\d.])(?P<m>\d+(?:\.\d+)?)[- ]?(?:magnitude|on the richter scale)"),

@@ -53,10 +53,8 @@ def classify_report(
     ``category``/``subtype``, when given, replace the classifier (confidence 1.0, no matched terms) after being
     validated against the taxonomy; ``core.errors.Invalid`` names the field of an unknown or mismatched key.
     """
-    if category is not None or subtype is not None:
-        found = forced_classification(category, subtype)
-    else:
-        found = classify(text)
+    forced = category is not None or subtype is not None
+    found = forced_classification(category, subtype) if forced else classify(text)
     extracted, _ = extract_facts(text)
     facts, sources = merge_facts(given, extracted)
     return ClassifyResult(

@@ -14,8 +14,11 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
     # ---- natural_disaster ----
     "flood": {
         6: "洪水|洪灾|洪涝|内涝|溃坝|决堤|溃堤|溃口|山洪|洪峰|城市内涝|洪涝灾害|flood{,s,ing,ed}|flash flood{,s,ing}"
-        "|floodwater{,s}|超警戒水位|dam burst|dam breach|dam collapse|levee breach|burst its banks|broke its banks|waterlogging",
-        4: "warning level{,s}|swelled|higher ground|above the warning|rising river|冲走|河水暴涨|河水突涨|突涨|洪流|swept away|washed away|管涌|险情|洪水位|汛情|漫堤|超警|超保证水位|泄洪|防汛|被淹|水淹|倒灌|inundated|inundation|overflowed|swollen river"
+        "|floodwater{,s}|超警戒水位|dam burst|dam breach|dam collapse|levee breach|burst its banks|broke its banks"
+        "|waterlogging",
+        4: "warning level{,s}|swelled|higher ground|above the warning|rising river|冲走|河水暴涨|河水突涨|突涨|洪流"
+        "|swept away|washed away|管涌|险情|洪水位|汛情|漫堤|超警|超保证水位|泄洪|防汛|被淹|水淹|倒灌|inundated"
+        "|inundation|overflowed|swollen river"
         "|embankment breach|dike breach|deluge|submerged",
         2: "积水|淹没|水位|涨水|防洪|high water|water level{,s}|rising waters",
     },
@@ -26,7 +29,7 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
     },
     "rainstorm": {
         6: "暴雨|大暴雨|特大暴雨|暴雨预警|强降雨|rainstorm{,s}|torrential rain{,s}|cloudburst",
-        4: "强降水|downpour{,s}",
+        4: "强降水|downpour{,s}|more rain|rain warning{,s}|rain alert{,s}|rainstorm warning{,s}",
         3: "降雨|降水|雨量|heavy rain{,s,fall}|heavy rainfall|rain-triggered|intense rainfall|record rainfall",
         1: "毫米|雨水|rainfall|rain|mm of rain",
     },
@@ -72,16 +75,17 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         1: "雾|雾霾|能见度|fog|smog|visibility",
     },
     "earthquake": {
-        6: "地震|强震|震中|震级|震源深度|抗震救灾|级地震|余震|earthquake{,s}|quake{,s}|temblor|epicent{er,re}|tremor{,s}"
+        6: "地震|强震|震中|震级|震源深度|抗震救灾|级地震|余震|earthquake{,s}|quake{,s}|temblor|epicent{er,re}"
+        "|tremor{,s}"
         "|richter|aftershock{,s}|seismic",
         3: "震感|震区|地震局|magnitude",
     },
     "landslide": {
         6: "滑坡|山体滑坡|山体崩塌|岩崩|landslide{,s}|landslip{,s}|rockfall{,s}|rock slide",
         5: "塌方|山体垮塌|土石方|掩埋道路|slope collapse|rockslide",
-        3: "崩塌|落石|山石滚落|boulders|mudslide{,s}",
+        3: "崩塌|落石|山石滚落|boulders",
     },
-    "debris_flow": {6: "泥石流|debris flow{,s}|mudflow{,s}|mud-rock flow|mud and rock", 3: "mudslide{,s}"},
+    "debris_flow": {6: "泥石流|debris flow{,s}|mudflow{,s}|mud-rock flow|mud and rock", 5: "mudslide{,s}"},
     "land_subsidence": {
         6: "地面塌陷|地面沉降|路面塌陷|地陷|天坑|地裂缝|地面开裂|sinkhole{,s}|subsidence|ground subsidence|land sank"
         "|ground sank|groundwater pumping|crack opened in the ground",
@@ -108,13 +112,17 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         4: "矿山|金矿|铁矿|铜矿|煤业|采煤|采空区|露天矿|采石场|mine|mining|quarry|tailings",
     },
     "hazardous_chemicals": {
-        6: "危险品|危险货物|危化品|危险化学品|化工厂|化工园区|槽罐车|油罐车|液化气罐车|液氨|液氯|氯气|氢氟酸|硝酸铵|光气|氰化钠|化学品泄漏"
+        6: "危险品|危险货物|危化品|危险化学品|化工厂|化工园区|槽罐车|油罐车|液化气罐车|液氨|液氯|氯气|氢氟酸|硝酸铵"
+        "|光气|氰化钠|化学品泄漏"
         "|hazardous chemical{,s}|hazardous material{,s}|hazmat|chemical plant|chemical factory|chemical leak"
-        "|chemical spill|chemical explosion|tanker truck|tank truck|ammonium nitrate|chlorine|chemical park",
-        4: "化工|化学品|罐车|氯乙烯|环氧乙烷|二甲苯|液化天然气|氢气|乙炔|二氧化硫|汽油|柴油|油罐|氨气|硫酸|盐酸|硝酸|甲苯|苯乙烯|丙烯|甲醇|氰化物|储罐|石化|炼油厂|炼化|有毒气体"
+        "|chemical spill|chemical explosion|加油站|加气站|gas station|petrol station|fuel tank{,s}|fuel depot"
+        "|tanker truck|tank truck|ammonium nitrate|chlorine|chemical park",
+        4: "化工|化学品|罐车|氯乙烯|环氧乙烷|二甲苯|液化天然气|氢气|乙炔|二氧化硫|汽油|柴油|油罐|氨气|硫酸|盐酸|硝酸"
+        "|甲苯|苯乙烯|丙烯|甲醇|氰化物|储罐|石化|炼油厂|炼化|有毒气体"
         "|腐蚀性|chemical{,s}|ammonia|sulfuric acid|sulphuric acid|hydrochloric acid|nitric acid|hydrofluoric acid"
         "|toluene|styrene|methanol|vinyl chloride|ethylene oxide|xylene|hydrogen chloride|lng|phenol"
-        "|acrylonitrile|fuel tanker|petrol tanker|gasoline tanker|oil tanker|hazardous cargo|dangerous goods|cyanide|petrochemical|refinery|storage tank{,s}|toxic gas|toxic fumes|tanker",
+        "|acrylonitrile|fuel tanker|petrol tanker|gasoline tanker|oil tanker|hazardous cargo|dangerous goods|cyanide"
+        "|petrochemical|refinery|storage tank{,s}|toxic gas|toxic fumes|tanker",
         2: "易燃|有毒|泄漏|泄露|外泄|flammable|corrosive|leak{,s,ed,ing}|spill{,s,ed,ing}",
     },
     "explosion": {
@@ -128,6 +136,7 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         "|building fire|warehouse fire|factory fire|high-rise fire|set ablaze|burned down|burnt down",
         4: "火灾|起火|着火|失火|大火|自燃|燃起|烧毁|fire{,s}|blaze{,s}|inferno|on fire|gutted|smoke inhalation"
         "|thick smoke|black smoke|heavy smoke|smoke billowing|billowing smoke|smoke pouring",
+        5: "arson attack|纵火案|加油站起火",
         3: "火情|火势|浓烟|明火|火警|烧死|引燃|引发火灾|flames|arson|ignited",
         2: "燃烧|冒烟|过火|灭火|扑灭|烧伤|纵火|engulfed|smoke|burning|burned|burnt|burns|smoulder{ing}|smolder{ing}",
         1: "消防|火场|firefighters|fire brigade|fire department|fire service|fire engines|fire crews",
@@ -138,6 +147,9 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         "|bus accident|truck crash|head-on collision",
         4: "相撞|侧翻|翻车|坠崖|冲出路面|驶入对向车道|肇事|交警|撞上|撞倒|碾压|翻下|head-on|collided|collision{,s}"
         "|overturned|rolled over|plowed into|ploughed into|veered|swerved|skidded|ran over|run over|hit by a car"
+        "|crashed into|smashed into|slammed into|rammed into|went off the road"
+        "|off the bridge|{car,bus,truck,lorry,van,coach,vehicle} {hit,struck,rammed}|car into {the ,a ,}river"
+        "|plunged into"
         "|knocked down|traffic police|plunged off|fell off a cliff",
         2: "碰撞|司机|驾驶员|货车|大货车|客车|大巴|面包车|轿车|公交车|校车|摩托车|高速公路|国道|省道|crash{,ed,es}"
         "|bus|truck{,s}|lorry|lorries|minibus|van|vehicle{,s}|driver{,s}|motorist{,s}|highway|expressway"
@@ -145,7 +157,8 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         1: "高速|路段|车辆|电动车|car{,s}|road",
     },
     "rail": {
-        6: "脱轨|出轨|脱线|动车|动车组|高铁|列车相撞|火车相撞|derail{,ed,ment,s}|train crash|train collision|high-speed rail"
+        6: "脱轨|出轨|脱线|动车|动车组|高铁|列车相撞|火车相撞|derail{,ed,ment,s}|train crash|train collision"
+        "|high-speed rail"
         "|bullet train{,s}|freight train{,s}|passenger train{,s}|commuter train{,s}|level crossing|railway crossing",
         3: "列车|火车|地铁|轻轨|有轨电车|城轨|铁路|机车|道口|train{,s}|railway|railroad|subway|light rail"
         "|tram{,s}|locomotive|railway line",
@@ -160,21 +173,22 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
     },
     "waterway": {
         6: "沉船|翻沉|翻船|水上交通事故|轮渡|渡船|搁浅|触礁|capsized|capsize{,s}|shipwreck|ferry|ferries|ran aground",
-        4: "船只|船舶|渔船|客船|货船|游船|倾覆|沉没|落水|船员|海事|海上搜救|游艇|快艇|渡口|ship{,s}|vessel{,s}"
+        4: "船只|船舶|渔船|客船|货船|游船|翻覆|沉没|落水|船员|海事|海上搜救|游艇|快艇|渡口|ship{,s}|vessel{,s}"
         "|boat{,s}|fishing boat{,s}|cargo ship|barge|maritime|overboard|coast guard|tugboat|yacht|sank|sinking",
         2: "码头|溺水|drowned|drowning|crew members",
     },
     "construction": {
         6: "工地|施工现场|脚手架|塔吊|塔式起重机|施工升降机|基坑|深基坑|高支模|模板坍塌|架桥机|construction site"
         "|building site|scaffold{,ing}|tower crane|formwork",
-        4: "施工|在建|吊装|高处坠落|建筑工人|盾构|under construction|construction workers|construction|crane"
+        4: "施工|在建|吊装|高处坠落|建筑工人|盾构|under construction|construction workers|crane"
         "|excavation|trench|fell from height",
         1: "坠落|工人|作业|workers",
     },
     "building_collapse": {
         6: "房屋倒塌|楼房倒塌|桥梁垮塌|桥梁坍塌|自建房倒塌|大楼倒塌|building collapse|bridge collapse|roof collapse"
         "|collapsed building|collapsed bridge|overpass collapse|grandstand collapse",
-        2: "桥梁|大桥|拱桥|石拱桥|高架桥|立交桥|人行天桥|桥面|看台|overpass|flyover|viaduct|footbridge|bridge|grandstand",
+        2: "桥梁|大桥|拱桥|石拱桥|高架桥|立交桥|人行天桥|桥面|看台|overpass|flyover|viaduct|footbridge|bridge"
+        "|grandstand",
         4: "坍塌|垮塌|倒塌|塌落|断桥|自建房|危房|废墟|压埋|collapse{,s,d}|caved in|gave way|rubble|structural failure",
         1: "被埋|buried|trapped under|debris",
     },
@@ -196,15 +210,18 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         6: "拥挤踩踏|踩踏|自动扶梯|游乐设施|过山车|摩天轮|玻璃栈道|充气城堡|stampede|crowd crush|escalator"
         "|amusement ride|roller coaster|ferris wheel|bouncy castle",
         5: "高空坠物|玻璃幕墙|幕墙脱落|falling glass|falling debris|facade collapse",
-        4: "电梯|扶梯|游乐场|脱落|坠物|幕墙|索道|缆车|广告牌|井盖|看台|蹦床|滑梯|elevator|cable car|gondola|bleachers|billboard"
+        4: "电梯|扶梯|游乐场|脱落|坠物|幕墙|索道|缆车|广告牌|井盖|看台|蹦床|滑梯|elevator|cable car|gondola|bleachers"
+        "|billboard"
         "|manhole|zip line|water park|theme park|amusement park",
         1: "lift|ride",
     },
     "environmental_pollution": {
-        5: "crude oil|killing fish|killed fish|fish and wildlife|into a creek|into the creek|into a stream",
+        5: "chemical smell|foul smell|dumped into|storm drain|river turned|crude oil|killing fish|killed fish"
+        "|fish and wildlife|into a creek|into the creek|into a stream",
         6: "环境污染|水污染|水体污染|大气污染|土壤污染|生态破坏|排污|偷排|超标排放|死鱼|鱼类死亡|溢油|原油泄漏|漏油"
         "|污染带|突发环境事件|oil spill|fish kill|dead fish|polluted|pollution|environmental emergency",
-        4: "污染|油污|饮用水源|水源地|废水|重金属|镉|铊|锑|砷|蓝藻|入河|流入河道|排入河道|进入水体|contamination|into the river|into a river"
+        4: "污染|油污|饮用水源|水源地|废水|重金属|镉|铊|锑|砷|蓝藻|入河|流入河道|排入河道|进入水体|contamination"
+        "|into the river|into a river"
         "|into the sea|into the lake|water intake|heavy metal{,s}|cadmium"
         "|thallium|arsenic|algal bloom|slick|sewage|wastewater|dumping|water quality|drinking water source",
         2: "水质|污水|废气|异味|生态环境|环保|contaminated|discharge{,d}|emissions|environmental",

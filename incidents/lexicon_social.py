@@ -7,8 +7,10 @@ from typing import Final
 SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
     # ---- public_health ----
     "infectious_disease": {
-        6: "传染病|聚集性疫情|霍乱|鼠疫|麻疹|登革热|诺如病毒|诺如|手足口病|新冠|新型冠状病毒|肺结核|猩红热|伤寒|痢疾|水痘"
-        "|流行性腮腺炎|腮腺炎|疟疾|猴痘|埃博拉|中东呼吸综合征|非典|甲型肝炎|甲肝|出血热|基孔肯雅热|人感染|流行性感冒|甲流"
+        6: "传染病|聚集性疫情|霍乱|鼠疫|麻疹|登革热|诺如病毒|诺如|手足口病|新冠|新型冠状病毒|肺结核|猩红热|伤寒|痢疾"
+        "|水痘"
+        "|流行性腮腺炎|腮腺炎|疟疾|猴痘|埃博拉|中东呼吸综合征|非典|甲型肝炎|甲肝|出血热|基孔肯雅热|人感染|流行性感冒"
+        "|甲流"
         "|sars|cholera|plague|measles|dengue|norovirus|hand, foot and mouth disease|hand-foot-and-mouth|covid|covid-19"
         "|coronavirus|tuberculosis|mpox|monkeypox|ebola|mers|chikungunya|typhoid|diphtheria|meningitis|polio"
         "|scarlet fever|mumps|chickenpox|whooping cough|legionnaires|malaria|zika|infectious disease{,s}|epidemic"
@@ -30,7 +32,8 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         "|wild mushrooms|tainted food",
         4: "食品安全|食用|进食|就餐|聚餐|食堂|饭菜|盒饭|宴席|婚宴|变质|四季豆|豆角|e. coli|e.coli|nitrite"
         "|mushroom{,s}|canteen|cafeteria|banquet|meal{,s}|ate|food safety|spoiled|tainted",
-        2: "腹泻|呕吐|vomiting|diarrh{ea,oea}|午餐|晚餐|早餐|外卖|腹痛|恶心|饮用|lunch|dinner|breakfast|takeaway|catered|eating|stomach|nausea",
+        2: "腹泻|呕吐|vomiting|diarrh{ea,oea}|午餐|晚餐|早餐|外卖|腹痛|恶心|饮用|lunch|dinner|breakfast|takeaway"
+        "|catered|eating|stomach|nausea",
     },
     "occupational_poisoning": {
         6: "职业中毒|急性职业中毒|职业病|血铅|血铅超标|苯中毒|正己烷|尘肺|尘肺病|矽肺|汞中毒|镉中毒|慢性中毒|职业危害"
@@ -41,7 +44,8 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         1: "窒息|asphyxiat{ed,ion}|benzene|苯",
     },
     "animal_epidemic": {
-        6: "非洲猪瘟|猪瘟|口蹄疫|动物疫情|小反刍兽疫|牛结节性皮肤病|新城疫|高致病性禽流感|禽流感疫情|african swine fever"
+        6: "非洲猪瘟|猪瘟|口蹄疫|动物疫情|小反刍兽疫|牛结节性皮肤病|新城疫|高致病性禽流感|禽流感疫情"
+        "|african swine fever"
         "|swine fever|foot-and-mouth|foot and mouth disease|animal disease|epizootic|lumpy skin disease"
         "|peste des petits ruminants|newcastle disease",
         4: "禽流感|扑杀|无害化处理|疫点|bird flu|avian influenza|avian flu|culled|culling|cull",
@@ -61,8 +65,9 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         "|stabbing{,s}|knife attack|knife-wielding|knifeman|gunman|gunmen|opened fire|open fire|mass shooting"
         "|shooting{,s}|hostage{,s}|kidnapping|kidnapped|murder{,ed,s}|homicide|assailant|ramming attack"
         "|drove into a crowd|drove into crowd|armed robbery|manhunt|shot dead|gunfire",
-        4: "嫌疑人|犯罪嫌疑人|凶手|刑事案件|伤人|抢劫|袭击|纵火案|砍刀|菜刀|stabbed|shot|attacker|rampage|robbery|suspect"
-        "|machete|knife|armed with|passers-by",
+        4: "嫌疑人|犯罪嫌疑人|凶手|刑事案件|伤人|抢劫|袭击|纵火案|砍刀|菜刀|stabbed|shot|attacker|rampage|robbery"
+        "|suspect"
+        "|machete|knife|armed with|passers-by|持枪",
         3: "attack{,s,ed}",
         2: "警方|公安|抓获|刑拘|arrested|police",
     },
@@ -74,9 +79,11 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         2: "冲突|冲击|crowd{,s}|strike",
     },
     "economic_security": {
-        6: "挤兑|银行挤兑|抢购食盐|抢购潮|股灾|股市暴跌|恐慌性抛售|哄抬物价|挤提|抢盐|bank run{,s}|run on the bank|market crash"
+        6: "挤兑|银行挤兑|抢购食盐|抢购潮|股灾|股市暴跌|恐慌性抛售|哄抬物价|挤提|抢盐|bank run{,s}|run on the bank"
+        "|market crash"
         "|stock market crash|market panic|panic buying|price gouging|ponzi",
-        4: "暴跌|抢购|囤积|囤货|保供稳价|非法集资|爆雷|兑付|储户|金融风险|资金链断裂|depositors|sell-off|selloff|financial crisis"
+        4: "暴跌|抢购|囤积|囤货|保供稳价|非法集资|爆雷|兑付|储户|金融风险|资金链断裂|depositors|sell-off|selloff"
+        "|financial crisis"
         "|hoarding|insolvency|withdrawals|shares plunged|stocks plunged",
         2: "理财|汇率|物价|取款|currency|liquidity|default",
     },

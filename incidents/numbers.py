@@ -56,8 +56,12 @@ EN_VAGUE: Final = {
 ZH_NUMERAL: Final = "零〇一二两三四五六七八九十百千万亿"
 ZH_NUMBER: Final = (
     r"(?:(?:逾|超过|超|至少|不少于|不下|约|近|大约|共|达|多达)?"
+    # The lookbehind lets a number start only where a run of digits starts, and the bounded repeats keep a scan over
+    # "1111…" or "一二三…" linear: an unanchored \d+ would be retried at every position of the run.
+    r"(?<![\d.零〇一二两三四五六七八九十百千万亿])"
     r"(?:数十|几十|数百|几百|上百|数千|几千|上千|数万|几万|上万|十几|"
-    r"\d+(?:,\d{3})*(?:\.\d+)?[十百千]?|[零〇一二两三四五六七八九十百千]+(?:[万亿][零〇一二两三四五六七八九十百千]+)?)"
+    r"\d{1,12}(?:,\d{3}){0,4}(?:\.\d{1,6})?[十百千]?"
+    r"|[零〇一二两三四五六七八九十百千]{1,12}(?:[万亿][零〇一二两三四五六七八九十百千]{1,8})?)"
     r"(?:余|多|几)?[万亿]?(?:余|多)?)"
 )
 _EN_WORD = (
@@ -74,9 +78,9 @@ EN_WORDS.update(
 EN_NUMBER: Final = (
     r"(?:(?:at least|more than|over|nearly|almost|about|around|some|approximately|roughly|an estimated|upwards of"
     r"|in excess of|up to|as many as)\s+)?"
-    r"(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s*(?:million|thousand|billion|mn|bn)(?![a-z]))?\+?"
+    r"(?<![\d.,])(?:\d{1,3}(?:,\d{3}){1,4}|\d{1,12}(?:\.\d{1,6})?)(?![\d])(?:\s*(?:million|thousand|billion|mn|bn)(?![a-z]))?\+?"
     r"|(?:(?:at least|more than|over|nearly|almost|about|around|some|an estimated|as many as)\s+)?"
-    r"(?:(?:" + _EN_WORD + r")(?:[\s-]+(?:and\s+)?(?:" + _EN_WORD + r"))*)(?![a-z])"
+    r"(?<![a-z])(?:(?:" + _EN_WORD + r")(?:[\s-]+(?:and\s+)?(?:" + _EN_WORD + r")){0,4})(?![a-z])"
     r"|(?:tens of thousands|hundreds of thousands|dozens|scores|hundreds|thousands|millions)"
 )
 _EN_LOWER = re.compile(r"^(?:at least|more than|over|upwards of|in excess of)\s|\+$")
@@ -125,7 +129,7 @@ def parse_zh(raw: str) -> tuple[float, bool] | None:
 
 
 def parse_en(raw: str) -> tuple[float, bool] | None:
-    """An English count or amount: ``"at least 5"``, ``"10,000"``, ``"twenty-five"``, ``"1.5 million"``, ``"dozens"``."""
+    """An English count or amount: ``"at least 5"``, ``"10,000"``, ``"twenty-five"``, ``"1.5 million"``, "dozens"."""
     text = raw.strip().lower()
     lower = bool(_EN_LOWER.search(text))
     text = re.sub(

@@ -23,7 +23,8 @@ LEVELS: Final[tuple[Level, ...]] = ("I", "II", "III", "IV")
 
 @dataclass(frozen=True, slots=True)
 class Criterion:
-    """``level`` is reached when ``fact >= min`` and every ``also`` condition holds; ``unless_known`` facts disable it."""
+    """``level`` is reached when ``fact >= min`` and every ``also`` condition holds; a known ``unless_known`` fact
+    disables it (EQ-2012 drops the magnitude estimate once deaths or missing are reported)."""
 
     level: Level
     fact: str

@@ -1,4 +1,4 @@
-"""Pydantic shapes of intake: the facts of a report, its classification and its grade (API.md "Intake and incidents")."""
+"""Pydantic shapes of intake: a report's facts, its classification and its grade (API.md "Intake and incidents")."""
 
 from __future__ import annotations
 

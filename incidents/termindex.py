@@ -43,15 +43,18 @@ def expand(term: str) -> list[str]:
     return ["".join(combo) for combo in product(*choices)]
 
 
+_Trie = dict[str, "_Trie"]
+
+
 def _trie_regex(words: Iterable[str]) -> str:
-    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    trie: _Trie = {}
     for word in words:
         node = trie
         for ch in word:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def build(node: dict) -> str:  # type: ignore[type-arg]
+    def build(node: _Trie) -> str:
         branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
         if not branches:
             return ""

@@ -15,6 +15,7 @@ MODEL_MODULES = [
     "core.audit",
     "gis.models",
     "incidents.models",
+    "plans.models",
 ]
 
 

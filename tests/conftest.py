@@ -165,7 +165,19 @@ def shared_data_dir() -> Path:
 
 
 # Tables whose rows a committing ("live") test leaves behind; emptied after each such test.
-LIVE_TABLES = ["incident_idempotency", "incident_timeline", "incident", "event", "audit_log", "app_user"]
+LIVE_TABLES = [
+    "plan_notice",
+    "plan_requirement",
+    "plan_task",
+    "plan_activation",
+    "plan",
+    "incident_idempotency",
+    "incident_timeline",
+    "incident",
+    "event",
+    "audit_log",
+    "app_user",
+]
 
 
 @pytest.fixture

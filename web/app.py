@@ -21,8 +21,10 @@ from web import errors
 from web.routes import auth, classify, health, live
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
+from web.routes import plans as plan_routes
 from web.routes import resources as resource_routes
 from web.routes import tiles as tile_routes
+from web.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +91,20 @@ def create_app(
         hub_sessions = create_read_sessionmaker(hub_engine) if hub_engine else app.state.read_sessionmaker
         app.state.live = build_live_stream(settings, hub_sessions, app.state.redis)
         await app.state.live.start()
+        # Sweeps run in one process among all that embed them (advisory-lock election); never on a borrowed
+        # sessionmaker (tests), whose one connection must not be shared with a background job.
+        app.state.scheduler = (
+            Scheduler(settings, engine, announce=app.state.live.announce)
+            if engine is not None and settings.scheduler_embedded
+            else None
+        )
+        if app.state.scheduler is not None:
+            await app.state.scheduler.start()
         try:
             yield
         finally:
+            if app.state.scheduler is not None:
+                await app.state.scheduler.stop()
             await app.state.live.stop()
             if hub_engine is not None:
                 await hub_engine.dispose()
@@ -119,4 +132,5 @@ def create_app(
     app.include_router(resource_routes.router, prefix="/api/v1")
     app.include_router(layer_routes.router, prefix="/api/v1")
     app.include_router(tile_routes.router, prefix="/api/v1")
+    app.include_router(plan_routes.router, prefix="/api/v1")
     return app

@@ -211,6 +211,116 @@ def cmd_import_osm(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _load_plans(settings: Settings, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from plans import service as plans_service
+
+    path = Path(args.path) if args.path else plans_service.LIBRARY
+    plans_service.read_plans(path)  # validate every file before touching the database
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            results = await plans_service.load_path(session, path=path, actor="cli")
+            created = [r for r in results if r.outcome == "created"]
+            if created:
+                await record_audit(
+                    session,
+                    action="plans.load",
+                    outcome="ok",
+                    actor="cli",
+                    target={"path": str(path), "created": [f"{r.plan.plan_id}@{r.plan.version}" for r in created]},
+                )
+    finally:
+        await engine.dispose()
+    for result in results:
+        superseded = f" (supersedes {', '.join(result.superseded)})" if result.superseded else ""
+        _print(f"  {result.outcome:<9} {result.plan.plan_id} {result.plan.version}{superseded}")
+    _print(f"plans: {len(created)} loaded, {len(results) - len(created)} unchanged, from {path}")
+
+
+def cmd_plans_load(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_load_plans(settings, args))
+    return 0
+
+
+async def _check_plans(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    from pathlib import Path
+
+    from plans import service as plans_service
+    from plans.schemas import CheckIn
+    from plans.yamlio import parse_yaml, validate
+
+    examples = None
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise SystemExit(f"commandpost: no such file: {path}")
+        examples = validate(CheckIn, parse_yaml(path.read_bytes()), what=path.name).incidents
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            report = await plans_service.check(session, examples=examples, limit=args.limit)
+            await session.rollback()  # a dry run: nothing to keep
+    finally:
+        await engine.dispose()
+    return report.as_dict()
+
+
+def cmd_plans_check(args: argparse.Namespace, settings: Settings) -> int:
+    report = asyncio.run(_check_plans(settings, args))
+    if args.json:
+        import json
+
+        _print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    for result in report["results"]:
+        who = result["incident"]
+        label = f"{who.get('id', '')} {who['name']}".strip()
+        fired = ", ".join(f"{m['plan_id']} ({m['score']:g})" for m in result["matches"]) or "NO PLAN"
+        _print(f"  {label} [{who['subtype'] or who['category'] or '?'} {who['level'] or '-'}]: {fired}")
+    _print(f"{report['covered']} of {report['incidents']} incident(s) covered by a plan")
+    for name, count in report["plans_fired"].items():
+        _print(f"  {name}: ranked first for {count}")
+    if report["uncovered"]:
+        _print("not covered: " + ", ".join(u["subtype"] or u["category"] or u["name"] for u in report["uncovered"]))
+    return 0
+
+
+async def _scheduler(settings: Settings) -> None:
+    from notify.bus import RedisDoorbell
+    from web.scheduler import run_forever
+
+    engine = create_engine(settings)
+    client = None
+    announce = None
+    if settings.redis_url:
+        import redis.asyncio as redis_async
+
+        client = redis_async.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        doorbell = RedisDoorbell(client, settings.redis_prefix)
+
+        async def ring(event_ids: Sequence[int]) -> None:
+            await doorbell.ring(max(event_ids))
+
+        announce = ring
+    try:
+        await run_forever(settings, engine, announce=announce)
+    finally:
+        if client is not None:
+            await client.aclose()
+        await engine.dispose()
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    _print("commandpost scheduler: campaigning for the scheduler lock (Ctrl-C stops)")
+    try:
+        asyncio.run(_scheduler(settings))
+    except KeyboardInterrupt:
+        _print("scheduler stopped")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="commandpost", description="Emergency command and dispatch service.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -252,6 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
     layer.add_argument("--strict", action="store_true", help="refuse the whole file if any row is bad")
     layer.add_argument("--quiet", action="store_true", help="no progress bar")
     layer.set_defaults(func=cmd_import_layer)
+
+    plans = sub.add_parser("plans", help="contingency plans").add_subparsers(dest="plans_command", required=True)
+    load = plans.add_parser("load", help="load plans (default: the shipped library), idempotently, all or nothing")
+    load.add_argument("path", nargs="?", help="a plan file or a directory of them (.yaml, .yml, .json)")
+    load.set_defaults(func=cmd_plans_load)
+    check = plans.add_parser("check", help="dry run: which plans would fire, which incidents no plan covers")
+    check.add_argument("file", nargs="?", help="a YAML file of example incidents (default: the stored incidents)")
+    check.add_argument("--limit", type=int, default=1000, help="stored incidents to replay, newest first")
+    check.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    check.set_defaults(func=cmd_plans_check)
+
+    scheduler = sub.add_parser("scheduler", help="run the periodic sweeps (one process is elected among many)")
+    scheduler.set_defaults(func=cmd_scheduler)
     return parser
 
 

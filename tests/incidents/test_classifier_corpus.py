@@ -31,8 +31,13 @@ def _short(row: dict[str, Any]) -> str:
 def test_corpus_is_broad_and_well_formed() -> None:
     langs = Counter(row["lang"] for row in CORPUS)
     assert len(CORPUS) >= 260 and langs["zh"] >= 100 and langs["en"] >= 100
-    assert {row["category"] for row in CORPUS} >= {"natural_disaster", "accident_disaster", "public_health",
-                                                   "social_security", None}
+    assert {row["category"] for row in CORPUS} >= {
+        "natural_disaster",
+        "accident_disaster",
+        "public_health",
+        "social_security",
+        None,
+    }
     assert len({row["subtype"] for row in CORPUS if row["subtype"]}) >= 35
     for row in CORPUS:
         assert row["subtype"] is None or row["subtype"] in SUBTYPES

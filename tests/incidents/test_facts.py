@@ -17,10 +17,22 @@ def facts(text: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("raw", "value", "lower"),
     [
-        ("三", 3, False), ("十二", 12, False), ("两", 2, False), ("二十", 20, False), ("一百零五", 105, False),
-        ("两万三千", 23000, False), ("2.5万", 25000, False), ("1.2万余", 12000, True), ("40余", 40, True),
-        ("100多", 100, True), ("十余", 10, True), ("数十", 20, True), ("近百", 100, False), ("逾千", 1000, True),
-        ("1.5亿", 150_000_000, False), ("800万", 8_000_000, False),
+        ("三", 3, False),
+        ("十二", 12, False),
+        ("两", 2, False),
+        ("二十", 20, False),
+        ("一百零五", 105, False),
+        ("两万三千", 23000, False),
+        ("2.5万", 25000, False),
+        ("1.2万余", 12000, True),
+        ("40余", 40, True),
+        ("100多", 100, True),
+        ("十余", 10, True),
+        ("数十", 20, True),
+        ("近百", 100, False),
+        ("逾千", 1000, True),
+        ("1.5亿", 150_000_000, False),
+        ("800万", 8_000_000, False),
     ],
 )
 def test_chinese_numbers(raw: str, value: float, lower: bool) -> None:
@@ -30,9 +42,18 @@ def test_chinese_numbers(raw: str, value: float, lower: bool) -> None:
 @pytest.mark.parametrize(
     ("raw", "value", "lower"),
     [
-        ("12", 12, False), ("10,000", 10000, False), ("three", 3, False), ("twenty-five", 25, False),
-        ("at least 5", 5, True), ("more than 100", 100, True), ("over 30", 30, True), ("nearly 40", 40, False),
-        ("1.5 million", 1_500_000, False), ("dozens", 24, True), ("a dozen", 12, False), ("one hundred and two", 102, False),
+        ("12", 12, False),
+        ("10,000", 10000, False),
+        ("three", 3, False),
+        ("twenty-five", 25, False),
+        ("at least 5", 5, True),
+        ("more than 100", 100, True),
+        ("over 30", 30, True),
+        ("nearly 40", 40, False),
+        ("1.5 million", 1_500_000, False),
+        ("dozens", 24, True),
+        ("a dozen", 12, False),
+        ("one hundred and two", 102, False),
     ],
 )
 def test_english_numbers(raw: str, value: float, lower: bool) -> None:
@@ -85,7 +106,9 @@ def test_foreign_currency_is_not_cny(text: str) -> None:
     assert "economic_loss_cny" not in facts(text)
 
 
-@pytest.mark.parametrize("text", ["无人员伤亡", "未造成人员伤亡", "no casualties were reported", "no injuries", "no one was hurt"])
+@pytest.mark.parametrize(
+    "text", ["无人员伤亡", "未造成人员伤亡", "no casualties were reported", "no injuries", "no one was hurt"]
+)
 def test_no_casualties_is_zero(text: str) -> None:
     assert facts(text) == {"deaths": 0, "injuries": 0}
 

@@ -24,14 +24,25 @@ ACC = ("accident_disaster", "building_fire")
 @pytest.mark.parametrize(
     ("facts", "expected"),
     [
-        ({"deaths": 2}, "IV"), ({"deaths": 3}, "III"), ({"deaths": 9}, "III"), ({"deaths": 10}, "II"),
-        ({"deaths": 29}, "II"), ({"deaths": 30}, "I"),
-        ({"serious_injuries": 9}, "IV"), ({"serious_injuries": 10}, "III"), ({"serious_injuries": 49}, "III"),
-        ({"serious_injuries": 50}, "II"), ({"serious_injuries": 99}, "II"), ({"serious_injuries": 100}, "I"),
-        ({"economic_loss_cny": 9_999_999}, "IV"), ({"economic_loss_cny": 10_000_000}, "III"),
-        ({"economic_loss_cny": 49_999_999}, "III"), ({"economic_loss_cny": 50_000_000}, "II"),
+        ({"deaths": 2}, "IV"),
+        ({"deaths": 3}, "III"),
+        ({"deaths": 9}, "III"),
+        ({"deaths": 10}, "II"),
+        ({"deaths": 29}, "II"),
+        ({"deaths": 30}, "I"),
+        ({"serious_injuries": 9}, "IV"),
+        ({"serious_injuries": 10}, "III"),
+        ({"serious_injuries": 49}, "III"),
+        ({"serious_injuries": 50}, "II"),
+        ({"serious_injuries": 99}, "II"),
+        ({"serious_injuries": 100}, "I"),
+        ({"economic_loss_cny": 9_999_999}, "IV"),
+        ({"economic_loss_cny": 10_000_000}, "III"),
+        ({"economic_loss_cny": 49_999_999}, "III"),
+        ({"economic_loss_cny": 50_000_000}, "II"),
         ({"economic_loss_cny": 100_000_000}, "I"),
-        ({"poisoned": 10}, "III"), ({"poisoned": 6, "serious_injuries": 4}, "III"),
+        ({"poisoned": 10}, "III"),
+        ({"poisoned": 6, "serious_injuries": 4}, "III"),
         ({"injuries": 500}, "IV"),
     ],
 )
@@ -44,9 +55,17 @@ def test_highest_criterion_wins_and_basis_names_it() -> None:
     result = grade(*ACC, Facts(deaths=3, serious_injuries=55, economic_loss_cny=2_000_000))
     assert result.level == "II"
     top = result.basis[0]
-    assert (top.fact, top.value, top.level, top.criterion) == ("serious_or_poisoned", 55, "II", "serious_or_poisoned >= 50")
-    assert {b.fact: b.level for b in result.basis} == {"serious_or_poisoned": "II", "deaths": "III",
-                                                        "economic_loss_cny": "IV"}
+    assert (top.fact, top.value, top.level, top.criterion) == (
+        "serious_or_poisoned",
+        55,
+        "II",
+        "serious_or_poisoned >= 50",
+    )
+    assert {b.fact: b.level for b in result.basis} == {
+        "serious_or_poisoned": "II",
+        "deaths": "III",
+        "economic_loss_cny": "IV",
+    }
     assert all(b.text.endswith(".") and "CN-Decree493-2007" in b.text for b in result.basis)
 
 
@@ -65,12 +84,22 @@ def test_stated_no_casualties_is_iv() -> None:
 @pytest.mark.parametrize(
     ("facts", "expected"),
     [
-        ({"magnitude": 6.0}, "I"), ({"magnitude": 5.9}, "II"), ({"magnitude": 5.0}, "II"), ({"magnitude": 4.9}, "III"),
-        ({"magnitude": 4.0}, "III"), ({"magnitude": 3.9}, "IV"),
-        ({"magnitude": 7.5, "deaths": 3}, "IV"), ({"magnitude": 4.2, "deaths": 60}, "II"),
-        ({"magnitude": 7.0, "missing": 12}, "III"), ({"magnitude": 7.0, "deaths": 0}, "IV"),
-        ({"deaths": 9}, "IV"), ({"deaths": 9, "missing": 1}, "III"), ({"deaths": 49}, "III"), ({"deaths": 50}, "II"),
-        ({"deaths": 299}, "II"), ({"deaths": 250, "missing": 50}, "I"),
+        ({"magnitude": 6.0}, "I"),
+        ({"magnitude": 5.9}, "II"),
+        ({"magnitude": 5.0}, "II"),
+        ({"magnitude": 4.9}, "III"),
+        ({"magnitude": 4.0}, "III"),
+        ({"magnitude": 3.9}, "IV"),
+        ({"magnitude": 7.5, "deaths": 3}, "IV"),
+        ({"magnitude": 4.2, "deaths": 60}, "II"),
+        ({"magnitude": 7.0, "missing": 12}, "III"),
+        ({"magnitude": 7.0, "deaths": 0}, "IV"),
+        ({"deaths": 9}, "IV"),
+        ({"deaths": 9, "missing": 1}, "III"),
+        ({"deaths": 49}, "III"),
+        ({"deaths": 50}, "II"),
+        ({"deaths": 299}, "II"),
+        ({"deaths": 250, "missing": 50}, "I"),
     ],
 )
 def test_earthquake_estimate_gives_way_to_casualties(facts: dict[str, Any], expected: str) -> None:
@@ -83,13 +112,24 @@ def test_earthquake_estimate_gives_way_to_casualties(facts: dict[str, Any], expe
 @pytest.mark.parametrize(
     ("facts", "expected"),
     [
-        ({"deaths": 2}, "IV"), ({"deaths": 3}, "III"), ({"deaths": 10}, "II"), ({"deaths": 30}, "I"),
-        ({"poisoned": 9}, "IV"), ({"poisoned": 10}, "III"), ({"poisoned": 50}, "II"), ({"poisoned": 100}, "I"),
+        ({"deaths": 2}, "IV"),
+        ({"deaths": 3}, "III"),
+        ({"deaths": 10}, "II"),
+        ({"deaths": 30}, "I"),
+        ({"poisoned": 9}, "IV"),
+        ({"poisoned": 10}, "III"),
+        ({"poisoned": 50}, "II"),
+        ({"poisoned": 100}, "I"),
         ({"serious_injuries": 60, "poisoned": 40}, "I"),
-        ({"evacuated": 4_999}, "IV"), ({"evacuated": 5_000}, "III"), ({"evacuated": 9_999}, "III"),
-        ({"evacuated": 10_000}, "II"), ({"evacuated": 50_000}, "I"),
-        ({"economic_loss_cny": 4_999_999}, "IV"), ({"economic_loss_cny": 5_000_000}, "III"),
-        ({"economic_loss_cny": 20_000_000}, "II"), ({"economic_loss_cny": 100_000_000}, "I"),
+        ({"evacuated": 4_999}, "IV"),
+        ({"evacuated": 5_000}, "III"),
+        ({"evacuated": 9_999}, "III"),
+        ({"evacuated": 10_000}, "II"),
+        ({"evacuated": 50_000}, "I"),
+        ({"economic_loss_cny": 4_999_999}, "IV"),
+        ({"economic_loss_cny": 5_000_000}, "III"),
+        ({"economic_loss_cny": 20_000_000}, "II"),
+        ({"economic_loss_cny": 100_000_000}, "I"),
     ],
 )
 def test_env_2014_edges(facts: dict[str, Any], expected: str) -> None:
@@ -100,11 +140,22 @@ def test_env_2014_edges(facts: dict[str, Any], expected: str) -> None:
 @pytest.mark.parametrize(
     ("facts", "expected"),
     [
-        ({"deaths": 0}, "IV"), ({"deaths": 19}, "IV"), ({"deaths": 20}, "IV"), ({"deaths": 49}, "IV"),
-        ({"deaths": 50}, "III"), ({"deaths": 99}, "III"), ({"deaths": 100}, "II"), ({"deaths": 199}, "II"),
-        ({"deaths": 200}, "I"), ({"evacuated": 99_999}, "IV"), ({"evacuated": 499_999}, "IV"),
-        ({"evacuated": 500_000}, "III"), ({"evacuated": 1_000_000}, "II"), ({"evacuated": 1_999_999}, "II"),
-        ({"evacuated": 2_000_000}, "I"), ({"affected": 3_000_000}, "IV"),
+        ({"deaths": 0}, "IV"),
+        ({"deaths": 19}, "IV"),
+        ({"deaths": 20}, "IV"),
+        ({"deaths": 49}, "IV"),
+        ({"deaths": 50}, "III"),
+        ({"deaths": 99}, "III"),
+        ({"deaths": 100}, "II"),
+        ({"deaths": 199}, "II"),
+        ({"deaths": 200}, "I"),
+        ({"evacuated": 99_999}, "IV"),
+        ({"evacuated": 499_999}, "IV"),
+        ({"evacuated": 500_000}, "III"),
+        ({"evacuated": 1_000_000}, "II"),
+        ({"evacuated": 1_999_999}, "II"),
+        ({"evacuated": 2_000_000}, "I"),
+        ({"affected": 3_000_000}, "IV"),
     ],
 )
 def test_relief_2016_edges(facts: dict[str, Any], expected: str) -> None:
@@ -155,9 +206,14 @@ def test_configurable_tables(subtype: str, facts: dict[str, Any], expected: str,
 
 def test_every_subtype_has_a_rule_set() -> None:
     expected = {
-        "earthquake": "CN-EQ-2012", "environmental_pollution": "CN-ENV-2014", "nuclear_radiation": "CN-Radiation-policy",
-        "flood": "CN-Relief-2016", "forest_fire": "CN-Relief-2016", "mine": "CN-Decree493-2007",
-        "gas_leak": "CN-Decree493-2007", "food_poisoning": "CN-PH-FoodPoisoning-policy",
+        "earthquake": "CN-EQ-2012",
+        "environmental_pollution": "CN-ENV-2014",
+        "nuclear_radiation": "CN-Radiation-policy",
+        "flood": "CN-Relief-2016",
+        "forest_fire": "CN-Relief-2016",
+        "mine": "CN-Decree493-2007",
+        "gas_leak": "CN-Decree493-2007",
+        "food_poisoning": "CN-PH-FoodPoisoning-policy",
     }
     for key, sub in SUBTYPES.items():
         assert rule_set_for(sub.category, key) in RULE_SETS

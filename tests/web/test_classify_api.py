@@ -1,4 +1,4 @@
-"""``POST /api/v1/classify`` over HTTP: the contract's shape, given facts, roles, bad input, and that it writes nothing."""
+"""``POST /api/v1/classify`` over HTTP: the shape, given facts, roles, bad input, and that it writes nothing."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ async def test_intake_classifies_grades_and_records(
     assert incident["grade"]["level"] == "III" and incident["grade"]["rule_id"] == "CN-Decree493-2007"
     assert incident["status"] == "reported" and incident["version"] == 1
     assert incident["location"] == {"type": "Point", "coordinates": list(WUHOU)}
-    assert incident["plan_matches"] == [] and incident["created_by"] == "officer.wang"
+    assert incident["created_by"] == "officer.wang"
     assert incident["title"]
 
     events = list(await session.scalars(select(Event).where(Event.incident_id == incident["id"])))
@@ -296,3 +296,18 @@ async def test_nan_count_is_refused(client: httpx.AsyncClient, officer: dict[str
         "/api/v1/incidents", content=raw, headers={**officer, "Content-Type": "application/json"}
     )
     assert response.status_code == 422 and "deaths" in response.json()["detail"]
+
+
+async def test_incident_responses_carry_the_matching_plans(
+    client: httpx.AsyncClient, officer: dict[str, str], session: AsyncSession
+) -> None:
+    from plans.loading import LIBRARY, load_plan, read_plan_file
+
+    document = read_plan_file(LIBRARY / "building-fire.yaml")
+    await load_plan(session, document=document, source="test")
+    await session.commit()
+    incident = await create(client, officer, body())
+    assert [m["plan_id"] for m in incident["plan_matches"]] == ["cn-building-fire"]
+    assert incident["plan_matches"][0]["reasons"] and incident["plan_matches"][0]["score"] > 0
+    fetched = (await client.get(f"/api/v1/incidents/{incident['id']}", headers=officer)).json()
+    assert fetched["plan_matches"] == incident["plan_matches"]

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.geojson import feature, feature_collection
@@ -13,6 +14,7 @@ from core.settings import Settings
 from core.users import Role
 from incidents import service
 from incidents.lifecycle import Status
+from incidents.models import Incident
 from incidents.record_schemas import (
     DuplicateDecisionIn,
     GradeOverrideIn,
@@ -23,6 +25,7 @@ from incidents.record_schemas import (
     TimelineEntryOut,
     TransitionIn,
 )
+from plans import service as plan_service
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
 from web.listing import FormatParam, PageDep, bbox_param, if_match_version
@@ -31,6 +34,13 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 Reporter = Annotated[CurrentUser, Depends(require(Role.duty_officer, Role.commander))]
 Commander = Annotated[CurrentUser, Depends(require(Role.commander))]
+
+
+async def _present(session: AsyncSession, incident: Incident) -> IncidentOut:
+    """The incident as API.md shows it, with the plans that match it now (most specific first)."""
+    out = service.to_out(incident)
+    out.plan_matches = [m.as_dict() for m in await plan_service.match(session, incident=incident)]
+    return out
 
 
 def _visible_ids(user: CurrentUser) -> list[int] | None:
@@ -65,7 +75,7 @@ async def create(
     if not created:
         response.status_code = 200
     add_target(request, incident_id=incident.id, replay=not created)
-    return service.to_out(incident)
+    return await _present(session, incident)
 
 
 @router.get("", name="incidents.list")
@@ -112,7 +122,7 @@ async def _readable(session: Any, user: CurrentUser, incident_id: int) -> Any:
 
 @router.get("/{incident_id}", name="incidents.get", response_model=IncidentOut)
 async def get(incident_id: int, session: SessionDep, user: AnyUser) -> IncidentOut:
-    return service.to_out(await _readable(session, user, incident_id))
+    return await _present(session, await _readable(session, user, incident_id))
 
 
 @router.get("/{incident_id}/timeline", name="incidents.timeline")
@@ -140,7 +150,7 @@ async def edit(
         actor=user.username,
         expected_version=_version(body.version, if_match),
     )
-    return service.to_out(incident)
+    return await _present(session, incident)
 
 
 @router.post("/{incident_id}/transition", name="incidents.transition", response_model=IncidentOut)
@@ -160,7 +170,7 @@ async def transition(
         actor=user.username,
         expected_version=_version(body.version, if_match),
     )
-    return service.to_out(incident)
+    return await _present(session, incident)
 
 
 @router.post("/{incident_id}/grade", name="incidents.override_grade", response_model=IncidentOut)
@@ -180,7 +190,7 @@ async def override_grade(
         actor=user.username,
         expected_version=_version(body.version, if_match),
     )
-    return service.to_out(incident)
+    return await _present(session, incident)
 
 
 @router.post("/{incident_id}/duplicate", name="incidents.decide_duplicate", response_model=IncidentOut)
@@ -200,4 +210,4 @@ async def decide_duplicate(
         actor=user.username,
         expected_version=_version(body.version, if_match),
     )
-    return service.to_out(incident)
+    return await _present(session, incident)

@@ -1,0 +1,186 @@
+"""SQL for plans and activations. No rules here: the service decides, this reads and writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plans.models import Activation, Plan, PlanNotice, PlanTask, Requirement
+
+
+def point(lon: float, lat: float) -> Any:
+    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+
+
+# ------------------------------------------------------------------------------------------------ plans
+
+
+async def lock_plan_id(session: AsyncSession, plan_id: str) -> None:
+    """Serialise loads of one plan id until the transaction ends (versions and the current marker stay sane)."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("plan:" + plan_id))))
+
+
+async def get_version(session: AsyncSession, *, plan_id: str, version: str) -> Plan | None:
+    stmt = select(Plan).where(Plan.plan_id == plan_id, Plan.version == version)
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def get_by_pk(session: AsyncSession, pk: int) -> Plan | None:
+    return await session.get(Plan, pk)
+
+
+async def current(session: AsyncSession, *, plan_id: str) -> Plan | None:
+    """The newest version of a plan id."""
+    return (await session.scalars(select(Plan).where(Plan.plan_id == plan_id, Plan.current))).one_or_none()
+
+
+async def in_effect(session: AsyncSession, *, plan_id: str, on: date) -> Plan | None:
+    """The newest version of a plan id already in effect on ``on``."""
+    stmt = (
+        select(Plan)
+        .where(Plan.plan_id == plan_id, Plan.effective_from <= on)
+        .order_by(Plan.version_number.desc())
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def newest_version_number(session: AsyncSession, *, plan_id: str) -> int | None:
+    found = await session.scalar(select(func.max(Plan.version_number)).where(Plan.plan_id == plan_id))
+    return int(found) if found is not None else None
+
+
+async def supersede(session: AsyncSession, *, plan_id: str, at: datetime) -> list[str]:
+    """Clear the current marker of a plan id's versions; returns the versions that lost it."""
+    stmt = (
+        update(Plan)
+        .where(Plan.plan_id == plan_id, Plan.current)
+        .values(current=False, superseded_at=at)
+        .returning(Plan.version)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+def plans_query(*, all_versions: bool, plan_id: str | None = None) -> Select[Plan]:
+    stmt = select(Plan)
+    if not all_versions:
+        stmt = stmt.where(Plan.current)
+    if plan_id is not None:
+        stmt = stmt.where(Plan.plan_id == plan_id)
+    return stmt
+
+
+async def page_plans(session: AsyncSession, stmt: Select[Plan], *, limit: int, offset: int) -> tuple[list[Plan], int]:
+    ordered = stmt.order_by(Plan.plan_id, Plan.version_number.desc()).limit(limit).offset(offset)
+    items = list(await session.scalars(ordered))
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+    return items, int(total or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRow:
+    """What matching needs of one plan version, and whether PostGIS found the point inside its polygon."""
+
+    id: int
+    plan_id: str
+    version: str
+    name: str
+    name_en: str
+    kind: str
+    min_level: str
+    categories: list[str]
+    subtypes: list[str]
+    jurisdictions: list[str]
+    time_window: dict[str, Any] | None
+    has_polygon: bool
+    in_area: bool
+
+
+_CANDIDATES = text(
+    """
+    SELECT DISTINCT ON (plan_id)
+           id, plan_id, version, name, name_en, kind, min_level, categories, subtypes, jurisdictions, time_window,
+           area IS NOT NULL AS has_polygon,
+           COALESCE(ST_Covers(area, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)), false) AS in_area
+      FROM plan
+     WHERE effective_from <= :on
+     ORDER BY plan_id, version_number DESC
+    """
+)
+
+
+async def candidates(session: AsyncSession, *, lon: float, lat: float, on: date) -> list[CandidateRow]:
+    """Per plan id, the newest version in effect on ``on``, with the PostGIS answer to "is the point inside"."""
+    rows = await session.execute(_CANDIDATES, {"lon": lon, "lat": lat, "on": on})
+    return [CandidateRow(*row) for row in rows]
+
+
+# ------------------------------------------------------------------------------------------------ activations
+
+
+async def get_activation(
+    session: AsyncSession, *, incident_id: int, plan_id: str, for_update: bool = False
+) -> Activation | None:
+    stmt = select(Activation).where(Activation.incident_id == incident_id, Activation.plan_id == plan_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt.execution_options(populate_existing=True))).one_or_none()
+
+
+async def activations_of(session: AsyncSession, *, incident_id: int) -> list[Activation]:
+    stmt = select(Activation).where(Activation.incident_id == incident_id).order_by(Activation.id)
+    return list(await session.scalars(stmt))
+
+
+async def tasks_of_activation(session: AsyncSession, activation_id: int) -> list[PlanTask]:
+    stmt = select(PlanTask).where(PlanTask.activation_id == activation_id).order_by(PlanTask.due_at, PlanTask.id)
+    return list(await session.scalars(stmt))
+
+
+async def tasks_of_incident(session: AsyncSession, *, incident_id: int, status: str | None = None) -> list[PlanTask]:
+    stmt = select(PlanTask).where(PlanTask.incident_id == incident_id)
+    if status is not None:
+        stmt = stmt.where(PlanTask.status == status)
+    return list(await session.scalars(stmt.order_by(PlanTask.due_at, PlanTask.id)))
+
+
+async def requirements_of(session: AsyncSession, activation_id: int) -> list[Requirement]:
+    stmt = select(Requirement).where(Requirement.activation_id == activation_id).order_by(Requirement.id)
+    return list(await session.scalars(stmt))
+
+
+async def notices_of(session: AsyncSession, activation_id: int) -> list[PlanNotice]:
+    stmt = select(PlanNotice).where(PlanNotice.activation_id == activation_id).order_by(PlanNotice.id)
+    return list(await session.scalars(stmt))
+
+
+async def add_all(session: AsyncSession, rows: Sequence[object]) -> None:
+    session.add_all(rows)
+    await session.flush()
+
+
+# ------------------------------------------------------------------------------------------------ tasks
+
+
+async def get_task(session: AsyncSession, task_id: int, *, for_update: bool = False) -> PlanTask | None:
+    stmt = select(PlanTask).where(PlanTask.id == task_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt.execution_options(populate_existing=True))).one_or_none()
+
+
+async def lock_overdue(session: AsyncSession, *, now: datetime, limit: int) -> list[PlanTask]:
+    """Open tasks past their deadline and not yet marked, locked; rows another sweep holds are skipped."""
+    stmt = (
+        select(PlanTask)
+        .where(PlanTask.status != "done", PlanTask.overdue_at.is_(None), PlanTask.due_at < now)
+        .order_by(PlanTask.due_at, PlanTask.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))

@@ -1,0 +1,228 @@
+"""The plan library's rules: load and list plan versions, match incidents to plans, the dry run; activation and
+task tracking live in ``plans.activation`` and ``plans.tasks`` and are re-exported here.
+
+Matching reads the candidate plans and the PostGIS answers (area containment, jurisdictions) in one or two
+queries and leaves the decision to the pure ``plans.matching.rank``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from geoalchemy2.shape import to_shape
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import utcnow
+from core.errors import NotFound
+from gis import service as gis_service
+from incidents import service as incident_service
+from incidents import taxonomy
+from incidents.models import Incident
+from plans import repository as repo
+from plans.activation import ActivationResult, activate, activations_of
+from plans.loading import LIBRARY, LoadResult, load_path, load_plan, parse_plan, read_plans
+from plans.matching import Candidate, IncidentFacts, Match, jurisdiction_names, rank
+from plans.models import Plan
+from plans.schemas import ExampleIncident
+from plans.tasks import sweep_overdue, tasks_of_incident, update_task
+from plans.window import DEFAULT_TZ, Window, parse_window
+
+__all__ = [
+    "LIBRARY",
+    "ActivationResult",
+    "CheckReport",
+    "LoadResult",
+    "activate",
+    "activations_of",
+    "check",
+    "facts_of",
+    "get_plan",
+    "list_plans",
+    "load_path",
+    "load_plan",
+    "match",
+    "match_facts",
+    "parse_plan",
+    "read_plans",
+    "sweep_overdue",
+    "tasks_of_incident",
+    "update_task",
+]
+
+PLAN_TZ = ZoneInfo(DEFAULT_TZ)
+
+
+async def list_plans(
+    session: AsyncSession, *, all_versions: bool = False, plan_id: str | None = None, limit: int = 100, offset: int = 0
+) -> tuple[list[Plan], int]:
+    """Plans by id, newest version first; only the current version of each unless ``all_versions``."""
+    stmt = repo.plans_query(all_versions=all_versions, plan_id=plan_id)
+    return await repo.page_plans(session, stmt, limit=limit, offset=offset)
+
+
+async def get_plan(session: AsyncSession, *, plan_id: str, version: str | None = None) -> Plan:
+    """The current version of a plan, or the version asked for; NotFound otherwise."""
+    if version is None:
+        plan = await repo.current(session, plan_id=plan_id)
+    else:
+        plan = await repo.get_version(session, plan_id=plan_id, version=version)
+    if plan is None:
+        what = f"plan {plan_id!r}" + (f" version {version}" if version else "")
+        raise NotFound(f"{what} does not exist")
+    return plan
+
+
+# ------------------------------------------------------------------------------------------------ matching
+
+
+@lru_cache(maxsize=512)
+def _window(start: str, end: str, timezone: str) -> Window:
+    return parse_window(start, end, timezone)
+
+
+def _candidate(row: repo.CandidateRow) -> Candidate:
+    window = None
+    if row.time_window:
+        tw = row.time_window
+        window = _window(tw["start"], tw["end"], tw.get("timezone", DEFAULT_TZ))
+    return Candidate(
+        key=row.id,
+        plan_id=row.plan_id,
+        version=row.version,
+        name=row.name,
+        name_en=row.name_en,
+        kind=row.kind,
+        min_level=row.min_level,
+        categories=frozenset(row.categories),
+        subtypes=frozenset(row.subtypes),
+        has_polygon=row.has_polygon,
+        jurisdictions=tuple(row.jurisdictions),
+        window=window,
+    )
+
+
+def facts_of(incident: Incident) -> IncidentFacts:
+    """What matching looks at in a stored incident."""
+    shape = to_shape(incident.location)
+    return IncidentFacts(
+        category=incident.category,
+        subtype=incident.subtype,
+        level=incident.level,
+        lon=shape.x,
+        lat=shape.y,
+        at=incident.reported_at,
+    )
+
+
+async def _places(session: AsyncSession, facts: IncidentFacts) -> frozenset[str]:
+    found, _ = await gis_service.list_jurisdictions(session, contains=(facts.lon, facts.lat), limit=50)
+    return jurisdiction_names(n for j in found for n in (j.name, j.name_en))
+
+
+def _could_match(facts: IncidentFacts, plan: Candidate) -> bool:
+    return (facts.subtype is not None and facts.subtype in plan.subtypes) or (
+        facts.category is not None and facts.category in plan.categories
+    )
+
+
+async def match_facts(session: AsyncSession, *, facts: IncidentFacts) -> list[Match]:
+    """Every plan that applies to these facts, most specific first, with reasons."""
+    on = facts.at.astimezone(PLAN_TZ).date()
+    rows = await repo.candidates(session, lon=facts.lon, lat=facts.lat, on=on)
+    plans = [_candidate(row) for row in rows]
+    in_area = frozenset(row.id for row in rows if row.in_area)
+    # Jurisdiction names cost a query: ask only when a plan that could match names jurisdictions.
+    # (A plan whose polygon already covers the point needs no names.)
+    needs_places = any(p.jurisdictions and p.key not in in_area and _could_match(facts, p) for p in plans)
+    places = await _places(session, facts) if needs_places else frozenset()
+    return rank(facts, plans, in_area=in_area, places=places)
+
+
+async def match(session: AsyncSession, *, incident: Incident) -> list[Match]:
+    """The plans that apply to a stored incident."""
+    return await match_facts(session, facts=facts_of(incident))
+
+
+# ------------------------------------------------------------------------------------------------ dry run
+
+
+@dataclass
+class CheckReport:
+    """Which plans would fire for which incidents, and what no plan covers."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    fired: Counter[str] = field(default_factory=Counter)
+    matched: Counter[str] = field(default_factory=Counter)
+    uncovered: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        covered_subtypes = sorted({r["incident"]["subtype"] for r in self.results if r["matches"]} - {None})
+        uncovered_subtypes = sorted({u["subtype"] for u in self.uncovered} - {None} - set(covered_subtypes))
+        never = sorted(set(taxonomy.SUBTYPES) - set(covered_subtypes))
+        return {
+            "incidents": len(self.results),
+            "covered": sum(1 for r in self.results if r["matches"]),
+            "uncovered": self.uncovered,
+            "plans_fired": dict(sorted(self.fired.items())),
+            "plans_matched": dict(sorted(self.matched.items())),
+            "subtypes": {"covered": covered_subtypes, "uncovered": uncovered_subtypes, "not_covered_by_any": never},
+            "results": self.results,
+        }
+
+
+def _example_facts(example: ExampleIncident, *, now: datetime) -> IncidentFacts:
+    return IncidentFacts(
+        category=example.category,
+        subtype=example.subtype,
+        level=example.level,
+        lon=example.location[0],
+        lat=example.location[1],
+        at=example.at or now,
+    )
+
+
+async def check(
+    session: AsyncSession, *, examples: list[ExampleIncident] | None = None, limit: int = 1000
+) -> CheckReport:
+    """Replay example incidents (or, without them, the newest stored ones) against the library. Writes nothing."""
+    report = CheckReport()
+    now = utcnow()
+    cases: list[tuple[dict[str, Any], IncidentFacts]] = []
+    if examples is not None:
+        for i, example in enumerate(examples):
+            label: dict[str, Any] = {
+                "name": example.name or f"example {i + 1}",
+                "category": example.category,
+                "subtype": example.subtype,
+                "level": example.level,
+            }
+            cases.append((label, _example_facts(example, now=now)))
+    else:
+        incidents, _ = await incident_service.list_incidents(session, limit=limit)
+        for incident in incidents:
+            label = {
+                "id": incident.id,
+                "name": incident.title,
+                "category": incident.category,
+                "subtype": incident.subtype,
+                "level": incident.level,
+            }
+            cases.append((label, facts_of(incident)))
+    for label, facts in cases:
+        matches = await match_facts(session, facts=facts)
+        report.results.append(
+            {
+                "incident": label,
+                "matches": [{"plan_id": m.plan_id, "score": m.score, "level": m.level} for m in matches],
+            }
+        )
+        report.fired.update(m.plan_id for m in matches[:1])  # the top-ranked plan is the one that would fire
+        report.matched.update(m.plan_id for m in matches)
+        if not matches:
+            report.uncovered.append(label)
+    return report

@@ -1,0 +1,70 @@
+"""Plans fixtures: the shipped library (parsed once), stored in the test's transaction, and incidents to match."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.geojson import Point
+from incidents import service as incident_service
+from incidents.models import Incident
+from incidents.record_schemas import IncidentIn
+from plans import service
+from plans.schemas import PlanDocument
+
+JINJIANG = (104.0788, 30.6600)  # inside the Jinjiang plan's polygon
+WUHOU = (104.0430, 30.6420)  # west of it, still in the central-area polygon
+OUTSIDE_CITY = (103.6200, 31.0000)  # Dujiangyan: outside both local polygons
+
+
+@cache
+def library() -> tuple[tuple[Path, PlanDocument], ...]:
+    return tuple(service.read_plans(service.LIBRARY))
+
+
+@pytest.fixture
+async def loaded(session: AsyncSession) -> list[service.LoadResult]:
+    """The shipped library stored in the test's transaction."""
+    results = [await service.load_plan(session, document=d, source=p.name) for p, d in library()]
+    await session.flush()
+    return results
+
+
+MakeIncident = Callable[..., Awaitable[Incident]]
+
+
+@pytest.fixture
+def make_incident(session: AsyncSession) -> MakeIncident:
+    """An incident of a given subtype, place, time and grade (the grade set as a commander's override)."""
+
+    async def make(
+        subtype: str,
+        *,
+        at: tuple[float, float] = WUHOU,
+        level: str | None = None,
+        reported_at: datetime | None = None,
+        description: str = "测试事件 test incident",
+        **extra: Any,
+    ) -> Incident:
+        data = IncidentIn(
+            description=description,
+            location=Point.at(*at),
+            subtype=subtype,
+            reported_at=reported_at,
+            **extra,
+        )
+        incident, _ = await incident_service.create_incident(session, data=data, actor="test")
+        if level is not None:
+            incident = await incident_service.override_grade(
+                session, incident_id=incident.id, level=level, reason="set by the test", actor="test"
+            )
+        await session.flush()
+        return incident
+
+    return make

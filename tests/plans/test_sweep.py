@@ -1,0 +1,122 @@
+"""The overdue sweep on committed data: each overdue task is marked and announced once, even with two sweeps
+racing on two connections; the scheduler's registry runs it in a transaction of its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.clock import utcnow
+from core.db import create_sessionmaker
+from core.events import Event
+from core.geojson import Point
+from core.settings import Settings
+from incidents import service as incident_service
+from incidents.models import TimelineEntry
+from incidents.record_schemas import IncidentIn
+from plans import service
+from plans.models import PlanTask
+from tests.conftest import LIVE_TABLES
+from tests.plans.conftest import WUHOU, library
+from web.scheduler import SWEEPS, Scheduler, run_sweep
+
+
+@pytest.fixture
+async def committed(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions that really commit; the tables are emptied afterwards."""
+    yield create_sessionmaker(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(LIVE_TABLES)} RESTART IDENTITY CASCADE"))
+
+
+async def _incident_with_tasks(sessions: async_sessionmaker[AsyncSession], subtype: str, plan_id: str) -> int:
+    async with sessions() as session, session.begin():
+        if await service.list_plans(session, plan_id=plan_id) == ([], 0):
+            document = next(d for _, d in library() if d.id == plan_id)
+            await service.load_plan(session, document=document, source="test")
+        data = IncidentIn(description=f"{subtype} test", location=Point.at(*WUHOU), subtype=subtype)
+        incident, _ = await incident_service.create_incident(session, data=data, actor="test")
+        await service.activate(session, incident_id=incident.id, plan_id=plan_id, level="IV", actor="test")
+        return incident.id
+
+
+async def _sweep(sessions: async_sessionmaker[AsyncSession], *, hold: asyncio.Event | None = None) -> int:
+    async with sessions() as session, session.begin():
+        marked = await service.sweep_overdue(session, now=utcnow() + timedelta(days=1))
+        if hold is not None:
+            await hold.wait()  # keep the rows locked until the other sweep has looked
+        return marked
+
+
+async def _overdue_events(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
+    async with sessions() as session:
+        rows = await session.scalars(select(Event).where(Event.type == "task.overdue"))
+        return [e.data["task"]["id"] for e in rows]
+
+
+async def test_two_sweeps_racing_mark_each_task_once(committed: async_sessionmaker[AsyncSession]) -> None:
+    incident_id = await _incident_with_tasks(committed, "gas_leak", "cn-hazardous-chemicals")
+    async with committed() as session:
+        tasks = await service.tasks_of_incident(session, incident_id=incident_id)
+    assert len(tasks) == 3
+
+    # A holds its locks while B sweeps: B skips the locked rows instead of waiting or marking them again.
+    hold = asyncio.Event()
+    first = asyncio.create_task(_sweep(committed, hold=hold))
+    await asyncio.sleep(0)
+    for _ in range(200):  # until A has its rows (it marks them before waiting)
+        async with committed() as probe:
+            locked = await probe.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+        if locked:
+            break
+        await asyncio.sleep(0.01)
+    second = await _sweep(committed)
+    hold.set()
+    assert (await first, second) == (3, 0)
+    assert await _sweep(committed) == 0  # a later sweep finds nothing left to mark
+
+    # Two sweeps started together over fresh work: between them, each task once.
+    await _incident_with_tasks(committed, "explosion", "cn-hazardous-chemicals")
+    together = await asyncio.gather(_sweep(committed), _sweep(committed))
+    assert sum(together) == 3
+
+    announced = await _overdue_events(committed)
+    assert len(announced) == len(set(announced)) == 6
+    async with committed() as session:
+        marked = await session.scalar(select(func.count()).where(PlanTask.overdue_at.is_not(None)))
+        entries = await session.scalar(select(func.count()).where(TimelineEntry.kind == "task_overdue"))
+    assert marked == entries == 6
+
+
+async def test_done_tasks_are_never_overdue_and_the_registry_runs_the_sweep(
+    committed: async_sessionmaker[AsyncSession], settings: Settings, engine: AsyncEngine
+) -> None:
+    incident_id = await _incident_with_tasks(committed, "building_fire", "cn-building-fire")
+    async with committed() as session, session.begin():
+        tasks = await service.tasks_of_incident(session, incident_id=incident_id)
+        await service.update_task(session, task_id=tasks[0].id, action="complete", actor="test")
+    assert "plans.overdue_tasks" in SWEEPS
+    # Nothing is due yet (the deadlines are minutes away): the registered sweep, run now, marks nothing.
+    rang: list[list[int]] = []
+
+    async def announce(ids: object) -> None:
+        rang.append(list(ids))  # type: ignore[call-overload]
+
+    assert await run_sweep(committed, SWEEPS["plans.overdue_tasks"], announce=announce) == 0 and rang == []
+    assert await _sweep(committed) == len(tasks) - 1
+
+    # The election: only one of two schedulers leads.
+    a, b = Scheduler(settings, engine, retry_seconds=0.2), Scheduler(settings, engine, retry_seconds=0.2)
+    await a.start()
+    await asyncio.wait_for(a.leader.wait(), 5)
+    await b.start()
+    await asyncio.sleep(0.5)
+    assert not b.leader.is_set()
+    await a.stop()
+    await asyncio.wait_for(b.leader.wait(), 5)  # b takes over once a is gone
+    await b.stop()

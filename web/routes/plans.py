@@ -1,0 +1,269 @@
+"""Plans over HTTP: the library (list, get, load as JSON or YAML), matches of an incident, activations, tasks and
+the dry run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import utcnow
+from core.errors import NotFound, TooLarge
+from core.settings import Settings
+from core.users import Role
+from incidents import service as incident_service
+from incidents.models import Incident
+from plans import service
+from plans.present import plan_out, plan_summary, task_out
+from plans.schemas import ActivationIn, CheckIn, ReassignIn, TaskActionIn
+from plans.tasks import Action
+from plans.yamlio import parse_json, parse_yaml, problems_of, refuse
+from web.audit import READ_ONLY, add_target
+from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
+from web.listing import PageDep, if_match_version
+
+router = APIRouter(tags=["plans"])
+
+Planner = Annotated[CurrentUser, Depends(require(Role.commander))]
+Commander = Annotated[CurrentUser, Depends(require(Role.commander))]
+TaskKeeper = Annotated[CurrentUser, Depends(require(Role.commander, Role.duty_officer))]
+
+JSON_TYPES = ("application/json",)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+async def read_body(request: Request, settings: Settings) -> tuple[bytes, Literal["json", "yaml"]]:
+    """The raw body and its format; 413 past ``plan_max_kb`` (before reading when Content-Length says so)."""
+    limit = settings.plan_max_kb * 1024
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media in JSON_TYPES:
+        kind: Literal["json", "yaml"] = "json"
+    elif media in YAML_TYPES:
+        kind = "yaml"
+    else:
+        raise HTTPException(415, f"send the plan as application/json or application/yaml (got {media or 'nothing'})")
+    declared = request.headers.get("content-length", "")
+    too_large = TooLarge(
+        f"the body is larger than the {settings.plan_max_kb} KB a plan may have (COMMANDPOST_PLAN_MAX_KB)"
+    )
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, seen = [], 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks), kind
+
+
+def _visible(user: CurrentUser) -> None:
+    # Field units see only incidents their unit is dispatched to (incidents routes); until dispatches exist, none.
+    if user.role is Role.field_unit:
+        raise NotFound("no such incident")
+
+
+async def _incident(session: AsyncSession, user: CurrentUser, incident_id: int) -> Incident:
+    _visible(user)
+    return await incident_service.get_incident(session, incident_id=incident_id)
+
+
+async def plan_matches_of(session: AsyncSession, incident: Incident) -> list[dict[str, Any]]:
+    """The ``plan_matches`` of an incident response (API.md): for the incident routes to fill in."""
+    return [m.as_dict() for m in await service.match(session, incident=incident)]
+
+
+# ------------------------------------------------------------------------------------------------ library
+
+
+@router.get("/plans", name="plans.list")
+async def list_plans(
+    session: SessionDep,
+    user: AnyUser,
+    page: PageDep,
+    all_versions: bool = False,
+    id: Annotated[str | None, Query(max_length=64, description="only this plan id")] = None,
+) -> dict[str, Any]:
+    """The library: the current version of every plan, or every version with ``?all_versions=true``."""
+    items, total = await service.list_plans(
+        session, all_versions=all_versions, plan_id=id, limit=page.limit, offset=page.offset
+    )
+    return {"items": [plan_summary(p) for p in items], "total": total}
+
+
+@router.get("/plans/{plan_id}", name="plans.get")
+async def get_plan(
+    plan_id: str, session: SessionDep, user: AnyUser, version: Annotated[str | None, Query(max_length=32)] = None
+) -> dict[str, Any]:
+    """A plan's current version (or ``?version=``), with its whole document."""
+    return plan_out(await service.get_plan(session, plan_id=plan_id, version=version))
+
+
+@router.post("/plans", name="plans.load", status_code=201)
+async def load_plan(
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep, user: Planner
+) -> dict[str, Any]:
+    """Load a plan version (JSON or YAML body). 201 when stored; 200 when the same id, version and content are
+    already there; 409 for the same id and version with other content; 422 naming each bad field (and line)."""
+    raw, kind = await read_body(request, settings)
+    document = service.parse_plan(raw, media=kind, max_bytes=settings.plan_max_kb * 1024)
+    result = await service.load_plan(session, document=document, source=f"api:{user.username}", actor=user.username)
+    if result.outcome == "unchanged":
+        response.status_code = 200
+    add_target(request, plan_id=document.id, version=document.version, outcome=result.outcome)
+    return {**plan_out(result.plan), "outcome": result.outcome, "superseded": result.superseded}
+
+
+@router.post("/plans/check", name="plans.check", openapi_extra=READ_ONLY)
+async def check(request: Request, session: SessionDep, settings: SettingsDep, user: AnyUser) -> dict[str, Any]:
+    """Dry run: which plans would fire for the posted example incidents (JSON or YAML ``{"incidents": [...]}``),
+    or, with an empty body, for the newest stored incidents; and which incidents no plan covers. Writes nothing."""
+    raw, kind = await read_body(request, settings) if request.headers.get("content-type") else (b"", "json")
+    body = CheckIn()
+    if raw.strip():
+        parsed = parse_yaml(raw) if kind == "yaml" else parse_json(raw)
+        try:
+            body = CheckIn.model_validate(parsed.data if parsed.data is not None else {})
+        except ValidationError as exc:
+            raise refuse(problems_of(exc, parsed.node), what="the example set") from None
+    report = await service.check(session, examples=body.incidents, limit=body.limit)
+    return report.as_dict()
+
+
+# ------------------------------------------------------------------------------------------------ incidents
+
+
+@router.get("/incidents/{incident_id}/plan-matches", name="plans.matches")
+async def plan_matches(incident_id: int, session: SessionDep, user: AnyUser) -> dict[str, Any]:
+    """Every plan that applies to the incident, most specific first, with the reasons it matched."""
+    incident = await _incident(session, user, incident_id)
+    items = await plan_matches_of(session, incident)
+    return {"items": items, "total": len(items)}
+
+
+@router.post("/incidents/{incident_id}/activations", name="plans.activate", status_code=201)
+async def activate(
+    incident_id: int, body: ActivationIn, request: Request, response: Response, session: SessionDep, user: Commander
+) -> dict[str, Any]:
+    """Activate a plan: tasks, requirements and notices of the level (default: the incident's grade, IV without
+    one); the incident moves to responding. Again at a higher level: only the difference is added (200)."""
+    incident = await incident_service.get_incident(session, incident_id=incident_id)
+    reasons = next(
+        (list(m.reasons) for m in await service.match(session, incident=incident) if m.plan_id == body.plan_id), []
+    )
+    result = await service.activate(
+        session, incident_id=incident_id, plan_id=body.plan_id, level=body.level, actor=user.username, reasons=reasons
+    )
+    if result.outcome != "activated":
+        response.status_code = 200
+    add_target(
+        request,
+        activation_id=result.activation.id,
+        plan_id=body.plan_id,
+        level=result.activation.level,
+        outcome=result.outcome,
+    )
+    return {
+        **result.out,
+        "outcome": result.outcome,
+        "message": result.message,
+        "matched": bool(reasons),
+        "added": result.added.summary(),
+    }
+
+
+@router.get("/incidents/{incident_id}/activations", name="plans.activations")
+async def activations(incident_id: int, session: SessionDep, user: AnyUser) -> dict[str, Any]:
+    _visible(user)
+    items = await service.activations_of(session, incident_id=incident_id)
+    return {"items": items, "total": len(items)}
+
+
+@router.get("/incidents/{incident_id}/tasks", name="plans.incident_tasks")
+async def incident_tasks(
+    incident_id: int,
+    session: SessionDep,
+    user: AnyUser,
+    status: Literal["pending", "started", "done"] | None = None,
+) -> dict[str, Any]:
+    """The incident's plan tasks by deadline; ``overdue`` marks open ones past it."""
+    _visible(user)
+    now = utcnow()
+    tasks = await service.tasks_of_incident(session, incident_id=incident_id, status=status)
+    return {"items": [task_out(t, now=now) for t in tasks], "total": len(tasks)}
+
+
+async def _task_action(
+    request: Request,
+    session: AsyncSession,
+    user: CurrentUser,
+    task_id: int,
+    action: Action,
+    *,
+    note: str | None,
+    if_match: str | None,
+    assignee: str | None = None,
+    role: str | None = None,
+) -> dict[str, Any]:
+    task = await service.update_task(
+        session,
+        task_id=task_id,
+        action=action,
+        actor=user.username,
+        assignee=assignee,
+        role=role,
+        note=note,
+        expected_version=if_match_version(if_match),
+    )
+    add_target(request, incident_id=task.incident_id, status=task.status)
+    return task_out(task)
+
+
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+
+@router.post("/tasks/{task_id}/start", name="plans.task_start")
+async def start_task(
+    task_id: int,
+    request: Request,
+    session: SessionDep,
+    user: TaskKeeper,
+    if_match: IfMatch = None,
+    body: TaskActionIn | None = None,
+) -> dict[str, Any]:
+    return await _task_action(
+        request, session, user, task_id, "start", note=body.note if body else None, if_match=if_match
+    )
+
+
+@router.post("/tasks/{task_id}/complete", name="plans.task_complete")
+async def complete_task(
+    task_id: int,
+    request: Request,
+    session: SessionDep,
+    user: TaskKeeper,
+    if_match: IfMatch = None,
+    body: TaskActionIn | None = None,
+) -> dict[str, Any]:
+    return await _task_action(
+        request, session, user, task_id, "complete", note=body.note if body else None, if_match=if_match
+    )
+
+
+@router.post("/tasks/{task_id}/reassign", name="plans.task_reassign")
+async def reassign_task(
+    task_id: int, body: ReassignIn, request: Request, session: SessionDep, user: TaskKeeper, if_match: IfMatch = None
+) -> dict[str, Any]:
+    return await _task_action(
+        request,
+        session,
+        user,
+        task_id,
+        "reassign",
+        note=body.note,
+        if_match=if_match,
+        assignee=body.assignee,
+        role=body.role,
+    )

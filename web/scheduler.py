@@ -1,0 +1,187 @@
+"""The periodic sweeps (DESIGN.md "Jobs"): a small registry, an APScheduler that runs them, and the election that
+lets one process among many run it.
+
+Each sweep runs in a transaction of its own, takes its work with ``SELECT … FOR UPDATE SKIP LOCKED`` and is
+idempotent, so even two schedulers at once never act twice. The election is a PostgreSQL session advisory lock held
+on a connection of its own: the web process embeds the scheduler (``COMMANDPOST_SCHEDULER_EMBEDDED``, default on)
+and, with several workers, only the worker holding the lock schedules; ``commandpost scheduler`` runs it alone.
+If the lock holder dies, its connection closes, the lock is freed, and another process takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.clock import utcnow
+from core.db import create_sessionmaker
+from core.events import take_pending_event_ids
+from core.settings import Settings
+from plans import service as plans_service
+
+log = logging.getLogger(__name__)
+
+# Fixed advisory lock key of the scheduler election: 'cmdp', 'schd'.
+ELECTION_KEY = (0x636D6470, 0x73636864)
+
+SweepFn = Callable[[AsyncSession, datetime], Awaitable[int]]
+Announce = Callable[[Sequence[int]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A periodic job: ``run(session, now)`` does one batch in the caller's transaction and returns how many
+    things it handled; ``every`` reads its period (seconds) from the settings."""
+
+    name: str
+    every: Callable[[Settings], float]
+    run: SweepFn
+
+
+SWEEPS: dict[str, Sweep] = {}
+
+
+def register(sweep: Sweep) -> Sweep:
+    """Add a sweep to every scheduler built from now on (e.g. command's unacknowledged alerts, unit timers)."""
+    SWEEPS[sweep.name] = sweep
+    return sweep
+
+
+async def _overdue_tasks(session: AsyncSession, now: datetime) -> int:
+    return await plans_service.sweep_overdue(session, now=now)
+
+
+register(Sweep("plans.overdue_tasks", lambda s: s.overdue_sweep_seconds, _overdue_tasks))
+
+
+async def run_sweep(
+    sessionmaker: async_sessionmaker[AsyncSession], sweep: Sweep, *, announce: Announce | None = None
+) -> int:
+    """One run of a sweep in its own transaction; after the commit its events are rung."""
+    async with sessionmaker() as session:
+        async with session.begin():
+            handled = await sweep.run(session, utcnow())
+        event_ids = take_pending_event_ids(session)
+    if announce is not None and event_ids:
+        await announce(event_ids)
+    if handled:
+        log.info("sweep %s handled %d", sweep.name, handled)
+    return handled
+
+
+class Scheduler:
+    """Runs the registered sweeps while this process holds the election lock; retries the election otherwise."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        *,
+        announce: Announce | None = None,
+        sweeps: Sequence[Sweep] | None = None,
+        retry_seconds: float = 15.0,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessionmaker = create_sessionmaker(engine)
+        self.announce = announce
+        self.sweeps = list(sweeps if sweeps is not None else SWEEPS.values())
+        self.retry_seconds = retry_seconds
+        self.leader = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._aps: AsyncIOScheduler | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._campaign(), name="scheduler-election")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _schedule(self) -> AsyncIOScheduler:
+        aps = AsyncIOScheduler(timezone="UTC")
+        for sweep in self.sweeps:
+            aps.add_job(
+                self._run,
+                "interval",
+                seconds=sweep.every(self.settings),
+                args=[sweep],
+                id=sweep.name,
+                max_instances=1,
+                coalesce=True,
+            )
+        aps.start()
+        return aps
+
+    async def _run(self, sweep: Sweep) -> None:
+        try:
+            await run_sweep(self.sessionmaker, sweep, announce=self.announce)
+        except Exception:  # the next run tries again; nothing is lost, the work stays in the database
+            log.exception("sweep %s failed", sweep.name)
+
+    async def _try_lead(self) -> AsyncConnection | None:
+        conn = await self.engine.connect()
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        if await conn.scalar(select(func.pg_try_advisory_lock(*ELECTION_KEY))):
+            return conn
+        await conn.close()
+        return None
+
+    async def _campaign(self) -> None:
+        while True:
+            conn = None
+            try:
+                conn = await self._try_lead()
+                if conn is not None:
+                    log.info("this process runs the scheduler (%d sweep(s))", len(self.sweeps))
+                    self._aps = self._schedule()
+                    self.leader.set()
+                    while True:  # hold the lock; a dead connection ends the term
+                        await asyncio.sleep(self.retry_seconds)
+                        await conn.scalar(select(1))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("scheduler election: %s; retrying in %.0f s", exc, self.retry_seconds)
+            finally:
+                self._resign()
+                if conn is not None:
+                    await self._release(conn)
+            await asyncio.sleep(self.retry_seconds)
+
+    @staticmethod
+    async def _release(conn: AsyncConnection) -> None:
+        """Give the lock back before the connection returns to the pool (a session lock outlives ``close``)."""
+        try:
+            await conn.scalar(select(func.pg_advisory_unlock(*ELECTION_KEY)))
+            await conn.close()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+
+    def _resign(self) -> None:
+        self.leader.clear()
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+
+
+async def run_forever(settings: Settings, engine: AsyncEngine, *, announce: Announce | None = None) -> None:
+    """``commandpost scheduler``: campaign and run the sweeps until cancelled."""
+    scheduler = Scheduler(settings, engine, announce=announce)
+    await scheduler.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await scheduler.stop()
