@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from incidents import lexicon, lexicon_social
-from incidents.cues import CAUSE, CUE_TERMS
+from incidents.cues import CAUSE, CUE_TERMS, MEETING, OCCURRED, background_spans
 from incidents.schemas import Classification
 from incidents.taxonomy import NATURAL, SUBTYPES
 from incidents.termindex import TermIndex, normalize
@@ -25,7 +25,9 @@ WEAK = 3.0  # terms below this weight only support: their sum per subtype is cap
 WEAK_CAP = 4.0  # ...so that a pile of nouns (bus, driver, road) cannot outvote one decisive term
 DRILL = 0.15  # a drill or simulation is not an event
 DEBUNKED = 0.5  # "系谣言", "false alarm": a lone mention no longer counts as an event
-CAUSED_BY = 0.6  # a natural hazard named as the cause of the event reported
+REFUTED = 4.0  # debunking cues this strong ("系谣言" and "秩序正常") say there is no event: damped like a drill
+CAUSED_BY = 0.6  # a hazard or an event named as the cause of the event reported ("受台风影响", "因燃气泄漏引发")
+PAST = 0.3  # a term in a background sentence about another, earlier event (never the lead sentence)
 HEDGE = 0.6  # rumour, unconfirmed, debunked: keep the class, lower the confidence
 MAX_MATCHED = 12
 WEATHER = ("fog", "rainstorm", "snowstorm", "cold_wave", "gale", "hail", "sandstorm", "lightning", "heat_wave")
@@ -50,6 +52,8 @@ class Evidence:
     cues: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     cue_terms: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     weak: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    discounted: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    first: dict[str, int] = field(default_factory=dict)  # where each subtype's first strong term starts
 
     def move(self, to: str, frm: tuple[str, ...], share: float = 1.0, keep: float = 0.3) -> None:
         """Transfer ``share`` of the score of ``frm`` subtypes to ``to``; each donor keeps ``keep`` of its score."""
@@ -65,12 +69,14 @@ class Evidence:
             self.terms[to].extend(self.cue_terms[cue])
 
 
+_FAR = 1 << 30  # position of a subtype never named
 _NATURAL = frozenset(key for key, sub in SUBTYPES.items() if sub.category == NATURAL)
 
 
 def _collect(folded: str) -> Evidence:
     ev = Evidence()
     causes = [m.span() for m in CAUSE.finditer(folded)]
+    past = background_spans(folded)
     seen: defaultdict[str, int] = defaultdict(int)
     weak = ev.weak
     for hit in _INDEX.find(folded):
@@ -85,16 +91,25 @@ def _collect(folded: str) -> Evidence:
                     ev.cue_terms[key].append(hit.term)
             elif hit.negated:
                 ev.scores[key] += NEGATED * weight
+            elif any(a <= hit.start < b for a, b in past):
+                ev.scores[key] += PAST * weight * REPEAT[count]
             elif weight < WEAK:
                 weak[key] += weight * REPEAT[count]
                 ev.terms[key].append(hit.term)
             else:
-                cause = key in _NATURAL and any(a <= hit.start < b for a, b in causes)
+                cause = any(a <= hit.start < b for a, b in causes)
                 ev.scores[key] += weight * REPEAT[count] * (CAUSED_BY if cause else 1.0)
+                if cause:
+                    ev.discounted[key] += weight * REPEAT[count] * (1.0 - CAUSED_BY)
                 ev.top[key] = max(ev.top[key], weight)
                 ev.terms[key].append(hit.term)
+                ev.first.setdefault(key, hit.start)
     for key, total in weak.items():
         ev.scores[key] += min(total, WEAK_CAP)
+    # "受大雾影响，航班延误": a hazard named as a cause, with no other event reported, is itself the event.
+    if ev.discounted and not any(s >= MIN_SCORE for k, s in ev.scores.items() if k not in ev.discounted):
+        for key, amount in ev.discounted.items():
+            ev.scores[key] += amount
     return ev
 
 
@@ -186,14 +201,20 @@ def _fuel_gas(ev: Evidence) -> None:
     if ev.top["explosion"] >= 4:
         ev.move("explosion", ("gas_leak", "building_collapse", "building_fire"), share=0.5, keep=0.3)
         ev.scores["explosion"] += 2
+    elif ev.top["hazardous_chemicals"] >= 6:
+        # A tanker or a chemical plant leaking gas is a dangerous-goods accident.
+        ev.move("hazardous_chemicals", ("gas_leak",), share=0.6, keep=0.4)
     else:
         ev.move("gas_leak", ("building_fire", "hazardous_chemicals"), share=0.6, keep=0.4)
 
 
 def _earthquake(ev: Evidence) -> None:
-    # A collapse, landslide or tsunami caused by an earthquake is the earthquake.
+    # A collapse, landslide or tsunami caused by an earthquake is the earthquake; tsunami waves reported first, with
+    # the quake as their far-away source ("waves reached Hokkaido hours after a quake off Kamchatka"), are the tsunami.
     if ev.top["earthquake"] >= 6:
-        donors = ("building_collapse", "landslide", "debris_flow", "land_subsidence", "tsunami", "utility_outage")
+        donors: tuple[str, ...] = ("building_collapse", "landslide", "debris_flow", "land_subsidence", "utility_outage")
+        if ev.first.get("tsunami", _FAR) > ev.first.get("earthquake", _FAR):
+            donors += ("tsunami",)
         ev.move("earthquake", donors, share=0.8, keep=0.3)
         ev.move("earthquake", ("building_fire", "construction"), share=0.3, keep=0.5)
 
@@ -232,6 +253,32 @@ def _transport_fire(ev: Evidence) -> None:
             ev.move(mode, ("building_fire",), share=0.7, keep=0.3)
 
 
+def _disruption(ev: Evidence) -> None:
+    # "Dense fog grounded flights", "heavy snow stranded travellers at railway stations": delays and closures are what
+    # the weather did, not a transport accident (no crash, derailment or capsizing named).
+    if not ev.cues["@disruption"] or ev.cues["@crash"]:
+        return
+    if any(ev.top[m] >= 6 for m in TRANSPORT) or not any(ev.scores[n] >= MIN_SCORE for n in _NATURAL):
+        return
+    for name in (*TRANSPORT, "road_traffic"):
+        ev.scores[name] *= 0.3
+
+
+def _identity_conflict(ev: Evidence) -> None:
+    # Clashes or a crowd over an ethnic or religious matter are an ethnic or religious incident, not a plain protest.
+    if ev.top["ethnic_religious"] >= 4 and ev.scores["ethnic_religious"] >= 4:
+        ev.move("ethnic_religious", ("mass_incident",), share=0.6, keep=0.4)
+
+
+def _grievance(ev: Evidence) -> None:
+    # "Villagers protested outside a chemical plant over pollution": what people protest about is not the event,
+    # unless something happened there (a leak, a crash, a blast or a fire).
+    happened = ev.cues["@leak"] or ev.cues["@crash"] or ev.top["explosion"] >= 4 or ev.top["building_fire"] >= 4
+    if ev.top["mass_incident"] >= 6 and not happened:
+        donors = ("hazardous_chemicals", "environmental_pollution", "construction", "mine")
+        ev.move("mass_incident", donors, share=0.5, keep=0.3)
+
+
 def _weather_in_passing(ev: Evidence) -> None:
     # "Pile-up in dense fog": weather named as a condition of an accident does not make it a natural disaster.
     crash = ev.cues["@crash"] > 0 and ev.top["road_traffic"] >= 4
@@ -246,9 +293,12 @@ def _weather_in_passing(ev: Evidence) -> None:
 
 
 def _collapse_of_what(ev: Evidence) -> None:
-    # "He collapsed in the garden" is a person, not a structure: a bare "collapsed" needs a building or a bridge.
+    # "He collapsed in the garden" is a person, not a structure: a bare "collapsed" needs a building or a bridge, and
+    # with one ("a 5-storey hotel collapsed") it names the event.
     if ev.top["building_collapse"] < 6 and not ev.cues["@building_ctx"] and not ev.weak["building_collapse"]:
         ev.scores["building_collapse"] *= 0.3
+    elif ev.top["building_collapse"] >= 4 and ev.cues["@building_ctx"] >= 2:
+        ev.scores["building_collapse"] += 2
 
 
 def _construction(ev: Evidence) -> None:
@@ -276,10 +326,13 @@ RULES = (
     _geohazard,
     _fire_where,
     _transport_fire,
+    _disruption,
     _weather_in_passing,
     _collapse_of_what,
     _construction,
     _outage_cause,
+    _grievance,
+    _identity_conflict,
 )
 
 
@@ -295,16 +348,20 @@ def classify(text: str) -> Classification:
 
     A text with no recognisable event gives category and subtype ``None``, confidence 0 and no matched terms.
     """
-    ev = _collect(normalize(text))
-    damp = DRILL if ev.cues["@drill"] else DEBUNKED if ev.cues["@debunked"] else 1.0
+    folded = normalize(text)
+    ev = _collect(folded)
+    damp = DEBUNKED if ev.cues["@debunked"] else 1.0
+    if ev.cues["@drill"] or ev.cues["@debunked"] >= REFUTED or (MEETING.search(folded) and not OCCURRED.search(folded)):
+        damp = DRILL
     for name in ev.scores:
         ev.scores[name] *= damp
     for rule in RULES:
         rule(ev)
-    ranked = sorted(((score, name) for name, score in ev.scores.items() if score > 0), reverse=True)
+    # Ties go to the subtype with the strongest single term: a named event beats a pile of nouns.
+    ranked = sorted(((score, ev.top[name], name) for name, score in ev.scores.items() if score > 0), reverse=True)
     if not ranked or ranked[0][0] < MIN_SCORE:
         return Classification()
-    top, subtype = ranked[0]
+    top, _, subtype = ranked[0]
     second = max(ranked[1][0] if len(ranked) > 1 else 0.0, 0.0)
     hedge = HEDGE if ev.cues["@hedge"] or ev.cues["@debunked"] else 1.0
     return Classification(

@@ -29,7 +29,7 @@ CUE_TERMS: Final[dict[str, dict[float, str]]] = {
     },
     "@crash": {
         2: "相撞|追尾|侧翻|翻车|撞车|碰撞|撞上|坠崖|车祸|交通事故|撞|collision{,s}|collided|crash{,ed,es}|pile-up"
-        "|pileup"
+        "|pileup|colliding|collide{,s}"
         "|rear-ended|overturned|rolled over|head-on|hit by|ploughed into|plowed into|smashed into|slammed into",
     },
     "@leak": {
@@ -79,22 +79,61 @@ CUE_TERMS: Final[dict[str, dict[float, str]]] = {
     "@debunked": {
         2: "谣言|不实|辟谣|假消息|虚假信息|误报|hoax|false alarm|fake news|misinformation|debunk{,ed}|unfounded"
         "|false report{,s}|未见异常|一切正常|运行正常|供水正常|no abnormal|routine maintenance|scheduled maintenance"
-        "|例行检修|计划检修",
+        "|例行检修|计划检修|秩序正常|旧闻|旧视频|old footage|old video",
     },
     "@disaster": {2: "因灾|受灾|灾区|救灾|灾情|灾害|disaster-hit|disaster area|disaster zone|disaster relief"},
+    # Flights, trains and roads delayed, cancelled or closed: a consequence of weather, not a transport accident.
+    "@disruption": {
+        2: "航班延误|航班取消|航班停飞|列车晚点|列车停运|停运|停航|晚点|延误|滞留|临时封闭|交通管制|封闭"
+        "|flights delayed|flights were delayed|flights cancelled|flights were cancelled|flights canceled"
+        "|grounded flights|flights grounded|flight delays|flight cancellations|delayed flights|cancelled flights"
+        "|trains were delayed|trains delayed|services suspended|service suspended|stranding|stranded|closed sections"
+        "|roads closed|were closed",
+    },
     "@subset": {1: "其中|of whom|of them|including|among them"},
     "@ignore": {1: "heart attack|panic attack|asthma attack"},
 }
 
 # A negator right before a term ("未发生火灾", "no fire", "did not cause a fire") discounts that term. Chinese
 # negators must touch the term (only a verb like 发生 between) so that 无法扑灭大火 is not read as "no fire".
+# "是不是地震了", "有没有着火": a question is not a denial.
 ZH_NEGATION: Final = re.compile(
-    r"(?:未|没有|并未|没|无|不是|并非|排除|否认|尚未|暂未|并无|不存在)(?:发生|发现|出现|造成|引发|检出|任何)?$"
+    r"(?:未|(?<!有)没有|并未|(?<![有])没|无|(?<!是)不是|并非|排除|否认|尚未|暂未|并无|不存在)(?:发生|发现|出现|造成|引发|检出|任何)?$"
 )
 EN_NEGATION: Final = re.compile(
     r"(?:^|[^a-z])(?:no|not|without|never|nor|ruled out|no sign of|no signs of|no evidence of|no reports? of|free of"
     r"|denied)\s+(?:[a-z'-]+\s+){0,3}$"
 )
+
+# A meeting, a briefing or a work plan that states no occurrence is no event ("召开防汛会商会，部署防汛工作").
+MEETING: Final = re.compile(
+    r"(?:召开|举行|主持召开|组织召开)[^。；;]{0,30}?(?:会议|会商会|例会|工作会|分析会|调度会|推进会|部署会|专题会|视频会"
+    r"|座谈会)|(?:held|convened|chaired) (?:a |an |its )?(?:[a-z-]+ ){0,3}(?:meeting|conference)"
+)
+OCCURRED: Final = re.compile(
+    r"发生|造成|导致|致\d|遇难|死亡|身亡|受伤|失联|失踪|被困|倒塌|被淹|进水|转移|疏散|撤离|登陆|突发|暴发|起火|着火|泄漏|中毒"
+    r"|确诊|\d+人|killed|dead|died|injur|missing|trapped|evacuat|struck|broke out|collapsed|exploded|caught fire"
+    r"|outbreak|confirmed|swept|hit "
+)
+
+# A sentence about the past ("Last year an earthquake also damaged...", "这是自2012年以来最严重的...") is
+# background: its terms count less. A year followed by a month is a date ("2024年7月"), not the past.
+SENTENCE: Final = re.compile(r"(?:[^。；;！？!?\n.]|\.(?!\s|$))+")
+BACKGROUND: Final = re.compile(
+    r"(?:19|20)\d\d年(?!\d{1,2}月|度)|去年|前年|历史上|曾经|曾发生|曾遭|以来最|上一次|周年"
+    r"|好像|仿佛|似乎是"
+    r"|\b(?:last year|in (?:[a-z]+ )?(?:19|20)\d\d|since (?:19|20)\d\d|a (?:19|20)\d\d|earlier this year|years ago"
+    r"|anniversary|previous(?:ly)?|since the|this century|had been hit by|was hit by a|as if|as though"
+    r"|comes? (?:just |only )?(?:[a-z]+ )?(?:days|weeks|months) after)\b"
+)
+
+
+def background_spans(folded: str) -> list[tuple[int, int]]:
+    """Spans of the sentences after the lead that speak of the past or of something else (see ``BACKGROUND``)."""
+    sentences = SENTENCE.finditer(folded)
+    next(sentences, None)  # the lead names the event
+    return [m.span() for m in sentences if BACKGROUND.search(m.group())]
+
 
 # A natural hazard named as the cause of another event ("受台风影响", "暴雨导致", "triggered by heavy rain",
 # "after days of downpours") counts less than the event it caused.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from incidents.numbers import EN_NUMBER, ZH_NUMBER
+from incidents.numbers import EN_NUMBER, ZH_NUMBER, ZH_NUMERAL
 
 _Q = f"(?P<n>{ZH_NUMBER})"
 # Between the measure word and the verb: a few characters naming who ("3名工人死亡"), but never another number, a
@@ -26,9 +26,10 @@ _PEOPLE = (
     r"|inhabitants|civilians|pupils|employees|crew members|crew|soldiers|pilgrims|patients|households|families)"
 )
 _ONE = (
-    r"(?:a|an)\s+(?:[a-z-]+\s+)?(?:man|woman|person|worker|child|boy|girl|driver|passenger|pedestrian|miner|firefighter"
-    r"|student|resident|villager|officer|motorcyclist|cyclist|teenager|baby|toddler|farmer|tourist|crew member"
-    r"|employee)"
+    r"(?:an?|the)\s+(?:[\w-]+\s+)?(?:man|woman|person|worker|child|boy|girl|driver|passenger|pedestrian|miner"
+    r"|firefighter|student|resident|villager|officer|motorcyclist|cyclist|teenager|baby|toddler|farmer|tourist"
+    r"|crew member|employee|mechanic|guard|pilot|owner|victim|fisherman|hiker|climber|rider|labou?rer|welder"
+    r"|electrician|cleaner|courier|shopkeeper|patient|couple)(?![a-z])"
 )
 _EQ = rf"(?P<n>{EN_NUMBER}|{_ONE})"
 _ENQ = rf"(?P<n>{EN_NUMBER})"
@@ -41,7 +42,8 @@ _EGAP = (
 )
 _AUX = (
     r"(?:\s+(?:were|was|have|has|had|been|are|is|got|remain|remained|remains|still|reportedly|reported|confirmed"
-    r"|later|also|now|all|being|believed|hospitali[sz]ed|listed|taken to hospital))*"
+    r"|later|also|now|all|being|believed|hospitali[sz]ed|listed|taken to hospital|immediately|quickly|safely|urgently"
+    r"|successfully|subsequently|since|already))*"
 )
 
 
@@ -50,7 +52,9 @@ def _zh_subject(verbs: str) -> re.Pattern[str]:
 
 
 def _zh_verb_first(verbs: str, unit: str = "人|名") -> re.Pattern[str]:
-    return re.compile(rf"(?:{verbs}){_TO}{_Q}(?:{unit})")
+    # "死亡12人", but not the "死亡2人" of "致1人死亡2人受伤": that count belongs to the next verb.
+    nxt = rf"(?:受伤|伤|死|遇难|失踪|失联|被困|中毒)(?!\s*(?:{ZH_NUMBER}))"
+    return re.compile(rf"(?:{verbs}){_TO}{_Q}(?:{unit})(?![^\d,，。;；、]{{0,4}}?{nxt})")
 
 
 def _en_subject(verbs: str) -> re.Pattern[str]:
@@ -62,19 +66,36 @@ def _en_object(verbs: str, tail: str = "") -> re.Pattern[str]:
 
 
 _ZH_DEATH = r"死亡|遇难|身亡|罹难|丧生|殒命|丧命|遇害|死(?!伤)"
+_ZH_PERSON = (
+    r"男子|女子|男孩|女孩|男童|女童|老人|老汉|妇女|村民|居民|市民|工人|司机|驾驶员|乘客|行人|学生|儿童|孩子|游客|渔民|矿工"
+    r"|骑车人|骑手|外卖员|工作人员|施工人员|作业人员|维修工|消防员|民警|婴儿|患者|船员"
+)
+# "一村民在田间劳作时遭雷击，经抢救无效死亡": one person named, then their death, with no other number between.
+_ZH_ONE_DIED = re.compile(
+    rf"(?<![\d{ZH_NUMERAL}])(?P<n>一)(?:名|位|个)?(?:{_ZH_PERSON})[^。；;!?！？\d{ZH_NUMERAL}]{{0,30}}?{_ADV}(?:死亡|身亡|遇难|丧生)"
+)
+# "A worker fell 20 metres from scaffolding ... and was pronounced dead at hospital."
+_EN_ONE_DIED = re.compile(
+    rf"(?<![a-z])(?P<n>{_ONE})[^.;]{{0,120}}?\b(?:and|but|before)\s+(?:was\s+|later\s+)?"
+    r"(?:pronounced dead|died|was killed|drowned|was crushed to death)(?![a-z])"
+)
 _ZH_SERIOUS = r"(?:伤势|病情)?(?:重伤|严重|较重|危重|垂危|病危|重症|危急)"
 _ZH_MINOR = r"(?:伤势)?(?:轻伤|轻微伤|较轻)"
 
 PATTERNS: Final[dict[str, tuple[re.Pattern[str], ...]]] = {
     "deaths": (
         _zh_subject(_ZH_DEATH),
+        _ZH_ONE_DIED,
+        _EN_ONE_DIED,
         _zh_verb_first("死亡|遇难|罹难|身亡|打死|杀死|砍死|刺死|撞死|致死"),
         _en_subject(
-            r"killed|dead|died|perished|drowned|lost (?:their|his|her) li(?:ves|fe)|confirmed dead|(?:burned|stabbed"
+            r"killed|(?<!feared )(?<!presumed )dead|died|perished|drowned"
+            r"|lost (?:their|his|her) li(?:ves|fe)|confirmed dead|(?:burned|stabbed"
             r"|crushed|beaten) to death"
             r"|shot dead|shot and killed"
         ),
         _en_object(r"killing|killed|kills|claimed the lives of|claiming the lives of|took the lives of"),
+        re.compile(rf"(?<![a-z])(?:killing|killed|kills)\s+(?P<n>{_ONE})"),
         _en_object(r"leaving|left", r"(?:\s+[a-z-]+){0,2}?\s+dead"),
         re.compile(rf"death toll[^.;]{{0,80}}?(?:to|at|of|reached|hit|is|was|stood at|stands at)\s+{_ENQ}(?![\w,.]\d)"),
         re.compile(rf"{_NOT_NEGATED}{_ENQ}(?:\s+[a-z-]+){{0,2}}?\s+(?:deaths|fatalities|bodies)(?![a-z])"),

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from incidents import fact_patterns as fp
+from incidents.cues import background_spans
 from incidents.numbers import parse_en, parse_zh, whole
 from incidents.schemas import MAX_COUNT, MAX_MONEY, Facts
 from incidents.termindex import normalize
@@ -36,15 +37,17 @@ class _Figure:
 
 def _parse(raw: str) -> tuple[float, bool] | None:
     raw = raw.strip()
-    if raw.startswith(("a ", "an ")):
-        return 1.0, False
+    if raw.startswith(("a ", "an ", "the ")):
+        return (2.0 if raw.endswith("couple") else 1.0), False
     return parse_zh(raw) if _CJK.search(raw) or raw[-1:] in "余多" else parse_en(raw) or parse_zh(raw)
 
 
-def _figures(text: str, patterns: tuple[re.Pattern[str], ...]) -> list[_Figure]:
+def _figures(text: str, patterns: tuple[re.Pattern[str], ...], past: list[tuple[int, int]]) -> list[_Figure]:
     found: list[_Figure] = []
     for pattern in patterns:
         for match in pattern.finditer(text):
+            if _in(match.start(), past):
+                continue
             parsed = _parse(match.group("n"))
             if parsed is None or not 0 <= parsed[0] <= MAX_COUNT:
                 continue
@@ -53,17 +56,25 @@ def _figures(text: str, patterns: tuple[re.Pattern[str], ...]) -> list[_Figure]:
     return found
 
 
+def _in(position: int, spans: list[tuple[int, int]]) -> bool:
+    return any(a <= position < b for a, b in spans)
+
+
 def _largest(figures: list[_Figure]) -> _Figure | None:
     return max(figures, key=lambda f: (f.value, f.lower)) if figures else None
 
 
-def _money(text: str) -> list[_Figure]:
+def _money(text: str, past: list[tuple[int, int]]) -> list[_Figure]:
     found: list[_Figure] = []
     for match in fp.ZH_LOSS.finditer(text):
+        if _in(match.start(), past):
+            continue
         parsed = parse_zh(match.group("n"))
         if parsed is not None:
             found.append(_Figure(parsed[0], parsed[1], match.group()))
     for match in fp.EN_LOSS.finditer(text):
+        if _in(match.start(), past):
+            continue
         amount, scale = (
             (match.group("a"), match.group("s")) if match.group("a") else (match.group("b"), match.group("t"))
         )
@@ -75,10 +86,12 @@ def _money(text: str) -> list[_Figure]:
     return [f for f in found if f.value <= MAX_MONEY]
 
 
-def _magnitude(text: str) -> list[_Figure]:
+def _magnitude(text: str, past: list[tuple[int, int]]) -> list[_Figure]:
     found = []
     for pattern in fp.MAGNITUDE:
         for match in pattern.finditer(text):
+            if _in(match.start(), past):
+                continue
             value = float(match.group("m"))
             if 0 < value <= 10:
                 found.append(_Figure(value, False, match.group()))
@@ -90,13 +103,15 @@ def extract_facts(text: str) -> tuple[Facts, list[str]]:
     folded = normalize(text)
     chosen: dict[str, _Figure] = {}
     snippets: list[str] = []
-    groups = {name: _figures(folded, patterns) for name, patterns in fp.PATTERNS.items()}
+    # Figures in a background sentence ("the 2008 quake, killing nearly 90,000 people") belong to another event.
+    past = background_spans(folded)
+    groups = {name: _figures(folded, patterns, past) for name, patterns in fp.PATTERNS.items()}
     if fp.POISON_CONTEXT.search(folded):
-        groups["poisoned"] += _figures(folded, (fp.HOSPITALISED,))
+        groups["poisoned"] += _figures(folded, (fp.HOSPITALISED,), past)
     else:
-        groups["injuries"] += _figures(folded, (fp.HOSPITALISED,))
-    groups["economic_loss_cny"] = _money(folded)
-    groups["magnitude"] = _magnitude(folded)
+        groups["injuries"] += _figures(folded, (fp.HOSPITALISED,), past)
+    groups["economic_loss_cny"] = _money(folded, past)
+    groups["magnitude"] = _magnitude(folded, past)
     for name, figures in groups.items():
         best = _largest(figures)
         if best is not None:
@@ -108,7 +123,8 @@ def extract_facts(text: str) -> tuple[Facts, list[str]]:
     if "serious" in chosen:
         chosen["serious_injuries"] = chosen.pop("serious")
     # Counts are whole people; "2.5万人" is already 25000, so rounding only guards odd input.
-    values = {name: f.value if name in _REAL else round(f.value) for name, f in chosen.items()}
+    # Money is kept to the fen: 149.2亿 computed in floating point is 14919999999.999998.
+    values = {name: round(f.value, 2) if name in _REAL else round(f.value) for name, f in chosen.items()}
     values = {name: whole(v) for name, v in values.items()}
     lower = [name for name, f in chosen.items() if f.lower]
     return Facts.model_validate({**values, "lower_bounds": lower}), snippets

@@ -13,13 +13,15 @@ from typing import Final
 SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
     # ---- natural_disaster ----
     "flood": {
-        6: "洪水|洪灾|洪涝|内涝|溃坝|决堤|溃堤|溃口|山洪|洪峰|城市内涝|洪涝灾害|flood{,s,ing,ed}|flash flood{,s,ing}"
+        6: "洪水|洪灾|洪涝|内涝|溃坝|决堤|溃堤|溃口|山洪|洪峰|城市内涝|洪涝灾害|flood{,s}|flash flood{,s,ing}|决口|漫坝"
+        "|flood-hit|flood-stricken|flood-ravaged|monsoon flood{,s}|river flood{,s,ing}"
         "|floodwater{,s}|超警戒水位|dam burst|dam breach|dam collapse|levee breach|burst its banks|broke its banks"
         "|waterlogging",
         4: "warning level{,s}|swelled|higher ground|above the warning|rising river|冲走|河水暴涨|河水突涨|突涨|洪流"
         "|swept away|washed away|管涌|险情|洪水位|汛情|漫堤|超警|超保证水位|泄洪|防汛|被淹|水淹|倒灌|inundated"
         "|inundation|overflowed|swollen river"
-        "|embankment breach|dike breach|deluge|submerged",
+        "|embankment breach|dike breach|deluge|submerged|flooding|levee{,s}|dike{,s}|dyke{,s}|breached|漫溢|水位暴涨",
+        3: "flooded|waterlogged",
         2: "积水|淹没|水位|涨水|防洪|high water|water level{,s}|rising waters",
     },
     "drought": {
@@ -28,31 +30,37 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         1: "缺水|抗旱|water shortage{,s}",
     },
     "rainstorm": {
-        6: "暴雨|大暴雨|特大暴雨|暴雨预警|强降雨|rainstorm{,s}|torrential rain{,s}|cloudburst",
-        4: "强降水|downpour{,s}|more rain|rain warning{,s}|rain alert{,s}|rainstorm warning{,s}",
+        6: "暴雨|大暴雨|特大暴雨|暴雨预警|强降雨|rainstorm{,s}|torrential rain{,s}|cloudburst|rainstorm warning{,s}"
+        "|black rainstorm|red rainstorm|rainstorm warning signal|extreme rainfall|暴雨红色预警|暴雨橙色预警",
+        4: "强降水|downpour{,s}|more rain|rain warning{,s}|rain alert{,s}|受降雨影响|累计雨量|小时雨量",
         3: "降雨|降水|雨量|heavy rain{,s,fall}|heavy rainfall|rain-triggered|intense rainfall|record rainfall",
         1: "毫米|雨水|rainfall|rain|mm of rain",
     },
     "typhoon": {
         6: "台风|强台风|超强台风|热带风暴|强热带风暴|台风预警|typhoon{,s}|hurricane{,s}|cyclone{,s}|tropical storm"
         "|super typhoon|severe tropical storm",
+        4: "热带低压|tropical depression",
         3: "登陆|made landfall|landfall|eye of the storm",
     },
     "tornado": {6: "龙卷风|龙卷|tornado{,es}|twister{,s}|waterspout"},
     "snowstorm": {
-        6: "暴雪|雪灾|暴雪预警|blizzard{,s}|snowstorm{,s}|bomb cyclone|ice storm",
-        3: "大雪|降雪|积雪|冻雨|雪压|heavy snow{,fall}|snowfall|freezing rain|snowbound|snowdrifts",
+        6: "暴雪|雪灾|暴雪预警|blizzard{,s}|snowstorm{,s}|bomb cyclone|ice storm{,s}|snow and ice storm{,s}",
+        4: "heavy snow{,fall}|积雪深度|snowed in|snow-bound|snow and ice",
+        3: "大雪|降雪|积雪|冻雨|雪压|snowfall|freezing rain|snowbound|snowdrifts",
         1: "snow|冰冻|道路结冰",
     },
     "cold_wave": {
         6: "寒潮|寒潮预警|低温冰冻|cold wave|cold snap|cold spell|polar vortex|deep freeze",
+        4: "temperatures plunged|temperatures plunging|plunging temperatures|受冻",
         3: "冷空气|霜冻|强降温|剧烈降温|frost|freezing temperatures|sub-zero temperatures|hypothermia",
         1: "降温|低温|冻伤",
     },
     "gale": {
-        6: "大风预警|狂风|级大风|gale{,s}|gale-force|windstorm",
+        6: "大风预警|狂风|级大风|级以上大风|雷暴大风|大风黄色预警|大风蓝色预警|大风橙色预警|gale{,s}|gale-force"
+        "|windstorm",
         4: "大风|强风|阵风|大风天气|strong winds|high winds|powerful winds|damaging winds",
-        3: "刮倒|吹倒|被风吹|blown down|toppled by wind{,s}|uprooted",
+        3: "刮倒|吹倒|被风吹|吹落|被吹落|刮落|blown down|blown off|toppled by wind{,s}|uprooted|瞬时风力|极大风速"
+        "|winds gusting|gusts of up to",
         1: "gusts|wind",
     },
     "sandstorm": {
@@ -71,7 +79,8 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
     "hail": {6: "冰雹|雹灾|降雹|hailstorm{,s}|hailstone{,s}|hail"},
     "fog": {
         6: "大雾预警|大雾橙色预警|大雾红色预警|大雾黄色预警|浓雾预警|fog warning|dense fog warning",
-        3: "大雾|浓雾|团雾|强浓雾|dense fog|heavy fog|thick fog",
+        4: "大雾|浓雾|强浓雾|dense fog|heavy fog|thick fog|受大雾影响|大雾天气",
+        3: "团雾|雾天|in dense fog|in heavy fog|in thick fog|foggy",
         1: "雾|雾霾|能见度|fog|smog|visibility",
     },
     "earthquake": {
@@ -85,18 +94,22 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         5: "塌方|山体垮塌|土石方|掩埋道路|slope collapse|rockslide",
         3: "崩塌|落石|山石滚落|boulders",
     },
-    "debris_flow": {6: "泥石流|debris flow{,s}|mudflow{,s}|mud-rock flow|mud and rock", 5: "mudslide{,s}"},
+    "debris_flow": {6: "泥石流|山洪泥石流|debris flow{,s}|mudflow{,s}|mud-rock flow|mud and rock", 5: "mudslide{,s}"},
     "land_subsidence": {
         6: "地面塌陷|地面沉降|路面塌陷|地陷|天坑|地裂缝|地面开裂|sinkhole{,s}|subsidence|ground subsidence|land sank"
         "|ground sank|groundwater pumping|crack opened in the ground",
         3: "塌陷|沉降|ground collapse|road caved in|caved in",
     },
-    "storm_surge": {6: "风暴潮|风暴增水|storm surge{,s}|tidal surge", 3: "海水倒灌|天文大潮|潮位|king tide"},
+    "storm_surge": {
+        6: "风暴潮|风暴增水|storm surge{,s}|tidal surge",
+        4: "海水倒灌|海水漫堤|seawater surged|seawater flooded|seawall",
+        3: "天文大潮|潮位|king tide|high tide",
+    },
     "tsunami": {6: "海啸|tsunami{,s}"},
     "biological_disaster": {
         6: "蝗灾|蝗虫|病虫害|虫害|草地贪夜蛾|松材线虫|红火蚁|美国白蛾|鼠害|稻飞虱|locust{,s}|pest infestation"
         "|armyworm{,s}|fall armyworm|fire ant{,s}|pine wilt|bark beetle{,s}|crop pest{,s}",
-        3: "赤潮|外来物种|生物入侵|infestation|red tide|invasive species|pest{,s}",
+        3: "赤潮|外来物种|生物入侵|虫灾|林业有害生物|infestation|red tide|invasive species|pest{,s}|swarm{,s}",
     },
     "forest_fire": {
         6: "森林火灾|草原火灾|森林草原火灾|山火|林火|林区火灾|森林大火|草场火灾|荒山火|wildfire{,s}|bushfire{,s}"
@@ -107,7 +120,8 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
     },
     # ---- accident_disaster ----
     "mine": {
-        6: "煤矿|矿难|矿井|瓦斯|透水|冒顶|煤与瓦斯突出|矿工|井下|尾矿库|非煤矿山|coal mine{,s}|colliery|collieries"
+        6: "煤矿|矿难|矿井|瓦斯|透水|冒顶|煤与瓦斯突出|矿工|井下|非煤矿山|尾矿库|尾矿坝|tailings dam|coal mine{,s}"
+        "|colliery|collieries"
         "|miners|mine blast|mine collapse|mine explosion|mine flood{,ing}|gas outburst|coal pit|mineshaft",
         4: "矿山|金矿|铁矿|铜矿|煤业|采煤|采空区|露天矿|采石场|mine|mining|quarry|tailings",
     },
@@ -126,8 +140,9 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         2: "易燃|有毒|泄漏|泄露|外泄|flammable|corrosive|leak{,s,ed,ing}|spill{,s,ed,ing}",
     },
     "explosion": {
-        6: "爆炸事故|粉尘爆炸|锅炉爆炸|烟花爆竹|dust explosion|boiler explosion|fireworks factory|firework{,s}",
-        4: "爆炸|爆燃|闪爆|发生爆炸|巨响|鞭炮|炸药|民爆|explosion{,s}|exploded|explode{,s}|blast{,s}|blew up"
+        6: "爆炸事故|粉尘爆炸|锅炉爆炸|烟花爆竹|燃爆事故|花炮厂|烟花厂|鞭炮厂|dust explosion|boiler explosion"
+        "|fireworks factory|firework{,s}",
+        4: "爆炸|爆燃|燃爆|闪爆|发生爆炸|巨响|花炮|鞭炮|炸药|民爆|explosion{,s}|exploded|explode{,s}|blast{,s}|blew up"
         "|firecrackers|dynamite|explosives|gas explosion{,s}",
         1: "爆裂|burst",
     },
@@ -147,13 +162,16 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         "|bus accident|truck crash|head-on collision",
         4: "相撞|侧翻|翻车|坠崖|冲出路面|驶入对向车道|肇事|交警|撞上|撞倒|碾压|翻下|head-on|collided|collision{,s}"
         "|overturned|rolled over|plowed into|ploughed into|veered|swerved|skidded|ran over|run over|hit by a car"
+        "|colliding"
         "|crashed into|smashed into|slammed into|rammed into|went off the road"
         "|off the bridge|{car,bus,truck,lorry,van,coach,vehicle} {hit,struck,rammed}|car into {the ,a ,}river"
         "|plunged into"
-        "|knocked down|traffic police|plunged off|fell off a cliff",
+        "|knocked down|traffic police|plunged off|fell off a cliff|冲破护栏|冲出护栏|撞断护栏|撞破护栏|坠河|坠江"
+        "|冲入河|驶入河|刹车失灵|brake failure|连撞|crashed through|坠入山崖|坠下山崖|翻下山崖|坠入悬崖|坠入深沟",
         2: "碰撞|司机|驾驶员|货车|大货车|客车|大巴|面包车|轿车|公交车|校车|摩托车|高速公路|国道|省道|crash{,ed,es}"
         "|bus|truck{,s}|lorry|lorries|minibus|van|vehicle{,s}|driver{,s}|motorist{,s}|highway|expressway"
-        "|motorway|freeway|motorcycle",
+        "|motorway|freeway|motorcycle|坠入|中巴|中巴车|大客车|小客车|越野车|皮卡|三轮车|拖拉机|渣土车|半挂车|私家车"
+        "|出租车|网约车",
         1: "高速|路段|车辆|电动车|car{,s}|road",
     },
     "rail": {
@@ -181,20 +199,20 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         6: "工地|施工现场|脚手架|塔吊|塔式起重机|施工升降机|基坑|深基坑|高支模|模板坍塌|架桥机|construction site"
         "|building site|scaffold{,ing}|tower crane|formwork",
         4: "施工|在建|吊装|高处坠落|建筑工人|盾构|under construction|construction workers|crane"
-        "|excavation|trench|fell from height",
+        "|excavation|trench|fell from height|unfinished|under-construction|halt work|work was halted",
         1: "坠落|工人|作业|workers",
     },
     "building_collapse": {
         6: "房屋倒塌|楼房倒塌|桥梁垮塌|桥梁坍塌|自建房倒塌|大楼倒塌|building collapse|bridge collapse|roof collapse"
         "|collapsed building|collapsed bridge|overpass collapse|grandstand collapse",
         2: "桥梁|大桥|拱桥|石拱桥|高架桥|立交桥|人行天桥|桥面|看台|overpass|flyover|viaduct|footbridge|bridge"
-        "|grandstand",
+        "|grandstand|elevated road|elevated highway|砖房|平房|瓦房|土坯房|老房子|楼房",
         4: "坍塌|垮塌|倒塌|塌落|断桥|自建房|危房|废墟|压埋|collapse{,s,d}|caved in|gave way|rubble|structural failure",
         1: "被埋|buried|trapped under|debris",
     },
     "gas_leak": {
         6: "燃气泄漏|天然气泄漏|煤气泄漏|液化气泄漏|漏气|煤气中毒|一氧化碳中毒|燃气泄露|天然气泄露|gas leak{,s}"
-        "|leaking gas|smell of gas|carbon monoxide poisoning|co poisoning",
+        "|leaking gas|smell of gas|carbon monoxide poisoning|co poisoning|燃气味|煤气味|gas smell|smelled gas",
         4: "燃气|天然气|液化气|液化石油气|煤气|燃气管道|燃气罐|煤气罐|气罐|沼气|一氧化碳|natural gas|gas main"
         "|gas pipeline|gas pipe|gas line|gas cylinder{,s}|lpg|propane|carbon monoxide|gas explosion{,s}",
         1: "gas",
@@ -203,7 +221,8 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         6: "大面积停电|停电|断电|停水|供水中断|通信中断|停电事故|power outage{,s}|blackout{,s}|power cut{,s}"
         "|power failure|without power|lost power|without electricity|water outage|water supply cut",
         4: "断水|网络中断|光缆|电网|跳闸|电力故障|供暖中断|爆管|停气|outage{,s}|substation|grid failure|water main"
-        "|communications outage|network outage|power grid",
+        "|communications outage|network outage|power grid|fibre-optic|fiber-optic|optical cable|internet services"
+        "|mobile services|phone services|telecom services|services were disrupted|通信光缆|通讯中断",
         2: "供电|抢修|电力|供水|transformer|burst pipe|power lines",
     },
     "public_facility": {
@@ -217,14 +236,18 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
     },
     "environmental_pollution": {
         5: "chemical smell|foul smell|dumped into|storm drain|river turned|crude oil|killing fish|killed fish"
-        "|fish and wildlife|into a creek|into the creek|into a stream",
+        "|fish and wildlife|into a creek|into the creek|into a stream|untreated waste water|untreated sewage"
+        "|foul-smelling",
         6: "环境污染|水污染|水体污染|大气污染|土壤污染|生态破坏|排污|偷排|超标排放|死鱼|鱼类死亡|溢油|原油泄漏|漏油"
         "|污染带|突发环境事件|oil spill|fish kill|dead fish|polluted|pollution|environmental emergency",
         4: "污染|油污|饮用水源|水源地|废水|重金属|镉|铊|锑|砷|蓝藻|入河|流入河道|排入河道|进入水体|contamination"
-        "|into the river|into a river"
+        "|into the river"
         "|into the sea|into the lake|water intake|heavy metal{,s}|cadmium"
-        "|thallium|arsenic|algal bloom|slick|sewage|wastewater|dumping|water quality|drinking water source",
-        2: "水质|污水|废气|异味|生态环境|环保|contaminated|discharge{,d}|emissions|environmental",
+        "|thallium|arsenic|algal bloom|slick|sewage|wastewater|waste water|effluent|dumping|water quality"
+        "|drinking water source"
+        "|水质监测|应急监测|stench|paper mill",
+        2: "水质|污水|废气|异味|生态环境|环保|超标|流入|into a river|contaminated|discharge{,d}|emissions"
+        "|environmental",
     },
     "nuclear_radiation": {
         6: "核电站|核电厂|核泄漏|核事故|核辐射|核污染|放射源|放射性物质|核设施|核应急|nuclear plant|nuclear power plant"

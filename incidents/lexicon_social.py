@@ -22,8 +22,10 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
     "unexplained_illness": {
         6: "不明原因疾病|群体性不明原因疾病|不明原因肺炎|不明原因发热|怪病|mystery illness|mysterious illness"
         "|unexplained illness|unknown illness|unidentified illness|undiagnosed illness|mystery disease|unknown disease"
+        "|cause unknown|of unknown cause|cause remained unclear|cause is not yet known|cause remains unknown"
+        "|mysterious pneumonia|mystery pneumonia|unexplained pneumonia|undiagnosed pneumonia"
         "|mass psychogenic",
-        3: "不明原因|原因不明|集体发病|unknown cause|unexplained|undiagnosed|fell ill",
+        3: "不明原因|原因不明|集体发病|unknown cause|unexplained|undiagnosed|fell ill|mysterious|mystery",
         1: "症状|皮疹|symptoms|rash",
     },
     "food_poisoning": {
@@ -40,7 +42,8 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         "|职业健康|occupational poisoning|occupational disease{,s}|blood lead|elevated lead levels|benzene poisoning"
         "|n-hexane|silicosis|pneumoconiosis|black lung|chronic exposure|long-term exposure|occupational exposure",
         4: "铅中毒|长期接触|有限空间|硫化氢|化粪池|污水池|清淤|occupational|lead poisoning|mercury poisoning"
-        "|hydrogen sulfide|hydrogen sulphide|confined space|septic tank|sewage pit|manure pit",
+        "|hydrogen sulfide|hydrogen sulphide|confined space|septic tank|sewage pit|manure pit|lead levels|lead exposure"
+        "|safe limit",
         1: "窒息|asphyxiat{ed,ion}|benzene|苯",
     },
     "animal_epidemic": {
@@ -56,8 +59,8 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         6: "恐怖袭击|恐袭|暴恐|恐怖分子|爆炸装置|简易爆炸装置|可疑装置|自杀式|人体炸弹|汽车炸弹|炸弹|宣称负责|极端组织"
         "|terrorist{,s}|terrorism|terror attack{,s}|suicide bomber{,s}|suicide bombing|car bomb|explosive device{,s}"
         "|improvised explosive|ied{,s}|suspicious device|suspicious package|claimed responsibility|pipe bomb"
-        "|jihadist{,s}|islamic state|bomb{,s,ing,ings}|bomber{,s}",
-        4: "恐怖|可疑包裹|可疑物品|劫机|排爆|terror|militant{,s}|extremist{,s}|hijack{,ed,ing}|bomb squad"
+        "|jihadist{,s}|islamic state|bomb{,s,ing,ings}|bomber{,s}|暴力恐怖|恐怖事件|恐怖案件",
+        4: "恐怖|可疑包裹|可疑物品|劫机|排爆|暴徒|terror|militant{,s}|extremist{,s}|hijack{,ed,ing}|bomb squad"
         "|bomb disposal|detonated",
     },
     "major_crime": {
@@ -75,7 +78,9 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         6: "群体性事件|聚集上访|群众聚集|上访|堵路|拉横幅|骚乱|暴乱|打砸|讨薪|protest{,s,ed,ers,ors}|riot{,s,ing,ers}"
         "|demonstrator{,s}|petitioner{,s}|sit-in|mob|unrest|looting",
         4: "聚集|围堵|抗议|示威|游行|静坐|维权|欠薪|围攻|械斗|罢工|闹事|demonstration{,s}|clash{,es,ed}|blockade"
-        "|blocked a road|blocked the road|tear gas|marched|rally|rallies|unpaid wages|brawl",
+        "|blocked a road|blocked the road|tear gas|marched|rally|rallies|unpaid wages|brawl|堵塞|拦路|阻断交通|集体停运"
+        "|on strike|went on strike|in a strike|staged a strike|walkout|outside city hall|outside government offices",
+        3: "发生冲突|群众冲突|村民冲突|两村",
         2: "冲突|冲击|crowd{,s}|strike",
     },
     "economic_security": {
@@ -84,7 +89,9 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
         "|stock market crash|market panic|panic buying|price gouging|ponzi",
         4: "暴跌|抢购|囤积|囤货|保供稳价|非法集资|爆雷|兑付|储户|金融风险|资金链断裂|depositors|sell-off|selloff"
         "|financial crisis"
-        "|hoarding|insolvency|withdrawals|shares plunged|stocks plunged",
+        "|hoarding|insolvency|withdrawals|shares plunged|stocks plunged|panic selling|trading halt|circuit breaker"
+        "|unable to withdraw|peer-to-peer|p2p|lending platform|index plunged|stock index|composite index|投资人|投资者"
+        "|wealth management|demanding repayment|currency crisis|yuan plunged|year low|理财产品|人民币贬值|提不出",
         2: "理财|汇率|物价|取款|currency|liquidity|default",
     },
     "foreign_related": {
@@ -103,8 +110,12 @@ SUBTYPE_TERMS: Final[dict[str, dict[float, str]]] = {
     },
     "ethnic_religious": {
         6: "民族宗教|宗教冲突|民族矛盾|民族冲突|非法宗教|教派|宗教场所|sectarian|communal violence|communal clashes"
+        "|ethnic group{,s}|ethnic violence|ethnic clash{,es}|ethnic conflict|hindu-muslim|religious riot{,s}"
+        "|communal riot{,s}"
         "|ethnic tension{,s}|religious clash{,es}|religious tension{,s}",
-        4: "宗教|邪教|清真寺|信众|亵渎|religious|ethnic|blasphemy|desecration|worshippers|worshipers|interfaith",
+        4: "宗教|邪教|清真寺|信众|信教群众|亵渎|民族风俗|民族习俗|宗教习俗|风俗习惯|religious|ethnic|blasphemy"
+        "|desecration|worshippers|worshipers|interfaith"
+        "|buddhist{,s}|muslim{,s}|hindu{,s}|christians|sikh{,s}|communal",
         2: "民族|寺庙|寺院|教堂|mosque|church|temple|pilgrims|cult",
     },
 }

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import product
 
 from incidents.cues import EN_NEGATION, ZH_NEGATION
+from incidents.lexicon_hant import TO_SIMPLIFIED
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
 _SPACES = re.compile(r"\s+")
@@ -31,8 +32,9 @@ class Hit:
 
 
 def normalize(text: str) -> str:
-    """Fold the text for matching: NFKC (full-width digits and letters), lower case, straight quotes, single spaces."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).translate(_QUOTES)).lower()
+    """Fold the text for matching: NFKC (full-width digits and letters), traditional Chinese characters to simplified
+    ones, lower case, straight quotes, single spaces. Every fold keeps the length, so positions stay comparable."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).translate(_QUOTES).translate(TO_SIMPLIFIED)).lower()
 
 
 def expand(term: str) -> list[str]:
