@@ -22,6 +22,10 @@ from core import migrate
 from core.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
+# One signing key for every server of a run, so a token from one worker is good on the others.
+BENCH_SECRET = secrets.token_urlsafe(32)
+# The process id behind each server's base URL (for memory figures).
+SERVER_PIDS: dict[str, int] = {}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -89,13 +93,14 @@ def server(database_url: str, *, workers: int = 1, extra_env: dict[str, str] | N
     env = {
         **os.environ,
         "COMMANDPOST_DATABASE_URL": database_url,
-        "COMMANDPOST_SECRET_KEY": secrets.token_urlsafe(32),
+        "COMMANDPOST_SECRET_KEY": BENCH_SECRET,
         "COMMANDPOST_ADMIN_PASSWORD": "bench-admin-password",
         **(extra_env or {}),
     }
     cmd = [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen([*cmd, "--log-level", "warning"], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = proc.pid
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -50,7 +50,7 @@ class Point(BaseModel):
         return self.coordinates[1]
 
     @classmethod
-    def at(cls, lon: float, lat: float) -> Point:
+    def of(cls, lon: float, lat: float) -> Point:
         return cls(type="Point", coordinates=(lon, lat))
 
 

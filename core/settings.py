@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     hub_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     ws_max_client_messages_per_s: float = Field(default=20.0, gt=0)
 
+    # A dispatch neither acknowledged nor departed this long is warned about, then escalated to the commander.
+    dispatch_warn_seconds: int = Field(default=90, ge=5)
+    dispatch_escalate_seconds: int = Field(default=180, ge=10)
+    dispatch_sweep_seconds: float = Field(default=15.0, gt=0)
+
     # Layer uploads: larger bodies are refused with 413 before (or while) they are read.
     max_upload_mb: int = Field(default=200, ge=1, le=100_000)
     # A zip may expand to at most this much, and at most max_zip_ratio times its compressed size (zip bombs).
@@ -60,6 +65,20 @@ class Settings(BaseSettings):
     # lock among all that embed it; `commandpost scheduler` runs them on their own.
     scheduler_embedded: bool = True
     overdue_sweep_seconds: float = Field(default=30.0, ge=1, le=3600)
+
+    # Roads: km/h by OSM highway class, over the defaults of gis.graph (0 leaves a class out of the graph), e.g.
+    # COMMANDPOST_ROAD_SPEEDS_KMH='{"residential": 20}'. A point farther than road_max_snap_m from the nearest
+    # road is off the network: its times fall back to the straight line, at straight_line_speed_kmh over
+    # straight_line_detour times the distance (and say so). The leg between a point and its road counts at
+    # road_access_speed_kmh. A unit's fix older than unit_fix_stale_minutes is not trusted.
+    road_speeds_kmh: dict[str, float] = Field(default_factory=dict)
+    road_max_snap_m: float = Field(default=500.0, gt=0, le=50_000)
+    road_access_speed_kmh: float = Field(default=15.0, gt=0, le=200)
+    straight_line_speed_kmh: float = Field(default=30.0, gt=0, le=300)
+    straight_line_detour: float = Field(default=1.4, ge=1, le=5)
+    unit_fix_stale_minutes: float = Field(default=10.0, gt=0, le=7 * 24 * 60)
+    # Default impact radii in metres by incident subtype, [IV, III, II, I], over the table of gis.impact.
+    impact_radii_m: dict[str, tuple[float, float, float, float]] = Field(default_factory=dict)
 
     @field_validator("redis_url", "secret_key", "admin_password", mode="before")
     @classmethod

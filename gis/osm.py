@@ -61,6 +61,9 @@ class Road:
     maxspeed: int | None
     tags: dict[str, str]
     coords: list[tuple[float, float]]
+    # The OSM node ids behind ``coords``, one each: ways meet where they share a node (the routing graph's
+    # junctions), not where their lines cross (a bridge crosses the river and the road under it).
+    node_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -170,9 +173,9 @@ class _Features(osmium.SimpleHandler):
         if highway in DRIVABLE:
             name, _, name_en = _names(tags)
             rest = {k: v for k, v in tags.items() if k not in ("highway", "name", "name:en", "oneway", "maxspeed")}
-            self.extract.roads.append(
-                Road(w.id, highway, name, name_en, oneway(tags), maxspeed_kmh(tags.get("maxspeed")), rest, coords)
-            )
+            speed = maxspeed_kmh(tags.get("maxspeed"))
+            node_ids = [n.ref for n in w.nodes]
+            self.extract.roads.append(Road(w.id, highway, name, name_en, oneway(tags), speed, rest, coords, node_ids))
         kind = facility_type(tags)
         if kind is not None:
             shape = Polygon(coords) if len(coords) >= 4 and coords[0] == coords[-1] else LineString(coords)

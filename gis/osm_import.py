@@ -7,6 +7,7 @@ importing the same file again updates rows in place. ``demo_units`` adds synthet
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,14 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import record_event
+from gis.graph import GraphReport, build_graph
 from gis.importer import LayerKind
 from gis.load import CHUNK, bulk_upsert, driver_connection
 from gis.models import Resource, ResourceType
 from gis.osm import Extract, read_extract
 
 _ROAD_STAGING = """CREATE TEMP TABLE gis_load_road (osm_id bigint, highway text, name text, name_en text,
-    oneway smallint, maxspeed smallint, tags jsonb, wkb bytea, source text) ON COMMIT DROP"""
+    oneway smallint, maxspeed smallint, tags jsonb, wkb bytea, source text, node_ids bigint[]) ON COMMIT DROP"""
 _ROAD_UPSERT = """
 INSERT INTO road_way AS w (osm_id, highway, name, name_en, oneway, maxspeed, tags, geom, source)
 SELECT osm_id, highway, name, name_en, oneway, maxspeed, tags, ST_SetSRID(ST_GeomFromWKB(wkb), 4326), source
@@ -32,6 +34,11 @@ ON CONFLICT (osm_id) DO UPDATE SET
     highway = EXCLUDED.highway, name = EXCLUDED.name, name_en = EXCLUDED.name_en, oneway = EXCLUDED.oneway,
     maxspeed = EXCLUDED.maxspeed, tags = EXCLUDED.tags, geom = EXCLUDED.geom, source = EXCLUDED.source,
     updated_at = now()
+"""
+_ROAD_NODES_UPSERT = """
+INSERT INTO road_way_node AS n (osm_id, node_ids)
+SELECT osm_id, node_ids FROM gis_load_road
+ON CONFLICT (osm_id) DO UPDATE SET node_ids = EXCLUDED.node_ids WHERE n.node_ids IS DISTINCT FROM EXCLUDED.node_ids
 """
 
 # Synthetic units placed in quarters: (station type, unit type, how many per station, at how many stations).
@@ -55,6 +62,7 @@ class OsmReport:
     roads: int = 0
     demo_units: int = 0
     incomplete_boundaries: list[str] = field(default_factory=list)
+    graph: GraphReport | None = None
 
 
 def _facility_rows(extract: Extract) -> list[tuple[Any, ...]]:
@@ -95,19 +103,23 @@ async def _load_roads(session: AsyncSession, extract: Extract, *, source: str) -
     await session.execute(text(_ROAD_STAGING))
     rows = [
         (r.osm_id, r.highway, r.name, r.name_en, r.oneway, r.maxspeed, json.dumps(r.tags, ensure_ascii=False),
-         shapely.to_wkb(shapely.LineString(r.coords)), source)
+         shapely.to_wkb(shapely.LineString(r.coords)), source, r.node_ids)
         for r in extract.roads
     ]  # fmt: skip
     conn = await driver_connection(session)
     for start in range(0, len(rows), CHUNK):
         await conn.copy_records_to_table("gis_load_road", records=rows[start : start + CHUNK])
     await session.execute(text(_ROAD_UPSERT))
+    await session.execute(text(_ROAD_NODES_UPSERT))
     await session.execute(text("DROP TABLE gis_load_road"))
     return len(rows)
 
 
-async def import_osm(session: AsyncSession, *, path: Path, demo_units: bool = False) -> OsmReport:
-    """Import an OSM extract (.osm, .osm.bz2, .osm.pbf) into the registry and the reference layers."""
+async def import_osm(
+    session: AsyncSession, *, path: Path, demo_units: bool = False, speeds: Mapping[str, float] | None = None
+) -> OsmReport:
+    """Import an OSM extract (.osm, .osm.bz2, .osm.pbf) into the registry and the reference layers, and rebuild the
+    routing graph from every stored road way (``speeds``: km/h by highway class, see ``gis.graph.build_graph``)."""
     extract = read_extract(path)
     report = OsmReport(file=path.name, incomplete_boundaries=extract.incomplete)
     for f in extract.facilities:
@@ -118,6 +130,7 @@ async def import_osm(session: AsyncSession, *, path: Path, demo_units: bool = Fa
         await bulk_upsert(session, LayerKind.jurisdictions, _boundary_rows(extract))
     report.jurisdictions = len(extract.boundaries)
     report.roads = await _load_roads(session, extract, source=f"osm:{path.name}")
+    report.graph = await build_graph(session, speeds=speeds)
     if demo_units:
         report.demo_units = await place_demo_units(session)
     await record_event(
@@ -131,6 +144,12 @@ async def import_osm(session: AsyncSession, *, path: Path, demo_units: bool = Fa
             "roads": report.roads,
             "demo_units": report.demo_units,
             "incomplete_boundaries": len(report.incomplete_boundaries),
+            "graph": {
+                "edges": report.graph.edges,
+                "vertices": report.graph.vertices,
+                "components": report.graph.components,
+                "routable_edges": report.graph.routable_edges,
+            },
         },
     )
     return report

@@ -224,3 +224,14 @@ async def resources_in_zone(
     if zone_area is None:
         raise NotFound(f"no hazard zone {zone_id}")
     return await resources_within(session, geometry=wkb.loads(bytes(zone_area)), types=types)
+
+
+async def unit_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """How many units there are of each type in each status: ``(type, status, count)``."""
+    stmt = (
+        select(Resource.type, Resource.status, func.count())
+        .where(Resource.status.is_not(None))
+        .group_by(Resource.type, Resource.status)
+        .order_by(Resource.type, Resource.status)
+    )
+    return [(t, s or "", int(n)) for t, s, n in (await session.execute(stmt)).all()]

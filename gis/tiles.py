@@ -17,7 +17,8 @@ MAX_ZOOM = 24
 EXTENT = 4096
 BUFFER = 64
 
-_BOUNDS = f"""bounds AS (
+# The tile's envelope in web mercator, and the same widened by the render buffer in lon/lat for the index lookup.
+BOUNDS_CTE = _BOUNDS = f"""bounds AS (
     SELECT ST_TileEnvelope(:z, :x, :y) AS env,
            ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS box
 )"""
@@ -93,8 +94,13 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise Invalid(f"tile {z}/{x}/{y} does not exist: x and y must be within 0-{size - 1} at zoom {z}", field="x")
 
 
+async def render(session: AsyncSession, statement: TextClause, *, z: int, x: int, y: int) -> bytes:
+    """Run a tile statement (binds :z, :x, :y; see ``BOUNDS_CTE``); empty bytes when nothing lies in the tile."""
+    check_tile(z, x, y)
+    data = await session.scalar(statement, {"z": z, "x": x, "y": y})
+    return bytes(data or b"")
+
+
 async def tile(session: AsyncSession, *, layer: TileLayer, z: int, x: int, y: int) -> bytes:
     """The layer's vector tile; empty bytes when nothing lies in it."""
-    check_tile(z, x, y)
-    data = await session.scalar(_SQL[layer], {"z": z, "x": x, "y": y})
-    return bytes(data or b"")
+    return await render(session, _SQL[layer], z=z, x=x, y=y)

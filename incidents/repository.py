@@ -122,3 +122,14 @@ async def add_timeline(
 async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEntry]:
     stmt = select(TimelineEntry).where(TimelineEntry.incident_id == incident_id).order_by(TimelineEntry.id)
     return list(await session.scalars(stmt))
+
+
+async def open_counts(session: AsyncSession) -> list[tuple[str | None, str | None, int]]:
+    level = func.coalesce(Incident.override_level, Incident.grade_level)
+    stmt = (
+        select(Incident.category, level, func.count())
+        .where(Incident.status.not_in([Status.closed.value, Status.cancelled.value]))
+        .group_by(Incident.category, level)
+        .order_by(Incident.category, level)
+    )
+    return [(c, lv, int(n)) for c, lv, n in (await session.execute(stmt)).all()]

@@ -64,7 +64,7 @@ class DuplicatePolicy:
 
 def location_of(incident: Incident) -> Point:
     shape = to_shape(incident.location)
-    return Point.at(shape.x, shape.y)
+    return Point.of(shape.x, shape.y)
 
 
 def to_out(incident: Incident) -> IncidentOut:
@@ -464,3 +464,8 @@ async def decide_duplicate(
     await _emit(session, incident, type="incident.updated", actor=actor, change="merged_into")
     await _emit(session, original, type="incident.updated", actor=actor, change="merged_from")
     return incident
+
+
+async def open_counts(session: AsyncSession) -> list[tuple[str | None, str | None, int]]:
+    """Open incidents (not closed or cancelled) per category and grade in force: ``(category, level, count)``."""
+    return await repo.open_counts(session)

@@ -16,6 +16,8 @@ MODEL_MODULES = [
     "gis.models",
     "incidents.models",
     "plans.models",
+    "command.models",
+    "gis.road_models",
 ]
 
 

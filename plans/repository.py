@@ -184,3 +184,37 @@ async def lock_overdue(session: AsyncSession, *, now: datetime, limit: int) -> l
         .with_for_update(skip_locked=True)
     )
     return list(await session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+async def requirements_of_incident(session: AsyncSession, *, incident_id: int, resource_type: str) -> list[Requirement]:
+    """The incident's requirements of one resource type, oldest first, locked for updating their fill."""
+    stmt = (
+        select(Requirement)
+        .where(Requirement.incident_id == incident_id, Requirement.resource_type == resource_type)
+        .order_by(Requirement.id)
+        .with_for_update()
+    )
+    return list(await session.scalars(stmt))
+
+
+async def unmet_requirements(session: AsyncSession, *, incident_id: int | None = None) -> list[dict[str, Any]]:
+    """Per incident and resource type: required, filled and missing counts where something is still missing."""
+    count = func.sum(Requirement.count)
+    filled = func.sum(Requirement.filled)
+    stmt = (
+        select(Requirement.incident_id, Requirement.resource_type, count, filled)
+        .group_by(Requirement.incident_id, Requirement.resource_type)
+        .having(count > filled)
+        .order_by(Requirement.incident_id, Requirement.resource_type)
+    )
+    if incident_id is not None:
+        stmt = stmt.where(Requirement.incident_id == incident_id)
+    return [
+        {"incident_id": i, "resource_type": t, "count": int(c), "filled": int(f), "missing": int(c - f)}
+        for i, t, c, f in (await session.execute(stmt)).all()
+    ]
+
+
+async def overdue_task_count(session: AsyncSession) -> int:
+    stmt = select(func.count()).select_from(PlanTask).where(PlanTask.status != "done", PlanTask.overdue_at.is_not(None))
+    return int(await session.scalar(stmt) or 0)

@@ -226,3 +226,30 @@ async def check(
         if not matches:
             report.uncovered.append(label)
     return report
+
+
+async def record_filled(session: AsyncSession, *, incident_id: int, resource_type: str, delta: int) -> None:
+    """Count units of ``resource_type`` sent to (``delta`` > 0) or withdrawn from (< 0) the incident's requirements,
+    filling the oldest open requirement first and emptying the newest first."""
+    requirements = await repo.requirements_of_incident(session, incident_id=incident_id, resource_type=resource_type)
+    if delta < 0:
+        requirements.reverse()
+    remaining = abs(delta)
+    for requirement in requirements:
+        if remaining == 0:
+            break
+        room = requirement.count - requirement.filled if delta > 0 else requirement.filled
+        step = min(room, remaining)
+        requirement.filled += step if delta > 0 else -step
+        remaining -= step
+    await session.flush()
+
+
+async def unmet_requirements(session: AsyncSession, *, incident_id: int | None = None) -> list[dict[str, Any]]:
+    """Requirements not yet filled: ``{incident_id, resource_type, count, filled, missing}`` per incident and type."""
+    return await repo.unmet_requirements(session, incident_id=incident_id)
+
+
+async def overdue_task_count(session: AsyncSession) -> int:
+    """Tasks past their deadline and not done."""
+    return await repo.overdue_task_count(session)

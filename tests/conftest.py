@@ -166,6 +166,8 @@ def shared_data_dir() -> Path:
 
 # Tables whose rows a committing ("live") test leaves behind; emptied after each such test.
 LIVE_TABLES = [
+    "dispatch",
+    "unit_fix",
     "plan_notice",
     "plan_requirement",
     "plan_task",
@@ -177,6 +179,7 @@ LIVE_TABLES = [
     "event",
     "audit_log",
     "app_user",
+    "resource",
 ]
 
 

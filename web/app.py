@@ -18,11 +18,12 @@ from core.settings import Settings, get_settings
 from core.users import ensure_admin
 from notify.live import build_live_stream
 from web import errors
-from web.routes import auth, classify, health, live
+from web.routes import auth, classify, dispatch, health, live
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
 from web.routes import plans as plan_routes
 from web.routes import resources as resource_routes
+from web.routes import roads as road_routes
 from web.routes import tiles as tile_routes
 from web.scheduler import Scheduler
 
@@ -129,8 +130,10 @@ def create_app(
     app.include_router(auth.router, prefix="/api/v1")
     app.include_router(classify.router, prefix="/api/v1")
     app.include_router(incident_routes.router, prefix="/api/v1")
+    app.include_router(dispatch.router, prefix="/api/v1")
     app.include_router(resource_routes.router, prefix="/api/v1")
     app.include_router(layer_routes.router, prefix="/api/v1")
     app.include_router(tile_routes.router, prefix="/api/v1")
+    app.include_router(road_routes.router, prefix="/api/v1")
     app.include_router(plan_routes.router, prefix="/api/v1")
     return app

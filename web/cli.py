@@ -183,13 +183,15 @@ def cmd_import_layer(args: argparse.Namespace, settings: Settings) -> int:
 async def _import_osm(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
 
+    from gis.graph import speed_table
     from gis.osm_import import import_osm
 
     path = Path(args.file)
     engine = create_engine(settings)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
-            report = await import_osm(session, path=path, demo_units=args.demo_units)
+            speeds = speed_table(settings.road_speeds_kmh)
+            report = await import_osm(session, path=path, demo_units=args.demo_units, speeds=speeds)
             await record_audit(
                 session,
                 action="layers.import_osm",
@@ -204,10 +206,45 @@ async def _import_osm(settings: Settings, args: argparse.Namespace) -> None:
     _print(f"  jurisdictions: {report.jurisdictions}, road ways: {report.roads}, demo units: {report.demo_units}")
     for reason in report.incomplete_boundaries:
         _print(f"  skipped incomplete boundary {reason}")
+    if report.graph is not None:
+        _print(f"  road graph: {report.graph.summary()}")
 
 
 def cmd_import_osm(args: argparse.Namespace, settings: Settings) -> int:
     asyncio.run(_import_osm(settings, args))
+    return 0
+
+
+async def _build_roads(settings: Settings) -> None:
+    from gis.graph import build_graph, speed_table
+
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            report = await build_graph(session, speeds=speed_table(settings.road_speeds_kmh))
+            await record_audit(
+                session,
+                action="roads.build",
+                outcome="ok",
+                actor="cli",
+                target={"edges": report.edges, "vertices": report.vertices, "components": report.components},
+            )
+    finally:
+        await engine.dispose()
+    _print(f"road graph: {report.summary()}")
+    for reason, count in report.left_out.items():
+        _print(f"  left out: {count} way(s), {reason.replace('_', ' ')}")
+    for piece in report.isolated[:10]:
+        _print(
+            f"  isolated piece: {piece.vertices} vertices, {piece.edges} edges, {piece.length_m:.0f} m, "
+            f"near {piece.lon:.5f},{piece.lat:.5f}"
+        )
+    if not report.edges:
+        _print("  no road graph: import an OpenStreetMap extract first (commandpost import-osm FILE)")
+
+
+def cmd_roads_build(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_build_roads(settings))
     return 0
 
 
@@ -362,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     layer.add_argument("--strict", action="store_true", help="refuse the whole file if any row is bad")
     layer.add_argument("--quiet", action="store_true", help="no progress bar")
     layer.set_defaults(func=cmd_import_layer)
+
+    roads = sub.add_parser("roads", help="the road network").add_subparsers(dest="roads_command", required=True)
+    build = roads.add_parser("build", help="rebuild the routing graph from the imported road ways and report it")
+    build.set_defaults(func=cmd_roads_build)
 
     plans = sub.add_parser("plans", help="contingency plans").add_subparsers(dest="plans_command", required=True)
     load = plans.add_parser("load", help="load plans (default: the shipped library), idempotently, all or nothing")

@@ -15,16 +15,17 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from command import service as command_service
 from core.clock import utcnow
 from core.db import create_sessionmaker
 from core.events import take_pending_event_ids
-from core.settings import Settings
+from core.settings import Settings, get_settings
 from plans import service as plans_service
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,13 @@ log = logging.getLogger(__name__)
 # Fixed advisory lock key of the scheduler election: 'cmdp', 'schd'.
 ELECTION_KEY = (0x636D6470, 0x73636864)
 
-SweepFn = Callable[[AsyncSession, datetime], Awaitable[int]]
+SweepFn = Callable[[AsyncSession, datetime, Settings], Awaitable[int]]
 Announce = Callable[[Sequence[int]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Sweep:
-    """A periodic job: ``run(session, now)`` does one batch in the caller's transaction and returns how many
+    """A periodic job: ``run(session, now, settings)`` does one batch in the caller's transaction and returns how many
     things it handled; ``every`` reads its period (seconds) from the settings."""
 
     name: str
@@ -55,20 +56,36 @@ def register(sweep: Sweep) -> Sweep:
     return sweep
 
 
-async def _overdue_tasks(session: AsyncSession, now: datetime) -> int:
+async def _overdue_tasks(session: AsyncSession, now: datetime, settings: Settings) -> int:
     return await plans_service.sweep_overdue(session, now=now)
 
 
 register(Sweep("plans.overdue_tasks", lambda s: s.overdue_sweep_seconds, _overdue_tasks))
 
 
+async def _dispatch_timers(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    return await command_service.sweep_dispatch_timers(
+        session,
+        now=now,
+        warn_after=timedelta(seconds=settings.dispatch_warn_seconds),
+        escalate_after=timedelta(seconds=settings.dispatch_escalate_seconds),
+    )
+
+
+register(Sweep("command.dispatch_timers", lambda s: s.dispatch_sweep_seconds, _dispatch_timers))
+
+
 async def run_sweep(
-    sessionmaker: async_sessionmaker[AsyncSession], sweep: Sweep, *, announce: Announce | None = None
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sweep: Sweep,
+    *,
+    settings: Settings | None = None,
+    announce: Announce | None = None,
 ) -> int:
     """One run of a sweep in its own transaction; after the commit its events are rung."""
     async with sessionmaker() as session:
         async with session.begin():
-            handled = await sweep.run(session, utcnow())
+            handled = await sweep.run(session, utcnow(), settings or get_settings())
         event_ids = take_pending_event_ids(session)
     if announce is not None and event_ids:
         await announce(event_ids)
@@ -126,7 +143,7 @@ class Scheduler:
 
     async def _run(self, sweep: Sweep) -> None:
         try:
-            await run_sweep(self.sessionmaker, sweep, announce=self.announce)
+            await run_sweep(self.sessionmaker, sweep, settings=self.settings, announce=self.announce)
         except Exception:  # the next run tries again; nothing is lost, the work stays in the database
             log.exception("sweep %s failed", sweep.name)
 

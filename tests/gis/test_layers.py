@@ -149,7 +149,7 @@ def _hospital_at(lon: float, lat: float) -> Any:
     from core.geojson import Point as GeoPoint
     from gis.schemas import ResourceIn
 
-    return ResourceIn(type="hospital", name="Zone hospital", location=GeoPoint.at(lon, lat))
+    return ResourceIn(type="hospital", name="Zone hospital", location=GeoPoint.of(lon, lat))
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from gis.schemas import ResourceIn
 
 async def _unit(session: AsyncSession) -> int:
     unit = await service.create_resource(
-        session, data=ResourceIn(type="ambulance", name="Amb 9", location=Point.at(104.06, 30.66))
+        session, data=ResourceIn(type="ambulance", name="Amb 9", location=Point.of(104.06, 30.66))
     )
     return unit.id
 
@@ -48,7 +48,7 @@ async def test_status_changes_with_an_event(session: AsyncSession) -> None:
     with pytest.raises(NotFound):
         await service.set_unit_status(session, unit_id=10**12, status="available")
     station = await service.create_resource(
-        session, data=ResourceIn(type="fire_station", name="S", location=Point.at(104.0, 30.6))
+        session, data=ResourceIn(type="fire_station", name="S", location=Point.of(104.0, 30.6))
     )
     with pytest.raises(Conflict, match="not a unit"):
         await service.set_unit_status(session, unit_id=station.id, status="available")

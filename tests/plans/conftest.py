@@ -54,7 +54,7 @@ def make_incident(session: AsyncSession) -> MakeIncident:
     ) -> Incident:
         data = IncidentIn(
             description=description,
-            location=Point.at(*at),
+            location=Point.of(*at),
             subtype=subtype,
             reported_at=reported_at,
             **extra,

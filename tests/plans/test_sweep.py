@@ -39,7 +39,7 @@ async def _incident_with_tasks(sessions: async_sessionmaker[AsyncSession], subty
         if await service.list_plans(session, plan_id=plan_id) == ([], 0):
             document = next(d for _, d in library() if d.id == plan_id)
             await service.load_plan(session, document=document, source="test")
-        data = IncidentIn(description=f"{subtype} test", location=Point.at(*WUHOU), subtype=subtype)
+        data = IncidentIn(description=f"{subtype} test", location=Point.of(*WUHOU), subtype=subtype)
         incident, _ = await incident_service.create_incident(session, data=data, actor="test")
         await service.activate(session, incident_id=incident.id, plan_id=plan_id, level="IV", actor="test")
         return incident.id

@@ -311,3 +311,26 @@ async def test_incident_responses_carry_the_matching_plans(
     assert incident["plan_matches"][0]["reasons"] and incident["plan_matches"][0]["score"] > 0
     fetched = (await client.get(f"/api/v1/incidents/{incident['id']}", headers=officer)).json()
     assert fetched["plan_matches"] == incident["plan_matches"]
+
+
+async def test_incidents_tile_layer(
+    client: httpx.AsyncClient, officer: dict[str, str], commander: dict[str, str]
+) -> None:
+    import mapbox_vector_tile
+
+    from tests.gis.conftest import tile_of
+
+    fire = await create(client, officer, body())
+    quake = await create(client, officer, body("成都市武侯区发生4.2级地震", *offset(*WUHOU, 300)))
+    closed = await create(client, officer, body("居民楼阳台起火，已扑灭，无人员伤亡", *offset(*WUHOU, 600)))
+    url = f"/api/v1/incidents/{closed['id']}/transition"
+    await client.post(url, json={"to": "cancelled", "reason": "false alarm"}, headers=commander)
+    x, y = tile_of(*WUHOU, 14)
+    answer = await client.get(f"/api/v1/tiles/incidents/14/{x}/{y}.pbf", headers=officer)
+    assert answer.status_code == 200, answer.text
+    features = mapbox_vector_tile.decode(answer.content)["incidents"]["features"]
+    by_id = {f["id"]: f["properties"] for f in features}
+    assert set(by_id) == {fire["id"], quake["id"]}  # the cancelled one has left the live map
+    assert by_id[fire["id"]]["level"] == "III" and by_id[fire["id"]]["subtype"] == "building_fire"
+    empty = await client.get("/api/v1/tiles/incidents/14/0/0.pbf", headers=officer)
+    assert empty.status_code == 204

@@ -146,3 +146,15 @@ async def test_slow_client_is_cut_off_and_resumes(
     async with connect(f"ws://{live_server}/ws/command?token={token}&since={resume_from}") as ws:
         rest = await _receive(ws, 40 - len(received))
     assert [m["id"] for m in received + rest] == burst  # cut off, resumed, nothing lost
+
+
+async def test_a_flood_of_client_messages_is_cut_off(live_server: str, live_token_for: TokenFor) -> None:
+    token = await _token(live_token_for)
+    async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            for n in range(500):
+                await ws.send(json.dumps({"n": n}))
+                await asyncio.sleep(0)
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert "too many" in closed.value.rcvd.reason

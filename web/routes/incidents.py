@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command import service as command_service
 from core.errors import NotFound
 from core.geojson import feature, feature_collection
 from core.settings import Settings
@@ -43,9 +44,11 @@ async def _present(session: AsyncSession, incident: Incident) -> IncidentOut:
     return out
 
 
-def _visible_ids(user: CurrentUser) -> list[int] | None:
-    """Field units see only incidents their unit is dispatched to; until dispatches exist, none."""
-    return [] if user.role is Role.field_unit else None
+async def _visible_ids(session: AsyncSession, user: CurrentUser) -> list[int] | None:
+    """Field units see only the incidents their unit has been dispatched to; everyone else sees all."""
+    if user.role is not Role.field_unit:
+        return None
+    return await command_service.incidents_of_unit(session, unit_id=user.unit_id) if user.unit_id else []
 
 
 def _version(body_version: int | None, if_match: str | None) -> int | None:
@@ -99,7 +102,7 @@ async def list_incidents(
         subtype=subtype,
         level=grade,
         bbox=bbox_param(bbox),
-        only_ids=_visible_ids(user),
+        only_ids=await _visible_ids(session, user),
         limit=page.limit,
         offset=page.offset,
     )
@@ -114,7 +117,7 @@ async def list_incidents(
 
 async def _readable(session: Any, user: CurrentUser, incident_id: int) -> Any:
     incident = await service.get_incident(session, incident_id=incident_id)
-    visible = _visible_ids(user)
+    visible = await _visible_ids(session, user)
     if visible is not None and incident_id not in visible:
         raise NotFound(f"incident {incident_id} does not exist")
     return incident

@@ -12,11 +12,14 @@ from fastapi import APIRouter, Request, Response
 
 from core.errors import NotFound
 from gis.tiles import TileLayer, tile
+from incidents.tiles import incident_tile
 from web.deps import AnyUser, SessionDep
 
 router = APIRouter(tags=["map"])
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
-CACHE = {
+INCIDENTS = "incidents"
+CACHE: dict[str, str] = {
+    INCIDENTS: "private, no-cache",  # incidents open, move and close: always revalidate
     TileLayer.resources: "private, no-cache",  # units move: always revalidate (cheap with the ETag)
     TileLayer.jurisdictions: "private, max-age=3600",
     TileLayer.zones: "private, max-age=3600",
@@ -28,13 +31,18 @@ CACHE = {
 async def get_tile(
     layer: str, z: int, x: int, y: int, request: Request, session: SessionDep, user: AnyUser
 ) -> Response:
-    """A Mapbox Vector Tile of one layer: resources, jurisdictions, zones or roads."""
-    try:
-        which = TileLayer(layer)
-    except ValueError:
-        raise NotFound(f"no tile layer {layer!r} (one of: {', '.join(TileLayer)})") from None
-    data = await tile(session, layer=which, z=z, x=x, y=y)
-    headers = {"Cache-Control": CACHE[which]}
+    """A Mapbox Vector Tile of one layer: resources, jurisdictions, zones, roads or incidents."""
+    if layer == INCIDENTS:
+        data = await incident_tile(session, z=z, x=x, y=y)
+        headers = {"Cache-Control": CACHE[INCIDENTS]}
+    else:
+        try:
+            which = TileLayer(layer)
+        except ValueError:
+            names = ", ".join([*TileLayer, INCIDENTS])
+            raise NotFound(f"no tile layer {layer!r} (one of: {names})") from None
+        data = await tile(session, layer=which, z=z, x=x, y=y)
+        headers = {"Cache-Control": CACHE[which]}
     if not data:
         return Response(status_code=204, headers=headers)
     etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'

@@ -1,0 +1,265 @@
+"""The live stream under load, beside its raw floor measured in the same run.
+
+    .venv/bin/python bench/live.py [--clients 200] [--rate 20] [--seconds 20] [--fanout-clients 2000]
+
+1. Intake to command room: ``--clients`` websocket clients on one server, incidents POSTed at ``--rate``/s (open loop);
+   latency = from sending the POST to each client receiving the ``incident.created`` event (p50, p99).
+   Floor: asyncpg INSERT + Redis PUBLISH + a bare ``websockets`` broadcast to the same number of clients.
+2. Fan-out: ``--fanout-clients`` clients spread over 2 worker processes behind one Redis; one event; time until the
+   last client has it (p99 over repeats).
+3. Memory: RSS of a worker before and after connecting the clients, per idle client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import redis.asyncio as redis_async
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import broadcast, serve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import (  # noqa: E402
+    SERVER_PIDS,
+    admin_token,
+    asyncpg_dsn,
+    bench_database,
+    free_port,
+    print_table,
+    server,
+    summary_ms,
+)
+from core.settings import get_settings  # noqa: E402
+
+SCENE = {"type": "Point", "coordinates": [104.0614, 30.6880]}
+
+
+def _raise_file_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(max(soft, wanted), hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def _clients(base: str, token: str, n: int) -> list[object]:
+    sockets = []
+    for i in range(0, n, 100):  # connect in batches so the accept queue keeps up
+        batch = await asyncio.gather(
+            *(connect(f"ws://{base}/ws/command?token={token}", max_queue=None) for _ in range(min(100, n - i)))
+        )
+        sockets.extend(batch)
+    return sockets
+
+
+async def intake_to_room(base: str, clients: int, rate: float, seconds: float) -> list[float]:
+    async with httpx.AsyncClient(base_url=f"http://{base}", timeout=30) as http:
+        auth = await admin_token(http)
+        token = auth["Authorization"].removeprefix("Bearer ")
+        sockets = await _clients(base, token, clients)
+        sent_at: dict[int, float] = {}
+        latencies: list[float] = []
+        pending: dict[int, int] = {}
+
+        async def reader(ws: object) -> None:
+            async for raw in ws:  # type: ignore[attr-defined]
+                message = json.loads(raw)
+                if message["type"] != "incident.created":
+                    continue
+                incident = message["data"]["id"]
+                while incident not in sent_at:  # the event can beat the HTTP answer home
+                    await asyncio.sleep(0.001)
+                latencies.append(time.perf_counter() - sent_at[incident])
+                pending[incident] -= 1
+
+        readers = [asyncio.create_task(reader(ws)) for ws in sockets]
+
+        async def post(n: int) -> None:
+            started = time.perf_counter()
+            body = {"description": f"居民楼火灾 bench {n}", "location": SCENE}
+            response = await http.post("/api/v1/incidents", json=body, headers=auth)
+            incident = response.json()["id"]
+            pending[incident] = clients
+            sent_at[incident] = started
+
+        tasks = []
+        t0 = time.perf_counter()
+        for n in range(int(rate * seconds)):
+            await asyncio.sleep(max(0, t0 + n / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(post(n)))
+        await asyncio.gather(*tasks)
+        deadline = time.perf_counter() + 30
+        while any(pending.values()) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        for task in readers:
+            task.cancel()
+        for ws in sockets:
+            await ws.close()  # type: ignore[attr-defined]
+        return latencies
+
+
+async def floor(url: str, clients: int, rate: float, seconds: float) -> list[float]:
+    """asyncpg INSERT + Redis PUBLISH + a bare websockets broadcast, to the same number of clients."""
+    settings = get_settings()
+    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=2, max_size=10)
+    redis = redis_async.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+    channel = f"bench:{secrets.token_hex(4)}"
+    connected: set[object] = set()
+
+    async def handler(ws: object) -> None:
+        connected.add(ws)
+        try:
+            await ws.wait_closed()  # type: ignore[attr-defined]
+        finally:
+            connected.discard(ws)
+
+    port = free_port()
+    latencies: list[float] = []
+    sent_at: dict[int, float] = {}
+    pending: dict[int, int] = {}
+    async with serve(handler, "127.0.0.1", port):
+        pubsub = redis.pubsub()
+        await pubsub.subscribe(channel)
+
+        async def relay() -> None:
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    broadcast(connected, message["data"].decode())
+
+        relaying = asyncio.create_task(relay())
+        sockets = [await connect(f"ws://127.0.0.1:{port}", max_queue=None) for _ in range(clients)]
+
+        async def reader(ws: object) -> None:
+            async for raw in ws:  # type: ignore[attr-defined]
+                n = int(raw)
+                latencies.append(time.perf_counter() - sent_at[n])
+                pending[n] -= 1
+
+        readers = [asyncio.create_task(reader(ws)) for ws in sockets]
+
+        async def write(n: int) -> None:
+            sent_at[n] = time.perf_counter()
+            pending[n] = clients
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "INSERT INTO event (type, data) VALUES ('bench.floor', $1::jsonb)", json.dumps({"n": n})
+                )
+            await redis.publish(channel, str(n))
+
+        t0 = time.perf_counter()
+        tasks = []
+        for n in range(int(rate * seconds)):
+            await asyncio.sleep(max(0, t0 + n / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(write(n)))
+        await asyncio.gather(*tasks)
+        deadline = time.perf_counter() + 30
+        while any(pending.values()) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        for task in [*readers, relaying]:
+            task.cancel()
+        for ws in sockets:
+            await ws.close()  # type: ignore[attr-defined]
+    await pool.close()
+    await redis.aclose()
+    return latencies
+
+
+async def fanout(url: str, clients: int, repeats: int) -> tuple[list[float], dict[str, float]]:
+    """One event to ``clients`` clients over two workers; time until the last one has it, per repeat."""
+    extra = {
+        "COMMANDPOST_REDIS_URL": get_settings().redis_url or "redis://127.0.0.1:6379/0",
+        "COMMANDPOST_REDIS_PREFIX": f"bench{secrets.token_hex(3)}",
+    }
+    with server(url, extra_env=extra) as a, server(url, extra_env=extra) as b:
+        bases = [a.removeprefix("http://"), b.removeprefix("http://")]
+        async with httpx.AsyncClient(base_url=a, timeout=30) as http:
+            auth = await admin_token(http)
+            token = auth["Authorization"].removeprefix("Bearer ")
+            pids = [SERVER_PIDS[a], SERVER_PIDS[b]]
+            rss_before = sum(_rss_kb(p) for p in pids)
+            half = clients // 2
+            sockets = await _clients(bases[0], token, half) + await _clients(bases[1], token, clients - half)
+            await asyncio.sleep(1)
+            rss_after = sum(_rss_kb(p) for p in pids)
+            times = []
+            for n in range(repeats):
+                arrived = [0]
+                done = asyncio.Event()
+
+                async def reader(ws: object, arrived: list[int] = arrived, done: asyncio.Event = done) -> None:
+                    async for raw in ws:  # type: ignore[attr-defined]
+                        if json.loads(raw)["type"] == "incident.created":
+                            arrived[0] += 1
+                            if arrived[0] == len(sockets):
+                                done.set()
+                            return
+
+                readers = [asyncio.create_task(reader(ws)) for ws in sockets]
+                started = time.perf_counter()
+                body = {"description": f"仓库起火 {n}", "location": SCENE}
+                await http.post("/api/v1/incidents", json=body, headers=auth)
+                await asyncio.wait_for(done.wait(), 60)
+                times.append(time.perf_counter() - started)
+                for task in readers:
+                    task.cancel()
+            for ws in sockets:
+                await ws.close()  # type: ignore[attr-defined]
+    memory = {
+        "rss_before_mb": rss_before / 1024,
+        "rss_after_mb": rss_after / 1024,
+        "kb_per_client": (rss_after - rss_before) / max(clients, 1),
+    }
+    return times, memory
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--fanout-clients", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    _raise_file_limit(args.fanout_clients * 3 + 1000)
+    async with bench_database("live") as url:
+        with server(url) as base:
+            ours = await intake_to_room(base.removeprefix("http://"), args.clients, args.rate, args.seconds)
+        raw = await floor(url, args.clients, args.rate, args.seconds)
+        spread, memory = await fanout(url, args.fanout_clients, args.repeats)
+    print_table(
+        f"Intake → command room, {args.clients} clients, {args.rate:g} incidents/s for {args.seconds:g} s",
+        [
+            ("INSERT + PUBLISH + bare websockets (floor)", summary_ms(raw)),
+            ("POST → every client's event", summary_ms(ours)),
+        ],
+        floor="INSERT + PUBLISH + bare websockets (floor)",
+    )
+    print("  target: p99 within 3× of the floor")
+    print_table(
+        f"Fan-out of one event to {args.fanout_clients} clients on 2 workers",
+        [("last client has it", summary_ms(spread))],
+    )
+    print("  target: p99 under 250 ms")
+    print(
+        f"\nMemory: 2 workers {memory['rss_before_mb']:.0f} MB idle → {memory['rss_after_mb']:.0f} MB with "
+        f"{args.fanout_clients} clients ({memory['kb_per_client']:.0f} KB per idle client)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,59 @@
+"""Dispatches (who was sent where, and what became of it) and the bounded track of each unit's location fixes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, String, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+
+
+class Dispatch(Base):
+    """One unit sent to one incident. A unit holds at most one open dispatch: the database says so (a partial
+    unique index), so two commanders racing for the same unit cannot both win."""
+
+    __tablename__ = "dispatch"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("incident.id", ondelete="CASCADE"), nullable=False)
+    unit_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("resource.id", ondelete="CASCADE"), nullable=False)
+    unit_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="dispatched")
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    close_reason: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("uq_dispatch_open_unit", "unit_id", unique=True, postgresql_where=text("closed_at IS NULL")),
+        Index("ix_dispatch_incident_id", "incident_id"),
+        Index(
+            "ix_dispatch_open_unacknowledged",
+            "created_at",
+            postgresql_where=text("closed_at IS NULL AND acknowledged_at IS NULL"),
+        ),
+    )
+
+
+class UnitFix(Base):
+    """A location fix as reported. Implausible ones (impossible speed from the last trusted fix) are kept, flagged
+    and not trusted: they move nothing on the map and count for nothing in "nearest"."""
+
+    __tablename__ = "unit_fix"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    unit_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("resource.id", ondelete="CASCADE"), nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    location: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    trusted: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+    __table_args__ = (Index("ix_unit_fix_unit_id_at", "unit_id", "at"),)

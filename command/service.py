@@ -1,0 +1,315 @@
+"""Who goes: dispatch (all or nothing, race-free), acknowledgement, the unit workflow, live locations and timers.
+
+Lock order, everywhere: the incident first, then units by ascending id. A unit is locked (``FOR UPDATE``) before its
+status is read, so of two commanders racing for it the second waits for the first to commit and then sees it taken;
+the partial unique index on open dispatches stands behind that as the database's own guarantee.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from pyproj import Geod
+from shapely.geometry import Point as ShapelyPoint
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from command.models import Dispatch, UnitFix
+from command.schemas import DispatchOut
+from command.workflow import UnitStatus, check_status_change, ends_assignment
+from core.clock import utcnow
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.events import record_event
+from core.users import Role
+from gis import service as gis
+from gis.models import Resource
+from incidents import repository as incident_repo
+from incidents import service as incidents
+from plans import service as plans
+
+_geod = Geod(ellps="WGS84")
+TRACK_LENGTH = 500
+# Faster than this between two fixes is not a unit moving, it is a bad fix (GPS jump, a phone in a plane...).
+MAX_SPEED_KMH = {"helicopter": 400.0}
+DEFAULT_MAX_SPEED_KMH = 200.0
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is acting, as the command rules need to know it."""
+
+    username: str
+    role: Role
+    unit_id: int | None = None
+
+    def may_act_for_unit(self, unit_id: int) -> bool:
+        return self.role in (Role.admin, Role.commander) or (self.role is Role.field_unit and self.unit_id == unit_id)
+
+
+def _dispatch_data(dispatch: Dispatch, unit: Resource | None = None) -> dict[str, Any]:
+    data = DispatchOut.of(dispatch).model_dump(mode="json")
+    if unit is not None:
+        data["unit"] = {"id": unit.id, "type": unit.type, "name": unit.name, "status": unit.status}
+    return data
+
+
+async def _open_dispatch(session: AsyncSession, unit_id: int, *, lock: bool = True) -> Dispatch | None:
+    stmt = select(Dispatch).where(Dispatch.unit_id == unit_id, Dispatch.closed_at.is_(None))
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def dispatch_units(session: AsyncSession, *, incident_id: int, unit_ids: list[int], actor: str) -> list[Dispatch]:
+    """Send every unit in ``unit_ids`` to the incident, or none: a unit that is not available is a Conflict
+    naming it. The incident moves to ``responding``, each unit to ``dispatched``, the plan's requirements fill."""
+    wanted = sorted(set(unit_ids))
+    await incidents.mark_responding(session, incident_id=incident_id, actor=actor, cause="units dispatched")
+    units = []
+    for unit_id in wanted:  # ascending ids: two dispatches never wait on each other in a circle
+        try:
+            unit = await gis.get_resource(session, resource_id=unit_id, for_update=True)
+        except NotFound:
+            raise Invalid(f"unit {unit_id} does not exist", field="unit_ids", unit_id=unit_id) from None
+        if unit.status is None:
+            raise Invalid(f"resource {unit_id} is a {unit.type}, not a dispatchable unit", field="unit_ids")
+        if unit.status != UnitStatus.available:
+            raise Conflict(f"unit {unit_id} ({unit.name}) is not available: it is {unit.status}", unit_id=unit_id)
+        units.append(unit)
+    dispatches = [
+        Dispatch(incident_id=incident_id, unit_id=u.id, unit_type=u.type, status="dispatched", created_by=actor)
+        for u in units
+    ]
+    session.add_all(dispatches)
+    await session.flush()
+    for unit in units:
+        await gis.set_unit_status(session, unit_id=unit.id, status=UnitStatus.dispatched)
+    for unit_type in {u.type for u in units}:
+        sent = sum(1 for u in units if u.type == unit_type)
+        await plans.record_filled(session, incident_id=incident_id, resource_type=unit_type, delta=sent)
+    await incident_repo.add_timeline(
+        session,
+        incident_id=incident_id,
+        kind="units_dispatched",
+        actor=actor,
+        data={"units": [{"id": u.id, "type": u.type, "name": u.name} for u in units]},
+    )
+    for dispatch, unit in zip(dispatches, units, strict=True):
+        await record_event(
+            session,
+            type="dispatch.created",
+            data=_dispatch_data(dispatch, unit),
+            incident_id=incident_id,
+            unit_id=unit.id,
+            actor=actor,
+        )
+    return dispatches
+
+
+async def get_dispatch(session: AsyncSession, *, dispatch_id: int, lock: bool = False) -> Dispatch:
+    stmt = select(Dispatch).where(Dispatch.id == dispatch_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    dispatch = (await session.scalars(stmt)).one_or_none()
+    if dispatch is None:
+        raise NotFound(f"dispatch {dispatch_id} does not exist")
+    return dispatch
+
+
+async def dispatches_of_incident(session: AsyncSession, *, incident_id: int) -> list[Dispatch]:
+    stmt = select(Dispatch).where(Dispatch.incident_id == incident_id).order_by(Dispatch.id)
+    return list(await session.scalars(stmt))
+
+
+async def incidents_of_unit(session: AsyncSession, *, unit_id: int) -> list[int]:
+    """The incidents a unit has been dispatched to (what its field user may see)."""
+    stmt = select(Dispatch.incident_id).where(Dispatch.unit_id == unit_id).distinct()
+    return list(await session.scalars(stmt))
+
+
+async def acknowledge(session: AsyncSession, *, dispatch_id: int, caller: Caller) -> Dispatch:
+    """The unit's crew (or a commander) confirms the alert; the acknowledgement timer stops."""
+    dispatch = await get_dispatch(session, dispatch_id=dispatch_id, lock=True)
+    if not caller.may_act_for_unit(dispatch.unit_id):
+        raise Forbidden(f"only unit {dispatch.unit_id}'s crew or a commander may acknowledge this dispatch")
+    if dispatch.closed_at is not None:
+        raise Conflict(f"dispatch {dispatch_id} is closed ({dispatch.close_reason})")
+    if dispatch.acknowledged_at is not None:
+        return dispatch  # a second tap on the phone is not an error
+    dispatch.acknowledged_at = utcnow()
+    dispatch.acknowledged_by = caller.username
+    await session.flush()
+    await incident_repo.add_timeline(
+        session,
+        incident_id=dispatch.incident_id,
+        kind="dispatch_acknowledged",
+        actor=caller.username,
+        data={"dispatch_id": dispatch.id, "unit_id": dispatch.unit_id},
+    )
+    await record_event(
+        session,
+        type="dispatch.acknowledged",
+        data=_dispatch_data(dispatch),
+        incident_id=dispatch.incident_id,
+        unit_id=dispatch.unit_id,
+        actor=caller.username,
+    )
+    return dispatch
+
+
+async def change_unit_status(
+    session: AsyncSession, *, unit_id: int, status: UnitStatus, caller: Caller, reason: str | None = None
+) -> Resource:
+    """A status report from the field (or a commander). Leaving the assignment states closes the dispatch."""
+    if not caller.may_act_for_unit(unit_id):
+        raise Forbidden(f"only unit {unit_id}'s crew or a commander may report its status")
+    unit = await gis.get_resource(session, resource_id=unit_id, for_update=True)
+    if unit.status is None:
+        raise Invalid(f"resource {unit_id} is a {unit.type}, not a unit", field="unit_id")
+    current = UnitStatus(unit.status)
+    check_status_change(current, status)
+    dispatch = await _open_dispatch(session, unit_id)
+    if dispatch is not None:
+        if ends_assignment(current, status):
+            dispatch.closed_at = utcnow()
+            dispatch.close_reason = (
+                "completed"
+                if current in (UnitStatus.on_scene, UnitStatus.transporting, UnitStatus.at_hospital)
+                else "recalled"
+            )
+            dispatch.status = dispatch.close_reason
+            if dispatch.close_reason == "recalled":
+                await plans.record_filled(
+                    session, incident_id=dispatch.incident_id, resource_type=dispatch.unit_type, delta=-1
+                )
+        else:
+            dispatch.status = status.value
+        await incident_repo.add_timeline(
+            session,
+            incident_id=dispatch.incident_id,
+            kind="unit_status",
+            actor=caller.username,
+            data={"unit_id": unit_id, "from": current, "to": status, "reason": reason},
+        )
+    return await gis.set_unit_status(session, unit_id=unit_id, status=status)
+
+
+async def report_location(
+    session: AsyncSession, *, unit_id: int, lon: float, lat: float, at: datetime | None, caller: Caller
+) -> tuple[UnitFix, Resource]:
+    """Keep the fix on the unit's track; move the unit only when the fix is plausible and newer than the last."""
+    if not caller.may_act_for_unit(unit_id):
+        raise Forbidden(f"only unit {unit_id}'s crew or a commander may report its location")
+    now = utcnow()
+    at = at or now
+    if at > now + timedelta(minutes=2):
+        raise Invalid("the fix time is in the future", field="at")
+    unit = await gis.get_resource(session, resource_id=unit_id, for_update=True)
+    if unit.status is None:
+        raise Invalid(f"resource {unit_id} is a {unit.type}, not a unit", field="unit_id")
+    speed = _speed_kmh(unit, lon, lat, at)
+    trusted = speed is None or speed <= MAX_SPEED_KMH.get(unit.type, DEFAULT_MAX_SPEED_KMH)
+    fix = UnitFix(
+        unit_id=unit_id,
+        at=at,
+        location=from_shape(ShapelyPoint(lon, lat), srid=4326),
+        speed_kmh=speed,
+        trusted=trusted,
+    )
+    session.add(fix)
+    await session.flush()
+    await _trim_track(session, unit_id, fix.id)
+    if trusted:
+        unit = await gis.set_unit_location(session, unit_id=unit_id, lon=lon, lat=lat, at=at)
+    else:
+        await record_event(
+            session,
+            type="unit.location_suspect",
+            data={
+                "id": unit_id,
+                "at": at.isoformat(),
+                "speed_kmh": round(speed or 0, 1),
+                "location": {"type": "Point", "coordinates": [lon, lat]},
+            },
+            unit_id=unit_id,
+            actor=caller.username,
+        )
+    return fix, unit
+
+
+def _speed_kmh(unit: Resource, lon: float, lat: float, at: datetime) -> float | None:
+    """Speed implied by travelling from the unit's last trusted fix to this one; None without a previous fix."""
+    if unit.last_fix_at is None or at <= unit.last_fix_at:
+        return None
+    last = to_shape(unit.location)
+    _, _, metres = _geod.inv(last.x, last.y, lon, lat)
+    hours = (at - unit.last_fix_at).total_seconds() / 3600
+    return float(metres / 1000 / hours) if hours > 0 else None
+
+
+async def _trim_track(session: AsyncSession, unit_id: int, newest_id: int) -> None:
+    """Keep the newest ``TRACK_LENGTH`` fixes of the unit."""
+    cutoff = (
+        select(UnitFix.id)
+        .where(UnitFix.unit_id == unit_id)
+        .order_by(UnitFix.id.desc())
+        .offset(TRACK_LENGTH)
+        .limit(1)
+        .scalar_subquery()
+    )
+    await session.execute(delete(UnitFix).where(UnitFix.unit_id == unit_id, UnitFix.id <= cutoff))
+
+
+async def track(session: AsyncSession, *, unit_id: int, limit: int = 100) -> list[UnitFix]:
+    stmt = select(UnitFix).where(UnitFix.unit_id == unit_id).order_by(UnitFix.id.desc()).limit(limit)
+    return list(await session.scalars(stmt))
+
+
+async def sweep_dispatch_timers(
+    session: AsyncSession, *, now: datetime, warn_after: timedelta, escalate_after: timedelta, limit: int = 200
+) -> int:
+    """Dispatches neither acknowledged nor departed in time: a warning first, then escalation to the commander.
+    Idempotent (each step happens once per dispatch) and safe with two schedulers (``SKIP LOCKED``)."""
+    stmt = (
+        select(Dispatch)
+        .where(
+            Dispatch.closed_at.is_(None),
+            Dispatch.acknowledged_at.is_(None),
+            Dispatch.escalated_at.is_(None),
+            Dispatch.status == UnitStatus.dispatched.value,
+            Dispatch.created_at <= now - warn_after,
+        )
+        .order_by(Dispatch.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    handled = 0
+    for dispatch in await session.scalars(stmt):
+        waited = now - dispatch.created_at
+        if waited >= escalate_after:
+            dispatch.escalated_at = now
+            kind, event = "dispatch_escalated", "dispatch.escalated"
+        elif dispatch.warned_at is None:
+            dispatch.warned_at = now
+            kind, event = "dispatch_warning", "dispatch.warning"
+        else:
+            continue
+        handled += 1
+        await incident_repo.add_timeline(
+            session,
+            incident_id=dispatch.incident_id,
+            kind=kind,
+            actor=None,
+            data={"dispatch_id": dispatch.id, "unit_id": dispatch.unit_id, "waited_s": int(waited.total_seconds())},
+        )
+        await record_event(
+            session,
+            type=event,
+            data=_dispatch_data(dispatch),
+            incident_id=dispatch.incident_id,
+            unit_id=dispatch.unit_id,
+        )
+    return handled

@@ -1,0 +1,43 @@
+"""The situation picture for the command room's counters: open incidents, units, unmet requirements, overdue tasks."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from command.models import Dispatch
+from core.clock import utcnow
+from gis import service as gis
+from incidents import service as incidents
+from plans import service as plans
+
+
+async def situation(session: AsyncSession) -> dict[str, Any]:
+    """Everything the counters show, in one answer. Clients refresh it when ``incident.*``, ``unit.*``,
+    ``dispatch.*``, ``plan.*`` or ``task.*`` events arrive."""
+    by_category: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    open_total = 0
+    for category, level, count in await incidents.open_counts(session):
+        by_category[category or "unclassified"][level or "ungraded"] += count
+        open_total += count
+    by_type: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_status: dict[str, int] = defaultdict(int)
+    for unit_type, status, count in await gis.unit_counts(session):
+        by_type[unit_type][status] += count
+        by_status[status] += count
+    escalated = await session.scalar(
+        select(func.count())
+        .select_from(Dispatch)
+        .where(Dispatch.closed_at.is_(None), Dispatch.escalated_at.is_not(None))
+    )
+    return {
+        "at": utcnow().isoformat(),
+        "incidents": {"open": open_total, "by_category": {k: dict(v) for k, v in by_category.items()}},
+        "units": {"by_status": dict(by_status), "by_type": {k: dict(v) for k, v in by_type.items()}},
+        "unmet_requirements": await plans.unmet_requirements(session),
+        "overdue_tasks": await plans.overdue_task_count(session),
+        "escalated_dispatches": int(escalated or 0),
+    }

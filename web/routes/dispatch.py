@@ -1,0 +1,115 @@
+"""Dispatch and the unit workflow: send units, acknowledge alerts, report status and position; the situation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from geoalchemy2.shape import to_shape
+
+from command import service
+from command.schemas import DispatchIn, DispatchOut, LocationIn, StatusIn
+from command.situation import situation as situation_picture
+from core.errors import NotFound
+from core.users import Role
+from gis.schemas import ResourceOut
+from web.audit import add_target
+from web.deps import AnyUser, CurrentUser, SessionDep, require
+
+router = APIRouter(tags=["dispatch"])
+
+Commander = Annotated[CurrentUser, Depends(require(Role.commander))]
+Crew = Annotated[CurrentUser, Depends(require(Role.commander, Role.field_unit))]
+Watcher = Annotated[CurrentUser, Depends(require(Role.commander, Role.duty_officer, Role.observer))]
+
+
+def _caller(user: CurrentUser) -> service.Caller:
+    return service.Caller(username=user.username, role=user.role, unit_id=user.unit_id)
+
+
+def _items(dispatches: list[Any]) -> dict[str, Any]:
+    items = [DispatchOut.of(d).model_dump(mode="json") for d in dispatches]
+    return {"items": items, "total": len(items)}
+
+
+@router.post("/incidents/{incident_id}/dispatches", name="dispatch.create", status_code=201)
+async def dispatch(
+    incident_id: int, body: DispatchIn, request: Request, session: SessionDep, user: Commander
+) -> dict[str, Any]:
+    """Send units, all or none: 409 naming the first unit that is not available."""
+    dispatches = await service.dispatch_units(
+        session, incident_id=incident_id, unit_ids=body.unit_ids, actor=user.username
+    )
+    add_target(request, dispatch_ids=[d.id for d in dispatches], unit_ids=sorted(set(body.unit_ids)))
+    return _items(dispatches)
+
+
+@router.get("/incidents/{incident_id}/dispatches", name="dispatch.of_incident")
+async def dispatches_of_incident(incident_id: int, session: SessionDep, user: AnyUser) -> dict[str, Any]:
+    if user.role is Role.field_unit and incident_id not in await service.incidents_of_unit(
+        session, unit_id=user.unit_id or 0
+    ):
+        raise NotFound(f"incident {incident_id} does not exist")
+    return _items(await service.dispatches_of_incident(session, incident_id=incident_id))
+
+
+@router.get("/dispatches/{dispatch_id}", name="dispatch.get", response_model=DispatchOut)
+async def get_dispatch(dispatch_id: int, session: SessionDep, user: AnyUser) -> DispatchOut:
+    found = await service.get_dispatch(session, dispatch_id=dispatch_id)
+    if user.role is Role.field_unit and found.unit_id != user.unit_id:
+        raise NotFound(f"dispatch {dispatch_id} does not exist")
+    return DispatchOut.of(found)
+
+
+@router.post("/dispatches/{dispatch_id}/ack", name="dispatch.acknowledge", response_model=DispatchOut)
+async def acknowledge(dispatch_id: int, session: SessionDep, user: Crew) -> DispatchOut:
+    """The unit's crew (or a commander) acknowledges the alert; escalation stops."""
+    return DispatchOut.of(await service.acknowledge(session, dispatch_id=dispatch_id, caller=_caller(user)))
+
+
+@router.post("/units/{unit_id}/status", name="units.status", response_model=ResourceOut)
+async def unit_status(unit_id: int, body: StatusIn, session: SessionDep, user: Crew) -> ResourceOut:
+    """A status report: en_route, on_scene, transporting, at_hospital, available, out_of_service."""
+    unit = await service.change_unit_status(
+        session, unit_id=unit_id, status=body.status, caller=_caller(user), reason=body.reason
+    )
+    return ResourceOut.of(unit)
+
+
+@router.post("/units/{unit_id}/location", name="units.location")
+async def unit_location(unit_id: int, body: LocationIn, session: SessionDep, user: Crew) -> dict[str, Any]:
+    """A position fix. An implausible one (impossible speed since the last) is kept on the track, flagged
+    ``trusted: false``, and moves nothing."""
+    fix, unit = await service.report_location(
+        session, unit_id=unit_id, lon=body.lon, lat=body.lat, at=body.at, caller=_caller(user)
+    )
+    return {
+        "unit": ResourceOut.of(unit).model_dump(mode="json"),
+        "fix": {"id": fix.id, "at": fix.at.isoformat(), "trusted": fix.trusted, "speed_kmh": fix.speed_kmh},
+    }
+
+
+@router.get("/units/{unit_id}/track", name="units.track")
+async def unit_track(unit_id: int, session: SessionDep, user: AnyUser, limit: int = 100) -> dict[str, Any]:
+    """The unit's latest fixes, newest first (at most 500 are kept)."""
+    if user.role is Role.field_unit and user.unit_id != unit_id:
+        raise NotFound(f"unit {unit_id} does not exist")
+    fixes = await service.track(session, unit_id=unit_id, limit=min(max(limit, 1), 500))
+    items = []
+    for f in fixes:
+        point = to_shape(f.location)
+        items.append(
+            {
+                "at": f.at.isoformat(),
+                "trusted": f.trusted,
+                "speed_kmh": f.speed_kmh,
+                "location": {"type": "Point", "coordinates": [point.x, point.y]},
+            }
+        )
+    return {"items": items, "total": len(items)}
+
+
+@router.get("/situation", name="situation.get")
+async def situation(session: SessionDep, user: Watcher) -> dict[str, Any]:
+    """Open incidents by category and grade, units by status and type, unmet requirements, overdue tasks."""
+    return await situation_picture(session)

@@ -1,0 +1,158 @@
+"""Roads and reach (API.md "Resources, map, roads, dispatch"): routes, isochrones, nearest units by road, and the
+default impact area of an incident. Thin: parse, call gis (and incidents for the incident), shape GeoJSON."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from geoalchemy2.shape import to_shape
+from shapely.geometry import mapping
+
+from core.geojson import feature, feature_collection
+from gis.impact import EVACUATION_TYPES, affected, impact_area
+from gis.isochrone import MAX_ISOCHRONE_MINUTES, isochrone
+from gis.reach import MAX_K, Reach, nearest_by_road
+from gis.routing import RoadPolicy, route
+from incidents import service as incident_service
+from web.deps import AnyUser, SessionDep, SettingsDep
+from web.listing import FormatParam, lon_lat_param
+
+router = APIRouter(tags=["roads"])
+
+LonLatQuery = Annotated[str, Query(description="lon,lat")]
+
+
+def _point(value: str, field: str) -> tuple[float, float]:
+    parsed = lon_lat_param(value, field=field)
+    assert parsed is not None  # the query parameter is required
+    return parsed
+
+
+@router.get("/route", name="roads.route")
+async def get_route(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AnyUser,
+    start: Annotated[str, Query(alias="from", description="lon,lat")],
+    end: Annotated[str, Query(alias="to", description="lon,lat")],
+) -> dict[str, Any]:
+    """The fastest route by road (one-ways honoured) as a GeoJSON LineString with its duration and length.
+
+    A point more than ``road_max_snap_m`` from any road gets the straight line, with ``method: straight_line``
+    and the reason; with no road graph loaded the answer is 409."""
+    found = await route(session, start=_point(start, "from"), end=_point(end, "to"), policy=RoadPolicy.of(settings))
+    properties = {
+        "duration_s": round(found.duration_s, 1),
+        "distance_m": round(found.distance_m, 1),
+        "method": found.method,
+        "reason": found.reason,
+        "snap_from_m": None if found.snap_from_m is None else round(found.snap_from_m, 1),
+        "snap_to_m": None if found.snap_to_m is None else round(found.snap_to_m, 1),
+    }
+    line = {"type": "LineString", "coordinates": [[round(x, 7), round(y, 7)] for x, y in found.coordinates]}
+    return feature(line, properties)
+
+
+@router.get("/isochrone", name="roads.isochrone")
+async def get_isochrone(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AnyUser,
+    at: LonLatQuery,
+    minutes: Annotated[float, Query(gt=0, le=MAX_ISOCHRONE_MINUTES, description="more than 0, at most 120")],
+) -> dict[str, Any]:
+    """The area reachable by road within ``minutes`` from a point, as a GeoJSON (Multi)Polygon."""
+    lon, lat = _point(at, "at")
+    found = await isochrone(session, lon=lon, lat=lat, minutes=minutes, policy=RoadPolicy.of(settings))
+    properties = {"minutes": found.minutes, "snap_m": round(found.snap_m, 1), "at": [lon, lat]}
+    return feature(dict(mapping(found.area)), properties)
+
+
+def _reach_json(reach: Reach) -> dict[str, Any]:
+    return {
+        "unit_id": reach.unit_id,
+        "type": reach.type,
+        "name": reach.name,
+        "eta_s": reach.eta_s,
+        "distance_m": reach.distance_m,
+        "method": reach.method,
+        "reason": reach.reason,
+        "position_source": reach.position_source,
+        "straight_m": reach.straight_m,
+        "location": {"type": "Point", "coordinates": [reach.lon, reach.lat]},
+    }
+
+
+@router.get("/units/nearest", name="roads.nearest")
+async def get_nearest_units(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AnyUser,
+    at: LonLatQuery,
+    type: Annotated[str, Query(min_length=1, max_length=32, description="a unit type key, e.g. ambulance")],
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
+    format: FormatParam = "json",
+) -> dict[str, Any]:
+    """The ``k`` available units of a type that reach the point first by road, each with ``eta_s``,
+    ``distance_m``, ``method`` (road or straight_line) and the reason; straight line only as a stated fallback."""
+    lon, lat = _point(at, "at")
+    found = await nearest_by_road(
+        session,
+        lon=lon,
+        lat=lat,
+        type=type,
+        k=k,
+        stale_after=timedelta(minutes=settings.unit_fix_stale_minutes),
+        policy=RoadPolicy.of(settings),
+    )
+    items = [_reach_json(reach) for reach in found]
+    if format == "geojson":
+        return feature_collection([feature(i.pop("location"), i, id=i["unit_id"]) for i in items])
+    return {"items": items, "total": len(items)}
+
+
+@router.get("/incidents/{incident_id}/impact", name="incidents.impact")
+async def get_impact(
+    incident_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AnyUser,
+    type: Annotated[
+        str | None, Query(description="resource types to list, separated by commas (default: school,hospital,shelter)")
+    ] = None,
+) -> dict[str, Any]:
+    """The incident's default impact area (by subtype and grade) as a GeoJSON Polygon, with the resources inside it
+    by type, nearest first: the start of evacuation planning."""
+    incident = await incident_service.get_incident(session, incident_id=incident_id)
+    centre = to_shape(incident.location)
+    impact = impact_area(
+        subtype=incident.subtype, level=incident.level, lon=centre.x, lat=centre.y, radii=settings.impact_radii_m
+    )
+    types = [t.strip() for t in type.split(",") if t.strip()] if type else list(EVACUATION_TYPES)
+    inside = await affected(session, impact=impact, lon=centre.x, lat=centre.y, types=types)
+    by_type: dict[str, list[dict[str, Any]]] = {t: [] for t in types}
+    for hit in inside:
+        point = to_shape(hit.resource.location)
+        by_type.setdefault(hit.resource.type, []).append(
+            {
+                "id": hit.resource.id,
+                "name": hit.resource.name,
+                "name_en": hit.resource.name_en,
+                "capacity": hit.resource.capacity,
+                "distance_m": hit.distance_m,
+                "location": {"type": "Point", "coordinates": [point.x, point.y]},
+            }
+        )
+    properties = {
+        "incident_id": incident.id,
+        "subtype": incident.subtype,
+        "level": impact.level,
+        "assumed_level": impact.assumed_level,
+        "radius_m": impact.radius_m,
+        "rule": impact.rule,
+        "resources": by_type,
+        "counts": {t: len(items) for t, items in by_type.items()},
+    }
+    return feature(dict(mapping(impact.area)), properties, id=incident.id)
