@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     straight_line_speed_kmh: float = Field(default=30.0, gt=0, le=300)
     straight_line_detour: float = Field(default=1.4, ge=1, le=5)
     unit_fix_stale_minutes: float = Field(default=10.0, gt=0, le=7 * 24 * 60)
+    # Recommendation: a unit farther than this by travel time is not proposed (it counts as "too far").
+    recommend_max_eta_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
     # Default impact radii in metres by incident subtype, [IV, III, II, I], over the table of gis.impact.
     impact_radii_m: dict[str, tuple[float, float, float, float]] = Field(default_factory=dict)
 

@@ -104,6 +104,7 @@ class Reach:
     lon: float
     lat: float
     straight_m: float
+    last_fix_at: datetime | None = None
 
 
 async def find_candidates(
@@ -203,4 +204,5 @@ def _reach(candidate: Candidate, leg: Leg, *, type: str, now: datetime, stale_af
         lon=candidate.lon,
         lat=candidate.lat,
         straight_m=round(candidate.straight_m, 1),
+        last_fix_at=candidate.last_fix_at,
     )

@@ -28,7 +28,7 @@ from plans.activation import ActivationResult, activate, activations_of
 from plans.loading import LIBRARY, LoadResult, load_path, load_plan, parse_plan, read_plans
 from plans.matching import Candidate, IncidentFacts, Match, jurisdiction_names, rank
 from plans.models import Plan
-from plans.schemas import ExampleIncident
+from plans.schemas import ExampleIncident, PlanDocument
 from plans.tasks import sweep_overdue, tasks_of_incident, update_task
 from plans.window import DEFAULT_TZ, Window, parse_window
 
@@ -243,6 +243,28 @@ async def record_filled(session: AsyncSession, *, incident_id: int, resource_typ
         requirement.filled += step if delta > 0 else -step
         remaining -= step
     await session.flush()
+
+
+@dataclass(frozen=True)
+class RequirementsPreview:
+    """What the best-matching plan would ask for at its level, before anyone activates it."""
+
+    plan_id: str
+    version: str
+    level: str
+    resources: dict[str, int]
+
+
+async def preview_requirements(session: AsyncSession, *, incident: Incident) -> RequirementsPreview | None:
+    """The resources of the top-ranked matching plan at the level it would be activated at; None without a match."""
+    matches = await match(session, incident=incident)
+    if not matches:
+        return None
+    top = matches[0]
+    plan = await get_plan(session, plan_id=top.plan_id, version=top.version)
+    package = PlanDocument.model_validate(plan.document).levels.get(top.level)
+    resources = dict(package.resources) if package is not None else {}
+    return RequirementsPreview(plan_id=top.plan_id, version=top.version, level=top.level, resources=resources)
 
 
 async def unmet_requirements(session: AsyncSession, *, incident_id: int | None = None) -> list[dict[str, Any]]:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from geoalchemy2.shape import to_shape
 
 from command import service
+from command.recommend import MAX_COUNT, recommend
 from command.schemas import DispatchIn, DispatchOut, LocationIn, StatusIn
 from command.situation import situation as situation_picture
 from core.errors import NotFound
 from core.users import Role
 from gis.schemas import ResourceOut
 from web.audit import add_target
-from web.deps import AnyUser, CurrentUser, SessionDep, require
+from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
 
 router = APIRouter(tags=["dispatch"])
 
@@ -30,6 +31,21 @@ def _caller(user: CurrentUser) -> service.Caller:
 def _items(dispatches: list[Any]) -> dict[str, Any]:
     items = [DispatchOut.of(d).model_dump(mode="json") for d in dispatches]
     return {"items": items, "total": len(items)}
+
+
+@router.get("/incidents/{incident_id}/recommendations", name="dispatch.recommendations")
+async def recommendations(
+    incident_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Watcher,
+    type: Annotated[str | None, Query(min_length=1, max_length=32, description="an ad-hoc unit type key")] = None,
+    count: Annotated[int | None, Query(ge=1, le=MAX_COUNT, description="how many of the ad-hoc type")] = None,
+) -> dict[str, Any]:
+    """Per open requirement (of the active plans; else the ad-hoc ``type``/``count``; else a preview of the best
+    matching plan), the available units ranked by road travel time, each with its reason; every shortfall with
+    its cause (``none_available``, ``too_far``, ``stale_locations``)."""
+    return await recommend(session, incident_id=incident_id, settings=settings, type=type, count=count)
 
 
 @router.post("/incidents/{incident_id}/dispatches", name="dispatch.create", status_code=201)

@@ -1,0 +1,185 @@
+"""Recommendation: fill each open resource requirement of an incident with the available units that reach it first.
+
+Where the requirements come from, in order: the incident's activated plans (what is still missing after
+dispatches), else an ad-hoc ``type``/``count`` asked for, else a preview of the best-matching plan at the level it
+would be activated at (so a commander sees who would go before activating). Units are ranked by road travel time
+(``gis.reach.nearest_by_road``; straight line only as its stated fallback). A unit is left out, and counted toward
+the cause of a shortfall, when it is too far (beyond ``recommend_max_eta_minutes``) or when its only position is a
+stale fix with no home station to fall back on (DOMAIN.md section 4: stale fixes are not trusted). A unit that
+never sent a fix and has no station is taken at its registered position, and its reason says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from geoalchemy2.shape import to_shape
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Invalid
+from core.settings import Settings
+from gis.reach import MAX_K, Reach, nearest_by_road
+from gis.routing import RoadPolicy
+from incidents import service as incident_service
+from plans import service as plans
+
+Source = Literal["activation", "ad_hoc", "plan_preview", "none"]
+Cause = Literal["none_available", "too_far", "stale_locations"]
+MAX_COUNT = MAX_K
+
+
+@dataclass
+class Need:
+    """One resource type the incident needs: how many in all, how many are already there or on the way."""
+
+    resource_type: str
+    count: int
+    filled: int = 0
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.count - self.filled)
+
+
+@dataclass
+class Filled:
+    """The units recommended for one need, and why the rest could not be filled."""
+
+    need: Need
+    units: list[Reach] = field(default_factory=list)
+    too_far: int = 0
+    stale: int = 0
+
+    @property
+    def unmet(self) -> int:
+        return max(0, self.need.missing - len(self.units))
+
+    def cause(self) -> Cause | None:
+        """Why the need is short: the reason that left out more units, none available when nothing was left out."""
+        if self.unmet == 0:
+            return None
+        if self.too_far == 0 and self.stale == 0:
+            return "none_available"
+        return "too_far" if self.too_far >= self.stale else "stale_locations"
+
+    def detail(self, max_eta_min: float) -> str:
+        found = len(self.units)
+        text = f"{found} of {self.need.missing} {self.need.resource_type} found"
+        if self.too_far:
+            text += f"; {self.too_far} more available but over {max_eta_min:g} min away"
+        if self.stale:
+            text += f"; {self.stale} more available with only a stale location and no home station"
+        if not self.too_far and not self.stale:
+            text += "; no other available unit of this type"
+        return text
+
+
+async def _needs(
+    session: AsyncSession, *, incident: Any, type: str | None, count: int | None
+) -> tuple[Source, dict[str, Any] | None, list[Need]]:
+    if type is not None:
+        return "ad_hoc", None, [Need(type, count or 1)]
+    if count is not None:
+        raise Invalid("count needs a type", field="count")
+    unmet = await plans.unmet_requirements(session, incident_id=incident.id)
+    if unmet:
+        return "activation", None, [Need(r["resource_type"], r["count"], r["filled"]) for r in unmet]
+    if await plans.activations_of(session, incident_id=incident.id):
+        return "activation", None, []  # every requirement of the active plans is filled
+    preview = await plans.preview_requirements(session, incident=incident)
+    if preview is None or not preview.resources:
+        return "none", None, []
+    plan = {"plan_id": preview.plan_id, "version": preview.version, "level": preview.level}
+    return "plan_preview", plan, [Need(t, n) for t, n in sorted(preview.resources.items())]
+
+
+async def _fill(
+    session: AsyncSession, need: Need, *, lon: float, lat: float, settings: Settings, max_eta_s: float
+) -> Filled:
+    filled = Filled(need)
+    if need.missing == 0:
+        return filled
+    # Ask for more than needed, so the units left out (too far, stale) can be told apart from none at all.
+    found = await nearest_by_road(
+        session,
+        lon=lon,
+        lat=lat,
+        type=need.resource_type,
+        k=min(MAX_K, need.missing * 2 + 5),
+        candidates=min(200, max(20, need.missing * 4)),
+        stale_after=timedelta(minutes=settings.unit_fix_stale_minutes),
+        policy=RoadPolicy.of(settings),
+    )
+    for reach in found:
+        if reach.position_source == "last_known" and reach.last_fix_at is not None:
+            filled.stale += 1
+        elif reach.eta_s > max_eta_s:
+            filled.too_far += 1
+        elif len(filled.units) < need.missing:
+            filled.units.append(reach)
+    return filled
+
+
+def _unit_json(reach: Reach, rank: int) -> dict[str, Any]:
+    return {
+        "unit_id": reach.unit_id,
+        "type": reach.type,
+        "name": reach.name,
+        "rank": rank,
+        "eta_s": reach.eta_s,
+        "distance_m": reach.distance_m,
+        "method": reach.method,
+        "reason": reach.reason,
+        "position_source": reach.position_source,
+        "location": {"type": "Point", "coordinates": [reach.lon, reach.lat]},
+    }
+
+
+async def recommend(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    settings: Settings,
+    type: str | None = None,
+    count: int | None = None,
+) -> dict[str, Any]:
+    """Per requirement, the units to send ranked by ETA, and every shortfall with its cause."""
+    if count is not None and not 1 <= count <= MAX_COUNT:
+        raise Invalid(f"count must be between 1 and {MAX_COUNT}", field="count")
+    incident = await incident_service.get_incident(session, incident_id=incident_id)
+    source, plan, needs = await _needs(session, incident=incident, type=type, count=count)
+    centre = to_shape(incident.location)
+    max_eta_s = settings.recommend_max_eta_minutes * 60
+    requirements, unmet = [], []
+    for need in needs:
+        filled = await _fill(session, need, lon=centre.x, lat=centre.y, settings=settings, max_eta_s=max_eta_s)
+        cause = filled.cause()
+        requirements.append(
+            {
+                "resource_type": need.resource_type,
+                "count": need.count,
+                "filled": need.filled,
+                "missing": need.missing,
+                "units": [_unit_json(r, i) for i, r in enumerate(filled.units, start=1)],
+                "unmet": filled.unmet,
+                "cause": cause,
+            }
+        )
+        if cause is not None:
+            unmet.append(
+                {
+                    "resource_type": need.resource_type,
+                    "missing": filled.unmet,
+                    "cause": cause,
+                    "detail": filled.detail(settings.recommend_max_eta_minutes),
+                }
+            )
+    return {
+        "incident_id": incident.id,
+        "source": source,
+        "plan": plan,
+        "requirements": requirements,
+        "unmet": unmet,
+    }
