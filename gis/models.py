@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -99,6 +100,14 @@ class Resource(Base):
         Index("ix_resource_location", "location", postgresql_using="gist"),
         Index("ix_resource_type_status", "type", "status"),
         Index("ix_resource_home_station_id", "home_station_id"),
+        # The available units in each station's quarters, by type (nearest-by-road's station step, gis.reach).
+        Index(
+            "ix_resource_quarters",
+            "home_station_id",
+            "type",
+            postgresql_include=["last_fix_at"],
+            postgresql_where=text("status = 'available'"),
+        ),
     )
 
 

@@ -32,37 +32,37 @@ MAX_K = 50
 MAX_CANDIDATES = 200
 
 # One nearest-first walk of the resource GiST index. Each facility met (status IS NULL: stations, hospitals, depots)
-# is looked into once, through the home_station_id index, for its available units of the type with no fresh fix
-# (coalesce() keeps the planner from intersecting that with the whole type/status index); units of other rows are
-# skipped at no cost. A unit met at a stale fix (or none) is moved to its home station.
+# is looked into once, through the partial index of available units in quarters (ix_resource_quarters), for an
+# available unit of the type with no fresh fix; rows of other types and statuses are skipped at no cost. OFFSET 0
+# keeps that look a per-row probe: without it the planner may hash the whole type's quarters up front.
+# For the rows the walk keeps, CASE-guarded subqueries (evaluated only where needed) give a unit met at a stale fix
+# (or none) its home station (x, y, name), and a station the units taken to be in its quarters (id, name, fix time).
 # The walk's LIMIT is written into the statement (``candidates_sql``): with it known, PostgreSQL can keep one
 # generic plan instead of planning this statement on every call, and that plan still walks the index.
 _CANDIDATES = """
-SELECT coalesce(u.id, h.id) AS id, coalesce(u.name, h.name) AS name,
-       ST_X(coalesce(s.location, h.location)) AS lon, ST_Y(coalesce(s.location, h.location)) AS lat,
-       CASE WHEN h.status IS NULL THEN u.last_fix_at ELSE h.last_fix_at END AS last_fix_at,
-       CASE WHEN h.status IS NULL THEN h.name ELSE s.name END AS station
+SELECT h.id, h.name, h.status IS NULL AS facility, ST_X(h.location) AS lon, ST_Y(h.location) AS lat, h.last_fix_at,
+       CASE WHEN h.status IS NOT NULL AND (h.last_fix_at IS NULL OR h.last_fix_at < :fresh_after) THEN
+           (SELECT ROW(ST_X(s.location), ST_Y(s.location), s.name) FROM resource AS s WHERE s.id = h.home_station_id)
+       END AS home,
+       CASE WHEN h.status IS NULL THEN
+           (SELECT array_agg(ROW(q.id, q.name, q.last_fix_at) ORDER BY q.id) FROM (
+                SELECT u.id, u.name, u.last_fix_at FROM resource AS u
+                WHERE u.home_station_id = h.id AND u.type = :type AND u.status = 'available'
+                  AND (u.last_fix_at IS NULL OR u.last_fix_at < :fresh_after)
+                ORDER BY u.id LIMIT :candidates) AS q)
+       END AS quarters
 FROM (
-    SELECT r.id, r.name, r.status, r.location, r.last_fix_at, r.home_station_id, quarters.units
+    SELECT r.id, r.name, r.status, r.location, r.last_fix_at, r.home_station_id
     FROM resource AS r
-    LEFT JOIN LATERAL (
-        SELECT (array_agg(u.id ORDER BY u.id))[1:CAST(:candidates AS int)] AS units
-        FROM resource AS u
-        WHERE r.status IS NULL AND u.home_station_id = r.id AND coalesce(u.type, '') = :type
-          AND coalesce(u.status, '') = 'available' AND (u.last_fix_at IS NULL OR u.last_fix_at < :fresh_after)
-    ) AS quarters ON true
-    WHERE (r.type = :type AND r.status = 'available') OR quarters.units IS NOT NULL
+    WHERE (r.type = :type AND r.status = 'available')
+       OR (r.status IS NULL AND EXISTS (
+            SELECT FROM resource AS q
+            WHERE q.home_station_id = r.id AND q.type = :type AND q.status = 'available'
+              AND (q.last_fix_at IS NULL OR q.last_fix_at < :fresh_after)
+            OFFSET 0))
     ORDER BY r.location <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
     LIMIT :candidates
 ) AS h
-LEFT JOIN LATERAL (  -- OFFSET 0: looked up only for the rows that need it, not joined for all
-    SELECT s.location, s.name FROM resource AS s
-    WHERE h.status IS NOT NULL AND (h.last_fix_at IS NULL OR h.last_fix_at < :fresh_after) AND s.id = h.home_station_id
-    OFFSET 0
-) AS s ON true
-LEFT JOIN LATERAL (
-    SELECT u.id, u.name, u.last_fix_at FROM resource AS u WHERE h.units IS NOT NULL AND u.id = ANY(h.units) OFFSET 0
-) AS u ON true
 """
 
 
@@ -124,9 +124,18 @@ async def find_candidates(
     rows = (await session.execute(candidates_sql(limit), params)).all()
     if not rows:
         return []
-    metres = straight_metres_from((lon, lat), [(row[2], row[3]) for row in rows])
+    # (unit id, name, x, y, fix time, home station name or None), one per unit met or brought in by a station
+    placed: list[tuple[int, str, float, float, datetime | None, str | None]] = []
+    for unit_id, name, facility, x, y, fixed_at, home, quarters in rows:
+        if facility:
+            placed.extend((u_id, u_name, x, y, u_fix, name) for u_id, u_name, u_fix in quarters or ())
+        elif home is not None:
+            placed.append((unit_id, name, home[0], home[1], fixed_at, home[2]))
+        else:
+            placed.append((unit_id, name, x, y, fixed_at, None))
+    metres = straight_metres_from((lon, lat), [(p[2], p[3]) for p in placed])
     found: dict[int, Candidate] = {}
-    for (unit_id, name, x, y, fixed_at, station), distance in zip(rows, metres, strict=True):
+    for (unit_id, name, x, y, fixed_at, station), distance in zip(placed, metres, strict=True):
         source: PositionSource = (
             "home_station"
             if station is not None
