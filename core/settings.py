@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(default=1000, ge=10, le=100_000)
     hub_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     ws_max_client_messages_per_s: float = Field(default=20.0, gt=0)
+    # permessage-deflate on websockets: saves bandwidth on slow links, but costs a compression per message per
+    # client (each connection has its own context), which dominates fan-out to many clients. Off unless asked.
+    ws_compression: bool = False
 
     # A dispatch neither acknowledged nor departed this long is warned about, then escalated to the commander.
     dispatch_warn_seconds: int = Field(default=90, ge=5)

@@ -10,6 +10,7 @@ from geoalchemy2.shape import from_shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, Select, cast, func, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from gis.models import HazardZone, Jurisdiction, Resource, ResourceType
 
@@ -115,6 +116,19 @@ async def select_jurisdictions(
     items = list(await session.scalars(query.limit(limit).offset(offset)))
     total = await session.scalar(select(func.count()).select_from(Jurisdiction).where(*filters))
     return items, int(total or 0)
+
+
+async def jurisdictions_covering(session: AsyncSession, *, lon: float, lat: float, limit: int) -> list[Jurisdiction]:
+    """The jurisdictions a point lies in, the smallest first, without their boundaries (not loaded: a district's
+    polygon is large, and intake asks this for every incident)."""
+    query = (
+        select(Jurisdiction)
+        .options(defer(Jurisdiction.geom, raiseload=True))
+        .where(func.ST_Covers(Jurisdiction.geom, point(lon, lat)))
+        .order_by(Jurisdiction.area_m2, Jurisdiction.admin_level.desc().nulls_last(), Jurisdiction.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
 
 
 def _zone_filters(*, contains: LonLat | None, bbox: BBox | None, kind: str | None) -> list[ColumnElement[bool]]:

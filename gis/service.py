@@ -28,6 +28,7 @@ __all__ = [
     "create_resource",
     "get_resource",
     "jurisdiction_containing",
+    "jurisdictions_covering",
     "list_jurisdictions",
     "list_resources",
     "list_zones",
@@ -180,9 +181,17 @@ async def resources_within(
 
 
 async def jurisdiction_containing(session: AsyncSession, *, lon: float, lat: float) -> Jurisdiction | None:
-    """The jurisdiction a point lies in; when several nest (district in city), the smallest one."""
-    items, _ = await repository.select_jurisdictions(session, contains=(lon, lat), bbox=None, limit=1, offset=0)
+    """The jurisdiction a point lies in; when several nest (district in city), the smallest one. Its boundary is
+    not loaded."""
+    items = await repository.jurisdictions_covering(session, lon=lon, lat=lat, limit=1)
     return items[0] if items else None
+
+
+async def jurisdictions_covering(
+    session: AsyncSession, *, lon: float, lat: float, limit: int = 50
+) -> list[Jurisdiction]:
+    """Every jurisdiction a point lies in (district, city, province …), the smallest first, boundaries not loaded."""
+    return await repository.jurisdictions_covering(session, lon=lon, lat=lat, limit=limit)
 
 
 async def list_jurisdictions(

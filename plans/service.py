@@ -120,7 +120,7 @@ def facts_of(incident: Incident) -> IncidentFacts:
 
 
 async def _places(session: AsyncSession, facts: IncidentFacts) -> frozenset[str]:
-    found, _ = await gis_service.list_jurisdictions(session, contains=(facts.lon, facts.lat), limit=50)
+    found = await gis_service.jurisdictions_covering(session, lon=facts.lon, lat=facts.lat)
     return jurisdiction_names(n for j in found for n in (j.name, j.name_en))
 
 

@@ -39,6 +39,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=True,
+        ws_per_message_deflate=settings.ws_compression,
         log_level=args.log_level,
     )
     return 0
