@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from command.models import Dispatch
 from core.clock import utcnow
+from core.events import record_event
 from gis import service as gis
 from incidents import service as incidents
 from plans import service as plans
@@ -41,3 +44,27 @@ async def situation(session: AsyncSession) -> dict[str, Any]:
         "overdue_tasks": await plans.overdue_task_count(session),
         "escalated_dispatches": int(escalated or 0),
     }
+
+
+class SituationWatch:
+    """Publishes ``situation.updated`` (the whole picture in ``data``) when the picture has changed since this
+    watch last published it, so the command room's counters move without anyone asking. Run by the scheduler's
+    sweep; a process that takes the schedule over publishes once to start from."""
+
+    def __init__(self) -> None:
+        self.last_digest: str | None = None
+
+    async def sweep(self, session: AsyncSession) -> int:
+        picture = await situation(session)
+        digest = _digest(picture)
+        if digest == self.last_digest:
+            return 0
+        await record_event(session, type="situation.updated", data=picture)
+        self.last_digest = digest
+        return 1
+
+
+def _digest(picture: dict[str, Any]) -> str:
+    """What the counters show, without the time it was computed."""
+    content = {k: v for k, v in picture.items() if k != "at"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()

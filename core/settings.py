@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     dispatch_warn_seconds: int = Field(default=90, ge=5)
     dispatch_escalate_seconds: int = Field(default=180, ge=10)
     dispatch_sweep_seconds: float = Field(default=15.0, gt=0)
+    # How often the situation picture is looked at; a `situation.updated` event goes out when it has changed.
+    situation_sweep_seconds: float = Field(default=2.0, gt=0, le=600)
 
     # Layer uploads: larger bodies are refused with 413 before (or while) they are read.
     max_upload_mb: int = Field(default=200, ge=1, le=100_000)

@@ -70,6 +70,9 @@ def settings() -> Settings:
             "secret_key": SecretStr(TEST_SECRET),
             "admin_password": None,
             "token_minutes": 60,
+            # The live tests count the events they cause; a periodic situation.updated among them would be noise
+            # (tests/web/test_situation.py drives that sweep itself).
+            "situation_sweep_seconds": 600.0,
         }
     )
 
