@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from core.settings import Settings
 from tests.conftest import drop_database, fresh_database_url
@@ -115,6 +116,11 @@ async def test_users_add_then_sign_in(served: str, cli_env: dict[str, str]) -> N
         ready = await client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
         assert (await client.get("/docs")).status_code == 200
+    # The command room's websocket: the client offers permessage-deflate (websockets does by default) and the
+    # served app declines it unless COMMANDPOST_WS_COMPRESSION asks for it (it costs a compression per client).
+    token = admin.json()["access_token"]
+    async with connect(f"ws://{served.removeprefix('http://')}/ws/command?token={token}") as ws:
+        assert ws.response is not None and "Sec-WebSocket-Extensions" not in ws.response.headers
 
 
 def test_serve_refuses_several_workers_without_redis(cli_env: dict[str, str]) -> None:
