@@ -8,9 +8,8 @@ from typing import Any, NamedTuple
 from geoalchemy2 import Geography
 from geoalchemy2.shape import from_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, Select, cast, func, null, select
+from sqlalchemy import ColumnElement, Select, cast, func, null, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
 from gis.models import HazardZone, Jurisdiction, Resource, ResourceType
 
@@ -118,17 +117,30 @@ async def select_jurisdictions(
     return items, int(total or 0)
 
 
-async def jurisdictions_covering(session: AsyncSession, *, lon: float, lat: float, limit: int) -> list[Jurisdiction]:
-    """The jurisdictions a point lies in, the smallest first, without their boundaries (not loaded: a district's
-    polygon is large, and intake asks this for every incident)."""
-    query = (
-        select(Jurisdiction)
-        .options(defer(Jurisdiction.geom, raiseload=True))
-        .where(func.ST_Covers(Jurisdiction.geom, point(lon, lat)))
-        .order_by(Jurisdiction.area_m2, Jurisdiction.admin_level.desc().nulls_last(), Jurisdiction.id)
-        .limit(limit)
-    )
-    return list(await session.scalars(query))
+class Place(NamedTuple):
+    """A jurisdiction a point lies in, without its boundary."""
+
+    id: int
+    name: str
+    name_en: str | None
+    admin_level: int | None
+    code: str | None
+
+
+# Plain SQL: intake asks this for every incident, and it is cheaper without ORM entities (or the boundary, which
+# is large) to build.
+_COVERING = text("""
+SELECT id, name, name_en, admin_level, code FROM jurisdiction
+WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+ORDER BY area_m2, admin_level DESC NULLS LAST, id
+LIMIT :limit
+""")
+
+
+async def jurisdictions_covering(session: AsyncSession, *, lon: float, lat: float, limit: int) -> list[Place]:
+    """The jurisdictions a point lies in, the smallest first (the district before the city that holds it)."""
+    rows = await session.execute(_COVERING, {"lon": lon, "lat": lat, "limit": limit})
+    return [Place(*row) for row in rows.all()]
 
 
 def _zone_filters(*, contains: LonLat | None, bbox: BBox | None, kind: str | None) -> list[ColumnElement[bool]]:

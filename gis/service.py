@@ -20,10 +20,11 @@ from core.events import record_event
 from core.geojson import check_lon_lat
 from gis import repository
 from gis.models import HazardZone, Jurisdiction, Resource, ResourceKind, UnitStatus
-from gis.repository import BBox, LonLat, ResourceHit
+from gis.repository import BBox, LonLat, Place, ResourceHit
 from gis.schemas import ResourceIn, resource_event_data
 
 __all__ = [
+    "Place",
     "ResourceHit",
     "create_resource",
     "get_resource",
@@ -180,16 +181,14 @@ async def resources_within(
     return await repository.select_resources_within(session, geometry=geometry, types=_types(types))
 
 
-async def jurisdiction_containing(session: AsyncSession, *, lon: float, lat: float) -> Jurisdiction | None:
+async def jurisdiction_containing(session: AsyncSession, *, lon: float, lat: float) -> Place | None:
     """The jurisdiction a point lies in; when several nest (district in city), the smallest one. Its boundary is
     not loaded."""
     items = await repository.jurisdictions_covering(session, lon=lon, lat=lat, limit=1)
     return items[0] if items else None
 
 
-async def jurisdictions_covering(
-    session: AsyncSession, *, lon: float, lat: float, limit: int = 50
-) -> list[Jurisdiction]:
+async def jurisdictions_covering(session: AsyncSession, *, lon: float, lat: float, limit: int = 50) -> list[Place]:
     """Every jurisdiction a point lies in (district, city, province …), the smallest first, boundaries not loaded."""
     return await repository.jurisdictions_covering(session, lon=lon, lat=lat, limit=limit)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from geoalchemy2 import Geography
-from sqlalchemy import Select, and_, cast, func, select
+from sqlalchemy import Select, and_, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,6 +62,22 @@ async def count(session: AsyncSession, stmt: Select[Incident]) -> int:
     return int(total or 0)
 
 
+# Plain SQL (asked for every incident with a subtype): the id of the open incident of the same subtype within
+# :radius_m metres and :window of time; an original before one already flagged as a duplicate itself, then the
+# nearest, then the oldest.
+_DUPLICATE = text("""
+SELECT id FROM incident
+WHERE subtype = :subtype AND status = ANY(CAST(:open AS text[]))
+  AND reported_at BETWEEN CAST(:reported_at AS timestamptz) - CAST(:window AS interval)
+                      AND CAST(:reported_at AS timestamptz) + CAST(:window AS interval)
+  AND ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :radius_m)
+  AND id <> coalesce(CAST(:exclude_id AS bigint), -1)
+ORDER BY possible_duplicate_of IS NOT NULL,
+         ST_Distance(location::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography), id
+LIMIT 1
+""")
+
+
 async def find_duplicate(
     session: AsyncSession,
     *,
@@ -73,25 +88,21 @@ async def find_duplicate(
     radius_m: float,
     window: timedelta,
     exclude_id: int | None = None,
-) -> Incident | None:
-    """The open incident of the same subtype within ``radius_m`` metres and ``window`` of time that a new report
-    most likely repeats: an original before one already flagged as a duplicate itself, then the nearest."""
-    here = cast(point(lon, lat), Geography)
-    there = cast(Incident.location, Geography)
-    stmt = (
-        select(Incident)
-        .where(
-            Incident.subtype == subtype,
-            Incident.status.in_([s.value for s in (Status.reported, Status.verified, Status.responding)]),
-            Incident.reported_at.between(reported_at - window, reported_at + window),
-            func.ST_DWithin(there, here, radius_m),
-        )
-        .order_by(Incident.possible_duplicate_of.is_not(None), func.ST_Distance(there, here), Incident.id)
-        .limit(1)
-    )
-    if exclude_id is not None:
-        stmt = stmt.where(Incident.id != exclude_id)
-    return (await session.scalars(stmt)).one_or_none()
+) -> int | None:
+    """The id of the open incident of the same subtype within ``radius_m`` metres and ``window`` of time that a new
+    report most likely repeats: an original before one already flagged as a duplicate itself, then the nearest."""
+    params = {
+        "subtype": subtype,
+        "reported_at": reported_at,
+        "window": window,
+        "lon": lon,
+        "lat": lat,
+        "radius_m": radius_m,
+        "exclude_id": exclude_id,
+        "open": [s.value for s in (Status.reported, Status.verified, Status.responding)],
+    }
+    found = await session.scalar(_DUPLICATE, params)
+    return int(found) if found is not None else None
 
 
 async def claim_idempotency_key(session: AsyncSession, *, actor: str, key: str, request_hash: str) -> bool:

@@ -252,7 +252,7 @@ async def create_incident(
             window=duplicates.window,
         )
         if original is not None:
-            incident.possible_duplicate_of = original.id
+            incident.possible_duplicate_of = original
             incident.duplicate_status = "suspected"
     session.add(incident)
     await session.flush()
