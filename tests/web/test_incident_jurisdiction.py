@@ -70,5 +70,7 @@ async def test_an_incident_in_a_chengdu_district_stores_that_district(
     officer = await token_for("duty_officer")
     jinniu = await _create(client, officer, 104.0614, 30.6880)
     assert "金牛区" in jinniu["jurisdiction"]["name"]  # type: ignore[index]
-    wuhou = await _create(client, officer, 104.0430, 30.6420)
-    assert "武侯区" in wuhou["jurisdiction"]["name"]  # type: ignore[index]
+    jinjiang = await _create(client, officer, 104.0823, 30.6630)
+    assert "锦江区" in jinjiang["jurisdiction"]["name"]  # type: ignore[index]
+    beyond = await _create(client, officer, 104.2000, 30.8000)  # north-east of the clipped extract
+    assert beyond["jurisdiction"] is None
