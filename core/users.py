@@ -93,9 +93,17 @@ async def add_user(
     return user
 
 
+# Fixed advisory lock key of the admin bootstrap: 'cmdp', 'admn'.
+_ADMIN_LOCK = (0x636D6470, 0x61646D6E)
+
+
 async def ensure_admin(session: AsyncSession, *, password: str) -> str:
-    """Create the ``admin`` user, or reset its password and role when they differ. Returns what was done."""
+    """Create the ``admin`` user, or reset its password and role when they differ. Returns what was done.
+
+    Serialised by a transaction advisory lock: several workers starting at once do it once, the others find it done.
+    """
     _check_new_user(username="admin", password=password, role=Role.admin, unit_id=None)
+    await session.execute(select(func.pg_advisory_xact_lock(*_ADMIN_LOCK)))
     user = await get_by_username(session, username="admin")
     if user is None:
         session.add(AppUser(username="admin", password_hash=hash_password(password), role=Role.admin.value))

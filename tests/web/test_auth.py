@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
 import jwt
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.clock import utcnow
+from core.db import create_sessionmaker, transaction
 from core.settings import Settings
 from core.users import Role, add_user, ensure_admin
 from tests.conftest import TokenFor
@@ -138,3 +141,19 @@ async def test_no_secret_key_means_no_tokens(app: object, settings: Settings, se
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await _sign_in(client, "keyless", PASSWORD)
     assert response.status_code == 503 and "SECRET_KEY" in response.json()["detail"]
+
+
+async def test_workers_starting_together_create_admin_once(engine: AsyncEngine) -> None:
+    """Several workers bootstrap ``admin`` at start-up at the same moment: one creates it, the others find it."""
+    sessions = create_sessionmaker(engine)
+
+    async def bootstrap() -> str:
+        async with transaction(sessions) as session:
+            return await ensure_admin(session, password="started-together-1")
+
+    try:
+        outcomes = await asyncio.gather(*(bootstrap() for _ in range(4)))
+        assert sorted(outcomes) == ["created", "unchanged", "unchanged", "unchanged"]
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM app_user WHERE username = 'admin'"))
