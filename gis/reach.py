@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Literal
+from operator import itemgetter
+from typing import Literal, NamedTuple
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,9 +76,11 @@ def candidates_sql(limit: int) -> TextClause:
     return text(_CANDIDATES.replace(":candidates", str(limit)))
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """An available unit and the position it is taken to be at, with why."""
+_BY_DISTANCE = itemgetter(7, 0)  # Candidate.straight_m, then Candidate.unit_id
+
+
+class Candidate(NamedTuple):
+    """An available unit and the position it is taken to be at, with why (a tuple: cheap to build by the dozen)."""
 
     unit_id: int
     name: str
@@ -145,7 +148,7 @@ async def find_candidates(
         )
         # A unit met at its stale fix and again at its station is one candidate, at its station either way.
         found[unit_id] = Candidate(unit_id, name, x, y, source, fixed_at, station, distance)
-    ranked = sorted(found.values(), key=lambda c: (c.straight_m, c.unit_id))
+    ranked = sorted(found.values(), key=_BY_DISTANCE)
     return ranked[:limit]
 
 
