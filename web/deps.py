@@ -18,8 +18,9 @@ from web.audit import audit_success, is_audited, set_actor
 from web.security import password_stamp, verify_token
 
 
-def get_settings(request: Request) -> Settings:
-    """The settings the app was created with."""
+async def get_settings(request: Request) -> Settings:
+    """The settings the app was created with. (``async``: FastAPI runs a plain ``def`` dependency in a worker
+    thread, a hop every request would pay for nothing.)"""
     settings: Settings = request.app.state.settings
     return settings
 

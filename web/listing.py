@@ -21,7 +21,7 @@ class Page:
     offset: int
 
 
-def _page(
+async def _page(
     limit: Annotated[int, Query(ge=1, description="at most 1,000; larger values are clamped")] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page:
