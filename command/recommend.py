@@ -176,10 +176,14 @@ async def recommend(
                     "detail": filled.detail(settings.recommend_max_eta_minutes),
                 }
             )
+    # Also the list shape of API.md: every proposed unit, requirement by requirement, each ranked by ETA.
+    items = [unit for requirement in requirements for unit in requirement["units"]]
     return {
         "incident_id": incident.id,
         "source": source,
         "plan": plan,
         "requirements": requirements,
         "unmet": unmet,
+        "items": items,
+        "total": len(items),
     }

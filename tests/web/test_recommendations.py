@@ -55,6 +55,7 @@ async def test_ad_hoc_ask_is_ranked_by_road_not_by_straight_line(
     assert [u["unit_id"] for u in units] == [along, across] and [u["rank"] for u in units] == [1, 2]
     assert all(u["method"] == "road" and u["eta_s"] > 0 and u["reason"] for u in units)
     assert units[0]["eta_s"] < units[1]["eta_s"]
+    assert body["items"] == units and body["total"] == 2
 
 
 async def test_shortfalls_name_their_cause(client: httpx.AsyncClient, token_for: TokenFor) -> None:
