@@ -152,17 +152,21 @@ async def recommend(
     source, plan, needs = await _needs(session, incident=incident, type=type, count=count)
     centre = to_shape(incident.location)
     max_eta_s = settings.recommend_max_eta_minutes * 60
-    requirements, unmet = [], []
+    requirements: list[dict[str, Any]] = []
+    unmet: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     for need in needs:
         filled = await _fill(session, need, lon=centre.x, lat=centre.y, settings=settings, max_eta_s=max_eta_s)
         cause = filled.cause()
+        units = [_unit_json(r, i) for i, r in enumerate(filled.units, start=1)]
+        items += units
         requirements.append(
             {
                 "resource_type": need.resource_type,
                 "count": need.count,
                 "filled": need.filled,
                 "missing": need.missing,
-                "units": [_unit_json(r, i) for i, r in enumerate(filled.units, start=1)],
+                "units": units,
                 "unmet": filled.unmet,
                 "cause": cause,
             }
@@ -176,8 +180,7 @@ async def recommend(
                     "detail": filled.detail(settings.recommend_max_eta_minutes),
                 }
             )
-    # Also the list shape of API.md: every proposed unit, requirement by requirement, each ranked by ETA.
-    items = [unit for requirement in requirements for unit in requirement["units"]]
+    # ``items``/``total``: also the list shape of API.md (every proposed unit, requirement by requirement).
     return {
         "incident_id": incident.id,
         "source": source,
