@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, DateTime, Index, String, func, select, text
+from sqlalchemy import BigInteger, DateTime, Index, String, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -59,6 +59,24 @@ class EventEnvelope(BaseModel):
         return cls(id=event.id, type=event.type, at=event.created_at, data=event.data)
 
 
+# One round trip: the CTE (volatile, so run first and once) takes the transaction's ordering lock, and only then is
+# the row formed and its id drawn. The lock is held to commit, so ids follow commit order (DESIGN.md).
+_INSERT_EVENT = text("""
+WITH ordered AS (SELECT pg_advisory_xact_lock(:lock_hi, :lock_lo))
+INSERT INTO event (type, data, incident_id, unit_id, actor)
+SELECT :type, :data, :incident_id, :unit_id, :actor FROM ordered
+RETURNING id, created_at
+""").bindparams(
+    bindparam("lock_hi", EVENT_LOCK_KEY[0]),
+    bindparam("lock_lo", EVENT_LOCK_KEY[1]),
+    bindparam("data", type_=JSONB),
+    bindparam("incident_id", type_=BigInteger),
+    bindparam("unit_id", type_=BigInteger),
+    bindparam("type", type_=String),
+    bindparam("actor", type_=String),
+)
+
+
 async def record_event(
     session: AsyncSession,
     *,
@@ -74,12 +92,20 @@ async def record_event(
     """
     if "." not in type:
         raise ValueError(f"event type {type!r} must be '<area>.<what>', e.g. 'incident.created'")
-    await session.execute(select(func.pg_advisory_xact_lock(*EVENT_LOCK_KEY)))
-    event = Event(type=type, data=data, incident_id=incident_id, unit_id=unit_id, actor=actor)
-    session.add(event)
-    await session.flush()
+    await session.flush()  # what the caller changed goes first, as it would with the ORM
+    params = {"type": type, "data": data, "incident_id": incident_id, "unit_id": unit_id, "actor": actor}
+    event_id, created_at = (await session.execute(_INSERT_EVENT, params)).one()
+    event = Event(
+        id=event_id,
+        type=type,
+        data=data,
+        incident_id=incident_id,
+        unit_id=unit_id,
+        actor=actor,
+        created_at=created_at,
+    )
     # Whoever commits this session rings the doorbell with the newest id (see notify.bus).
-    session.info.setdefault(PENDING_EVENT_IDS, []).append(event.id)
+    session.info.setdefault(PENDING_EVENT_IDS, []).append(event_id)
     return event
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as redis_async
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,19 +19,25 @@ from notify.hub import Hub
 class LiveStream:
     hub: Hub
     doorbell: Doorbell
+    _ringing: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
         await self.hub.start(self.doorbell)
 
     async def stop(self) -> None:
+        if self._ringing:
+            await asyncio.wait(self._ringing, timeout=5)
         await self.hub.stop()
         await self.doorbell.aclose()
 
     async def announce(self, event_ids: Sequence[int]) -> None:
-        """After a commit: ring the newest id for every worker, and wake this worker's hub at once."""
+        """After a commit: wake this worker's hub at once, and ring the newest id for every worker without making
+        the request wait for Redis (a ring that never arrives is made good by the relay and the hubs' polls)."""
         if event_ids:
             self.hub.nudge()
-            await self.doorbell.ring(max(event_ids))
+            task = asyncio.create_task(self.doorbell.ring(max(event_ids)))
+            self._ringing.add(task)
+            task.add_done_callback(self._ringing.discard)
 
 
 def build_live_stream(
