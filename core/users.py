@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import BigInteger, Boolean, DateTime, String, func, select
+from sqlalchemy import BigInteger, Boolean, DateTime, String, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -78,6 +79,26 @@ def _check_new_user(*, username: str, password: str, role: Role, unit_id: int | 
 async def get_by_username(session: AsyncSession, *, username: str) -> AppUser | None:
     """The user with this name, or None."""
     return await session.scalar(select(AppUser).where(AppUser.username == username))
+
+
+class Signer(NamedTuple):
+    """What checking a token needs to know of its user."""
+
+    username: str
+    role: str
+    unit_id: int | None
+    active: bool
+    password_changed_at: datetime
+
+
+# Plain SQL: every authenticated request asks this.
+_SIGNER = text("SELECT username, role, unit_id, active, password_changed_at FROM app_user WHERE username = :username")
+
+
+async def signer(session: AsyncSession, *, username: str) -> Signer | None:
+    """The user a token names, as much as the token check needs; None when there is no such user."""
+    row = (await session.execute(_SIGNER, {"username": username})).one_or_none()
+    return Signer(*row) if row is not None else None
 
 
 async def add_user(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Forbidden, Unauthenticated
 from core.events import take_pending_event_ids
 from core.settings import Settings
-from core.users import Role, get_by_username
+from core.users import Role, signer
 from web.audit import audit_success, is_audited, set_actor
 from web.security import password_stamp, verify_token
 
@@ -84,7 +84,7 @@ async def current_user(
 async def user_from_token(session: AsyncSession, *, settings: Settings, token: str) -> CurrentUser:
     """The user a token proves (HTTP bearer header or a websocket's ``?token=``), or Unauthenticated."""
     claims = verify_token(token, settings=settings)
-    user = await get_by_username(session, username=claims.username)
+    user = await signer(session, username=claims.username)
     if user is None or not user.active or claims.password_stamp != password_stamp(user.password_changed_at):
         raise Unauthenticated("the token is not valid")
     return CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)
