@@ -26,7 +26,7 @@ from incidents import service as incident_service
 from plans import service as plans
 
 Source = Literal["activation", "ad_hoc", "plan_preview", "none"]
-Cause = Literal["none_available", "too_far", "stale_locations"]
+Cause = Literal["none_available", "too_far", "stale_locations", "limit"]
 MAX_COUNT = MAX_K
 
 
@@ -60,6 +60,8 @@ class Filled:
         """Why the need is short: the reason that left out more units, none available when nothing was left out."""
         if self.unmet == 0:
             return None
+        if len(self.units) >= MAX_K:
+            return "limit"
         if self.too_far == 0 and self.stale == 0:
             return "none_available"
         return "too_far" if self.too_far >= self.stale else "stale_locations"
@@ -67,6 +69,8 @@ class Filled:
     def detail(self, max_eta_min: float) -> str:
         found = len(self.units)
         text = f"{found} of {self.need.missing} {self.need.resource_type} found"
+        if found >= MAX_K:
+            return text + f"; at most {MAX_K} are proposed at once: dispatch these, then ask again"
         if self.too_far:
             text += f"; {self.too_far} more available but over {max_eta_min:g} min away"
         if self.stale:
