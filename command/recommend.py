@@ -126,21 +126,6 @@ async def _fill(
     return filled
 
 
-def _unit_json(reach: Reach, rank: int) -> dict[str, Any]:
-    return {
-        "unit_id": reach.unit_id,
-        "type": reach.type,
-        "name": reach.name,
-        "rank": rank,
-        "eta_s": reach.eta_s,
-        "distance_m": reach.distance_m,
-        "method": reach.method,
-        "reason": reach.reason,
-        "position_source": reach.position_source,
-        "location": {"type": "Point", "coordinates": [reach.lon, reach.lat]},
-    }
-
-
 async def recommend(
     session: AsyncSession,
     *,
@@ -162,7 +147,7 @@ async def recommend(
     for need in needs:
         filled = await _fill(session, need, lon=centre.x, lat=centre.y, settings=settings, max_eta_s=max_eta_s)
         cause = filled.cause()
-        units = [_unit_json(r, i) for i, r in enumerate(filled.units, start=1)]
+        units = [{**r.as_json(), "rank": i} for i, r in enumerate(filled.units, start=1)]
         items += units
         requirements.append(
             {

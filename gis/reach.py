@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,6 +108,22 @@ class Reach:
     lat: float
     straight_m: float
     last_fix_at: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire form (API.md): ``unit_id``, ``type``, ``eta_s``, ``distance_m``, ``method``, ``reason`` and
+        where the unit is taken to be."""
+        return {
+            "unit_id": self.unit_id,
+            "type": self.type,
+            "name": self.name,
+            "eta_s": self.eta_s,
+            "distance_m": self.distance_m,
+            "method": self.method,
+            "reason": self.reason,
+            "position_source": self.position_source,
+            "straight_m": self.straight_m,
+            "location": {"type": "Point", "coordinates": [self.lon, self.lat]},
+        }
 
 
 async def find_candidates(

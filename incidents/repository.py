@@ -13,11 +13,6 @@ from incidents.lifecycle import Status
 from incidents.models import IdempotencyKey, Incident, TimelineEntry
 
 
-def point(lon: float, lat: float) -> Any:
-    """A PostGIS point in EPSG:4326, as a bound expression."""
-    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
-
-
 async def get(session: AsyncSession, incident_id: int, *, for_update: bool = False) -> Incident | None:
     """One incident; ``for_update`` locks its row until the transaction ends (edits serialise on it)."""
     stmt = select(Incident).where(Incident.id == incident_id)

@@ -18,17 +18,17 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.errors import NotFound
+from core.errors import Invalid, NotFound
 from gis import service as gis_service
 from incidents import service as incident_service
 from incidents import taxonomy
 from incidents.models import Incident
 from plans import repository as repo
-from plans.activation import ActivationResult, activate, activations_of
+from plans.activation import ActivationResult, activate, activations_of, package_of
 from plans.loading import LIBRARY, LoadResult, load_path, load_plan, parse_plan, read_plans
 from plans.matching import Candidate, IncidentFacts, Match, jurisdiction_names, rank
 from plans.models import Plan
-from plans.schemas import ExampleIncident, PlanDocument
+from plans.schemas import ExampleIncident
 from plans.tasks import sweep_overdue, tasks_of_incident, update_task
 from plans.window import DEFAULT_TZ, Window, parse_window
 
@@ -262,8 +262,10 @@ async def preview_requirements(session: AsyncSession, *, incident: Incident) -> 
         return None
     top = matches[0]
     plan = await get_plan(session, plan_id=top.plan_id, version=top.version)
-    package = PlanDocument.model_validate(plan.document).levels.get(top.level)
-    resources = dict(package.resources) if package is not None else {}
+    try:
+        resources = dict(package_of(plan, top.level).resources)
+    except Invalid:  # the plan has no package for that level: nothing to ask for
+        resources = {}
     return RequirementsPreview(plan_id=top.plan_id, version=top.version, level=top.level, resources=resources)
 
 

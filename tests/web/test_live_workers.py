@@ -7,6 +7,7 @@ controls, never from touching the machine's Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -135,19 +136,33 @@ async def _incident_ids(ws: ClientConnection, n: int, timeout: float = 20) -> li
     return [incident for _, incident in await _created(ws, n, timeout)]
 
 
-async def test_an_event_made_on_one_worker_reaches_a_client_on_the_other(
-    worker_env: dict[str, str], workers: list[Worker]
-) -> None:
-    a, b = Worker(worker_env), Worker(worker_env)
+async def _two_workers(env: dict[str, str], workers: list[Worker]) -> tuple[Worker, Worker, dict[str, str]]:
+    """Two servers on one database and one Redis, both ready, and a commander's token good on both."""
+    a, b = Worker(env), Worker(env)
     workers += [a, b]
     await asyncio.gather(a.ready(), b.ready())
-    auth = await _token(a.base)
+    return a, b, await _token(a.base)
+
+
+@contextlib.asynccontextmanager
+async def _write_on_a_watch_on_b(
+    a: Worker, b: Worker, auth: dict[str, str]
+) -> AsyncIterator[tuple[httpx.AsyncClient, ClientConnection]]:
+    """An HTTP client on worker a and a command-room websocket on worker b, subscribed before anything is written."""
     token = auth["Authorization"].removeprefix("Bearer ")
     async with (
         connect(f"ws://{b.base}/ws/command?token={token}") as ws,
         httpx.AsyncClient(base_url=f"http://{a.base}") as http,
     ):
         await asyncio.sleep(0.2)
+        yield http, ws
+
+
+async def test_an_event_made_on_one_worker_reaches_a_client_on_the_other(
+    worker_env: dict[str, str], workers: list[Worker]
+) -> None:
+    a, b, auth = await _two_workers(worker_env, workers)
+    async with _write_on_a_watch_on_b(a, b, auth) as (http, ws):
         created = [await _create(http, auth, n) for n in range(3)]
         assert await _incident_ids(ws, 3, timeout=5) == created
 
@@ -159,16 +174,8 @@ async def test_redis_away_intake_still_answers_and_nothing_is_lost(
     proxy = await TcpProxy(redis_url.host or "127.0.0.1", redis_url.port or 6379).start()
     env = {**worker_env, "COMMANDPOST_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
     try:
-        a, b = Worker(env), Worker(env)
-        workers += [a, b]
-        await asyncio.gather(a.ready(), b.ready())
-        auth = await _token(a.base)
-        token = auth["Authorization"].removeprefix("Bearer ")
-        async with (
-            connect(f"ws://{b.base}/ws/command?token={token}") as ws,
-            httpx.AsyncClient(base_url=f"http://{a.base}") as http,
-        ):
-            await asyncio.sleep(0.2)
+        a, b, auth = await _two_workers(env, workers)
+        async with _write_on_a_watch_on_b(a, b, auth) as (http, ws):
             before = [await _create(http, auth, n) for n in range(2)]
             proxy.block()
             during = [await _create(http, auth, n) for n in range(2, 6)]  # 201 while Redis is away
@@ -183,10 +190,7 @@ async def test_redis_away_intake_still_answers_and_nothing_is_lost(
 async def test_a_worker_killed_mid_load_loses_nothing_committed(
     worker_env: dict[str, str], workers: list[Worker], engine: AsyncEngine
 ) -> None:
-    a, b = Worker(worker_env), Worker(worker_env)
-    workers += [a, b]
-    await asyncio.gather(a.ready(), b.ready())
-    auth = await _token(b.base)
+    a, b, auth = await _two_workers(worker_env, workers)
     token = auth["Authorization"].removeprefix("Bearer ")
     answered: list[int] = []
 

@@ -13,7 +13,7 @@ from shapely.geometry import mapping
 from core.geojson import feature, feature_collection
 from gis.impact import EVACUATION_TYPES, affected, impact_area
 from gis.isochrone import MAX_ISOCHRONE_MINUTES, isochrone
-from gis.reach import MAX_K, Reach, nearest_by_road
+from gis.reach import MAX_K, nearest_by_road
 from gis.routing import RoadPolicy, route
 from incidents import service as incident_service
 from web.deps import AnyUser, SessionDep, SettingsDep
@@ -70,21 +70,6 @@ async def get_isochrone(
     return feature(dict(mapping(found.area)), properties)
 
 
-def _reach_json(reach: Reach) -> dict[str, Any]:
-    return {
-        "unit_id": reach.unit_id,
-        "type": reach.type,
-        "name": reach.name,
-        "eta_s": reach.eta_s,
-        "distance_m": reach.distance_m,
-        "method": reach.method,
-        "reason": reach.reason,
-        "position_source": reach.position_source,
-        "straight_m": reach.straight_m,
-        "location": {"type": "Point", "coordinates": [reach.lon, reach.lat]},
-    }
-
-
 @router.get("/units/nearest", name="roads.nearest")
 async def get_nearest_units(
     session: SessionDep,
@@ -107,7 +92,7 @@ async def get_nearest_units(
         stale_after=timedelta(minutes=settings.unit_fix_stale_minutes),
         policy=RoadPolicy.of(settings),
     )
-    items = [_reach_json(reach) for reach in found]
+    items = [reach.as_json() for reach in found]
     if format == "geojson":
         return feature_collection([feature(i.pop("location"), i, id=i["unit_id"]) for i in items])
     return {"items": items, "total": len(items)}
