@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     admin_password: SecretStr | None = None
     token_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    # A token's user (active? password unchanged? role?) is looked up at most once per this many seconds per worker:
+    # deactivating a user or resetting a password takes effect everywhere within it. 0 looks up every request.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     readiness_timeout_s: float = Field(default=2.0, gt=0)
 

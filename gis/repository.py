@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from geoalchemy2 import Geography
 from geoalchemy2.shape import from_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, Select, cast, func, null, select, text
+from sqlalchemy import ARRAY, ColumnElement, Row, String, TextClause, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gis.models import HazardZone, Jurisdiction, Resource, ResourceType
@@ -18,10 +18,19 @@ LonLat = tuple[float, float]
 
 
 class ResourceHit(NamedTuple):
-    """A resource in a list answer, with its distance in metres (on the spheroid) when the query had a ``near``."""
+    """A resource in a list answer, with its distance in metres (on the spheroid) when the query had a ``near``.
 
-    resource: Resource
+    ``resource`` is a row of every column of ``resource`` but the geometry, which comes as ``lon`` and ``lat``:
+    lists read rows, not ORM objects (a list is read, never changed, and this is the hot read of the registry).
+    """
+
+    resource: Row[Any]
     distance_m: float | None
+
+
+# What a list shows of a resource: every column but the geometry, and the point as lon/lat.
+_LISTED = ", ".join(c.name for c in Resource.__table__.c if c.name != "location")
+_LISTED += ", ST_X(location) AS lon, ST_Y(location) AS lat"
 
 
 def point(lon: float, lat: float) -> ColumnElement[Any]:
@@ -45,6 +54,48 @@ def _resource_filters(
     return filters
 
 
+class ResourcePage(NamedTuple):
+    """A page of resources, how many match in all, and whether that number is exact (see NEAR_COUNT_CAP)."""
+
+    hits: list[ResourceHit]
+    total: int
+    total_exact: bool
+
+
+# A nearest-first search is about its first few answers: its total is counted up to this many past the page
+# (an exact count of every match would cost more than the search itself), and flagged when it stops there.
+NEAR_COUNT_CAP = 1000
+
+
+@functools.cache
+def _list_sql(*, types: int, status: bool, bbox: bool, near: bool) -> TextClause:
+    """The list statement for one combination of filters: fixed SQL text, every value a bound parameter.
+
+    Plain SQL, built once per combination: this is the registry's hot read, and composing it anew each time costs
+    more than the KNN search itself.
+    """
+    where = ["TRUE"]
+    if types:
+        where.append("type = :type" if types == 1 else "type = ANY(:types)")
+    if status:
+        where.append("status = :status")
+    if bbox:
+        where.append("ST_Intersects(location, ST_MakeEnvelope(:minlon, :minlat, :maxlon, :maxlat, 4326))")
+    matching = " AND ".join(where)
+    here = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+    # `<->` orders by the GiST index in degrees; the distance reported is on the spheroid.
+    distance = f"ST_Distance(location::geography, {here}::geography)" if near else "NULL::float8"
+    order = f"location <-> {here}" if near else "id"
+    # The count rides along as an uncorrelated subquery (computed once): one round trip for page and total.
+    sql = f"""SELECT {distance} AS distance_m,
+        (SELECT count(*) FROM (SELECT 1 FROM resource WHERE {matching} LIMIT :cap) AS counted) AS total, {_LISTED}
+    FROM resource WHERE {matching} ORDER BY {order} LIMIT :limit OFFSET :offset"""
+    statement = text(sql)
+    if types > 1:
+        statement = statement.bindparams(bindparam("types", type_=ARRAY(String)))
+    return statement
+
+
 async def select_resources(
     session: AsyncSession,
     *,
@@ -54,28 +105,34 @@ async def select_resources(
     near: LonLat | None,
     limit: int,
     offset: int,
-) -> tuple[list[ResourceHit], int]:
-    """One page of resources and the count of all that match. With ``near``: nearest first (KNN on the GiST index)."""
-    filters = _resource_filters(types=types, status=status, bbox=bbox)
-    # The count rides along as an uncorrelated subquery (computed once): one round trip for page and total.
-    total = select(func.count()).select_from(Resource).where(*filters).scalar_subquery()
-    query: Select[Resource, Any, int]
-    if near is None:
-        query = select(Resource, null(), total).where(*filters).order_by(Resource.id)
-    else:
-        here = point(*near)
-        distance = func.ST_Distance(cast(Resource.location, Geography), cast(here, Geography))
-        # `<->` orders by the index in degrees; the distance reported is on the spheroid. For a handful of nearest
-        # points over a city the two orders agree; the exact one is re-applied below for the page itself.
-        query = select(Resource, distance, total).where(*filters).order_by(Resource.location.op("<->")(here))
-    rows = (await session.execute(query.limit(limit).offset(offset))).all()
-    hits = [ResourceHit(row[0], row[1]) for row in rows]
+) -> ResourcePage:
+    """One page of resources and the count of those that match. With ``near``: nearest first (KNN on the GiST
+    index), and the count stops ``NEAR_COUNT_CAP`` past the page."""
+    types = list(types or [])
+    cap = offset + limit + NEAR_COUNT_CAP if near is not None else None
+    statement = _list_sql(
+        types=min(len(types), 2), status=status is not None, bbox=bbox is not None, near=near is not None
+    )
+    params: dict[str, Any] = {"limit": limit, "offset": offset, "cap": None if cap is None else cap + 1}
+    if types:
+        params.update({"type": types[0]} if len(types) == 1 else {"types": types})
+    if status is not None:
+        params["status"] = status
+    if bbox is not None:
+        params.update(zip(("minlon", "minlat", "maxlon", "maxlat"), bbox, strict=True))
     if near is not None:
+        params.update(lon=near[0], lat=near[1])
+    connection = await session.connection()  # rows, not ORM objects: a list is read, never changed
+    rows = (await connection.execute(statement, params)).all()
+    hits = [ResourceHit(row, row.distance_m) for row in rows]
+    if near is not None:  # the exact order on the spheroid, for the page itself
         hits.sort(key=lambda hit: hit.distance_m or 0.0)
-    if rows:
-        return hits, int(rows[0][2])
-    count = await session.scalar(select(func.count()).select_from(Resource).where(*filters))
-    return hits, int(count or 0)
+    if not rows and offset:  # past the end: the first row still carries the total
+        rows = (await connection.execute(statement, {**params, "limit": 1, "offset": 0})).all()
+    count = int(rows[0].total) if rows else 0
+    if cap is not None and count > cap:
+        return ResourcePage(hits, cap, total_exact=False)
+    return ResourcePage(hits, count, total_exact=True)
 
 
 async def resource_types(session: AsyncSession) -> dict[str, str]:

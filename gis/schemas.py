@@ -61,6 +61,15 @@ class ResourceOut(BaseModel):
 
     @classmethod
     def of(cls, resource: Resource, *, distance_m: float | None = None) -> ResourceOut:
+        return cls._from(resource, geometry_json(resource.location), distance_m)
+
+    @classmethod
+    def listed(cls, row: Any, *, distance_m: float | None = None) -> ResourceOut:
+        """From a list row (gis.repository.LISTED_COLUMNS: the point as ``lon`` and ``lat``)."""
+        return cls._from(row, {"type": "Point", "coordinates": [row.lon, row.lat]}, distance_m)
+
+    @classmethod
+    def _from(cls, resource: Any, location: dict[str, Any], distance_m: float | None) -> ResourceOut:
         return cls(
             id=resource.id,
             type=resource.type,
@@ -68,7 +77,7 @@ class ResourceOut(BaseModel):
             name_zh=resource.name_zh,
             name_en=resource.name_en,
             status=resource.status,
-            location=geometry_json(resource.location),
+            location=location,
             capacity=resource.capacity,
             home_station_id=resource.home_station_id,
             agency=resource.agency,

@@ -20,12 +20,13 @@ from core.events import record_event
 from core.geojson import check_lon_lat
 from gis import repository
 from gis.models import HazardZone, Jurisdiction, Resource, ResourceKind, UnitStatus
-from gis.repository import BBox, LonLat, Place, ResourceHit
+from gis.repository import BBox, LonLat, Place, ResourceHit, ResourcePage
 from gis.schemas import ResourceIn, resource_event_data
 
 __all__ = [
     "Place",
     "ResourceHit",
+    "ResourcePage",
     "create_resource",
     "get_resource",
     "jurisdiction_containing",
@@ -66,8 +67,8 @@ async def list_resources(
     near: LonLat | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> tuple[list[ResourceHit], int]:
-    """A page of resources and the number matching in all.
+) -> ResourcePage:
+    """A page of resources and the number matching in all (with ``near``: counted up to a cap, see ResourcePage).
 
     ``type`` is one key or several; ``bbox`` is (minlon, minlat, maxlon, maxlat); with ``near`` = (lon, lat) the
     nearest come first and each hit carries its distance in metres on the spheroid.

@@ -26,6 +26,7 @@ from web.routes import resources as resource_routes
 from web.routes import roads as road_routes
 from web.routes import tiles as tile_routes
 from web.scheduler import Scheduler
+from web.security import AuthCache
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     app.include_router(health.router)

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Forbidden, Unauthenticated
 from core.events import take_pending_event_ids
 from core.settings import Settings
-from core.users import Role, signer
+from core.users import Role, Signer, signer
 from web.audit import audit_success, is_audited, set_actor
-from web.security import password_stamp, verify_token
+from web.security import AuthCache, TokenClaims, password_stamp, verify_token
 
 
 async def get_settings(request: Request) -> Settings:
@@ -76,18 +76,35 @@ async def current_user(
     token was issued under (a reset password revokes older tokens)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("this endpoint needs 'Authorization: Bearer <token>'")
-    caller = await user_from_token(session, settings=settings, token=credentials.credentials)
+    caller = await user_from_token(
+        session, settings=settings, token=credentials.credentials, cache=request.app.state.auth_cache
+    )
     set_actor(request, username=caller.username, role=caller.role.value)
     return caller
 
 
-async def user_from_token(session: AsyncSession, *, settings: Settings, token: str) -> CurrentUser:
-    """The user a token proves (HTTP bearer header or a websocket's ``?token=``), or Unauthenticated."""
-    claims = verify_token(token, settings=settings)
-    user = await signer(session, username=claims.username)
-    if user is None or not user.active or claims.password_stamp != password_stamp(user.password_changed_at):
+async def user_from_token(
+    session: AsyncSession, *, settings: Settings, token: str, cache: AuthCache | None = None
+) -> CurrentUser:
+    """The user a token proves (HTTP bearer header or a websocket's ``?token=``), or Unauthenticated.
+
+    ``cache``: the app's AuthCache (a token verified before, its user read recently); without one, all is checked now.
+    """
+    claims = cache.claims(token, settings=settings) if cache is not None else verify_token(token, settings=settings)
+    cached = cache.signer(claims.username) if cache is not None else None
+    if cached is not None and _proves(cached, claims):
+        user: Signer | None = cached
+    else:  # not cached, or cached as not matching: a token signed since (new password) must not wait for expiry
+        user = await signer(session, username=claims.username)
+        if user is not None and cache is not None:
+            cache.keep_signer(user)
+    if user is None or not _proves(user, claims):
         raise Unauthenticated("the token is not valid")
     return CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)
+
+
+def _proves(user: Signer, claims: TokenClaims) -> bool:
+    return user.active and claims.password_stamp == password_stamp(user.password_changed_at)
 
 
 def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, CurrentUser]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +13,7 @@ import jwt
 from core.clock import utcnow
 from core.errors import Unauthenticated, Unavailable
 from core.settings import Settings
+from core.users import Signer
 
 ALGORITHM = "HS256"
 ISSUER = "commandpost"
@@ -79,3 +82,50 @@ def verify_token(token: str, *, settings: Settings) -> TokenClaims:
         issued_at=datetime.fromtimestamp(claims["iat"], tz=UTC),
         expires_at=datetime.fromtimestamp(claims["exp"], tz=UTC),
     )
+
+
+class AuthCache:
+    """What the token check learnt recently, per app: verified tokens, and the users they named.
+
+    A verified token stays verified (its signature does not change); it is still refused once it expires.
+    A token's user (still active? same password? which role?) is read at most once per ``seconds``: deactivating
+    a user or resetting a password reaches every worker within ``seconds`` instead of at once (a signed token alone,
+    with no lookup, would stay good until it expires). Both maps are bounded; the oldest entries go first.
+    """
+
+    def __init__(self, seconds: float, *, size: int = 10_000, clock: Any = time.monotonic) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._clock = clock
+        self._tokens: OrderedDict[str, TokenClaims] = OrderedDict()
+        self._signers: OrderedDict[str, tuple[float, Signer]] = OrderedDict()
+
+    def claims(self, token: str, *, settings: Settings) -> TokenClaims:
+        """``verify_token``, remembering tokens that passed."""
+        claims = self._tokens.get(token)
+        if claims is None:
+            claims = verify_token(token, settings=settings)
+            self._keep(self._tokens, token, claims)
+        elif claims.expires_at <= utcnow():
+            del self._tokens[token]
+            raise Unauthenticated("the token has expired; sign in again")
+        return claims
+
+    def signer(self, username: str) -> Signer | None:
+        entry = self._signers.get(username)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._signers[username]
+            return None
+        return entry[1]
+
+    def keep_signer(self, signer: Signer) -> None:
+        if self.seconds > 0:
+            self._keep(self._signers, signer.username, (self._clock() + self.seconds, signer))
+
+    def _keep(self, entries: OrderedDict[str, Any], key: str, value: Any) -> None:
+        entries[key] = value
+        entries.move_to_end(key)
+        while len(entries) > self.size:
+            entries.popitem(last=False)

@@ -10,6 +10,7 @@ import pytest
 from shapely.geometry import Point
 
 from core.settings import Settings
+from gis import repository
 from gis.osm_import import OsmReport
 from tests.conftest import TokenFor
 
@@ -79,6 +80,34 @@ async def test_near_bbox_and_filters(client: httpx.AsyncClient, token_for: Token
     for params, field in [({"near": "100,200"}, "near"), ({"bbox": "1,2,3"}, "bbox"), ({"status": "asleep"}, "status")]:
         bad = await client.get("/api/v1/resources", params=params, headers=user)
         assert bad.status_code == 422 and bad.json()["field"] == field, bad.text
+
+
+async def test_list_totals_exact_and_capped_near(
+    client: httpx.AsyncClient, token_for: TokenFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = await token_for("admin")
+    for i in range(7):
+        unit = {
+            "type": "ambulance",
+            "name": f"Amb {i}",
+            "location": {"type": "Point", "coordinates": [104.0 + i / 100, 30.6]},
+        }
+        assert (await client.post("/api/v1/resources", json=unit, headers=admin)).status_code == 201
+    ambulances = {"type": "ambulance", "limit": 2}
+    page = (await client.get("/api/v1/resources", params=ambulances, headers=admin)).json()
+    assert (page["total"], page["total_exact"], len(page["items"])) == (7, True, 2)
+    past = (await client.get("/api/v1/resources", params={**ambulances, "offset": 50}, headers=admin)).json()
+    assert (past["items"], past["total"], past["total_exact"]) == ([], 7, True), "past the end still counts"
+    near = {**ambulances, "near": "104.0,30.6"}
+    nearest = (await client.get("/api/v1/resources", params=near, headers=admin)).json()
+    assert [i["name"] for i in nearest["items"]] == ["Amb 0", "Amb 1"]
+    assert (nearest["total"], nearest["total_exact"]) == (7, True)
+    monkeypatch.setattr(repository, "NEAR_COUNT_CAP", 3)  # counted up to 2 + 3: more exist, so it says so
+    capped = (await client.get("/api/v1/resources", params=near, headers=admin)).json()
+    assert (capped["total"], capped["total_exact"], len(capped["items"])) == (5, False, 2)
+    monkeypatch.setattr(repository, "NEAR_COUNT_CAP", 5)  # exactly as many as exist: exact
+    exact = (await client.get("/api/v1/resources", params=near, headers=admin)).json()
+    assert (exact["total"], exact["total_exact"]) == (7, True)
 
 
 async def test_jurisdictions_and_hazard_zones(

@@ -9,7 +9,6 @@ from typing import Any
 
 import geopandas as gpd
 import pytest
-from geoalchemy2.shape import to_shape
 from shapely.geometry import LineString, Point, Polygon
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,7 +51,7 @@ async def test_geojson_with_bad_rows_reported_row_by_row(
     report = await _import(session, path, LayerKind.resources, limits)
     assert report.imported == 4
     assert [(p.row, p.reason) for p in report.rejected] == [(3, "missing type"), (4, "unknown type 'spaceship'")]
-    hits, total = await service.list_resources(session, type="hospital")
+    hits, total, _ = await service.list_resources(session, type="hospital")
     assert total == 1
     hospital = hits[0].resource
     assert hospital.capacity == {"beds": 4300} and hospital.name_en == "West China Hospital"
@@ -99,9 +98,9 @@ async def test_zipped_shapefile_in_utm_is_reprojected(session: AsyncSession, tmp
     report = await _import(session, archive, LayerKind.resources, limits)
     assert report.imported == 2 and not report.rejected
     assert any("reprojected from" in note and "32648" in note for note in report.notes)
-    hits, _ = await service.list_resources(session, type="hospital")
-    point = to_shape(hits[0].resource.location)
-    assert point.x == pytest.approx(104.0614, abs=1e-6) and point.y == pytest.approx(30.6425, abs=1e-6)
+    hits = (await service.list_resources(session, type="hospital")).hits
+    hospital = hits[0].resource
+    assert hospital.lon == pytest.approx(104.0614, abs=1e-6) and hospital.lat == pytest.approx(30.6425, abs=1e-6)
 
 
 async def test_self_intersecting_polygon_is_repaired_and_reported(

@@ -8,6 +8,7 @@ from datetime import timedelta
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -16,7 +17,7 @@ from core.db import create_sessionmaker, transaction
 from core.settings import Settings
 from core.users import Role, add_user, ensure_admin
 from tests.conftest import TokenFor
-from web.security import issue_token
+from web.security import AuthCache, issue_token
 
 PASSWORD = "correct horse battery"
 
@@ -97,8 +98,24 @@ async def test_expired_token_is_401(client: httpx.AsyncClient, session: AsyncSes
     assert response.status_code == 401 and "expired" in response.json()["detail"]
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(app: FastAPI, settings: Settings) -> FakeClock:
+    """The app's auth cache on a clock the test moves."""
+    fake = FakeClock()
+    app.state.auth_cache = AuthCache(settings.auth_cache_seconds, clock=fake)
+    return fake
+
+
 async def test_password_reset_revokes_older_tokens(
-    client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, clock: FakeClock
 ) -> None:
     await ensure_admin(session, password=PASSWORD)
     await session.commit()
@@ -106,19 +123,59 @@ async def test_password_reset_revokes_older_tokens(
     assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {old}"})).status_code == 200
     assert await ensure_admin(session, password="a brand new password") == "reset"
     await session.commit()
+    new = (await _sign_in(client, "admin", "a brand new password")).json()["access_token"]
+    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {new}"})).status_code == 200, (
+        "a token signed after the reset works at once, whatever the cache holds"
+    )
+    clock.now += settings.auth_cache_seconds  # the longest a worker may go on trusting what it read
     assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {old}"})).status_code == 401
     assert (await _sign_in(client, "admin", PASSWORD)).status_code == 401
-    assert (await _sign_in(client, "admin", "a brand new password")).status_code == 200
 
 
-async def test_deactivated_user_is_locked_out(client: httpx.AsyncClient, session: AsyncSession) -> None:
+async def test_deactivated_user_is_locked_out(
+    client: httpx.AsyncClient, session: AsyncSession, settings: Settings, clock: FakeClock
+) -> None:
     user = await add_user(session, username="gone", password=PASSWORD, role=Role.commander)
     await session.commit()
     token = (await _sign_in(client, "gone", PASSWORD)).json()["access_token"]
+    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+    user.active = False
+    await session.commit()
+    clock.now += settings.auth_cache_seconds
+    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    assert (await _sign_in(client, "gone", PASSWORD)).status_code == 401
+
+
+async def test_without_the_cache_revocation_is_immediate(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    app.state.auth_cache = AuthCache(0)
+    user = await add_user(session, username="gone.now", password=PASSWORD, role=Role.commander)
+    await session.commit()
+    token = (await _sign_in(client, "gone.now", PASSWORD)).json()["access_token"]
+    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
     user.active = False
     await session.commit()
     assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
-    assert (await _sign_in(client, "gone", PASSWORD)).status_code == 401
+
+
+async def test_a_remembered_token_still_expires(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    await add_user(session, username="brief", password=PASSWORD, role=Role.observer)
+    await session.commit()
+    user = await session.scalar(text("SELECT password_changed_at FROM app_user WHERE username = 'brief'"))
+    token, _ = issue_token(
+        username="brief",
+        role="observer",
+        password_changed_at=user,
+        settings=settings,
+        now=utcnow() - timedelta(minutes=settings.token_minutes) + timedelta(seconds=1),
+    )
+    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+    await asyncio.sleep(1.1)
+    response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ async def list_resources(
 ) -> Any:
     """Units and facilities, filtered by type, status, box; nearest first with ``near``."""
     types = [t.strip() for t in type.split(",") if t.strip()] if type else None
-    hits, total = await service.list_resources(
+    found = await service.list_resources(
         session,
         type=types,
         status=status,
@@ -45,10 +45,11 @@ async def list_resources(
         limit=page.limit,
         offset=page.offset,
     )
-    items = [ResourceOut.of(hit.resource, distance_m=hit.distance_m) for hit in hits]
+    items = [ResourceOut.listed(hit.resource, distance_m=hit.distance_m) for hit in found.hits]
     if format == "geojson":
-        return feature_collection([item.as_feature() for item in items])
-    return {"items": [item.model_dump(mode="json", exclude_none=False) for item in items], "total": total}
+        return JSONResponse(feature_collection([item.as_feature() for item in items]))
+    items_json = [item.model_dump(mode="json", exclude_none=False) for item in items]
+    return JSONResponse({"items": items_json, "total": found.total, "total_exact": found.total_exact})
 
 
 @router.get("/resources/{resource_id}", name="resources.get")
