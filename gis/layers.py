@@ -67,9 +67,9 @@ def read_layer(
             frame = _read_csv(path, name=name)
         elif fmt is LayerFormat.shapefile_zip:
             member = check_zip(path, limits=zip_limits, name=name)
-            frame = pyogrio.read_dataframe(f"/vsizip/{path}/{member}")
+            frame = pyogrio.read_dataframe(f"/vsizip/{path}/{member}", use_arrow=True)
         else:
-            frame = pyogrio.read_dataframe(path)
+            frame = pyogrio.read_dataframe(path, use_arrow=True)
     except Invalid:
         raise
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError) as exc:

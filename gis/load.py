@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gis.importer import LayerKind
@@ -19,10 +20,17 @@ CHUNK = 10_000
 
 @dataclass(frozen=True)
 class Target:
+    table: str
     staging: str
     create: str
     columns: tuple[str, ...]
     upsert: str
+
+    @property
+    def insert(self) -> str:
+        """The upsert without its ON CONFLICT part: for a table that was empty, where nothing can conflict."""
+        head, _, _ = self.upsert.partition("ON CONFLICT")
+        return head + "RETURNING true AS inserted"
 
 
 _RESOURCE_COLUMNS = (
@@ -81,6 +89,7 @@ RETURNING (xmax = 0) AS inserted
 
 TARGETS = {
     LayerKind.resources: Target(
+        table="resource",
         staging="gis_load_resource",
         create="""CREATE TEMP TABLE gis_load_resource (row int, type text, name text, name_zh text, name_en text,
             capacity jsonb, home_station_id bigint, agency text, status text, source text, external_id text,
@@ -89,6 +98,7 @@ TARGETS = {
         upsert=_RESOURCE_UPSERT,
     ),
     LayerKind.jurisdictions: Target(
+        table="jurisdiction",
         staging="gis_load_jurisdiction",
         create="""CREATE TEMP TABLE gis_load_jurisdiction (row int, name text, name_en text, admin_level smallint,
             code text, source text, external_id text, properties jsonb, wkb bytea) ON COMMIT DROP""",
@@ -96,6 +106,7 @@ TARGETS = {
         upsert=_JURISDICTION_UPSERT,
     ),
     LayerKind.hazard_zones: Target(
+        table="hazard_zone",
         staging="gis_load_zone",
         create="""CREATE TEMP TABLE gis_load_zone (row int, name text, kind text, buffer_m float8, source text,
             external_id text, properties jsonb, wkb bytea) ON COMMIT DROP""",
@@ -105,11 +116,65 @@ TARGETS = {
 }
 
 
+# A load at least this large into a table holding no more rows than the load builds the table's secondary indexes
+# and checks its foreign keys once, after the rows are in, instead of row by row (several times faster), at the
+# price of an exclusive lock on the table until the import commits: a first load of a city's layers, typically.
+BULK_ROWS = 10_000
+BULK_LOCK_TIMEOUT_MS = 2_000
+
+# The secondary indexes and foreign keys of a table, each with the statement that makes it again.
+_DEFERRABLE = text("""
+SELECT 'DROP INDEX ' || i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+FROM pg_index i
+WHERE i.indrelid = CAST(:table AS regclass) AND NOT i.indisprimary AND NOT i.indisunique
+UNION ALL
+SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
+       format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid))
+FROM pg_constraint c
+WHERE c.conrelid = CAST(:table AS regclass) AND (c.contype = 'f' OR (c.contype = 'u' AND :unique))
+""")
+
+
 async def driver_connection(session: AsyncSession) -> Any:
     """The asyncpg connection under the session, inside the session's transaction."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
+
+
+async def _defer_indexes(session: AsyncSession, table: str, rows: int) -> tuple[list[str], bool] | None:
+    """For a large load into a small table: lock it, drop its secondary indexes and foreign keys (and, when it is
+    empty, its unique constraints), and return the statements that restore them, to run after the load in the same
+    transaction, and whether the table was empty. None: load row by row instead (a small load, a larger table, or
+    the lock not granted in time because others are using the table)."""
+    if rows < BULK_ROWS:
+        return None
+    held = await session.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :n) AS held"), {"n": rows + 1})
+    if held is None or held > rows:
+        return None
+    savepoint = await session.begin_nested()
+    try:
+        await session.execute(text(f"SET LOCAL lock_timeout = {BULK_LOCK_TIMEOUT_MS}"))
+        await session.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+    except DBAPIError:
+        await savepoint.rollback()
+        return None
+    await savepoint.commit()
+    empty = not await session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})"))  # under the lock: certain
+    await session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    await session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    pairs = (await session.execute(_DEFERRABLE, {"table": table, "unique": empty})).all()
+    for drop, _ in pairs:
+        await session.execute(text(drop))
+    return [make for _, make in pairs], empty
+
+
+class Loaded(NamedTuple):
+    """What a load did: rows added, rows updated, and whether the table's indexes were built after it (bulk)."""
+
+    inserted: int
+    updated: int
+    bulk: bool
 
 
 async def bulk_upsert(
@@ -118,8 +183,8 @@ async def bulk_upsert(
     rows: Sequence[tuple[Any, ...]],
     *,
     on_progress: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
-    """COPY ``rows`` (``(file row, *columns, wkb)``) in and upsert them. Returns (inserted, updated)."""
+) -> Loaded:
+    """COPY ``rows`` (``(file row, *columns, wkb)``) in and upsert them."""
     target = TARGETS[kind]
     await session.execute(text(f"DROP TABLE IF EXISTS {target.staging}"))  # fixed name, not input
     await session.execute(text(target.create))
@@ -129,8 +194,12 @@ async def bulk_upsert(
         await conn.copy_records_to_table(target.staging, records=chunk, columns=list(target.columns))
         if on_progress is not None:
             on_progress(len(chunk))
-    result = await session.execute(text(target.upsert))
-    flags = [bool(flag) for flag in result.scalars()]
+    deferred = await _defer_indexes(session, target.table, len(rows))
+    restore, empty = deferred or ([], False)
+    load = target.insert if empty else target.upsert  # the file's own external ids were checked for repeats
+    counted = f"WITH up AS ({load}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM up"
+    inserted, touched = (await session.execute(text(counted))).one()
+    for statement in restore:  # a unique constraint made again also proves its rows unique
+        await session.execute(text(statement))
     await session.execute(text(f"DROP TABLE {target.staging}"))
-    inserted = sum(flags)
-    return inserted, len(flags) - inserted
+    return Loaded(int(inserted), int(touched) - int(inserted), bulk=deferred is not None)

@@ -8,6 +8,7 @@ columns, every other column kept in ``properties``. The first broken rule of a r
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,15 +32,23 @@ def _text(frame: pd.DataFrame, *names: str) -> pd.Series:
 
 
 class _Reasons:
-    """The first reason per row: a later rule never overwrites an earlier one."""
+    """The first reason per row: a later rule never overwrites an earlier one.
+
+    A reason that names the row's value is a function of the rows it concerns, called only for those rows (most
+    files have none, and formatting a message for each of 100,000 rows costs more than checking them).
+    """
 
     def __init__(self, index: pd.Index) -> None:
         self.values = pd.Series("", index=index, dtype=object)
+        self.taken = np.zeros(len(index), dtype=bool)
 
-    def add(self, mask: pd.Series, reason: str | pd.Series) -> None:
-        mask = mask & (self.values == "")
-        if mask.any():
-            self.values[mask] = reason if isinstance(reason, str) else reason[mask]
+    def add(self, mask: pd.Series, reason: str | Callable[[pd.Series], pd.Series]) -> None:
+        fresh = mask.to_numpy(dtype=bool, na_value=False) & ~self.taken
+        if not fresh.any():
+            return
+        rows = mask.index[fresh]
+        self.values[rows] = reason if isinstance(reason, str) else reason(rows)
+        self.taken |= fresh
 
 
 def _json_objects(frame: pd.DataFrame, name: str, reasons: _Reasons) -> pd.Series:
@@ -117,21 +126,28 @@ def resource_rows(
     type_key = _text(frame, "type", "resource_type")
     reasons.add(type_key.isna(), "missing type")
     known = type_key.isin(list(kinds))
-    reasons.add(~known, "unknown type " + type_key.map(repr))
+    reasons.add(~known, lambda rows: "unknown type " + type_key[rows].map(repr))
     name = _text(frame, "name").fillna(_text(frame, "name_zh")).fillna(_text(frame, "name_en"))
     reasons.add(name.isna(), "missing name")
     status = _text(frame, "status")
     is_unit = type_key.map(kinds) == "unit"
     status = status.where(~is_unit | status.notna(), UnitStatus.available.value)
-    reasons.add(is_unit & ~status.isin(list(UnitStatus.__members__)), "unknown status " + status.map(repr))
+    reasons.add(
+        is_unit & ~status.isin(list(UnitStatus.__members__)), lambda rows: "unknown status " + status[rows].map(repr)
+    )
     reasons.add(
         known & ~is_unit & status.notna(),
-        "a " + type_key.astype(str) + " is a facility and has no status (got " + status.map(repr) + ")",
+        lambda rows: (
+            "a " + type_key[rows].astype(str) + " is a facility and has no status (got " + status[rows].map(repr) + ")"
+        ),
     )
     status = status.where(is_unit, None)
     home_text = _text(frame, "home_station_id")
     home = pd.to_numeric(home_text, errors="coerce")
-    reasons.add(home_text.notna() & home.isna(), "home_station_id " + home_text.map(repr) + " is not a number")
+    reasons.add(
+        home_text.notna() & home.isna(),
+        lambda rows: "home_station_id " + home_text[rows].map(repr) + " is not a number",
+    )
     capacity = _capacity(frame, reasons)
     properties = _properties(frame, reserved, reasons)
     row_source = _text(frame, "source").fillna(source)
@@ -139,7 +155,10 @@ def resource_rows(
     first_row = frame["row"].groupby([row_source, external]).transform("first") if external.notna().any() else None
     if first_row is not None:
         duplicate = external.notna() & (first_row != frame["row"])
-        reasons.add(duplicate, "external id " + external.map(repr) + " repeats row " + first_row.astype(str))
+        reasons.add(
+            duplicate,
+            lambda rows: "external id " + external[rows].map(repr) + " repeats row " + first_row[rows].astype(str),
+        )
     geoms = frame.geometry.values
     not_points = shapely.get_type_id(geoms) != 0
     moved = int(not_points.sum())
@@ -148,13 +167,16 @@ def resource_rows(
         points = np.where(not_points, shapely.centroid(geoms), geoms)
         checked.notes.append(f"{moved} non-point geometries placed at their centroid")
     wkb = shapely.to_wkb(points, include_srid=False, output_dimension=2)
-    bad = (reasons.values != "").to_numpy()
+    bad = reasons.taken
     checked.rejected.extend(
         RowProblem(row=int(r), reason=str(why))
         for r, why in zip(frame["row"].to_numpy()[bad], reasons.values.to_numpy()[bad], strict=True)
     )
     keep = ~bad
-    home_ids = [None if pd.isna(v) else int(v) for v in home.to_numpy()[keep]]
+    home_values = home.to_numpy(dtype=float, na_value=np.nan)[keep]
+    home_ids = (
+        [None if v != v else int(v) for v in home_values] if home_text.notna().any() else [None] * len(home_values)
+    )
     columns = [
         frame["row"].to_numpy()[keep].tolist(), type_key.to_numpy()[keep], name.str.slice(0, 200).to_numpy()[keep],
         _text(frame, "name_zh").to_numpy()[keep], _text(frame, "name_en").to_numpy()[keep],

@@ -86,9 +86,11 @@ async def import_layer(
             report=report.model_dump(mode="json"),
         )
     require_rows(rows, checked, name=name)
-    inserted, updated = await bulk_upsert(session, kind, rows, on_progress=on_progress)
+    inserted, updated, bulk = await bulk_upsert(session, kind, rows, on_progress=on_progress)
     report.imported = len(rows)
     report.notes.append(f"{inserted} added, {updated} updated, {len(rows) - inserted - updated} unchanged")
+    if bulk:
+        report.notes.append(f"loaded in bulk: the {kind.value} table was locked and its indexes built after the load")
     await record_event(session, type="layer.imported", data=_event_data(report, inserted, updated))
     return report
 

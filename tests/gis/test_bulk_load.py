@@ -1,0 +1,122 @@
+"""Large loads into a small table: indexes and foreign keys set aside during the load and made again after it,
+the same as before, inside the import's transaction; a busy table falls back to loading row by row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from gis import load
+from gis.files import ZipLimits
+from gis.importer import LayerKind
+from gis.transfer import import_layer
+
+BULK_NOTE = "loaded in bulk"
+
+_SCHEMA = text("""
+SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'resource'::regclass
+UNION ALL
+SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'resource'::regclass
+ORDER BY 1
+""")
+
+
+async def _schema(session: AsyncSession) -> list[str]:
+    return list((await session.scalars(_SCHEMA)).all())
+
+
+def _stations(path: Path, count: int, *, name: str = "Station") -> Path:
+    frame = gpd.GeoDataFrame(
+        {
+            "type": ["fire_engine" if i % 2 else "hospital" for i in range(count)],
+            "name": [f"{name} {i}" for i in range(count)],
+            "external_id": [f"st-{i}" for i in range(count)],
+        },
+        geometry=[Point(104.0 + i / 1000, 30.6) for i in range(count)],
+        crs="EPSG:4326",
+    )
+    frame.to_file(path, driver="GeoJSON")
+    return path
+
+
+@pytest.fixture
+async def empty_registry(session: AsyncSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No resources (inside the test's transaction), and 'large' meaning 4 rows or more."""
+    await session.execute(text("DELETE FROM resource"))
+    monkeypatch.setattr(load, "BULK_ROWS", 4)
+
+
+async def test_bulk_load_rebuilds_the_same_indexes_and_constraints(
+    session: AsyncSession, tmp_path: Path, limits: ZipLimits, empty_registry: None
+) -> None:
+    before = await _schema(session)
+    assert any("USING gist" in line for line in before) and any("FOREIGN KEY (type)" in line for line in before)
+    report = await import_layer(
+        session, path=_stations(tmp_path / "s.geojson", 6), kind=LayerKind.resources, limits=limits
+    )
+    assert report.imported == 6 and any(BULK_NOTE in note for note in report.notes), report.notes
+    assert await _schema(session) == before
+    assert await session.scalar(text("SELECT count(*) FROM resource")) == 6
+    # The constraints made again still hold: an unknown type and a repeated external id are refused.
+    for bad in (
+        "INSERT INTO resource (type, name, location) VALUES ('spaceship', 'x', 'SRID=4326;POINT(104 30)')",
+        "INSERT INTO resource (type, name, location, source, external_id) "
+        "SELECT type, name, location, source, external_id FROM resource LIMIT 1",
+    ):
+        savepoint = await session.begin_nested()
+        with pytest.raises(IntegrityError):
+            await session.execute(text(bad))
+        await savepoint.rollback()
+
+
+async def test_bulk_load_rolled_back_leaves_table_and_schema_as_they_were(
+    session: AsyncSession, tmp_path: Path, limits: ZipLimits, empty_registry: None
+) -> None:
+    before = await _schema(session)
+    savepoint = await session.begin_nested()
+    report = await import_layer(
+        session, path=_stations(tmp_path / "s.geojson", 5), kind=LayerKind.resources, limits=limits
+    )
+    assert any(BULK_NOTE in note for note in report.notes)
+    await savepoint.rollback()
+    assert await session.scalar(text("SELECT count(*) FROM resource")) == 0
+    assert await _schema(session) == before
+
+
+async def test_reimport_into_a_small_table_updates_in_bulk(
+    session: AsyncSession, tmp_path: Path, limits: ZipLimits, empty_registry: None
+) -> None:
+    path = _stations(tmp_path / "s.geojson", 6)
+    await import_layer(session, path=path, kind=LayerKind.resources, limits=limits)
+    renamed = _stations(tmp_path / "s2.geojson", 6, name="Renamed")
+    report = await import_layer(session, path=renamed, kind=LayerKind.resources, limits=limits, name="s.geojson")
+    assert any(BULK_NOTE in note for note in report.notes)
+    assert "0 added, 6 updated, 0 unchanged" in report.notes
+    names = set((await session.scalars(text("SELECT name FROM resource"))).all())
+    assert names == {f"Renamed {i}" for i in range(6)}
+
+
+async def test_a_busy_table_is_loaded_row_by_row_instead_of_waiting(
+    session: AsyncSession,
+    engine: AsyncEngine,
+    tmp_path: Path,
+    limits: ZipLimits,
+    empty_registry: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(load, "BULK_LOCK_TIMEOUT_MS", 200)
+    async with engine.connect() as reader:
+        await reader.execute(text("SELECT count(*) FROM resource"))  # an open read: it holds the table
+        report = await import_layer(
+            session, path=_stations(tmp_path / "s.geojson", 6), kind=LayerKind.resources, limits=limits
+        )
+        assert report.imported == 6 and not any(BULK_NOTE in note for note in report.notes)
+        assert (await reader.execute(text("SELECT 1"))).scalar() == 1, "the reader was never blocked or broken"
+        await reader.rollback()
+    assert await session.scalar(text("SELECT count(*) FROM resource")) == 6
