@@ -96,6 +96,15 @@ class ResourceOut(BaseModel):
         return feature(self.location, properties, id=self.id)
 
 
+class ResourceList(BaseModel):
+    """A page of ``GET /resources``: API.md's list shape, and whether ``total`` is exact (a ``near`` search counts
+    only so far past its page)."""
+
+    items: list[ResourceOut]
+    total: int
+    total_exact: bool
+
+
 def resource_event_data(resource: Resource) -> dict[str, Any]:
     """The ``data`` of a ``resource.*`` or ``unit.*`` event: the resource as the API shows it."""
     return ResourceOut.of(resource).model_dump(mode="json", exclude={"distance_m"})

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import Forbidden, Unauthenticated
 from core.events import take_pending_event_ids
@@ -68,7 +68,6 @@ class CurrentUser:
 
 async def current_user(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> CurrentUser:
@@ -77,16 +76,21 @@ async def current_user(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("this endpoint needs 'Authorization: Bearer <token>'")
     caller = await user_from_token(
-        session, settings=settings, token=credentials.credentials, cache=request.app.state.auth_cache
+        request.app.state.read_sessionmaker,
+        settings=settings,
+        token=credentials.credentials,
+        cache=request.app.state.auth_cache,
     )
     set_actor(request, username=caller.username, role=caller.role.value)
     return caller
 
 
 async def user_from_token(
-    session: AsyncSession, *, settings: Settings, token: str, cache: AuthCache | None = None
+    sessions: async_sessionmaker[AsyncSession], *, settings: Settings, token: str, cache: AuthCache | None = None
 ) -> CurrentUser:
     """The user a token proves (HTTP bearer header or a websocket's ``?token=``), or Unauthenticated.
+
+    The database is asked (through ``sessions``) only when the cache cannot answer.
 
     ``cache``: the app's AuthCache (a token verified before, its user read recently); without one, all is checked now.
     """
@@ -95,7 +99,8 @@ async def user_from_token(
     if cached is not None and _proves(cached, claims):
         user: Signer | None = cached
     else:  # not cached, or cached as not matching: a token signed since (new password) must not wait for expiry
-        user = await signer(session, username=claims.username)
+        async with sessions() as session:
+            user = await signer(session, username=claims.username)
         if user is not None and cache is not None:
             cache.keep_signer(user)
     if user is None or not _proves(user, claims):

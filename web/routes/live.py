@@ -36,10 +36,9 @@ REPLAY_BATCH = 500
 async def _authenticate(ws: WebSocket, token: str | None) -> CurrentUser:
     if not token:
         raise CommandpostError("a token is required: connect with ?token=<access token>")
-    async with ws.app.state.read_sessionmaker() as session:
-        user = await user_from_token(
-            session, settings=ws.app.state.settings, token=token, cache=ws.app.state.auth_cache
-        )
+    user = await user_from_token(
+        ws.app.state.read_sessionmaker, settings=ws.app.state.settings, token=token, cache=ws.app.state.auth_cache
+    )
     if user.role not in WATCHERS:
         raise CommandpostError(f"role {user.role.value!r} may not watch the command room")
     return user
