@@ -17,10 +17,11 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import driver_connection
 from core.events import record_event
 from gis.graph import GraphReport, build_graph
 from gis.importer import LayerKind
-from gis.load import CHUNK, bulk_upsert, driver_connection
+from gis.load import CHUNK, bulk_upsert
 from gis.models import Resource, ResourceType
 from gis.osm import Extract, read_extract
 
