@@ -34,7 +34,11 @@ async def list_resources(
     near: Annotated[str | None, Query(description="lon,lat: nearest first, with distance_m")] = None,
     format: FormatParam = "json",
 ) -> Any:
-    """Units and facilities, filtered by type, status, box; nearest first with ``near``."""
+    """Units and facilities, filtered by type, status, box; nearest first with ``near``.
+
+    ``total`` counts every match, except after ``near``: a nearest-first search counts up to 100 past its page and
+    then says ``"total_exact": false`` (``total`` is then a lower bound).
+    """
     types = [t.strip() for t in type.split(",") if t.strip()] if type else None
     found = await service.list_resources(
         session,
