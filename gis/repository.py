@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from geoalchemy2.shape import from_shape
@@ -19,40 +18,20 @@ BBox = tuple[float, float, float, float]
 LonLat = tuple[float, float]
 
 
-class ListedResource(NamedTuple):
-    """A resource as a list reads it: every column but the geometry, which comes as ``lon`` and ``lat``.
+class ResourceHit(NamedTuple):
+    """A resource in a list answer, with its distance in metres (on the spheroid) when the query had a ``near``.
 
-    Lists read rows, not ORM objects: a list is read, never changed, and this is the hot read of the registry.
+    ``resource`` is a row (by column name) of every column of ``resource`` but the geometry, which comes as ``lon``
+    and ``lat``: lists read rows, not ORM objects, since a list is read, never changed, and this is the registry's
+    hot read.
     """
 
-    id: int
-    type: str
-    name: str
-    name_zh: str | None
-    name_en: str | None
-    status: str | None
-    capacity: dict[str, Any]
-    home_station_id: int | None
-    agency: str | None
-    last_fix_at: datetime | None
-    source: str
-    external_id: str | None
-    properties: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    version: int
-    lon: float
-    lat: float
-
-
-class ResourceHit(NamedTuple):
-    """A resource in a list answer, with its distance in metres (on the spheroid) when the query had a ``near``."""
-
-    resource: ListedResource
+    resource: Mapping[str, Any]
     distance_m: float | None
 
 
-_LISTED = ", ".join(ListedResource._fields[:-2]) + ", ST_X(location) AS lon, ST_Y(location) AS lat"
+_LISTED = ", ".join(c.name for c in Resource.__table__.c if c.name != "location")
+_LISTED += ", ST_X(location) AS lon, ST_Y(location) AS lat"
 
 
 def point(lon: float, lat: float) -> ColumnElement[Any]:
@@ -165,7 +144,7 @@ async def select_resources(
         count, rows = (int(rows[0]["total"]) if rows else 0), []
     else:
         count = int(rows[0]["total"]) if rows else 0
-    hits = [ResourceHit(ListedResource(*row[2:]), row[0]) for row in rows]
+    hits = [ResourceHit(row, row["distance_m"]) for row in rows]
     if near is not None:  # the exact order on the spheroid, for the page itself
         hits.sort(key=lambda hit: hit.distance_m or 0.0)
     if cap is not None and count > cap:

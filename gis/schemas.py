@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -61,39 +62,27 @@ class ResourceOut(BaseModel):
 
     @classmethod
     def of(cls, resource: Resource, *, distance_m: float | None = None) -> ResourceOut:
-        return cls._from(resource, geometry_json(resource.location), distance_m)
+        columns = {name: getattr(resource, name) for name in RESOURCE_COLUMNS}
+        return cls._from(columns, geometry_json(resource.location), distance_m)
 
     @classmethod
-    def listed(cls, row: Any, *, distance_m: float | None = None) -> ResourceOut:
-        """From a list row (gis.repository.LISTED_COLUMNS: the point as ``lon`` and ``lat``)."""
-        return cls._from(row, {"type": "Point", "coordinates": [row.lon, row.lat]}, distance_m)
+    def listed(cls, row: Mapping[str, Any], *, distance_m: float | None = None) -> ResourceOut:
+        """From a list row: every column but the geometry, which comes as ``lon`` and ``lat``."""
+        columns = {name: row[name] for name in RESOURCE_COLUMNS}
+        return cls._from(columns, {"type": "Point", "coordinates": [row["lon"], row["lat"]]}, distance_m)
 
     @classmethod
-    def _from(cls, resource: Any, location: dict[str, Any], distance_m: float | None) -> ResourceOut:
-        return cls(
-            id=resource.id,
-            type=resource.type,
-            name=resource.name,
-            name_zh=resource.name_zh,
-            name_en=resource.name_en,
-            status=resource.status,
-            location=location,
-            capacity=resource.capacity,
-            home_station_id=resource.home_station_id,
-            agency=resource.agency,
-            last_fix_at=resource.last_fix_at,
-            source=resource.source,
-            external_id=resource.external_id,
-            properties=resource.properties,
-            created_at=resource.created_at,
-            updated_at=resource.updated_at,
-            version=resource.version,
-            distance_m=None if distance_m is None else round(distance_m, 1),
-        )
+    def _from(cls, columns: dict[str, Any], location: dict[str, Any], distance_m: float | None) -> ResourceOut:
+        rounded = None if distance_m is None else round(distance_m, 1)
+        return cls(**columns, location=location, distance_m=rounded)
 
     def as_feature(self) -> dict[str, Any]:
         properties = self.model_dump(mode="json", exclude={"location"}, exclude_none=False)
         return feature(self.location, properties, id=self.id)
+
+
+# The fields of ResourceOut that are columns of ``resource`` as they are (the geometry and distance are not).
+RESOURCE_COLUMNS = tuple(name for name in ResourceOut.model_fields if name not in ("location", "distance_m"))
 
 
 class ResourceList(BaseModel):

@@ -54,10 +54,10 @@ async def test_geojson_with_bad_rows_reported_row_by_row(
     hits, total, _ = await service.list_resources(session, type="hospital")
     assert total == 1
     hospital = hits[0].resource
-    assert hospital.capacity == {"beds": 4300} and hospital.name_en == "West China Hospital"
-    assert hospital.properties == {"ward": "A"} and hospital.source == "import:resources.geojson"
-    ambulance = (await service.list_resources(session, type="ambulance"))[0][0].resource
-    assert ambulance.status == "available", "a unit without a status starts available"
+    assert hospital["capacity"] == {"beds": 4300} and hospital["name_en"] == "West China Hospital"
+    assert hospital["properties"] == {"ward": "A"} and hospital["source"] == "import:resources.geojson"
+    ambulance = (await service.list_resources(session, type="ambulance")).hits[0].resource
+    assert ambulance["status"] == "available", "a unit without a status starts available"
     event = await session.scalar(select(Event).where(Event.type == "layer.imported").order_by(Event.id.desc()))
     assert event is not None and event.data["imported"] == 4 and event.data["rejected"] == 2
 
@@ -100,7 +100,7 @@ async def test_zipped_shapefile_in_utm_is_reprojected(session: AsyncSession, tmp
     assert any("reprojected from" in note and "32648" in note for note in report.notes)
     hits = (await service.list_resources(session, type="hospital")).hits
     hospital = hits[0].resource
-    assert hospital.lon == pytest.approx(104.0614, abs=1e-6) and hospital.lat == pytest.approx(30.6425, abs=1e-6)
+    assert hospital["lon"] == pytest.approx(104.0614, abs=1e-6) and hospital["lat"] == pytest.approx(30.6425, abs=1e-6)
 
 
 async def test_self_intersecting_polygon_is_repaired_and_reported(

@@ -56,7 +56,7 @@ async def test_the_river_makes_the_nearest_by_road_another_unit(session: AsyncSe
     along = await add_unit(session, "fire_engine", at(35, 12.3), fix_at=fresh)  # 2.6 km away, same bank
     incident = at(10, 12.3)
     by_line = (await service.list_resources(session, type="fire_engine", near=incident, limit=2)).hits
-    assert [hit.resource.id for hit in by_line] == [across, along]
+    assert [hit.resource["id"] for hit in by_line] == [across, along]
     found = await nearest_by_road(session, lon=incident[0], lat=incident[1], type="fire_engine", k=2, now=NOW)
     assert [r.unit_id for r in found] == [along, across]
     assert all(r.method == "road" and r.position_source == "fix" for r in found)
@@ -106,7 +106,7 @@ async def test_position_rule_fix_home_station_last_known(session: AsyncSession) 
         session, lon=incident[0], lat=incident[1], type="ambulance", k=1, candidates=2, now=NOW
     )
     plain = (await service.list_resources(session, type="ambulance", status="available", near=incident, limit=1)).hits
-    assert first.unit_id == in_quarters and plain[0].resource.id == stale_here
+    assert first.unit_id == in_quarters and plain[0].resource["id"] == stale_here
     # Fixes count as fresh for as long as the caller says.
     lenient = await nearest_by_road(
         session, lon=incident[0], lat=incident[1], type="ambulance", k=2, stale_after=timedelta(hours=2), now=NOW
