@@ -121,7 +121,9 @@ TARGETS = {
 # and checks its foreign keys once, after the rows are in, instead of row by row (several times faster), at the
 # price of an exclusive lock on the table until the import commits: a first load of a city's layers, typically.
 BULK_ROWS = 10_000
-BULK_LOCK_TIMEOUT_MS = 2_000
+# How long to wait for that lock before loading row by row instead. Short: while the request waits, readers that
+# come after it queue behind it.
+BULK_LOCK_TIMEOUT_MS = 500
 
 # The secondary indexes and foreign keys of a table, each with the statement that makes it again.
 _DEFERRABLE = text("""
