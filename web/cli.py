@@ -7,10 +7,12 @@ import asyncio
 import getpass
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
 from core import migrate
@@ -19,6 +21,17 @@ from core.db import create_engine, create_sessionmaker, transaction
 from core.errors import CommandpostError
 from core.settings import Settings, get_settings
 from core.users import Role, add_user, ensure_admin
+
+
+@asynccontextmanager
+async def _unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """One transaction on an engine of its own, disposed afterwards: what every command that writes runs in."""
+    engine = create_engine(settings)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        await engine.dispose()
 
 
 def _print(message: str) -> None:
@@ -76,30 +89,20 @@ def cmd_db_downgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _ensure_admin(settings: Settings) -> str:
     assert settings.admin_password is not None
-    engine = create_engine(settings)
-    try:
-        async with transaction(create_sessionmaker(engine)) as session:
-            done = await ensure_admin(session, password=settings.admin_password.get_secret_value())
-            if done != "unchanged":
-                await record_audit(
-                    session, action="users.ensure_admin", outcome="ok", actor="cli", target={"done": done}
-                )
-            return done
-    finally:
-        await engine.dispose()
+    async with _unit_of_work(settings) as session:
+        done = await ensure_admin(session, password=settings.admin_password.get_secret_value())
+        if done != "unchanged":
+            await record_audit(session, action="users.ensure_admin", outcome="ok", actor="cli", target={"done": done})
+        return done
 
 
 async def _add_user(settings: Settings, *, name: str, role: Role, unit_id: int | None, password: str) -> None:
-    engine = create_engine(settings)
-    try:
-        async with transaction(create_sessionmaker(engine)) as session:
-            user = await add_user(session, username=name, password=password, role=role, unit_id=unit_id)
-            await record_audit(
-                session, action="users.add", outcome="ok", actor="cli", target={"username": name, "role": role.value}
-            )
-            _print(f"added user {user.username} ({user.role})")
-    finally:
-        await engine.dispose()
+    async with _unit_of_work(settings) as session:
+        user = await add_user(session, username=name, password=password, role=role, unit_id=unit_id)
+        await record_audit(
+            session, action="users.add", outcome="ok", actor="cli", target={"username": name, "role": role.value}
+        )
+        _print(f"added user {user.username} ({user.role})")
 
 
 def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
@@ -140,31 +143,27 @@ async def _import_layer(settings: Settings, args: argparse.Namespace) -> None:
     path = Path(args.file)
     if not path.is_file():
         raise SystemExit(f"commandpost: no such file: {path}")
-    engine = create_engine(settings)
-    try:
-        with tqdm(desc=f"importing {path.name}", unit="row", disable=args.quiet) as bar:
-            async with transaction(create_sessionmaker(engine)) as session:
-                report = await import_layer(
-                    session,
-                    path=path,
-                    kind=LayerKind(args.kind),
-                    limits=zip_limits(settings),
-                    crs=args.crs,
-                    zone_kind=args.zone_kind,
-                    buffer_m=args.buffer_m,
-                    strict=args.strict,
-                    on_read=lambda n: _set_total(bar, n),
-                    on_progress=lambda n: _advance(bar, n),
-                )
-                await record_audit(
-                    session,
-                    action="layers.import",
-                    outcome="ok",
-                    actor="cli",
-                    target={"kind": args.kind, "file": path.name, "imported": report.imported},
-                )
-    finally:
-        await engine.dispose()
+    with tqdm(desc=f"importing {path.name}", unit="row", disable=args.quiet) as bar:
+        async with _unit_of_work(settings) as session:
+            report = await import_layer(
+                session,
+                path=path,
+                kind=LayerKind(args.kind),
+                limits=zip_limits(settings),
+                crs=args.crs,
+                zone_kind=args.zone_kind,
+                buffer_m=args.buffer_m,
+                strict=args.strict,
+                on_read=lambda n: _set_total(bar, n),
+                on_progress=lambda n: _advance(bar, n),
+            )
+            await record_audit(
+                session,
+                action="layers.import",
+                outcome="ok",
+                actor="cli",
+                target={"kind": args.kind, "file": path.name, "imported": report.imported},
+            )
     _print(f"imported {report.imported} {args.kind} from {report.file}")
     for note in report.notes:
         _print(f"  note: {note}")
@@ -188,20 +187,16 @@ async def _import_osm(settings: Settings, args: argparse.Namespace) -> None:
     from gis.osm_import import import_osm
 
     path = Path(args.file)
-    engine = create_engine(settings)
-    try:
-        async with transaction(create_sessionmaker(engine)) as session:
-            speeds = speed_table(settings.road_speeds_kmh)
-            report = await import_osm(session, path=path, demo_units=args.demo_units, speeds=speeds)
-            await record_audit(
-                session,
-                action="layers.import_osm",
-                outcome="ok",
-                actor="cli",
-                target={"file": path.name, "demo_units": report.demo_units},
-            )
-    finally:
-        await engine.dispose()
+    async with _unit_of_work(settings) as session:
+        speeds = speed_table(settings.road_speeds_kmh)
+        report = await import_osm(session, path=path, demo_units=args.demo_units, speeds=speeds)
+        await record_audit(
+            session,
+            action="layers.import_osm",
+            outcome="ok",
+            actor="cli",
+            target={"file": path.name, "demo_units": report.demo_units},
+        )
     facilities = ", ".join(f"{n} {t}" for t, n in sorted(report.facilities.items())) or "none"
     _print(f"imported from {report.file}: facilities: {facilities}")
     _print(f"  jurisdictions: {report.jurisdictions}, road ways: {report.roads}, demo units: {report.demo_units}")
@@ -219,19 +214,15 @@ def cmd_import_osm(args: argparse.Namespace, settings: Settings) -> int:
 async def _build_roads(settings: Settings) -> None:
     from gis.graph import build_graph, speed_table
 
-    engine = create_engine(settings)
-    try:
-        async with transaction(create_sessionmaker(engine)) as session:
-            report = await build_graph(session, speeds=speed_table(settings.road_speeds_kmh))
-            await record_audit(
-                session,
-                action="roads.build",
-                outcome="ok",
-                actor="cli",
-                target={"edges": report.edges, "vertices": report.vertices, "components": report.components},
-            )
-    finally:
-        await engine.dispose()
+    async with _unit_of_work(settings) as session:
+        report = await build_graph(session, speeds=speed_table(settings.road_speeds_kmh))
+        await record_audit(
+            session,
+            action="roads.build",
+            outcome="ok",
+            actor="cli",
+            target={"edges": report.edges, "vertices": report.vertices, "components": report.components},
+        )
     _print(f"road graph: {report.summary()}")
     for reason, count in report.left_out.items():
         _print(f"  left out: {count} way(s), {reason.replace('_', ' ')}")
@@ -256,21 +247,17 @@ async def _load_plans(settings: Settings, args: argparse.Namespace) -> None:
 
     path = Path(args.path) if args.path else plans_service.LIBRARY
     plans_service.read_plans(path)  # validate every file before touching the database
-    engine = create_engine(settings)
-    try:
-        async with transaction(create_sessionmaker(engine)) as session:
-            results = await plans_service.load_path(session, path=path, actor="cli")
-            created = [r for r in results if r.outcome == "created"]
-            if created:
-                await record_audit(
-                    session,
-                    action="plans.load",
-                    outcome="ok",
-                    actor="cli",
-                    target={"path": str(path), "created": [f"{r.plan.plan_id}@{r.plan.version}" for r in created]},
-                )
-    finally:
-        await engine.dispose()
+    async with _unit_of_work(settings) as session:
+        results = await plans_service.load_path(session, path=path, actor="cli")
+        created = [r for r in results if r.outcome == "created"]
+        if created:
+            await record_audit(
+                session,
+                action="plans.load",
+                outcome="ok",
+                actor="cli",
+                target={"path": str(path), "created": [f"{r.plan.plan_id}@{r.plan.version}" for r in created]},
+            )
     for result in results:
         superseded = f" (supersedes {', '.join(result.superseded)})" if result.superseded else ""
         _print(f"  {result.outcome:<9} {result.plan.plan_id} {result.plan.version}{superseded}")
