@@ -87,8 +87,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(database_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """``commandpost serve`` on a free port against ``database_url``; yields its base URL."""
+def server(
+    database_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None, app: str | None = None
+) -> Iterator[str]:
+    """``commandpost serve`` on a free port against ``database_url``; yields its base URL once ``/readyz`` answers.
+    ``app``: another ASGI app on the same uvicorn instead (``module:attribute``; ``module:function()`` for a
+    factory), for a floor or a variant."""
     port = free_port()
     env = {
         **os.environ,
@@ -98,6 +102,9 @@ def server(database_url: str, *, workers: int = 1, extra_env: dict[str, str] | N
         **(extra_env or {}),
     }
     cmd = [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--workers", str(workers)]
+    if app is not None:
+        factory = ["--factory"] if app.endswith("()") else []
+        cmd = [sys.executable, "-m", "uvicorn", *factory, app.removesuffix("()"), "--port", str(port)]
     proc = subprocess.Popen([*cmd, "--log-level", "warning"], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     SERVER_PIDS[base] = proc.pid

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import secrets
 import shutil
@@ -47,6 +48,7 @@ from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench._common import admin_token, asyncpg_dsn, server  # noqa: E402
 from core import migrate  # noqa: E402
 from core.db import create_engine, create_sessionmaker, transaction  # noqa: E402
 from core.settings import get_settings  # noqa: E402
@@ -58,8 +60,6 @@ from web.app import create_app  # noqa: E402
 
 CENTRE = (104.0657, 30.6598)  # Tianfu Square, Chengdu
 TYPES = ["ambulance", "fire_engine", "police_unit", "hospital", "shelter", "school", "rescue_team", "supply_depot"]
-KNN_SQL = """SELECT id, type, name, ST_Distance(location::geography, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography)
-FROM resource WHERE type = $3 ORDER BY location <-> ST_SetSRID(ST_MakePoint($1, $2), 4326) LIMIT 5"""
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -184,36 +184,82 @@ async def serve_figures(settings: Any, dsn: str, times: int) -> list[tuple[str, 
                     label = f"z{z} resources tile ({size // 1024} KB)"
                     rows.append((label, await repeat(api_tile, times), "bare ST_AsMVT", await repeat(sql_tile, times)))
 
-                async def api_near() -> None:
-                    params = {"near": f"{CENTRE[0]},{CENTRE[1]}", "type": "ambulance", "limit": 5}
-                    answer = await client.get("/api/v1/resources", params=params, headers=auth)
-                    assert answer.status_code == 200 and len(answer.json()["items"]) == 5
-
-                async def knn() -> None:
-                    await conn.fetch(KNN_SQL, CENTRE[0], CENTRE[1], "ambulance")
-
-                async def http() -> None:
-                    (await client.get("/healthz")).raise_for_status()
-
-                async def authed_http() -> None:
-                    (await client.get("/api/v1/me", headers=auth)).raise_for_status()
-
-                ours = await repeat(api_near, times)
-                knn_time = await repeat(knn, times)
-                floor = knn_time + await repeat(http, times)
-                rows.append(("near=...&type=ambulance&limit=5", ours, "KNN SQL + HTTP", floor))
-                # For scale: the same SQL plus an authenticated round trip (token check and user lookup).
-                rows.append(
-                    (
-                        "  (same, vs authenticated floor)",
-                        ours,
-                        "KNN + GET /me",
-                        knn_time + await repeat(authed_http, times),
-                    )
-                )
     finally:
         await conn.close()
     return rows
+
+
+class RawHTTP:
+    """A keep-alive HTTP/1.1 client that does the least a client can (one socket, GET, read by Content-Length), so
+    that the client's own cost does not hide the servers' difference."""
+
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items()).encode()
+
+    async def __aenter__(self) -> RawHTTP:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.writer.close()
+
+    async def get(self, target: str) -> bytes:
+        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + self.extra + b"\r\n")
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        if head[9:12] != b"200":
+            raise RuntimeError(head.decode("latin-1"))
+        fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
+        return await self.reader.readexactly(int(fields[b"content-length"]))
+
+
+async def near_figures(database_url: str, times: int) -> list[tuple[str, float, str, float]]:
+    """``near`` over real HTTP, our service (``commandpost serve``) vs the bare KNN server (bench/knn_floor.py) on
+    the same uvicorn, one request to each in turn (the machine's drift falls on both alike), medians. Then, for
+    scale, the same pairing with the service's fast read path off (every request through the FastAPI route)."""
+    quiet = {"COMMANDPOST_SCHEDULER_EMBEDDED": "false", "COMMANDPOST_REDIS_URL": ""}  # no background sweeps
+    floor_env = {"FLOOR_DSN": asyncpg_dsn(database_url)}
+    query = f"near={CENTRE[0]},{CENTRE[1]}&type=ambulance&limit=5"
+    rows = []
+    for label, app in (("", None), ("  (same, through the FastAPI route)", "bench.knn_floor:route_only()")):
+        with (
+            server(database_url, extra_env=quiet, app=app) as ours_base,
+            server(database_url, extra_env=floor_env, app="bench.knn_floor:app") as floor_base,
+        ):
+            async with httpx.AsyncClient(base_url=ours_base) as client:
+                auth = await admin_token(client)
+            async with RawHTTP(_port(ours_base), auth) as ours, RawHTTP(_port(floor_base)) as floor:
+                calls = {
+                    "ours": lambda: ours.get(f"/api/v1/resources?{query}"),
+                    "floor": lambda: floor.get(f"/?{query}"),
+                    "full": lambda: floor.get(f"/full?{query}"),
+                }
+                samples = await _interleaved(calls, times)
+        ours_t, floor_t, full_t = (statistics.median(samples[name]) for name in calls)
+        if app is None:
+            rows.append(("near=...&type=ambulance&limit=5", ours_t, "KNN SQL + HTTP", floor_t))
+            rows.append(("  (same, vs KNN of the API's fields)", ours_t, "KNN, all fields", full_t))
+        else:
+            rows.append((label, ours_t, "KNN SQL + HTTP", floor_t))
+    return rows
+
+
+def _port(base: str) -> int:
+    return int(base.rsplit(":", 1)[1])
+
+
+async def _interleaved(calls: dict[str, Callable[[], Awaitable[bytes]]], times: int) -> dict[str, list[float]]:
+    """Each call ``times`` times, one of each in turn, after 50 rounds of warming up (plans, the token cache)."""
+    for name, call in calls.items():
+        assert len(json.loads(await call())["items"]) == 5, name
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for round_ in range(times + 50):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            await call()
+            if round_ >= 50:
+                samples[name].append(time.perf_counter() - start)
+    return samples
 
 
 def report(rows: list[tuple[str, float, str, float]], limits: dict[str, float | None]) -> None:
@@ -259,7 +305,19 @@ async def main_async(args: argparse.Namespace) -> None:
         rows.append(("  (same, vs ogr2ogr into registry)", ours, "ogr2ogr→resource", into_registry))
         await our_import(settings, gpkg)  # the registry as our import leaves it, for the figures below
         rows += await serve_figures(settings, dsn, args.repeat)
-        report(rows, {"import": 1.5, "import_registry": None, "z14": 2.0, "z12": 2.0, "near": 1.5, "near_auth": None})
+        rows += await near_figures(url, args.near_requests)
+        report(
+            rows,
+            {
+                "import": 1.5,
+                "import_registry": None,
+                "z14": 2.0,
+                "z12": 2.0,
+                "near": 1.5,
+                "near_full": None,
+                "near_route": None,
+            },
+        )
         print(f"\nimport under 10 s: {'yes' if ours < 10 else 'NO'} ({ours:.2f} s)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -273,7 +331,8 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=100, help="requests per tile figure")
+    parser.add_argument("--near-requests", type=int, default=1000, help="requests per server for near")
     if shutil.which("ogr2ogr") is None:
         raise SystemExit("bench/map.py needs ogr2ogr (Debian: apt-get install gdal-bin; scripts/setup installs it)")
     asyncio.run(main_async(parser.parse_args()))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import DateTime, MetaData, func, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -67,6 +70,41 @@ def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSes
     Each statement sees its own snapshot; a page and its total may be a moment apart, which a list can afford.
     """
     return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
+def _json_value(text: str) -> Any:
+    # Most capacity and properties columns are empty: skip the decoder for them (a list page has two per row).
+    return {} if text == "{}" else json.loads(text)
+
+
+async def create_read_pool(settings: Settings, *, size: int = 4) -> asyncpg.Pool:
+    """A small pool of plain asyncpg connections for the hottest reads (web/fast_reads.py), which cannot afford an
+    ORM session's greenlet hops. Same server settings and timeouts as the engine; JSON comes back decoded, as it
+    does through the engine. Autocommit by nature: a read here sees the latest committed state."""
+
+    async def setup(conn: asyncpg.Connection) -> None:
+        for name in ("json", "jsonb"):
+            await conn.set_type_codec(name, encoder=json.dumps, decoder=_json_value, schema="pg_catalog")
+
+    async def reset(conn: asyncpg.Connection) -> None:
+        # The pool's default reset (RESET ALL, UNLISTEN *, ...) is a round trip on every release. Its reads set
+        # no session state, so only a transaction left open (an error mid-statement) needs the full reset.
+        if conn.is_in_transaction():
+            await conn.reset()
+
+    dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=size,
+        timeout=settings.db_connect_timeout_s,
+        command_timeout=settings.db_command_timeout_s,
+        server_settings={"application_name": "commandpost", "timezone": "UTC"},
+        init=setup,
+        reset=reset,
+        max_inactive_connection_lifetime=0,  # kept open: no idle timer armed on every release
+    )
+    return pool
 
 
 async def driver_connection(session: AsyncSession) -> Any:

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+import asyncpg
 from geoalchemy2.shape import from_shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, func, select, text
@@ -110,7 +111,7 @@ def _list_sql(
 
 
 async def select_resources(
-    session: AsyncSession,
+    db: AsyncSession | asyncpg.Connection,
     *,
     types: Sequence[str] | None,
     status: str | None,
@@ -120,7 +121,8 @@ async def select_resources(
     offset: int,
 ) -> ResourcePage:
     """One page of resources and the count of those that match. With ``near``: nearest first (KNN on the GiST
-    index), and the count stops ``NEAR_COUNT_CAP`` past the page."""
+    index), and the count stops ``NEAR_COUNT_CAP`` past the page. ``db``: a session, or a plain asyncpg connection
+    (the fast read path's)."""
     types = list(types or [])
     cap = offset + limit + NEAR_COUNT_CAP if near is not None else None
     shape = {
@@ -135,7 +137,7 @@ async def select_resources(
         values.update(zip(("minlon", "minlat", "maxlon", "maxlat"), bbox, strict=True))
     if near is not None:
         values.update(lon=near[0], lat=near[1])
-    driver = await driver_connection(session)
+    driver = await driver_connection(db) if isinstance(db, AsyncSession) else db
     sql, names = _list_sql(**shape, limit=limit, offset=offset)
     rows = await driver.fetch(sql, *(values[name] for name in names))
     if not rows and offset:  # past the end: the first row still carries the total

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import asyncpg
 from geoalchemy2.shape import from_shape
 from shapely import wkb
 from shapely.geometry import Point as ShapelyPoint
@@ -59,7 +60,7 @@ def _types(type: str | Sequence[str] | None) -> list[str] | None:
 
 
 async def list_resources(
-    session: AsyncSession,
+    db: AsyncSession | asyncpg.Connection,
     *,
     type: str | Sequence[str] | None = None,
     status: str | None = None,
@@ -76,7 +77,7 @@ async def list_resources(
     if status is not None and status not in UnitStatus.__members__:
         raise Invalid(f"unknown status {status!r} (one of: {', '.join(UnitStatus)})", field="status")
     return await repository.select_resources(
-        session, types=_types(type), status=status, bbox=bbox, near=near, limit=limit, offset=offset
+        db, types=_types(type), status=status, bbox=bbox, near=near, limit=limit, offset=offset
     )
 
 

@@ -108,6 +108,19 @@ async def user_from_token(
     return CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)
 
 
+def authenticated_from_cache(cache: AuthCache, *, settings: Settings, token: str) -> CurrentUser | None:
+    """The caller a token proves when the cache alone can tell (a token verified before or valid now, its user read
+    within the cache's window and still matching); otherwise None, and ``current_user`` must decide."""
+    try:
+        claims = cache.claims(token, settings=settings)
+    except Unauthenticated:
+        return None
+    user = cache.signer(claims.username)
+    if user is None or not _proves(user, claims):
+        return None
+    return CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)
+
+
 def _proves(user: Signer, claims: TokenClaims) -> bool:
     return user.active and claims.password_stamp == password_stamp(user.password_changed_at)
 

@@ -127,9 +127,8 @@ async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     reference = getattr(request.state, "request_id", "-")
     log.error("unhandled error in %s %s (request %s)", request.method, request.url.path, reference, exc_info=exc)
-    # Sent by the outermost middleware, past the one that adds the request id: add it here.
-    headers = {"X-Request-ID": reference} if reference != "-" else None
-    return await _respond(request, 500, "internal", f"an internal error occurred (reference {reference})", headers)
+    # The request id layer sits outside Starlette's error middleware (web/app.py), so this answer carries it too.
+    return await _respond(request, 500, "internal", f"an internal error occurred (reference {reference})")
 
 
 def install(app: FastAPI) -> None:

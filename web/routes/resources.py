@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -12,7 +13,8 @@ from core.geojson import feature_collection
 from core.users import Role
 from gis import service
 from gis.importer import LayerKind
-from gis.schemas import ImportReport, ResourceIn, ResourceList, ResourceOut
+from gis.schemas import ImportReport, ResourceIn, ResourceOut, listed_item
+from gis.service import ResourcePage
 from gis.transfer import import_layer, zip_limits
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
@@ -39,21 +41,31 @@ async def list_resources(
     ``total`` counts every match, except after ``near``: a nearest-first search counts up to 100 past its page and
     then says ``"total_exact": false`` (``total`` is then a lower bound).
     """
-    types = [t.strip() for t in type.split(",") if t.strip()] if type else None
     found = await service.list_resources(
         session,
-        type=types,
+        type=split_types(type),
         status=status,
         bbox=bbox_param(bbox),
         near=lon_lat_param(near, field="near"),
         limit=page.limit,
         offset=page.offset,
     )
-    items = [ResourceOut.listed(hit.resource, distance_m=hit.distance_m) for hit in found.hits]
     if format == "geojson":
+        items = [ResourceOut.listed(hit.resource, distance_m=hit.distance_m) for hit in found.hits]
         return JSONResponse(feature_collection([item.as_feature() for item in items]))
-    answer = ResourceList(items=items, total=found.total, total_exact=found.total_exact)
-    return Response(answer.model_dump_json(), media_type="application/json")  # serialised in one pass, in Rust
+    return Response(resource_list_json(found), media_type="application/json")
+
+
+def split_types(value: str | None) -> list[str] | None:
+    """``type=a,b``: one key or several."""
+    types = [t.strip() for t in value.split(",") if t.strip()] if value else None
+    return types or None
+
+
+def resource_list_json(found: ResourcePage) -> bytes:
+    """A page of ``GET /resources`` as API.md's list JSON (also what web/fast_reads.py answers with)."""
+    items = [listed_item(hit.resource, distance_m=hit.distance_m) for hit in found.hits]
+    return pydantic_core.to_json({"items": items, "total": found.total, "total_exact": found.total_exact})
 
 
 @router.get("/resources/{resource_id}", name="resources.get")
