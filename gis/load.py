@@ -1,4 +1,5 @@
-"""Bulk loading: COPY into a temporary table, then one upsert into the layer's table, in the caller's transaction.
+"""Bulk loading: COPY into a temporary table, then one upsert into the layer's table, in the caller's transaction;
+or, for a large first load of the registry, COPY straight into it.
 
 The statements are fixed text with no caller input in them; values travel through COPY's binary protocol.
 """
@@ -26,6 +27,9 @@ class Target:
     create: str
     columns: tuple[str, ...]
     upsert: str
+    # The table's own columns in the order of a row's values after the file row, for COPY straight into the table
+    # (the geometry as EWKB); None where the rows need SQL on the way in.
+    direct: tuple[str, ...] | None = None
 
     @property
     def insert(self) -> str:
@@ -43,8 +47,8 @@ _RESOURCE_COLUMNS = (
 _RESOURCE_UPSERT = """
 INSERT INTO resource AS r (type, name, name_zh, name_en, capacity, home_station_id, agency, status, location,
                            source, external_id, properties)
-SELECT type, name, name_zh, name_en, capacity, home_station_id, agency, status, ST_SetSRID(ST_GeomFromWKB(wkb), 4326),
-       source, external_id, jsonb_strip_nulls(properties)
+SELECT type, name, name_zh, name_en, capacity, home_station_id, agency, status, ST_GeomFromEWKB(wkb),
+       source, external_id, properties
 FROM gis_load_resource ORDER BY row
 ON CONFLICT (source, external_id) DO UPDATE SET
     type = EXCLUDED.type, name = EXCLUDED.name, name_zh = EXCLUDED.name_zh, name_en = EXCLUDED.name_en,
@@ -97,6 +101,7 @@ TARGETS = {
             properties jsonb, wkb bytea) ON COMMIT DROP""",
         columns=_RESOURCE_COLUMNS,
         upsert=_RESOURCE_UPSERT,
+        direct=(*_RESOURCE_COLUMNS[1:-1], "location"),
     ),
     LayerKind.jurisdictions: Target(
         table="jurisdiction",
@@ -180,8 +185,29 @@ async def bulk_upsert(
     *,
     on_progress: Callable[[int], None] | None = None,
 ) -> Loaded:
-    """COPY ``rows`` (``(file row, *columns, wkb)``) in and upsert them."""
+    """Load ``rows`` (``(file row, *columns, geometry)``): COPY them in and upsert them, or, into a table that was
+    empty, COPY them straight in."""
     target = TARGETS[kind]
+    deferred = await _defer_indexes(session, target.table, len(rows))
+    restore, empty = deferred or ([], False)
+    if empty and target.direct is not None:
+        await _copy_into_table(session, target, rows, on_progress)
+        inserted, touched = len(rows), len(rows)
+    else:
+        inserted, touched = await _copy_and_upsert(session, target, rows, empty, on_progress)
+    for statement in restore:  # a unique constraint made again also proves its rows unique
+        await session.execute(text(statement))
+    return Loaded(inserted, touched - inserted, bulk=deferred is not None)
+
+
+async def _copy_and_upsert(
+    session: AsyncSession,
+    target: Target,
+    rows: Sequence[tuple[Any, ...]],
+    empty: bool,
+    on_progress: Callable[[int], None] | None,
+) -> tuple[int, int]:
+    """COPY into the staging table, then one INSERT (ON CONFLICT unless the table was empty); (inserted, touched)."""
     await session.execute(text(f"DROP TABLE IF EXISTS {target.staging}"))  # fixed name, not input
     await session.execute(text(target.create))
     conn = await driver_connection(session)
@@ -190,12 +216,26 @@ async def bulk_upsert(
         await conn.copy_records_to_table(target.staging, records=chunk, columns=list(target.columns))
         if on_progress is not None:
             on_progress(len(chunk))
-    deferred = await _defer_indexes(session, target.table, len(rows))
-    restore, empty = deferred or ([], False)
     load = target.insert if empty else target.upsert  # the file's own external ids were checked for repeats
     counted = f"WITH up AS ({load}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM up"
     inserted, touched = (await session.execute(text(counted))).one()
-    for statement in restore:  # a unique constraint made again also proves its rows unique
-        await session.execute(text(statement))
     await session.execute(text(f"DROP TABLE {target.staging}"))
-    return Loaded(int(inserted), int(touched) - int(inserted), bulk=deferred is not None)
+    return int(inserted), int(touched)
+
+
+async def _copy_into_table(
+    session: AsyncSession, target: Target, rows: Sequence[tuple[Any, ...]], on_progress: Callable[[int], None] | None
+) -> None:
+    """COPY straight into the (locked, empty) table: no staging table and no INSERT ... SELECT over it. The
+    geometry goes in binary as EWKB (PostGIS's own binary input), through a codec set for this COPY only."""
+    assert target.direct is not None
+    conn = await driver_connection(session)
+    await conn.set_type_codec("geometry", schema="public", encoder=bytes, decoder=bytes, format="binary")
+    try:
+        for start in range(0, len(rows), CHUNK):
+            chunk = [row[1:] for row in rows[start : start + CHUNK]]  # in file order: ids follow the file's rows
+            await conn.copy_records_to_table(target.table, records=chunk, columns=list(target.direct))
+            if on_progress is not None:
+                on_progress(len(chunk))
+    finally:
+        await conn.reset_type_codec("geometry", schema="public")

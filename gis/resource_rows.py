@@ -100,7 +100,17 @@ def _capacity(frame: pd.DataFrame, reasons: _Reasons) -> list[str]:
     return out
 
 
+def _strip_nulls(value: Any) -> Any:
+    """What PostgreSQL's ``jsonb_strip_nulls`` does: object fields whose value is null go, at every depth."""
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_nulls(v) for v in value]
+    return value
+
+
 def _properties(frame: pd.DataFrame, reserved: set[str], reasons: _Reasons) -> list[str]:
+    """Every other column of a row as a JSON object, without null fields (a column empty on this row)."""
     extra = [c for c in frame.columns if c not in reserved and c != frame.geometry.name]
     given = "properties" in frame.columns
     if not extra and not given:
@@ -110,17 +120,21 @@ def _properties(frame: pd.DataFrame, reserved: set[str], reasons: _Reasons) -> l
         if extra
         else ["{}"] * len(frame)
     )
-    if not given:
-        return lines
-    base = _json_objects(frame, "properties", reasons)
-    return [json.dumps({**b, **json.loads(line)}, ensure_ascii=False) for b, line in zip(base, lines, strict=True)]
+    if given:
+        base = _json_objects(frame, "properties", reasons)
+        lines = [json.dumps({**b, **json.loads(line)}, ensure_ascii=False) for b, line in zip(base, lines, strict=True)]
+    # Only a line with a null in it needs parsing again; most have none.
+    return [
+        json.dumps(_strip_nulls(json.loads(line)), ensure_ascii=False) if "null" in line else line for line in lines
+    ]
 
 
 def resource_rows(
     checked: CheckedLayer, *, kinds: dict[str, str], source: str, reserved: set[str]
 ) -> list[tuple[Any, ...]]:
     """``(file row, type, name, name_zh, name_en, capacity, home_station_id, agency, status, source, external_id,
-    properties, wkb)`` for each good row; the others go to ``checked.rejected``."""
+    properties, ewkb)`` for each good row (the point as EWKB, SRID 4326 in it); the others go to
+    ``checked.rejected``."""
     frame = checked.frame
     reasons = _Reasons(frame.index)
     type_key = _text(frame, "type", "resource_type")
@@ -166,7 +180,7 @@ def resource_rows(
     if moved:
         points = np.where(not_points, shapely.centroid(geoms), geoms)
         checked.notes.append(f"{moved} non-point geometries placed at their centroid")
-    wkb = shapely.to_wkb(points, include_srid=False, output_dimension=2)
+    wkb = shapely.to_wkb(shapely.set_srid(points, 4326), include_srid=True, output_dimension=2)
     bad = reasons.taken
     checked.rejected.extend(
         RowProblem(row=int(r), reason=str(why))
