@@ -205,12 +205,13 @@ class RawHTTP:
         self.writer.close()
 
     async def get(self, target: str) -> bytes:
-        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + self.extra + b"\r\n")
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        if head[9:12] != b"200":
-            raise RuntimeError(head.decode("latin-1"))
-        fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
-        return await self.reader.readexactly(int(fields[b"content-length"]))
+        async with asyncio.timeout(10):  # a stuck server fails the bench instead of hanging it
+            self.writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + self.extra + b"\r\n")
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            if head[9:12] != b"200":
+                raise RuntimeError(head.decode("latin-1"))
+            fields = dict(line.split(b":", 1) for line in head.lower().split(b"\r\n")[1:] if b":" in line)
+            return await self.reader.readexactly(int(fields[b"content-length"]))
 
 
 async def near_figures(database_url: str, times: int) -> list[tuple[str, float, str, float]]:

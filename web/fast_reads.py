@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,14 +46,30 @@ def _count(value: str, *, least: int) -> int | None:
     return number if number >= least else None
 
 
+def _pairs(query_string: bytes) -> dict[str, str] | None:
+    """The query's fields, as Starlette reads them (``&``-separated, blank values kept, percent and plus decoded);
+    None for a repeated or unknown field, or raw bytes that are not ASCII."""
+    try:
+        text = query_string.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    given: dict[str, str] = {}
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "%" in pair or "+" in pair:
+            name, value = unquote_plus(name), unquote_plus(value)
+        if name in given or name not in _KNOWN:
+            return None
+        given[name] = value
+    return given
+
+
 def parse_query(query_string: bytes) -> dict[str, Any] | None:
     """The list filters of a query string, or None when the route must judge it."""
-    try:
-        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, strict_parsing=False)
-    except ValueError:
-        return None
-    given = dict(pairs)
-    if len(given) != len(pairs) or not given.keys() <= _KNOWN or given.get("format", "json") != "json":
+    given = _pairs(query_string)
+    if given is None or given.get("format", "json") != "json":
         return None
     limit = _count(given.get("limit", "100"), least=1)
     offset = _count(given.get("offset", "0"), least=0)

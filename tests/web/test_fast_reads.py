@@ -229,6 +229,9 @@ async def test_the_read_pool_serves_an_app_with_its_own_engine(
         (b"", {"type": None, "status": None, "bbox": None, "near": None, "limit": 100, "offset": 0}),
         (b"type=a,%20b&limit=7&offset=3", {"type": ["a", "b"], "limit": 7, "offset": 3}),
         (b"near=104.1,30.6&format=json", {"near": (104.1, 30.6)}),
+        (b"&&type=fire%5Fengine%2Cambulance&status=", {"type": ["fire_engine", "ambulance"], "status": ""}),
+        (b"type=+hospital+", {"type": ["hospital"]}),
+        (b"type=\xe5\x8c\xbb", None),  # raw UTF-8 in the query: the route reads it
         (b"limit=0", None),
         (b"limit=1e3", None),
         (b"limit=%D9%A3", None),  # an Arabic-Indic three: str.isdigit says yes, FastAPI says no
