@@ -206,9 +206,9 @@ def table_rows(
     return out
 
 
-def require_rows(rows: list[tuple[Any, ...]], checked: CheckedLayer, *, name: str) -> None:
+def require_rows(loaded: int, checked: CheckedLayer, *, name: str) -> None:
     """A file none of whose rows could be taken is an error, not an empty success."""
-    if not rows:
+    if not loaded:
         first = "; ".join(f"row {p.row}: {p.reason}" for p in checked.rejected[:3])
         raise Invalid(
             f"{name}: no row could be imported" + (f" ({first})" if first else " (the file has no rows)"), field="file"

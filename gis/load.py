@@ -6,9 +6,11 @@ The statements are fixed text with no caller input in them; values travel throug
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -18,6 +20,7 @@ from core.db import driver_connection
 from gis.importer import LayerKind
 
 CHUNK = 10_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ _RESOURCE_COLUMNS = (
 _RESOURCE_UPSERT = """
 INSERT INTO resource AS r (type, name, name_zh, name_en, capacity, home_station_id, agency, status, location,
                            source, external_id, properties)
-SELECT type, name, name_zh, name_en, capacity, home_station_id, agency, status, ST_GeomFromEWKB(wkb),
+SELECT type, name, name_zh, name_en, capacity, home_station_id, agency, status, ST_SetSRID(ST_GeomFromEWKB(wkb), 4326),
        source, external_id, properties
 FROM gis_load_resource ORDER BY row
 ON CONFLICT (source, external_id) DO UPDATE SET
@@ -171,11 +174,17 @@ async def _defer_indexes(session: AsyncSession, table: str, rows: int) -> tuple[
 
 
 class Loaded(NamedTuple):
-    """What a load did: rows added, rows updated, and whether the table's indexes were built after it (bulk)."""
+    """What a load did: rows added, rows updated, whether the table's indexes were built after it (bulk), and
+    the rows it was given (those neither added nor updated were already there as they are)."""
 
     inserted: int
     updated: int
     bulk: bool
+    rows: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.rows - self.inserted - self.updated
 
 
 async def bulk_upsert(
@@ -187,55 +196,98 @@ async def bulk_upsert(
 ) -> Loaded:
     """Load ``rows`` (``(file row, *columns, geometry)``): COPY them in and upsert them, or, into a table that was
     empty, COPY them straight in."""
+
+    async def chunks() -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+        for start in range(0, len(rows), CHUNK):
+            yield rows[start : start + CHUNK]
+
+    return await bulk_load(session, kind, chunks(), expected=len(rows), on_progress=on_progress)
+
+
+async def bulk_load(
+    session: AsyncSession,
+    kind: LayerKind,
+    chunks: AsyncIterable[Sequence[tuple[Any, ...]]],
+    *,
+    expected: int,
+    on_progress: Callable[[int], None] | None = None,
+) -> Loaded:
+    """``bulk_upsert`` for rows that arrive in chunks (at most ``expected`` rows in all: it decides the bulk path),
+    each loaded as it comes while the caller makes the next (see ``ahead``)."""
     target = TARGETS[kind]
-    deferred = await _defer_indexes(session, target.table, len(rows))
+    deferred = await _defer_indexes(session, target.table, expected)
     restore, empty = deferred or ([], False)
     if empty and target.direct is not None:
-        await _copy_into_table(session, target, rows, on_progress)
-        inserted, touched = len(rows), len(rows)
+        inserted = touched = given = await _copy_into_table(session, target, chunks, on_progress)
     else:
-        inserted, touched = await _copy_and_upsert(session, target, rows, empty, on_progress)
+        inserted, touched, given = await _copy_and_upsert(session, target, chunks, empty, on_progress)
     for statement in restore:  # a unique constraint made again also proves its rows unique
         await session.execute(text(statement))
-    return Loaded(inserted, touched - inserted, bulk=deferred is not None)
+    return Loaded(inserted, touched - inserted, bulk=deferred is not None, rows=given)
+
+
+_DONE = object()
+
+
+async def ahead(items: Iterator[T]) -> AsyncGenerator[T, None]:
+    """The items of a blocking iterator, each made in a worker thread while the caller works on the one before
+    (an import's rows are made in pandas while PostgreSQL takes the previous chunk's COPY)."""
+    pending = asyncio.ensure_future(asyncio.to_thread(next, items, _DONE))
+    try:
+        while (item := await pending) is not _DONE:
+            pending = asyncio.ensure_future(asyncio.to_thread(next, items, _DONE))
+            yield item  # type: ignore[misc]
+    finally:
+        if not pending.done():  # the caller stopped early (an error): let the thread finish before going on
+            with contextlib.suppress(Exception):
+                await pending
 
 
 async def _copy_and_upsert(
     session: AsyncSession,
     target: Target,
-    rows: Sequence[tuple[Any, ...]],
+    chunks: AsyncIterable[Sequence[tuple[Any, ...]]],
     empty: bool,
     on_progress: Callable[[int], None] | None,
-) -> tuple[int, int]:
-    """COPY into the staging table, then one INSERT (ON CONFLICT unless the table was empty); (inserted, touched)."""
+) -> tuple[int, int, int]:
+    """COPY into the staging table, then one INSERT (ON CONFLICT unless the table was empty); (inserted, touched,
+    given)."""
     await session.execute(text(f"DROP TABLE IF EXISTS {target.staging}"))  # fixed name, not input
     await session.execute(text(target.create))
     conn = await driver_connection(session)
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
+    given = 0
+    async for chunk in chunks:
         await conn.copy_records_to_table(target.staging, records=chunk, columns=list(target.columns))
+        given += len(chunk)
         if on_progress is not None:
             on_progress(len(chunk))
     load = target.insert if empty else target.upsert  # the file's own external ids were checked for repeats
     counted = f"WITH up AS ({load}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM up"
     inserted, touched = (await session.execute(text(counted))).one()
     await session.execute(text(f"DROP TABLE {target.staging}"))
-    return int(inserted), int(touched)
+    return int(inserted), int(touched), given
 
 
 async def _copy_into_table(
-    session: AsyncSession, target: Target, rows: Sequence[tuple[Any, ...]], on_progress: Callable[[int], None] | None
-) -> None:
+    session: AsyncSession,
+    target: Target,
+    chunks: AsyncIterable[Sequence[tuple[Any, ...]]],
+    on_progress: Callable[[int], None] | None,
+) -> int:
     """COPY straight into the (locked, empty) table: no staging table and no INSERT ... SELECT over it. The
-    geometry goes in binary as EWKB (PostGIS's own binary input), through a codec set for this COPY only."""
+    geometry goes in binary as EWKB (PostGIS's own binary input), through a codec set for this COPY only.
+    Returns the rows loaded."""
     assert target.direct is not None
     conn = await driver_connection(session)
     await conn.set_type_codec("geometry", schema="public", encoder=bytes, decoder=bytes, format="binary")
+    loaded = 0
     try:
-        for start in range(0, len(rows), CHUNK):
-            chunk = [row[1:] for row in rows[start : start + CHUNK]]  # in file order: ids follow the file's rows
-            await conn.copy_records_to_table(target.table, records=chunk, columns=list(target.direct))
+        async for chunk in chunks:
+            records = [row[1:] for row in chunk]  # in file order: ids follow the file's rows
+            await conn.copy_records_to_table(target.table, records=records, columns=list(target.direct))
+            loaded += len(records)
             if on_progress is not None:
-                on_progress(len(chunk))
+                on_progress(len(records))
     finally:
         await conn.reset_type_codec("geometry", schema="public")
+    return loaded

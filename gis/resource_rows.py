@@ -8,7 +8,7 @@ columns, every other column kept in ``properties``. The first broken rule of a r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -129,13 +129,66 @@ def _properties(frame: pd.DataFrame, reserved: set[str], reasons: _Reasons) -> l
     ]
 
 
+_EWKB_POINT = (1).to_bytes(1, "little") + (0x20000001).to_bytes(4, "little") + (4326).to_bytes(4, "little")
+
+
+def point_ewkb(points: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """2-D points as EWKB with SRID 4326 (what PostGIS takes in binary). Giving every geometry an SRID first
+    (``shapely.set_srid``) copies them all and cost four times the WKB itself; a 2-D point's WKB is 21 bytes
+    (byte order, type, x, y), so its EWKB is a fixed header (the SRID flag on the type, then the SRID) and its x, y.
+    """
+    wkb = shapely.to_wkb(points, output_dimension=2, byte_order=1)  # little-endian
+    if len(wkb) == 0 or not np.all(shapely.get_type_id(points) == 0) or shapely.is_empty(points).any():
+        return shapely.to_wkb(shapely.set_srid(points, 4326), include_srid=True, output_dimension=2, byte_order=1)
+    coordinates = np.frombuffer(b"".join(wkb), dtype=np.uint8).reshape(-1, 21)[:, 5:]
+    ewkb = np.empty((len(wkb), 25), dtype=np.uint8)
+    ewkb[:, :9] = np.frombuffer(_EWKB_POINT, dtype=np.uint8)
+    ewkb[:, 9:] = coordinates
+    blob = ewkb.tobytes()
+    out = np.empty(len(wkb), dtype=object)
+    out[:] = [blob[i : i + 25] for i in range(0, len(blob), 25)]
+    return out
+
+
 def resource_rows(
     checked: CheckedLayer, *, kinds: dict[str, str], source: str, reserved: set[str]
 ) -> list[tuple[Any, ...]]:
     """``(file row, type, name, name_zh, name_en, capacity, home_station_id, agency, status, source, external_id,
     properties, ewkb)`` for each good row (the point as EWKB, SRID 4326 in it); the others go to
     ``checked.rejected``."""
+    size = max(len(checked.frame), 1)
+    chunks = resource_row_chunks(checked, kinds=kinds, source=source, reserved=reserved, size=size)
+    return [row for chunk in chunks for row in chunk]
+
+
+def resource_row_chunks(
+    checked: CheckedLayer, *, kinds: dict[str, str], source: str, reserved: set[str], size: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of ``resource_rows``, made ``size`` file rows at a time, so that a loader can COPY one chunk while
+    the next is made. What spans the file (an external id that repeats an earlier row's, the count of geometries
+    moved to their centroid) is worked out once, before the first chunk."""
     frame = checked.frame
+    row_source = _text(frame, "source").fillna(source)
+    external = _text(frame, "external_id")
+    first_row = frame["row"].groupby([row_source, external]).transform("first") if external.notna().any() else None
+    moved = int((shapely.get_type_id(frame.geometry.values) != 0).sum())
+    if moved:
+        checked.notes.append(f"{moved} non-point geometries placed at their centroid")
+    for start in range(0, len(frame), size):
+        part = frame.iloc[start : start + size]
+        firsts = None if first_row is None else first_row.iloc[start : start + size]
+        yield _rows(checked, part, kinds=kinds, source=source, reserved=reserved, first_row=firsts)
+
+
+def _rows(
+    checked: CheckedLayer,
+    frame: pd.DataFrame,
+    *,
+    kinds: dict[str, str],
+    source: str,
+    reserved: set[str],
+    first_row: pd.Series | None,
+) -> list[tuple[Any, ...]]:
     reasons = _Reasons(frame.index)
     type_key = _text(frame, "type", "resource_type")
     reasons.add(type_key.isna(), "missing type")
@@ -144,7 +197,7 @@ def resource_rows(
     name = _text(frame, "name").fillna(_text(frame, "name_zh")).fillna(_text(frame, "name_en"))
     reasons.add(name.isna(), "missing name")
     status = _text(frame, "status")
-    is_unit = type_key.map(kinds) == "unit"
+    is_unit = type_key.isin([key for key, kind in kinds.items() if kind == "unit"])
     status = status.where(~is_unit | status.notna(), UnitStatus.available.value)
     reasons.add(
         is_unit & ~status.isin(list(UnitStatus.__members__)), lambda rows: "unknown status " + status[rows].map(repr)
@@ -166,7 +219,6 @@ def resource_rows(
     properties = _properties(frame, reserved, reasons)
     row_source = _text(frame, "source").fillna(source)
     external = _text(frame, "external_id")
-    first_row = frame["row"].groupby([row_source, external]).transform("first") if external.notna().any() else None
     if first_row is not None:
         duplicate = external.notna() & (first_row != frame["row"])
         reasons.add(
@@ -175,12 +227,8 @@ def resource_rows(
         )
     geoms = frame.geometry.values
     not_points = shapely.get_type_id(geoms) != 0
-    moved = int(not_points.sum())
-    points = geoms
-    if moved:
-        points = np.where(not_points, shapely.centroid(geoms), geoms)
-        checked.notes.append(f"{moved} non-point geometries placed at their centroid")
-    wkb = shapely.to_wkb(shapely.set_srid(points, 4326), include_srid=True, output_dimension=2)
+    points = np.where(not_points, shapely.centroid(geoms), geoms) if not_points.any() else geoms
+    wkb = point_ewkb(points)
     bad = reasons.taken
     checked.rejected.extend(
         RowProblem(row=int(r), reason=str(why))

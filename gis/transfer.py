@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ from core.events import record_event
 from core.settings import Settings
 from gis import repository
 from gis.files import ZipLimits
-from gis.importer import LayerKind, require_rows, table_rows
+from gis.importer import RESERVED, LayerKind, require_rows, table_rows
 from gis.layers import CheckedLayer, check_geometry, read_layer
-from gis.load import bulk_upsert
+from gis.load import CHUNK, Loaded, ahead, bulk_load, bulk_upsert
 from gis.models import HazardZone, Jurisdiction, Resource, RoadWay
+from gis.resource_rows import resource_row_chunks
 from gis.schemas import ImportReport, RowProblem
 
 Progress = Callable[[int], None]
@@ -71,27 +73,39 @@ async def import_layer(
     if on_read is not None:
         on_read(len(frame))
     checked = check_geometry(frame, notes, polygons=kind is LayerKind.jurisdictions)
-    kinds = await repository.resource_types(session) if kind is LayerKind.resources else None
-    rows = table_rows(checked, kind, source=f"import:{name}", kinds=kinds, zone_kind=zone_kind, buffer_m=buffer_m)
-    if kind is LayerKind.resources:
-        rows = await _drop_unknown_home_stations(session, rows, checked)
-    checked.rejected.sort(key=lambda p: p.row)
-    report = ImportReport(
-        kind=kind.value, file=name, rejected=checked.rejected, repaired=checked.repaired, notes=checked.notes
-    )
-    if strict and report.rejected:
-        raise Invalid(
-            f"{name}: {len(report.rejected)} row(s) cannot be imported; nothing was loaded",
-            field="file",
-            report=report.model_dump(mode="json"),
+    source = f"import:{name}"
+    # All or nothing: rows are loaded as they are made, so a file refused afterwards (strict, or no good row)
+    # is taken back out with the savepoint, whatever the caller then does with its transaction.
+    savepoint = await session.begin_nested()
+    try:
+        if kind is LayerKind.resources:
+            kinds = await repository.resource_types(session)
+            made = resource_row_chunks(checked, kinds=kinds, source=source, reserved=RESERVED, size=CHUNK)
+            async with contextlib.aclosing(_known_home_stations(session, ahead(made), checked)) as chunks:
+                loaded = await bulk_load(session, kind, chunks, expected=len(checked.frame), on_progress=on_progress)
+        else:
+            rows = table_rows(checked, kind, source=source, zone_kind=zone_kind, buffer_m=buffer_m)
+            loaded = await bulk_upsert(session, kind, rows, on_progress=on_progress) if rows else Loaded(0, 0, False, 0)
+        checked.rejected.sort(key=lambda p: p.row)
+        report = ImportReport(
+            kind=kind.value, file=name, rejected=checked.rejected, repaired=checked.repaired, notes=checked.notes
         )
-    require_rows(rows, checked, name=name)
-    inserted, updated, bulk = await bulk_upsert(session, kind, rows, on_progress=on_progress)
-    report.imported = len(rows)
-    report.notes.append(f"{inserted} added, {updated} updated, {len(rows) - inserted - updated} unchanged")
-    if bulk:
+        if strict and report.rejected:
+            raise Invalid(
+                f"{name}: {len(report.rejected)} row(s) cannot be imported; nothing was loaded",
+                field="file",
+                report=report.model_dump(mode="json"),
+            )
+        require_rows(loaded.rows, checked, name=name)
+    except BaseException:
+        await savepoint.rollback()
+        raise
+    await savepoint.commit()
+    report.imported = loaded.rows
+    report.notes.append(f"{loaded.inserted} added, {loaded.updated} updated, {loaded.unchanged} unchanged")
+    if loaded.bulk:
         report.notes.append(f"loaded in bulk: the {kind.value} table was locked and its indexes built after the load")
-    await record_event(session, type="layer.imported", data=_event_data(report, inserted, updated))
+    await record_event(session, type="layer.imported", data=_event_data(report, loaded.inserted, loaded.updated))
     return report
 
 
@@ -107,20 +121,24 @@ def _event_data(report: ImportReport, inserted: int, updated: int) -> dict[str, 
     }
 
 
-async def _drop_unknown_home_stations(
-    session: AsyncSession, rows: list[tuple[Any, ...]], checked: CheckedLayer
-) -> list[tuple[Any, ...]]:
-    wanted = {r[6] for r in rows if r[6] is not None}
-    if not wanted:
-        return rows
-    known = set(await session.scalars(select(Resource.id).where(Resource.id.in_(wanted))))
-    kept = []
-    for r in rows:
-        if r[6] is not None and r[6] not in known:
-            checked.rejected.append(RowProblem(row=r[0], reason=f"home station {r[6]} does not exist"))
-        else:
-            kept.append(r)
-    return kept
+async def _known_home_stations(
+    session: AsyncSession, chunks: AsyncGenerator[list[tuple[Any, ...]], None], checked: CheckedLayer
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """The chunks without the rows whose home station is not in the registry (those are reported)."""
+    async with contextlib.aclosing(chunks):  # stopped early (an error): the thread making the next chunk ends
+        async for rows in chunks:
+            wanted = {r[6] for r in rows if r[6] is not None}
+            if not wanted:
+                yield rows
+                continue
+            known = set(await session.scalars(select(Resource.id).where(Resource.id.in_(wanted))))
+            kept = []
+            for r in rows:
+                if r[6] is not None and r[6] not in known:
+                    checked.rejected.append(RowProblem(row=r[0], reason=f"home station {r[6]} does not exist"))
+                else:
+                    kept.append(r)
+            yield kept
 
 
 def _export_query(layer: Layer) -> Any:

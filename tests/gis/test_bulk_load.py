@@ -6,15 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
+import shapely
 from shapely.geometry import Point
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from gis import load
+from core.errors import Invalid
+from gis import load, transfer
 from gis.files import ZipLimits
 from gis.importer import LayerKind
+from gis.resource_rows import point_ewkb
 from gis.transfer import import_layer
 
 BULK_NOTE = "loaded in bulk"
@@ -172,3 +176,57 @@ async def test_a_first_load_copied_straight_in_equals_a_staged_load(
     assert all(row[11] == 4326 for row in copied)
     assert copied[0][6] == {"radio": "ch-3"} and copied[2][6] == {}, "no null fields kept"
     assert copied[1][5] == {"beds": 4300} and copied[0][4] == "en_route"
+
+
+def test_point_ewkb_is_what_shapely_writes_with_an_srid() -> None:
+    points = shapely.points([104.06, -0.5, 179.999999], [30.66, 51.4778, -89.9])
+    expected = shapely.to_wkb(shapely.set_srid(points, 4326), include_srid=True, output_dimension=2, byte_order=1)
+    assert list(point_ewkb(points)) == list(expected)
+    mixed = np.array([shapely.Point(1, 2), shapely.LineString([(0, 0), (1, 1)])], dtype=object)
+    assert shapely.get_srid(shapely.from_wkb(point_ewkb(mixed))).tolist() == [4326, 4326]  # the general way
+
+
+async def test_rows_made_in_chunks_are_judged_as_one_file(
+    session: AsyncSession, tmp_path: Path, limits: ZipLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of two rows: a repeat of an earlier chunk's external id, an unknown home station and a bad type in
+    later chunks are all reported; the centroid note counts the whole file once; rows load in file order."""
+    monkeypatch.setattr(transfer, "CHUNK", 2)
+    frame = gpd.GeoDataFrame(
+        {
+            "type": ["hospital", "fire_engine", "spaceship", "hospital", "ambulance", "shelter", "school"],
+            "name": [f"R{i}" for i in range(1, 8)],
+            "external_id": ["a", "b", "c", "a", "e", "f", "g"],
+            "home_station_id": [None, None, None, None, 999_999_999, None, None],
+        },
+        geometry=[Point(104.0 + i / 100, 30.6) for i in range(6)] + [Point(104.1, 30.7).buffer(0.001)],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "chunked.geojson"
+    frame.to_file(path, driver="GeoJSON")
+    report = await import_layer(session, path=path, kind=LayerKind.resources, limits=limits)
+    assert [(p.row, p.reason) for p in report.rejected] == [
+        (3, "unknown type 'spaceship'"),
+        (4, "external id 'a' repeats row 1"),
+        (5, "home station 999999999 does not exist"),
+    ]
+    assert report.imported == 4 and "1 non-point geometries placed at their centroid" in report.notes
+    names = (
+        await session.scalars(text("SELECT name FROM resource WHERE source = 'import:chunked.geojson' ORDER BY id"))
+    ).all()
+    assert list(names) == ["R1", "R2", "R6", "R7"]
+
+
+async def test_a_refused_file_leaves_nothing_even_if_the_caller_commits(
+    session: AsyncSession, tmp_path: Path, limits: ZipLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transfer, "CHUNK", 2)
+    before = await session.scalar(text("SELECT count(*) FROM resource"))
+    path = _stations(tmp_path / "s.geojson", 5)
+    frame = gpd.read_file(path)
+    frame.loc[4, "type"] = "spaceship"  # the last chunk's row: the first chunks are loaded by then
+    frame.to_file(path, driver="GeoJSON")
+    with pytest.raises(Invalid, match="nothing was loaded"):
+        await import_layer(session, path=path, kind=LayerKind.resources, limits=limits, strict=True)
+    await session.commit()
+    assert await session.scalar(text("SELECT count(*) FROM resource")) == before
