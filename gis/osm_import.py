@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
 from sqlalchemy import select, text
@@ -24,6 +25,7 @@ from gis.importer import LayerKind
 from gis.load import CHUNK, bulk_upsert
 from gis.models import Resource, ResourceType
 from gis.osm import Extract, read_extract
+from gis.resource_rows import point_ewkb
 
 _ROAD_STAGING = """CREATE TEMP TABLE gis_load_road (osm_id bigint, highway text, name text, name_en text,
     oneway smallint, maxspeed smallint, tags jsonb, wkb bytea, source text, node_ids bigint[]) ON COMMIT DROP"""
@@ -68,9 +70,9 @@ class OsmReport:
 
 def _facility_rows(extract: Extract) -> list[tuple[Any, ...]]:
     rows = []
-    for i, f in enumerate(extract.facilities, start=1):
+    places = point_ewkb(shapely.points([f.lon for f in extract.facilities], [f.lat for f in extract.facilities]))
+    for i, (f, wkb) in enumerate(zip(extract.facilities, places, strict=True), start=1):
         name = f.name or f"{f.type.replace('_', ' ')} (OSM {f.osm_id})"
-        wkb = shapely.to_wkb(shapely.Point(f.lon, f.lat))
         props = json.dumps({"osm_tags": f.tags}, ensure_ascii=False)
         rows.append(
             (
@@ -190,7 +192,7 @@ async def place_demo_units(session: AsyncSession) -> int:
                         "demo",
                         f"{station.source}:{station.external_id or station.id}:{unit_type}:{slot}",
                         json.dumps({"synthetic": True}),
-                        shapely.to_wkb(to_shape(station.location)),
+                        point_ewkb(np.array([to_shape(station.location)], dtype=object))[0],
                     )
                 )
     if not rows:
