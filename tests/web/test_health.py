@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.audit import AuditEntry
 from core.db import create_sessionmaker
 from core.settings import Settings
 from core.users import AppUser, Role, add_user
@@ -68,7 +69,8 @@ async def committed_user(engine: AsyncEngine) -> AsyncIterator[tuple[str, str]]:
         await add_user(session, username=name, password=password, role=Role.observer)
         await session.commit()
     yield name, password
-    async with sessions() as session:
+    async with sessions() as session:  # what the test committed through its own engine: the user, its sign-ins
+        await session.execute(delete(AuditEntry).where(AuditEntry.actor == name))
         await session.execute(delete(AppUser).where(AppUser.username == name))
         await session.commit()
 
