@@ -73,6 +73,14 @@ async def registry(session: AsyncSession) -> None:
     await session.commit()
 
 
+@pytest.fixture
+async def observer(client: httpx.AsyncClient, token_for: TokenFor) -> dict[str, str]:
+    """An observer's auth header, the user already read once by the route, so that the AuthCache can answer."""
+    auth = await token_for("observer")
+    assert (await client.get("/api/v1/me", headers=auth)).status_code == 200
+    return auth
+
+
 QUERIES = [
     "",
     "type=ambulance",
@@ -93,13 +101,11 @@ async def test_fast_answers_match_the_route(
     registry: None,
     client: httpx.AsyncClient,
     route_client: httpx.AsyncClient,
-    token_for: TokenFor,
+    observer: dict[str, str],
     fast_answers: list[int],
 ) -> None:
-    auth = await token_for("observer")
-    await client.get("/api/v1/me", headers=auth)  # the route reads the caller once and the cache remembers
-    fast = await client.get(f"/api/v1/resources?{query}", headers=auth)
-    routed = await route_client.get(f"/api/v1/resources?{query}", headers=auth)
+    fast = await client.get(f"/api/v1/resources?{query}", headers=observer)
+    routed = await route_client.get(f"/api/v1/resources?{query}", headers=observer)
     assert fast_answers, "the fast path answered"
     assert fast.status_code == routed.status_code == 200, fast.text
     assert fast.json() == routed.json()
@@ -108,14 +114,12 @@ async def test_fast_answers_match_the_route(
 
 
 async def test_a_listed_resource_reads_as_it_does_alone(
-    registry: None, client: httpx.AsyncClient, token_for: TokenFor, fast_answers: list[int]
+    registry: None, client: httpx.AsyncClient, observer: dict[str, str], fast_answers: list[int]
 ) -> None:
-    auth = await token_for("observer")
-    await client.get("/api/v1/me", headers=auth)
-    listed = (await client.get("/api/v1/resources?near=104.0635,30.6418&limit=1", headers=auth)).json()
+    listed = (await client.get("/api/v1/resources?near=104.0635,30.6418&limit=1", headers=observer)).json()
     assert fast_answers == [1]
     item = listed["items"][0]
-    alone = (await client.get(f"/api/v1/resources/{item['id']}", headers=auth)).json()
+    alone = (await client.get(f"/api/v1/resources/{item['id']}", headers=observer)).json()
     assert (item["name"], item["distance_m"], alone["distance_m"]) == ("华西医院", 0.0, None)
     assert {**item, "distance_m": None} == alone
     assert list(item) == list(alone), "the same fields in the same order"
@@ -140,12 +144,10 @@ async def test_errors_come_from_the_route(
     field: str,
     registry: None,
     client: httpx.AsyncClient,
-    token_for: TokenFor,
+    observer: dict[str, str],
     fast_answers: list[int],
 ) -> None:
-    auth = await token_for("observer")
-    await client.get("/api/v1/me", headers=auth)
-    answer = await client.get(f"/api/v1/resources?{query}", headers=auth)
+    answer = await client.get(f"/api/v1/resources?{query}", headers=observer)
     assert answer.status_code == status, answer.text
     body = answer.json()
     named = {body.get("field")} | {f["field"].removeprefix("query.") for f in body.get("fields", [])}
@@ -157,17 +159,15 @@ async def test_unusual_requests_are_the_routes(
     registry: None,
     client: httpx.AsyncClient,
     route_client: httpx.AsyncClient,
-    token_for: TokenFor,
+    observer: dict[str, str],
     fast_answers: list[int],
 ) -> None:
-    auth = await token_for("observer")
-    await client.get("/api/v1/me", headers=auth)
-    geojson = await client.get("/api/v1/resources?format=geojson&type=hospital", headers=auth)
+    geojson = await client.get("/api/v1/resources?format=geojson&type=hospital", headers=observer)
     assert geojson.json()["type"] == "FeatureCollection" and len(geojson.json()["features"]) == 1
     for query in ("type=hospital&type=ambulance", "type=ambulance&colour=red"):  # repeated, unknown: route's call
-        answer = await client.get(f"/api/v1/resources?{query}", headers=auth)
-        assert answer.json() == (await route_client.get(f"/api/v1/resources?{query}", headers=auth)).json()
-    head = await client.head("/api/v1/resources", headers=auth)
+        answer = await client.get(f"/api/v1/resources?{query}", headers=observer)
+        assert answer.json() == (await route_client.get(f"/api/v1/resources?{query}", headers=observer)).json()
+    head = await client.head("/api/v1/resources", headers=observer)
     assert head.status_code == 405  # GET only, as the route declares
     assert fast_answers == []
 
