@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select
@@ -125,16 +126,23 @@ class Scheduler:
         self.leader = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._aps: AsyncIOScheduler | None = None
+        self._running: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._campaign(), name="scheduler-election")
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace_seconds: float = 5.0) -> None:
+        """Stop campaigning and starting sweeps; let a sweep that is running finish (up to ``grace_seconds``), so
+        that it commits or rolls back before the engine goes, instead of dying mid-query at shutdown."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._running:
+            _, late = await asyncio.wait(set(self._running), timeout=grace_seconds)
+            for task in late:
+                task.cancel()
 
     def _schedule(self) -> AsyncIOScheduler:
         aps = AsyncIOScheduler(timezone="UTC")
@@ -152,6 +160,16 @@ class Scheduler:
         return aps
 
     async def _run(self, sweep: Sweep) -> None:
+        # APScheduler cancels the jobs it is running when it shuts down (at every resignation and at stop), which
+        # would cut a sweep off mid-query and log a traceback. The sweep runs in a task of its own instead, shielded
+        # from that; stop() waits for it.
+        work = asyncio.create_task(self._sweep(sweep), name=f"sweep {sweep.name}")
+        self._running.add(work)
+        work.add_done_callback(self._running.discard)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(work)
+
+    async def _sweep(self, sweep: Sweep) -> None:
         try:
             await run_sweep(self.sessionmaker, sweep, settings=self.settings, announce=self.announce)
         except Exception:  # the next run tries again; nothing is lost, the work stays in the database

@@ -4,8 +4,9 @@ racing on two connections; the scheduler's registry runs it in a transaction of 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -23,7 +24,7 @@ from plans import service
 from plans.models import PlanTask
 from tests.conftest import LIVE_TABLES
 from tests.plans.conftest import WUHOU, library
-from web.scheduler import SWEEPS, Scheduler, run_sweep
+from web.scheduler import SWEEPS, Scheduler, Sweep, run_sweep
 
 
 @pytest.fixture
@@ -120,3 +121,24 @@ async def test_done_tasks_are_never_overdue_and_the_registry_runs_the_sweep(
     await a.stop()
     await asyncio.wait_for(b.leader.wait(), 5)  # b takes over once a is gone
     await b.stop()
+
+
+async def test_stopping_lets_a_running_sweep_finish(
+    settings: Settings, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Shutdown does not cut a sweep off mid-query: stop() returns once the running one has committed, and
+    nothing logs an error (APScheduler cancels its running jobs when it shuts down)."""
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow(session: AsyncSession, now: datetime, settings: Settings) -> int:
+        started.set()
+        await session.execute(text("SELECT pg_sleep(0.3)"))
+        finished.set()
+        return 0
+
+    scheduler = Scheduler(settings, engine, sweeps=[Sweep("test.slow", lambda s: 0.05, slow)], retry_seconds=0.2)
+    await scheduler.start()
+    await asyncio.wait_for(started.wait(), 5)
+    await scheduler.stop()
+    assert finished.is_set(), "stop() returned while the sweep was still running"
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
