@@ -3,6 +3,7 @@ error and every unusual request left to the route, the same rules for who may re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -248,3 +249,24 @@ def test_parse_query(query: bytes, expected: dict[str, Any] | None) -> None:
         assert parsed is None
     else:
         assert parsed is not None and {k: parsed[k] for k in expected} == expected
+
+
+async def test_many_callers_at_once_over_real_http(
+    live_app: Any, live_server: str, live_token_for: TokenFor, live_client: httpx.AsyncClient, fast_answers: list[int]
+) -> None:
+    """More concurrent requests than the read pool has connections: each waits its turn and gets the right page."""
+    admin = await live_token_for("admin")
+    for i in range(3):
+        unit = {"type": "ambulance", "name": f"Amb {i}", "location": {"type": "Point", "coordinates": [104 + i, 30]}}
+        assert (await live_client.post("/api/v1/resources", json=unit, headers=admin)).status_code == 201
+    async with httpx.AsyncClient(base_url=f"http://{live_server}", headers=admin) as client:
+        await client.get("/api/v1/me")
+
+        async def nearest(lon: int) -> list[str]:
+            answer = await client.get("/api/v1/resources", params={"type": "ambulance", "near": f"{104 + lon},30"})
+            assert answer.status_code == 200, answer.text
+            return [item["name"] for item in answer.json()["items"]]
+
+        pages = await asyncio.gather(*(nearest(i % 3) for i in range(40)))
+    assert all(page[0] == f"Amb {i % 3}" and len(page) == 3 for i, page in enumerate(pages))
+    assert len(fast_answers) == 40
