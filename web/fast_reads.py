@@ -8,9 +8,9 @@ same serialisation as the route, on a small asyncpg pool of its own (core.db.cre
 
 It answers only what it is sure of and hands everything else, untouched, to the FastAPI route, which stays the
 definition (OpenAPI, validation, errors in API.md's shape): a caller whose token and user are not in the app's
-AuthCache (see web/security.py; the route fills it), an unknown, repeated or malformed parameter, ``format``
-other than ``json``, any refusal by the service, any database error. So every error answer comes from the route,
-and the two paths cannot disagree on what is an error.
+AuthCache (see web/security.py; the route fills it), an unknown, repeated or malformed parameter, a ``format``
+other than ``json`` or ``geojson``, any refusal by the service, any database error. So every error answer comes
+from the route, and the two paths cannot disagree on what is an error.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from gis import service
 from web.deps import authenticated_from_cache
 from web.listing import MAX_LIMIT, bbox_param, lon_lat_param
 from web.request_ids import assign_request_id
-from web.routes.resources import resource_list_json, split_types
+from web.routes.resources import resource_list_geojson, resource_list_json, split_types
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _pairs(query_string: bytes) -> dict[str, str] | None:
 def parse_query(query_string: bytes) -> dict[str, Any] | None:
     """The list filters of a query string, or None when the route must judge it."""
     given = _pairs(query_string)
-    if given is None or given.get("format", "json") != "json":
+    if given is None or given.get("format", "json") not in ("json", "geojson"):
         return None
     limit = _count(given.get("limit", "100"), least=1)
     offset = _count(given.get("offset", "0"), least=0)
@@ -83,6 +83,7 @@ def parse_query(query_string: bytes) -> dict[str, Any] | None:
             "near": lon_lat_param(given.get("near"), field="near"),
             "limit": min(limit, MAX_LIMIT),
             "offset": offset,
+            "format": given.get("format", "json"),
         }
     except CommandpostError:
         return None
@@ -104,11 +105,12 @@ async def answered(app: Any, scope: Scope, send: Send) -> bool:
     filters = _plain_request(state, scope)
     if filters is None:
         return False
+    serialise = resource_list_geojson if filters.pop("format") == "geojson" else resource_list_json
     sent = False
     try:
         async with _reader(state) as db:
             found = await service.list_resources(db, **filters)
-            body = resource_list_json(found)
+            body = serialise(found)
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

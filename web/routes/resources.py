@@ -50,16 +50,20 @@ async def list_resources(
         limit=page.limit,
         offset=page.offset,
     )
-    if format == "geojson":
-        items = [ResourceOut.listed(hit.resource, distance_m=hit.distance_m) for hit in found.hits]
-        return JSONResponse(feature_collection([item.as_feature() for item in items]))
-    return Response(resource_list_json(found), media_type="application/json")
+    body = resource_list_geojson(found) if format == "geojson" else resource_list_json(found)
+    return Response(body, media_type="application/json")
 
 
 def split_types(value: str | None) -> list[str] | None:
     """``type=a,b``: one key or several."""
     types = [t.strip() for t in value.split(",") if t.strip()] if value else None
     return types or None
+
+
+def resource_list_geojson(found: ResourcePage) -> bytes:
+    """A page of ``GET /resources?format=geojson``: a FeatureCollection (also what web/fast_reads.py answers with)."""
+    items = [ResourceOut.listed(hit.resource, distance_m=hit.distance_m) for hit in found.hits]
+    return pydantic_core.to_json(feature_collection([item.as_feature() for item in items]))
 
 
 def resource_list_json(found: ResourcePage) -> bytes:
