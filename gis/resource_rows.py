@@ -177,7 +177,15 @@ def resource_row_chunks(
     for start in range(0, len(frame), size):
         part = frame.iloc[start : start + size]
         firsts = None if first_row is None else first_row.iloc[start : start + size]
-        yield _rows(checked, part, kinds=kinds, source=source, reserved=reserved, first_row=firsts)
+        yield _rows(
+            checked,
+            part,
+            kinds=kinds,
+            reserved=reserved,
+            row_source=row_source.iloc[start : start + size],
+            external=external.iloc[start : start + size],
+            first_row=firsts,
+        )
 
 
 def _rows(
@@ -185,8 +193,9 @@ def _rows(
     frame: pd.DataFrame,
     *,
     kinds: dict[str, str],
-    source: str,
     reserved: set[str],
+    row_source: pd.Series,
+    external: pd.Series,
     first_row: pd.Series | None,
 ) -> list[tuple[Any, ...]]:
     reasons = _Reasons(frame.index)
@@ -217,8 +226,6 @@ def _rows(
     )
     capacity = _capacity(frame, reasons)
     properties = _properties(frame, reserved, reasons)
-    row_source = _text(frame, "source").fillna(source)
-    external = _text(frame, "external_id")
     if first_row is not None:
         duplicate = external.notna() & (first_row != frame["row"])
         reasons.add(

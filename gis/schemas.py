@@ -89,7 +89,7 @@ _COLUMN_SET = frozenset(RESOURCE_COLUMNS)
 def listed_item(row: Mapping[str, Any], *, distance_m: float | None = None) -> dict[str, Any]:
     """``ResourceOut.listed(row).model_dump()``, without building the model: a page is serialised in one pass
     (``pydantic_core.to_json``, the same serialiser), and building five models cost more than the SQL's extra
-    columns. tests/gis/test_api.py holds the two to the same JSON."""
+    columns. tests/web/test_fast_reads.py holds a listed item to ``GET /resources/{id}``'s JSON."""
     item = {name: row[name] if name in _COLUMN_SET else None for name in ResourceOut.model_fields}
     item["location"] = {"type": "Point", "coordinates": [row["lon"], row["lat"]]}
     item["distance_m"] = None if distance_m is None else round(distance_m, 1)

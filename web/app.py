@@ -16,8 +16,7 @@ from core.db import create_engine, create_read_pool, create_read_sessionmaker, c
 from core.settings import Settings, get_settings
 from core.users import ensure_admin
 from notify.live import build_live_stream
-from web import errors
-from web import fast_reads as fast_reads
+from web import errors, fast_reads
 from web.request_ids import RequestIdMiddleware
 from web.routes import auth, classify, dispatch, health, live
 from web.routes import incidents as incident_routes

@@ -13,7 +13,7 @@ from core.geojson import feature_collection
 from core.users import Role
 from gis import service
 from gis.importer import LayerKind
-from gis.schemas import ImportReport, ResourceIn, ResourceOut, listed_item
+from gis.schemas import ImportReport, ResourceIn, ResourceList, ResourceOut, listed_item
 from gis.service import ResourcePage
 from gis.transfer import import_layer, zip_limits
 from web.audit import add_target
@@ -25,7 +25,7 @@ router = APIRouter(tags=["resources"])
 Editor = Annotated[CurrentUser, Depends(require(Role.commander))]
 
 
-@router.get("/resources", name="resources.list")
+@router.get("/resources", name="resources.list", response_model=ResourceList)
 async def list_resources(
     session: SessionDep,
     user: AnyUser,
