@@ -20,7 +20,6 @@ import shapely
 
 from core.errors import Invalid
 from gis.layers import CheckedLayer
-from gis.resource_rows import resource_rows
 from gis.schemas import RowProblem
 
 Progress = Callable[[int], None]
@@ -166,14 +165,13 @@ def table_rows(
     kind: LayerKind,
     *,
     source: str,
-    kinds: dict[str, str] | None = None,
     zone_kind: str | None = None,
     buffer_m: float | None = None,
 ) -> list[tuple[Any, ...]]:
-    """The rows to load, each ``(file row, *columns, wkb)``; rows that cannot be taken go to ``checked.rejected``."""
+    """The rows of a jurisdictions or hazard zones layer, each ``(file row, *columns, wkb)``; rows that cannot be
+    taken go to ``checked.rejected``. (Resources: ``gis.resource_rows``, column by column.)"""
     if kind is LayerKind.resources:
-        assert kinds is not None
-        return resource_rows(checked, kinds=kinds, source=source, reserved=RESERVED)
+        raise ValueError("resource rows are made by gis.resource_rows.resource_row_chunks")
     frame = checked.frame
     geoms = frame.geometry.values
     type_ids = shapely.get_type_id(geoms)

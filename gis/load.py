@@ -10,17 +10,23 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
+import pyarrow as pa
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import driver_connection
+from gis.binary_copy import HEADER, TRAILER, copy_rows
 from gis.importer import LayerKind
+from gis.resource_rows import COLUMNS as _RESOURCE_COLUMNS
 
 CHUNK = 10_000
 T = TypeVar("T")
+# Rows to load: tuples ``(file row, *columns, geometry)``, or an Arrow batch of the same columns (COPY'd in binary
+# without a Python object per row: a layer import's resources).
+Chunk: TypeAlias = "Sequence[tuple[Any, ...]] | pa.RecordBatch"
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class Target:
     # The table's own columns in the order of a row's values after the file row, for COPY straight into the table
     # (the geometry as EWKB); None where the rows need SQL on the way in.
     direct: tuple[str, ...] | None = None
+    jsonb: frozenset[str] = frozenset({"properties"})  # the columns an Arrow batch sends as jsonb
 
     @property
     def insert(self) -> str:
@@ -40,11 +47,6 @@ class Target:
         head, _, _ = self.upsert.partition("ON CONFLICT")
         return head + "RETURNING true AS inserted"
 
-
-_RESOURCE_COLUMNS = (
-    "row", "type", "name", "name_zh", "name_en", "capacity", "home_station_id", "agency", "status", "source",
-    "external_id", "properties", "wkb",
-)  # fmt: skip
 
 # A unit already in service keeps its live status and last fix; a re-import refreshes only what the file knows.
 _RESOURCE_UPSERT = """
@@ -105,6 +107,7 @@ TARGETS = {
         columns=_RESOURCE_COLUMNS,
         upsert=_RESOURCE_UPSERT,
         direct=(*_RESOURCE_COLUMNS[1:-1], "location"),
+        jsonb=frozenset({"capacity", "properties"}),
     ),
     LayerKind.jurisdictions: Target(
         table="jurisdiction",
@@ -207,7 +210,7 @@ async def bulk_upsert(
 async def bulk_load(
     session: AsyncSession,
     kind: LayerKind,
-    chunks: AsyncIterable[Sequence[tuple[Any, ...]]],
+    chunks: AsyncIterable[Chunk],
     *,
     expected: int,
     on_progress: Callable[[int], None] | None = None,
@@ -217,13 +220,23 @@ async def bulk_load(
     target = TARGETS[kind]
     deferred = await _defer_indexes(session, target.table, expected)
     restore, empty = deferred or ([], False)
-    if empty and target.direct is not None:
-        inserted = touched = given = await _copy_into_table(session, target, chunks, on_progress)
+    direct = empty and target.direct is not None
+    if not direct:
+        await session.execute(text(f"DROP TABLE IF EXISTS {target.staging}"))  # fixed name, not input
+        await session.execute(text(target.create))
+    conn = await driver_connection(session)
+    table, columns = (target.table, target.direct) if direct and target.direct else (target.staging, target.columns)
+    given = await _copy(conn, table, columns, chunks, skip_row=direct, jsonb=target.jsonb, progress=on_progress)
+    if direct:
+        inserted = touched = given  # in file order: ids follow the file's rows
     else:
-        inserted, touched, given = await _copy_and_upsert(session, target, chunks, empty, on_progress)
+        load = target.insert if empty else target.upsert  # the file's own external ids were checked for repeats
+        counted = f"WITH up AS ({load}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM up"
+        inserted, touched = (await session.execute(text(counted))).one()
+        await session.execute(text(f"DROP TABLE {target.staging}"))
     for statement in restore:  # a unique constraint made again also proves its rows unique
         await session.execute(text(statement))
-    return Loaded(inserted, touched - inserted, bulk=deferred is not None, rows=given)
+    return Loaded(int(inserted), int(touched) - int(inserted), bulk=deferred is not None, rows=given)
 
 
 _DONE = object()
@@ -231,7 +244,7 @@ _DONE = object()
 
 async def ahead(items: Iterator[T]) -> AsyncGenerator[T, None]:
     """The items of a blocking iterator, each made in a worker thread while the caller works on the one before
-    (an import's rows are made in pandas while PostgreSQL takes the previous chunk's COPY)."""
+    (an import's rows are made while PostgreSQL takes the previous chunk's COPY)."""
     pending = asyncio.ensure_future(asyncio.to_thread(next, items, _DONE))
     try:
         while (item := await pending) is not _DONE:
@@ -243,51 +256,60 @@ async def ahead(items: Iterator[T]) -> AsyncGenerator[T, None]:
                 await pending
 
 
-async def _copy_and_upsert(
-    session: AsyncSession,
-    target: Target,
-    chunks: AsyncIterable[Sequence[tuple[Any, ...]]],
-    empty: bool,
-    on_progress: Callable[[int], None] | None,
-) -> tuple[int, int, int]:
-    """COPY into the staging table, then one INSERT (ON CONFLICT unless the table was empty); (inserted, touched,
-    given)."""
-    await session.execute(text(f"DROP TABLE IF EXISTS {target.staging}"))  # fixed name, not input
-    await session.execute(text(target.create))
-    conn = await driver_connection(session)
-    given = 0
-    async for chunk in chunks:
-        await conn.copy_records_to_table(target.staging, records=chunk, columns=list(target.columns))
-        given += len(chunk)
-        if on_progress is not None:
-            on_progress(len(chunk))
-    load = target.insert if empty else target.upsert  # the file's own external ids were checked for repeats
-    counted = f"WITH up AS ({load}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM up"
-    inserted, touched = (await session.execute(text(counted))).one()
-    await session.execute(text(f"DROP TABLE {target.staging}"))
-    return int(inserted), int(touched), given
-
-
-async def _copy_into_table(
-    session: AsyncSession,
-    target: Target,
-    chunks: AsyncIterable[Sequence[tuple[Any, ...]]],
-    on_progress: Callable[[int], None] | None,
+async def _copy(
+    conn: Any,
+    table: str,
+    columns: Sequence[str],
+    chunks: AsyncIterable[Chunk],
+    *,
+    skip_row: bool,
+    jsonb: frozenset[str],
+    progress: Callable[[int], None] | None,
 ) -> int:
-    """COPY straight into the (locked, empty) table: no staging table and no INSERT ... SELECT over it. The
-    geometry goes in binary as EWKB (PostGIS's own binary input), through a codec set for this COPY only.
-    Returns the rows loaded."""
-    assert target.direct is not None
-    conn = await driver_connection(session)
-    await conn.set_type_codec("geometry", schema="public", encoder=bytes, decoder=bytes, format="binary")
-    loaded = 0
+    """COPY the chunks into ``table`` (without their file row when ``skip_row``); returns the rows given.
+
+    Arrow batches go as one binary COPY that streams: while PostgreSQL takes a chunk's rows, the next chunk is made
+    and encoded (in worker threads), so the server need not wait between chunks. Tuples go chunk by chunk through
+    asyncpg's encoder (the geometry as EWKB, through a codec set for this COPY only)."""
+    iterator = aiter(chunks)
+    first = await anext(iterator, None)
+    if first is None:
+        return 0
+    count = 0
+
+    def counted(chunk: Chunk) -> None:
+        nonlocal count
+        count += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
+
+    if isinstance(first, pa.RecordBatch):
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield HEADER
+            chunk: Any = first
+            while chunk is not None:
+                rows = chunk.select(range(1, chunk.num_columns)) if skip_row else chunk
+                if rows.num_columns != len(columns):
+                    raise ValueError(f"{rows.num_columns} columns in the batch for {len(columns)} in {table}")
+                yield await asyncio.to_thread(copy_rows, rows, jsonb=jsonb)  # Arrow lets go of the GIL
+                counted(chunk)
+                chunk = await anext(iterator, None)
+            yield TRAILER
+
+        await conn.copy_to_table(table, source=stream(), columns=list(columns), format="binary")
+        return count
+    codec = skip_row  # straight into the table: its geometry column takes the EWKB bytes as they are
+    if codec:
+        await conn.set_type_codec("geometry", schema="public", encoder=bytes, decoder=bytes, format="binary")
     try:
-        async for chunk in chunks:
-            records = [row[1:] for row in chunk]  # in file order: ids follow the file's rows
-            await conn.copy_records_to_table(target.table, records=records, columns=list(target.direct))
-            loaded += len(records)
-            if on_progress is not None:
-                on_progress(len(records))
+        chunk = first
+        while chunk is not None:
+            records = [row[1:] for row in chunk] if skip_row else chunk
+            await conn.copy_records_to_table(table, records=records, columns=list(columns))
+            counted(chunk)
+            chunk = await anext(iterator, None)
     finally:
-        await conn.reset_type_codec("geometry", schema="public")
-    return loaded
+        if codec:
+            await conn.reset_type_codec("geometry", schema="public")
+    return count

@@ -8,11 +8,13 @@ columns, every other column kept in ``properties``. The first broken rule of a r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from gis.layers import CheckedLayer
@@ -20,46 +22,65 @@ from gis.models import UnitStatus
 from gis.schemas import RowProblem
 
 CAPACITY_COLUMNS = ("beds", "places", "shelter_places", "stock")
+TEXT = pa.large_string()  # what pandas keeps its Arrow-backed text in
 
 
-def _text(frame: pd.DataFrame, *names: str) -> pd.Series:
-    """The first of ``names`` present, as stripped text, blanks as None (object dtype)."""
+def _text(frame: pd.DataFrame, *names: str) -> pa.Array:
+    """The first of ``names`` present, as stripped text, blanks and missing values null (an Arrow array: the rules
+    below run in Arrow's compute functions, not a Python loop per row)."""
     for name in names:
         if name in frame.columns:
-            values = frame[name].astype("string").str.strip()
-            return values.astype(object).where(values.notna() & (values != ""), None)
-    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+            values = pa.array(frame[name].astype("string").array)  # numbers as pandas writes them: 1 -> "1"
+            if isinstance(values, pa.ChunkedArray):  # read in several Arrow batches
+                values = values.combine_chunks()
+            stripped = pc.utf8_trim_whitespace(values.cast(TEXT))
+            return pc.if_else(pc.equal(stripped, ""), pa.scalar(None, TEXT), stripped)
+    return pa.nulls(len(frame), TEXT)
+
+
+def _objects(values: pa.Array) -> np.ndarray[Any, Any]:
+    """An Arrow array as a numpy array of Python objects (None for null), what the COPY takes."""
+    return values.to_numpy(zero_copy_only=False)
+
+
+def _mask(condition: pa.Array) -> np.ndarray[Any, Any]:
+    """An Arrow boolean array as a numpy mask, null as false."""
+    return pc.fill_null(condition, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 class _Reasons:
-    """The first reason per row: a later rule never overwrites an earlier one.
+    """The first reason per row (by position in the chunk): a later rule never overwrites an earlier one.
 
-    A reason that names the row's value is a function of the rows it concerns, called only for those rows (most
-    files have none, and formatting a message for each of 100,000 rows costs more than checking them).
+    A reason that names the row's value is a function of the positions it concerns, called only for those rows
+    (most files have none, and formatting a message for each of 100,000 rows costs more than checking them).
     """
 
-    def __init__(self, index: pd.Index) -> None:
-        self.values = pd.Series("", index=index, dtype=object)
-        self.taken = np.zeros(len(index), dtype=bool)
+    def __init__(self, size: int) -> None:
+        self.values = np.full(size, None, dtype=object)
+        self.taken = np.zeros(size, dtype=bool)
 
-    def add(self, mask: pd.Series, reason: str | Callable[[pd.Series], pd.Series]) -> None:
-        fresh = mask.to_numpy(dtype=bool, na_value=False) & ~self.taken
+    def add(self, mask: np.ndarray[Any, Any], reason: str | Callable[[np.ndarray[Any, Any]], list[str]]) -> None:
+        fresh = mask & ~self.taken
         if not fresh.any():
             return
-        rows = mask.index[fresh]
-        self.values[rows] = reason if isinstance(reason, str) else reason(rows)
+        where = np.flatnonzero(fresh)
+        if isinstance(reason, str):
+            self.values[where] = reason
+        else:
+            self.values[where] = np.array(reason(where), dtype=object)
         self.taken |= fresh
 
 
-def _json_objects(frame: pd.DataFrame, name: str, reasons: _Reasons) -> pd.Series:
+def _json_objects(frame: pd.DataFrame, name: str, reasons: _Reasons) -> list[dict[str, Any]]:
     """A column of JSON objects: dicts (GDAL reads JSON-valued properties as such) or JSON text."""
-    parsed = pd.Series([{}] * len(frame), index=frame.index, dtype=object)
+    parsed: list[dict[str, Any]] = [{} for _ in range(len(frame))]
     if name not in frame.columns:
         return parsed
-    bad = pd.Series(False, index=frame.index)
-    for i, value in frame[name].items():
+    bad = np.zeros(len(frame), dtype=bool)
+    for i, value in enumerate(frame[name].to_numpy(dtype=object)):
         if (
             value is None
+            or value is pd.NA
             or (isinstance(value, float) and np.isnan(value))
             or (isinstance(value, str) and not value.strip())
         ):
@@ -78,6 +99,13 @@ def _json_objects(frame: pd.DataFrame, name: str, reasons: _Reasons) -> pd.Serie
     return parsed
 
 
+def _numbers(text: pa.Array) -> np.ndarray[Any, Any]:
+    """Text as numbers (float, NaN where absent or not a number), as pandas reads them."""
+    return pd.to_numeric(pd.Series(_objects(text), dtype=object), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+
+
 def _capacity(frame: pd.DataFrame, reasons: _Reasons) -> list[str]:
     present = [c for c in CAPACITY_COLUMNS if c in frame.columns]
     if "capacity" not in frame.columns and not present:
@@ -86,15 +114,15 @@ def _capacity(frame: pd.DataFrame, reasons: _Reasons) -> list[str]:
     numbers = {}
     for column in present:
         text = _text(frame, column)
-        number = pd.to_numeric(text, errors="coerce")
-        reasons.add(text.notna() & number.isna(), f"{column} is not a number")
+        number = _numbers(text)
+        reasons.add(_mask(text.is_valid()) & np.isnan(number), f"{column} is not a number")
         numbers[column] = number
     out = []
-    for i, obj in base.items():
+    for i, obj in enumerate(base):
         capacity = dict(obj)
         for column, number in numbers.items():
             value = number[i]
-            if pd.notna(value):
+            if not np.isnan(value):
                 capacity[column] = int(value) if float(value).is_integer() else float(value)
         out.append(json.dumps(capacity, ensure_ascii=False))
     return out
@@ -133,59 +161,84 @@ _EWKB_POINT = (1).to_bytes(1, "little") + (0x20000001).to_bytes(4, "little") + (
 
 
 def point_ewkb(points: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """2-D points as EWKB with SRID 4326 (what PostGIS takes in binary). Giving every geometry an SRID first
-    (``shapely.set_srid``) copies them all and cost four times the WKB itself; a 2-D point's WKB is 21 bytes
-    (byte order, type, x, y), so its EWKB is a fixed header (the SRID flag on the type, then the SRID) and its x, y.
-    """
-    wkb = shapely.to_wkb(points, output_dimension=2, byte_order=1)  # little-endian
-    if len(wkb) == 0 or not np.all(shapely.get_type_id(points) == 0) or shapely.is_empty(points).any():
-        return shapely.to_wkb(shapely.set_srid(points, 4326), include_srid=True, output_dimension=2, byte_order=1)
-    coordinates = np.frombuffer(b"".join(wkb), dtype=np.uint8).reshape(-1, 21)[:, 5:]
-    ewkb = np.empty((len(wkb), 25), dtype=np.uint8)
-    ewkb[:, :9] = np.frombuffer(_EWKB_POINT, dtype=np.uint8)
-    ewkb[:, 9:] = coordinates
-    blob = ewkb.tobytes()
-    out = np.empty(len(wkb), dtype=object)
-    out[:] = [blob[i : i + 25] for i in range(0, len(blob), 25)]
+    """2-D points as EWKB with SRID 4326 (what PostGIS takes in binary), a numpy array of bytes."""
+    out = np.empty(len(points), dtype=object)
+    out[:] = point_ewkb_array(points).to_pylist()
     return out
 
 
-def resource_rows(
-    checked: CheckedLayer, *, kinds: dict[str, str], source: str, reserved: set[str]
-) -> list[tuple[Any, ...]]:
-    """``(file row, type, name, name_zh, name_en, capacity, home_station_id, agency, status, source, external_id,
-    properties, ewkb)`` for each good row (the point as EWKB, SRID 4326 in it); the others go to
-    ``checked.rejected``."""
-    size = max(len(checked.frame), 1)
-    chunks = resource_row_chunks(checked, kinds=kinds, source=source, reserved=reserved, size=size)
-    return [row for chunk in chunks for row in chunk]
+def point_ewkb_array(points: np.ndarray[Any, Any]) -> pa.Array:
+    """``point_ewkb`` as an Arrow binary array. A 2-D point's EWKB is a fixed 9-byte header (byte order, the type
+    with its SRID flag, the SRID) and its x, y as little-endian doubles, so it is built from the coordinates in
+    numpy, with no Python object per point; giving every geometry an SRID and writing it (``shapely.set_srid``,
+    ``to_wkb``) cost several times that. Anything but non-empty points is written the general way."""
+    if len(points) == 0 or not np.all(shapely.get_type_id(points) == 0) or shapely.is_empty(points).any():
+        ewkbs = shapely.to_wkb(shapely.set_srid(points, 4326), include_srid=True, output_dimension=2, byte_order=1)
+        return pa.array(list(ewkbs), pa.binary())
+    ewkb = np.empty(len(points), dtype=[("header", "V9"), ("xy", "<f8", 2)])
+    ewkb["header"] = np.frombuffer(_EWKB_POINT, dtype="V9")[0]
+    ewkb["xy"] = shapely.get_coordinates(points)
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(25), len(points), [None, pa.py_buffer(ewkb)])
+    return fixed.cast(pa.binary())
+
+
+# The columns of a chunk of resource rows: the file row, then the registry's columns (the point as EWKB).
+COLUMNS = (
+    "row", "type", "name", "name_zh", "name_en", "capacity", "home_station_id", "agency", "status", "source",
+    "external_id", "properties", "wkb",
+)  # fmt: skip
+JSONB_COLUMNS = frozenset({"capacity", "properties"})
+
+
+def home_station_ids(checked: CheckedLayer) -> set[int]:
+    """The home station ids a layer names (to look up in the registry before its rows are made)."""
+    text = _text(checked.frame, "home_station_id")
+    if text.null_count == len(text):
+        return set()
+    number = _numbers(text)
+    return {int(v) for v in np.unique(number[_whole(number)])}
 
 
 def resource_row_chunks(
-    checked: CheckedLayer, *, kinds: dict[str, str], source: str, reserved: set[str], size: int
-) -> Iterator[list[tuple[Any, ...]]]:
-    """The rows of ``resource_rows``, made ``size`` file rows at a time, so that a loader can COPY one chunk while
-    the next is made. What spans the file (an external id that repeats an earlier row's, the count of geometries
-    moved to their centroid) is worked out once, before the first chunk."""
+    checked: CheckedLayer,
+    *,
+    kinds: dict[str, str],
+    source: str,
+    reserved: set[str],
+    size: int,
+    stations: Collection[int] = (),
+) -> Iterator[pa.RecordBatch]:
+    """The good rows of ``size`` file rows at a time, as Arrow record batches of ``COLUMNS`` (the others go to
+    ``checked.rejected``), so that a loader can COPY one chunk while the next is made. ``stations``: the home
+    stations named (``home_station_ids``) that the registry holds. What spans the file (an external id that
+    repeats an earlier row's, the count of geometries moved to their centroid) is worked out once, before the
+    first chunk."""
     frame = checked.frame
-    row_source = _text(frame, "source").fillna(source)
+    row_source = pc.coalesce(_text(frame, "source"), pa.scalar(source, TEXT))
     external = _text(frame, "external_id")
-    first_row = frame["row"].groupby([row_source, external]).transform("first") if external.notna().any() else None
+    first_row = None
+    if external.null_count < len(external):  # the first file row of each (source, external id)
+        keys = pd.DataFrame({"source": _objects(row_source), "external": _objects(external)})
+        first_row = frame["row"].groupby([keys["source"], keys["external"]]).transform("first").to_numpy(float)
     moved = int((shapely.get_type_id(frame.geometry.values) != 0).sum())
     if moved:
         checked.notes.append(f"{moved} non-point geometries placed at their centroid")
+    held = pa.array(sorted(stations), pa.int64())
     for start in range(0, len(frame), size):
-        part = frame.iloc[start : start + size]
-        firsts = None if first_row is None else first_row.iloc[start : start + size]
         yield _rows(
             checked,
-            part,
+            frame.iloc[start : start + size],
             kinds=kinds,
             reserved=reserved,
-            row_source=row_source.iloc[start : start + size],
-            external=external.iloc[start : start + size],
-            first_row=firsts,
+            stations=held,
+            row_source=row_source.slice(start, size),
+            external=external.slice(start, size),
+            first_row=None if first_row is None else first_row[start : start + size],
         )
+
+
+IDENTIFIER_CHARS = 200  # source and external_id: an identifier cut short would name another row
+TEXT_CHARS = 200  # name, name_zh, name_en, agency: display text, cut to fit
 
 
 def _rows(
@@ -194,63 +247,95 @@ def _rows(
     *,
     kinds: dict[str, str],
     reserved: set[str],
-    row_source: pd.Series,
-    external: pd.Series,
-    first_row: pd.Series | None,
-) -> list[tuple[Any, ...]]:
-    reasons = _Reasons(frame.index)
+    stations: pa.Array,
+    row_source: pa.Array,
+    external: pa.Array,
+    first_row: np.ndarray[Any, Any] | None,
+) -> pa.RecordBatch:
+    rows = frame["row"].to_numpy()
+    reasons = _Reasons(len(frame))
     type_key = _text(frame, "type", "resource_type")
-    reasons.add(type_key.isna(), "missing type")
-    known = type_key.isin(list(kinds))
-    reasons.add(~known, lambda rows: "unknown type " + type_key[rows].map(repr))
-    name = _text(frame, "name").fillna(_text(frame, "name_zh")).fillna(_text(frame, "name_en"))
-    reasons.add(name.isna(), "missing name")
-    status = _text(frame, "status")
-    is_unit = type_key.isin([key for key, kind in kinds.items() if kind == "unit"])
-    status = status.where(~is_unit | status.notna(), UnitStatus.available.value)
+    types = _objects(type_key)
+    reasons.add(_mask(type_key.is_null()), "missing type")
+    known = _mask(pc.is_in(type_key, value_set=pa.array(list(kinds), TEXT)))
+    reasons.add(~known, lambda at: [f"unknown type {types[i]!r}" for i in at])
+    name_zh, name_en, agency = _text(frame, "name_zh"), _text(frame, "name_en"), _text(frame, "agency")
+    name = pc.coalesce(_text(frame, "name"), name_zh, name_en)
+    reasons.add(_mask(name.is_null()), "missing name")
+    units = pa.array([key for key, kind in kinds.items() if kind == "unit"], TEXT)
+    is_unit = pa.array(_mask(pc.is_in(type_key, value_set=units)))
+    given = _text(frame, "status")
+    status = pc.if_else(pc.and_(is_unit, given.is_null()), pa.scalar(UnitStatus.available.value, TEXT), given)
+    statuses = _objects(status)
+    listed = _mask(pc.is_in(status, value_set=pa.array(list(UnitStatus.__members__), TEXT)))
+    unit = is_unit.to_numpy(zero_copy_only=False)
+    reasons.add(unit & ~listed, lambda at: [f"unknown status {statuses[i]!r}" for i in at])
     reasons.add(
-        is_unit & ~status.isin(list(UnitStatus.__members__)), lambda rows: "unknown status " + status[rows].map(repr)
+        known & ~unit & _mask(status.is_valid()),
+        lambda at: [f"a {types[i]} is a facility and has no status (got {statuses[i]!r})" for i in at],
     )
-    reasons.add(
-        known & ~is_unit & status.notna(),
-        lambda rows: (
-            "a " + type_key[rows].astype(str) + " is a facility and has no status (got " + status[rows].map(repr) + ")"
-        ),
-    )
-    status = status.where(is_unit, None)
-    home_text = _text(frame, "home_station_id")
-    home = pd.to_numeric(home_text, errors="coerce")
-    reasons.add(
-        home_text.notna() & home.isna(),
-        lambda rows: "home_station_id " + home_text[rows].map(repr) + " is not a number",
-    )
-    capacity = _capacity(frame, reasons)
-    properties = _properties(frame, reserved, reasons)
+    home_ids = _home_station_ids(frame, reasons)
+    for label, values in (("external_id", external), ("source", row_source)):
+        too_long = _mask(pc.greater(pc.utf8_length(values), IDENTIFIER_CHARS))
+        reasons.add(too_long, f"{label} is longer than {IDENTIFIER_CHARS} characters")
+    for label, values in (("name", name), ("name_zh", name_zh), ("name_en", name_en), ("agency", agency),
+                          ("type", type_key), ("external_id", external), ("source", row_source)):  # fmt: skip
+        reasons.add(_mask(pc.match_substring(values, "\x00")), f"{label} contains a NUL character")
+    capacity = pa.array(_capacity(frame, reasons), TEXT)
+    properties = pa.array(_properties(frame, reserved, reasons), TEXT)
+    for label, values in (("capacity", capacity), ("properties", properties)):  # jsonb holds no NUL either
+        reasons.add(_mask(pc.match_substring(values, "\\u0000")), f"{label} contains a NUL character")
     if first_row is not None:
-        duplicate = external.notna() & (first_row != frame["row"])
-        reasons.add(
-            duplicate,
-            lambda rows: "external id " + external[rows].map(repr) + " repeats row " + first_row[rows].astype(str),
-        )
+        externals = _objects(external)
+        duplicate = _mask(external.is_valid()) & (first_row != rows)
+        reasons.add(duplicate, lambda at: [f"external id {externals[i]!r} repeats row {int(first_row[i])}" for i in at])
+    if home_ids.null_count < len(home_ids):
+        unknown = _mask(home_ids.is_valid()) & ~_mask(pc.is_in(home_ids, value_set=stations))
+        reasons.add(unknown, lambda at: [f"home station {home_ids[i].as_py()} does not exist" for i in at])
     geoms = frame.geometry.values
     not_points = shapely.get_type_id(geoms) != 0
     points = np.where(not_points, shapely.centroid(geoms), geoms) if not_points.any() else geoms
-    wkb = point_ewkb(points)
     bad = reasons.taken
     checked.rejected.extend(
-        RowProblem(row=int(r), reason=str(why))
-        for r, why in zip(frame["row"].to_numpy()[bad], reasons.values.to_numpy()[bad], strict=True)
+        RowProblem(row=int(r), reason=str(why)) for r, why in zip(rows[bad], reasons.values[bad], strict=True)
     )
-    keep = ~bad
-    home_values = home.to_numpy(dtype=float, na_value=np.nan)[keep]
-    home_ids = (
-        [None if v != v else int(v) for v in home_values] if home_text.notna().any() else [None] * len(home_values)
+
+    def shown(values: pa.Array) -> pa.Array:
+        return pc.utf8_slice_codeunits(values, 0, TEXT_CHARS)
+
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array(rows, pa.int32()), type_key, shown(name), shown(name_zh), shown(name_en),
+            capacity, home_ids, shown(agency), pc.if_else(is_unit, status, pa.scalar(None, TEXT)),
+            row_source, external, properties, point_ewkb_array(points),
+        ],
+        names=list(COLUMNS),
+    )  # fmt: skip
+    return batch.filter(pa.array(~bad)) if bad.any() else batch
+
+
+BIGINT = 2**63
+
+
+def _home_station_ids(frame: pd.DataFrame, reasons: _Reasons) -> pa.Array:
+    """The home station ids given (null where none is), whole numbers that fit a resource id."""
+    text = _text(frame, "home_station_id")
+    if text.null_count == len(text):
+        return pa.nulls(len(frame), pa.int64())
+    number = _numbers(text)
+    given = _objects(text)
+    reasons.add(
+        _mask(text.is_valid()) & ~np.isfinite(number),
+        lambda at: [f"home_station_id {given[i]!r} is not a number" for i in at],
     )
-    columns = [
-        frame["row"].to_numpy()[keep].tolist(), type_key.to_numpy()[keep], name.str.slice(0, 200).to_numpy()[keep],
-        _text(frame, "name_zh").to_numpy()[keep], _text(frame, "name_en").to_numpy()[keep],
-        np.asarray(capacity, dtype=object)[keep], home_ids, _text(frame, "agency").to_numpy()[keep],
-        status.to_numpy()[keep], row_source.to_numpy()[keep], external.to_numpy()[keep],
-        np.asarray(properties, dtype=object)[keep], wkb[keep],
-    ]  # fmt: skip
-    return list(zip(*columns, strict=True))
+    whole = _whole(number)
+    reasons.add(
+        np.isfinite(number) & ~whole, lambda at: [f"home_station_id {given[i]!r} is not a resource id" for i in at]
+    )
+    return pa.array(np.where(whole, number, 0).astype(np.int64), pa.int64(), mask=~whole)
+
+
+def _whole(number: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Which numbers can be a resource id: whole and within bigint."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(number) & (np.floor(number) == number) & (np.abs(number) < BIGINT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,11 @@ from core.settings import Settings
 from gis import repository
 from gis.files import ZipLimits
 from gis.importer import RESERVED, LayerKind, require_rows, table_rows
-from gis.layers import CheckedLayer, check_geometry, read_layer
+from gis.layers import check_geometry, read_layer
 from gis.load import CHUNK, Loaded, ahead, bulk_load, bulk_upsert
 from gis.models import HazardZone, Jurisdiction, Resource, RoadWay
-from gis.resource_rows import resource_row_chunks
-from gis.schemas import ImportReport, RowProblem
+from gis.resource_rows import home_station_ids, resource_row_chunks
+from gis.schemas import ImportReport
 
 Progress = Callable[[int], None]
 
@@ -80,8 +80,11 @@ async def import_layer(
     try:
         if kind is LayerKind.resources:
             kinds = await repository.resource_types(session)
-            made = resource_row_chunks(checked, kinds=kinds, source=source, reserved=RESERVED, size=CHUNK)
-            async with contextlib.aclosing(_known_home_stations(session, ahead(made), checked)) as chunks:
+            stations = await _registered(session, home_station_ids(checked))
+            made = resource_row_chunks(
+                checked, kinds=kinds, source=source, reserved=RESERVED, size=CHUNK, stations=stations
+            )
+            async with contextlib.aclosing(ahead(made)) as chunks:  # an error: the thread making the next chunk ends
                 loaded = await bulk_load(session, kind, chunks, expected=len(checked.frame), on_progress=on_progress)
         else:
             rows = table_rows(checked, kind, source=source, zone_kind=zone_kind, buffer_m=buffer_m)
@@ -121,24 +124,12 @@ def _event_data(report: ImportReport, inserted: int, updated: int) -> dict[str, 
     }
 
 
-async def _known_home_stations(
-    session: AsyncSession, chunks: AsyncGenerator[list[tuple[Any, ...]], None], checked: CheckedLayer
-) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-    """The chunks without the rows whose home station is not in the registry (those are reported)."""
-    async with contextlib.aclosing(chunks):  # stopped early (an error): the thread making the next chunk ends
-        async for rows in chunks:
-            wanted = {r[6] for r in rows if r[6] is not None}
-            if not wanted:
-                yield rows
-                continue
-            known = set(await session.scalars(select(Resource.id).where(Resource.id.in_(wanted))))
-            kept = []
-            for r in rows:
-                if r[6] is not None and r[6] not in known:
-                    checked.rejected.append(RowProblem(row=r[0], reason=f"home station {r[6]} does not exist"))
-                else:
-                    kept.append(r)
-            yield kept
+async def _registered(session: AsyncSession, ids: set[int]) -> set[int]:
+    """Which of ``ids`` are resources in the registry (a layer's home stations, looked up once, before its rows are
+    made: the COPY that loads them holds the connection)."""
+    if not ids:
+        return set()
+    return set(await session.scalars(select(Resource.id).where(Resource.id.in_(sorted(ids)))))
 
 
 def _export_query(layer: Layer) -> Any:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.errors import Invalid
-from gis import load, transfer
+from gis import load, resource_rows, transfer
 from gis.files import ZipLimits
 from gis.importer import LayerKind
 from gis.resource_rows import point_ewkb
@@ -230,3 +230,38 @@ async def test_a_refused_file_leaves_nothing_even_if_the_caller_commits(
         await import_layer(session, path=path, kind=LayerKind.resources, limits=limits, strict=True)
     await session.commit()
     assert await session.scalar(text("SELECT count(*) FROM resource")) == before
+
+
+@pytest.mark.parametrize("straight_in", [True, False], ids=["copied-straight-in", "staged"])
+async def test_a_failure_while_the_copy_streams_leaves_nothing_and_the_session_usable(
+    session: AsyncSession,
+    tmp_path: Path,
+    limits: ZipLimits,
+    monkeypatch: pytest.MonkeyPatch,
+    straight_in: bool,
+) -> None:
+    """The rows stream into one COPY while later chunks are made; a chunk that cannot be made aborts the COPY
+    (asyncpg sends CopyFail), the import's savepoint takes back what was sent, and the session goes on."""
+    if straight_in:
+        await session.execute(text("DELETE FROM resource"))
+        monkeypatch.setattr(load, "BULK_ROWS", 4)
+    before = await session.scalar(text("SELECT count(*) FROM resource"))
+    monkeypatch.setattr(transfer, "CHUNK", 2)
+    made = 0
+    real = resource_rows._rows
+
+    def failing(*args: object, **kwargs: object) -> object:
+        nonlocal made
+        made += 1
+        if made == 3:
+            raise RuntimeError("disk gone while reading the file")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(resource_rows, "_rows", failing)
+    path = _stations(tmp_path / "s.geojson", 8)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        await import_layer(session, path=path, kind=LayerKind.resources, limits=limits)
+    assert made == 3
+    assert await session.scalar(text("SELECT count(*) FROM resource")) == before
+    report = await import_layer(session, path=path, kind=LayerKind.resources, limits=limits)  # the rules mended
+    assert report.imported == 8 and await session.scalar(text("SELECT count(*) FROM resource")) == before + 8
