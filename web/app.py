@@ -12,7 +12,14 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.db import create_engine, create_read_pool, create_read_sessionmaker, create_sessionmaker, transaction
+from core.db import (
+    ReadPool,
+    create_engine,
+    create_read_pool,
+    create_read_sessionmaker,
+    create_sessionmaker,
+    transaction,
+)
 from core.settings import Settings, get_settings
 from core.users import ensure_admin
 from notify.live import build_live_stream
@@ -58,7 +65,7 @@ async def _bootstrap_admin(settings: Settings, sessionmaker: async_sessionmaker[
         log.warning("could not create or reset the admin user at start-up: %s", exc)
 
 
-async def _read_pool(settings: Settings) -> asyncpg.Pool | None:
+async def _read_pool(settings: Settings) -> ReadPool | None:
     try:
         return await create_read_pool(settings)
     except (OSError, asyncpg.PostgresError) as exc:  # the service starts without its database; /readyz says so

@@ -4,7 +4,7 @@ FastAPI's per-request machinery (its telemetry check and middleware, route match
 dependency resolution, per-field query validation, an ORM session) cost about 0.7 ms on the 2-core VM: more than
 the KNN search itself. The command room and the dispatch screens ask "the five nearest ambulances" all the time,
 so web/app.py's Service answers the plain case here before FastAPI sees it, with the same service call and the
-same serialisation as the route, on a small asyncpg pool of its own (core.db.create_read_pool).
+same serialisation as the route, on a small pool of plain asyncpg connections (core.db.ReadPool).
 
 It answers only what it is sure of and hands everything else, untouched, to the FastAPI route, which stays the
 definition (OpenAPI, validation, errors in API.md's shape): a caller whose token and user are not in the app's
