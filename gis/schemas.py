@@ -84,13 +84,14 @@ class ResourceOut(BaseModel):
 # The fields of ResourceOut that are columns of ``resource`` as they are (the geometry and distance are not).
 RESOURCE_COLUMNS = tuple(name for name in ResourceOut.model_fields if name not in ("location", "distance_m"))
 _COLUMN_SET = frozenset(RESOURCE_COLUMNS)
+_FIELDS = tuple(ResourceOut.model_fields)  # in order; read through pydantic's class property on every call otherwise
 
 
 def listed_item(row: Mapping[str, Any], *, distance_m: float | None = None) -> dict[str, Any]:
     """``ResourceOut.listed(row).model_dump()``, without building the model: a page is serialised in one pass
     (``pydantic_core.to_json``, the same serialiser), and building five models cost more than the SQL's extra
     columns. tests/web/test_fast_reads.py holds a listed item to ``GET /resources/{id}``'s JSON."""
-    item = {name: row[name] if name in _COLUMN_SET else None for name in ResourceOut.model_fields}
+    item = {name: row[name] if name in _COLUMN_SET else None for name in _FIELDS}
     item["location"] = {"type": "Point", "coordinates": [row["lon"], row["lat"]]}
     item["distance_m"] = None if distance_m is None else round(distance_m, 1)
     return item
