@@ -5,7 +5,7 @@
 - importing N points from a GeoPackage (our import-layer path) vs ``ogr2ogr -f PostgreSQL`` into a new plain table
   (the floor), five of each in turn, medians. For scale: ogr2ogr plus giving its table the registry's other
   indexes and constraints (the database work our import also does), and ogr2ogr appending the same file into the
-  registry table itself (about 20 s here, even with PG_USE_COPY);
+  registry table itself (30-50 s here, even with PG_USE_COPY);
 - a z14 and a z12 resources tile through the API (in process) vs the bare ``ST_AsMVT`` statement;
 - ``GET /api/v1/resources?near=...&type=...&limit=5`` over real HTTP from ``commandpost serve`` vs the floor: the
   plain KNN SQL behind bare HTTP (bench/knn_floor.py: no framework, no authentication, one connection, on the same
@@ -14,17 +14,19 @@
 
 It creates a throwaway database (``commandpost_bench_<random>``), migrates it, and drops it at the end.
 
-Where the time goes on the 2-core VM (December 2026):
-- import ~1.0-1.2 s vs ogr2ogr 0.6-0.7 s: reading through GDAL/Arrow ~0.2 s; the row rules (~0.2 s, in a worker
-  thread, chunk by chunk) overlap the COPY straight into the locked, empty registry (~0.3 s); then its five
-  secondary indexes and two constraints are built (~0.38 s, GiST 0.15 s). ogr2ogr's table has two indexes and no
-  rules; its run (0.6-0.7 s) is about what our database work alone costs (COPY + indexes ~0.65 s), so 1.5x would
-  leave ~0.3 s for reading and checking 100,000 rows that cannot overlap the index builds. A throwaway reader that
-  streamed GDAL's Arrow batches through the same chunks (reading overlapping the COPY too) measured 0.97 s against
-  1.10 s for this path in the same run (1.60x vs 1.80x): the Python work (~0.4 s, one GIL) is then what is left.
-- near ~0.6-0.9 ms vs 0.45-0.6 ms: the fast read path (web/fast_reads.py) answers before FastAPI; what is left
-  over the floor is the token check from the cache, the count to 100 past the page, 19 columns instead of 4,
-  the pool, and the JSON. Through the FastAPI route the same request costs ~3x the floor.
+Where the time goes on the 2-core VM (December 2026; this VM's speed varies by up to 2x between sessions, the
+ratios much less):
+- import ~1.5-2.1 s vs ogr2ogr 1.2-1.7 s (1.26-1.34x): reading through GDAL/Arrow (~0.25-0.45 s), then the row
+  rules in Arrow compute (gis/resource_rows.py, ~20 ms a 10,000-row chunk in a worker thread) feeding one binary
+  COPY that streams straight into the locked, empty registry (gis/binary_copy.py: no Python object per row);
+  PostgreSQL's side of that COPY (~0.3-0.4 s) is then what the phase costs. Last come the registry's five
+  secondary indexes and two constraints (~0.7-0.9 s here, GiST ~0.3 s): with them ogr2ogr's run costs about as
+  much as ours (1.04-1.10x). Before the Arrow rows (tuples through asyncpg's encoder, a COPY per chunk) the same
+  runs read 1.6-1.7x: the tuples' GIL time starved the event loop driving the COPY.
+- near ~0.7-1.5 ms vs 0.55-1.1 ms (1.32-1.41x): the fast read path (web/fast_reads.py) answers before FastAPI, on
+  core.db.ReadPool (asyncpg's Pool cost ~0.1 ms more a request); what is left over the floor is the token check
+  from the cache, the count to 100 past the page, 19 columns instead of 4 and their JSON. Through the FastAPI
+  route the same request costs ~3x the floor.
 """
 
 from __future__ import annotations

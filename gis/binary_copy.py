@@ -69,8 +69,3 @@ def copy_rows(batch: pa.RecordBatch, *, jsonb: Collection[str] = ()) -> bytes:
     _, offsets, data = rows.buffers()
     bounds = np.frombuffer(offsets, dtype=np.int64)[rows.offset : rows.offset + len(rows) + 1]
     return data.to_pybytes()[bounds[0] : bounds[-1]]
-
-
-def copy_stream(batch: pa.RecordBatch, *, jsonb: Collection[str] = ()) -> bytes:
-    """A whole binary COPY stream of one batch: header, rows, trailer."""
-    return HEADER + copy_rows(batch, jsonb=jsonb) + TRAILER
