@@ -265,3 +265,34 @@ async def test_a_failure_while_the_copy_streams_leaves_nothing_and_the_session_u
     assert await session.scalar(text("SELECT count(*) FROM resource")) == before
     report = await import_layer(session, path=path, kind=LayerKind.resources, limits=limits)  # the rules mended
     assert report.imported == 8 and await session.scalar(text("SELECT count(*) FROM resource")) == before + 8
+
+
+async def test_a_file_larger_than_one_gdal_batch_loads_whole_and_in_order(
+    session: AsyncSession, tmp_path: Path, limits: ZipLimits
+) -> None:
+    """GDAL hands a file over in Arrow batches of 65,536 rows, and pandas keeps the columns chunked as read: the
+    rules and the COPY must see one file (a chunked column once broke the import where no test looked)."""
+    count = 70_000
+    await session.execute(text("DELETE FROM resource"))
+    frame = gpd.GeoDataFrame(
+        {
+            "type": ["hospital"] * count,
+            "name": [f"H{i}" for i in range(count)],
+            "external_id": [f"h-{i}" for i in range(count)],
+        },
+        geometry=shapely.points(np.linspace(103.9, 104.2, count), np.full(count, 30.6)),
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "large.gpkg"
+    frame.to_file(path, driver="GPKG", layer="hospitals")
+    report = await import_layer(session, path=path, kind=LayerKind.resources, limits=limits)
+    assert report.imported == count and not report.rejected and any(BULK_NOTE in n for n in report.notes)
+    first, last, total, ordered = (
+        await session.execute(
+            text("""SELECT min(name) FILTER (WHERE external_id = 'h-0'),
+                    min(name) FILTER (WHERE external_id = 'h-69999'), count(*),
+                    bool_and(external_id = 'h-' || (rank - 1))
+                FROM (SELECT name, external_id, rank() OVER (ORDER BY id) FROM resource) AS r""")
+        )
+    ).one()
+    assert (first, last, total, ordered) == ("H0", "H69999", count, True)
