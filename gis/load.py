@@ -21,6 +21,7 @@ from core.db import driver_connection
 from gis.binary_copy import HEADER, TRAILER, copy_rows
 from gis.importer import LayerKind
 from gis.resource_rows import COLUMNS as _RESOURCE_COLUMNS
+from gis.resource_rows import JSONB_COLUMNS as _RESOURCE_JSONB
 
 CHUNK = 10_000
 T = TypeVar("T")
@@ -107,7 +108,7 @@ TARGETS = {
         columns=_RESOURCE_COLUMNS,
         upsert=_RESOURCE_UPSERT,
         direct=(*_RESOURCE_COLUMNS[1:-1], "location"),
-        jsonb=frozenset({"capacity", "properties"}),
+        jsonb=_RESOURCE_JSONB,
     ),
     LayerKind.jurisdictions: Target(
         table="jurisdiction",

@@ -43,6 +43,11 @@ def _objects(values: pa.Array) -> np.ndarray[Any, Any]:
     return values.to_numpy(zero_copy_only=False)
 
 
+def _at(values: pa.Array, at: np.ndarray[Any, Any]) -> list[Any]:
+    """The values at some positions, as Python objects: a bad row's value for its reason (only bad rows pay)."""
+    return values.take(pa.array(at)).to_pylist()
+
+
 def _mask(condition: pa.Array) -> np.ndarray[Any, Any]:
     """An Arrow boolean array as a numpy mask, null as false."""
     return pc.fill_null(condition, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
@@ -187,7 +192,7 @@ COLUMNS = (
     "row", "type", "name", "name_zh", "name_en", "capacity", "home_station_id", "agency", "status", "source",
     "external_id", "properties", "wkb",
 )  # fmt: skip
-JSONB_COLUMNS = frozenset({"capacity", "properties"})
+JSONB_COLUMNS = frozenset({"capacity", "properties"})  # JSON text, loaded as jsonb
 
 
 def home_station_ids(checked: CheckedLayer) -> set[int]:
@@ -255,24 +260,25 @@ def _rows(
     rows = frame["row"].to_numpy()
     reasons = _Reasons(len(frame))
     type_key = _text(frame, "type", "resource_type")
-    types = _objects(type_key)
     reasons.add(_mask(type_key.is_null()), "missing type")
     known = _mask(pc.is_in(type_key, value_set=pa.array(list(kinds), TEXT)))
-    reasons.add(~known, lambda at: [f"unknown type {types[i]!r}" for i in at])
+    reasons.add(~known, lambda at: [f"unknown type {t!r}" for t in _at(type_key, at)])
     name_zh, name_en, agency = _text(frame, "name_zh"), _text(frame, "name_en"), _text(frame, "agency")
     name = pc.coalesce(_text(frame, "name"), name_zh, name_en)
     reasons.add(_mask(name.is_null()), "missing name")
     units = pa.array([key for key, kind in kinds.items() if kind == "unit"], TEXT)
-    is_unit = pa.array(_mask(pc.is_in(type_key, value_set=units)))
+    unit = _mask(pc.is_in(type_key, value_set=units))
+    is_unit = pa.array(unit)
     given = _text(frame, "status")
     status = pc.if_else(pc.and_(is_unit, given.is_null()), pa.scalar(UnitStatus.available.value, TEXT), given)
-    statuses = _objects(status)
     listed = _mask(pc.is_in(status, value_set=pa.array(list(UnitStatus.__members__), TEXT)))
-    unit = is_unit.to_numpy(zero_copy_only=False)
-    reasons.add(unit & ~listed, lambda at: [f"unknown status {statuses[i]!r}" for i in at])
+    reasons.add(unit & ~listed, lambda at: [f"unknown status {s!r}" for s in _at(status, at)])
     reasons.add(
         known & ~unit & _mask(status.is_valid()),
-        lambda at: [f"a {types[i]} is a facility and has no status (got {statuses[i]!r})" for i in at],
+        lambda at: [
+            f"a {t} is a facility and has no status (got {s!r})"
+            for t, s in zip(_at(type_key, at), _at(status, at), strict=True)
+        ],
     )
     home_ids = _home_station_ids(frame, reasons)
     for label, values in (("external_id", external), ("source", row_source)):
@@ -286,12 +292,17 @@ def _rows(
     for label, values in (("capacity", capacity), ("properties", properties)):  # jsonb holds no NUL either
         reasons.add(_mask(pc.match_substring(values, "\\u0000")), f"{label} contains a NUL character")
     if first_row is not None:
-        externals = _objects(external)
         duplicate = _mask(external.is_valid()) & (first_row != rows)
-        reasons.add(duplicate, lambda at: [f"external id {externals[i]!r} repeats row {int(first_row[i])}" for i in at])
+        reasons.add(
+            duplicate,
+            lambda at: [
+                f"external id {e!r} repeats row {int(first)}"
+                for e, first in zip(_at(external, at), first_row[at], strict=True)
+            ],
+        )
     if home_ids.null_count < len(home_ids):
         unknown = _mask(home_ids.is_valid()) & ~_mask(pc.is_in(home_ids, value_set=stations))
-        reasons.add(unknown, lambda at: [f"home station {home_ids[i].as_py()} does not exist" for i in at])
+        reasons.add(unknown, lambda at: [f"home station {h} does not exist" for h in _at(home_ids, at)])
     geoms = frame.geometry.values
     not_points = shapely.get_type_id(geoms) != 0
     points = np.where(not_points, shapely.centroid(geoms), geoms) if not_points.any() else geoms
@@ -323,14 +334,13 @@ def _home_station_ids(frame: pd.DataFrame, reasons: _Reasons) -> pa.Array:
     if text.null_count == len(text):
         return pa.nulls(len(frame), pa.int64())
     number = _numbers(text)
-    given = _objects(text)
     reasons.add(
         _mask(text.is_valid()) & ~np.isfinite(number),
-        lambda at: [f"home_station_id {given[i]!r} is not a number" for i in at],
+        lambda at: [f"home_station_id {g!r} is not a number" for g in _at(text, at)],
     )
     whole = _whole(number)
     reasons.add(
-        np.isfinite(number) & ~whole, lambda at: [f"home_station_id {given[i]!r} is not a resource id" for i in at]
+        np.isfinite(number) & ~whole, lambda at: [f"home_station_id {g!r} is not a resource id" for g in _at(text, at)]
     )
     return pa.array(np.where(whole, number, 0).astype(np.int64), pa.int64(), mask=~whole)
 
