@@ -50,11 +50,3 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def route_only() -> Any:
-    """For scale in bench/map.py: the service with its fast read path off, every list through the FastAPI route
-    (``uvicorn --factory bench.knn_floor:route_only``)."""
-    from web.app import create_app
-
-    return create_app(fast_reads=False)

@@ -10,7 +10,7 @@
 - ``GET /api/v1/resources?near=...&type=...&limit=5`` over real HTTP from ``commandpost serve`` vs the floor: the
   plain KNN SQL behind bare HTTP (bench/knn_floor.py: no framework, no authentication, one connection, on the same
   uvicorn), one request to each in turn from a minimal keep-alive client, medians. For scale: the same floor
-  returning every field the API's answer has, and the service with its fast read path off.
+  returning every field the API's answer has.
 
 It creates a throwaway database (``commandpost_bench_<random>``), migrates it, and drops it at the end.
 
@@ -23,10 +23,9 @@ ratios much less):
   secondary indexes and two constraints (~0.7-0.9 s here, GiST ~0.3 s): with them ogr2ogr's run costs about as
   much as ours (1.04-1.10x). Before the Arrow rows (tuples through asyncpg's encoder, a COPY per chunk) the same
   runs read 1.6-1.7x: the tuples' GIL time starved the event loop driving the COPY.
-- near ~0.7-1.5 ms vs 0.55-1.1 ms (1.32-1.41x): the fast read path (web/fast_reads.py) answers before FastAPI, on
-  core.db.ReadPool (asyncpg's Pool cost ~0.1 ms more a request); what is left over the floor is the token check
-  from the cache, the count to 100 past the page, 19 columns instead of 4 and their JSON. Through the FastAPI
-  route the same request costs ~3x the floor.
+- near: every request goes through the FastAPI route (the fast read path in front of FastAPI is gone: one HTTP
+  stack); what is left over the floor is the framework, the token check, the count past the page, 19 columns
+  instead of 4 and their JSON.
 """
 
 from __future__ import annotations
@@ -252,33 +251,28 @@ class RawHTTP:
 
 async def near_figures(database_url: str, times: int) -> list[tuple[str, float, str, float]]:
     """``near`` over real HTTP, our service (``commandpost serve``) vs the bare KNN server (bench/knn_floor.py) on
-    the same uvicorn, one request to each in turn (the machine's drift falls on both alike), medians. Then, for
-    scale, the same pairing with the service's fast read path off (every request through the FastAPI route)."""
+    the same uvicorn, one request to each in turn (the machine's drift falls on both alike), medians."""
     quiet = {"COMMANDPOST_SCHEDULER_EMBEDDED": "false", "COMMANDPOST_REDIS_URL": ""}  # no background sweeps
     floor_env = {"FLOOR_DSN": asyncpg_dsn(database_url)}
     query = f"near={CENTRE[0]},{CENTRE[1]}&type=ambulance&limit=5"
-    rows = []
-    for label, app in (("", None), ("  (same, through the FastAPI route)", "bench.knn_floor:route_only()")):
-        with (
-            server(database_url, extra_env=quiet, app=app) as ours_base,
-            server(database_url, extra_env=floor_env, app="bench.knn_floor:app") as floor_base,
-        ):
-            async with httpx.AsyncClient(base_url=ours_base) as client:
-                auth = await admin_token(client)
-            async with RawHTTP(_port(ours_base), auth) as ours, RawHTTP(_port(floor_base)) as floor:
-                calls = {
-                    "ours": lambda: ours.get(f"/api/v1/resources?{query}"),
-                    "floor": lambda: floor.get(f"/?{query}"),
-                    "full": lambda: floor.get(f"/full?{query}"),
-                }
-                samples = await _interleaved(calls, times)
-        ours_t, floor_t, full_t = (statistics.median(samples[name]) for name in calls)
-        if app is None:
-            rows.append(("near=...&type=ambulance&limit=5", ours_t, "KNN SQL + HTTP", floor_t))
-            rows.append(("  (same, vs KNN of the API's fields)", ours_t, "KNN, all fields", full_t))
-        else:
-            rows.append((label, ours_t, "KNN SQL + HTTP", floor_t))
-    return rows
+    with (
+        server(database_url, extra_env=quiet) as ours_base,
+        server(database_url, extra_env=floor_env, app="bench.knn_floor:app") as floor_base,
+    ):
+        async with httpx.AsyncClient(base_url=ours_base) as client:
+            auth = await admin_token(client)
+        async with RawHTTP(_port(ours_base), auth) as ours, RawHTTP(_port(floor_base)) as floor:
+            calls = {
+                "ours": lambda: ours.get(f"/api/v1/resources?{query}"),
+                "floor": lambda: floor.get(f"/?{query}"),
+                "full": lambda: floor.get(f"/full?{query}"),
+            }
+            samples = await _interleaved(calls, times)
+    ours_t, floor_t, full_t = (statistics.median(samples[name]) for name in calls)
+    return [
+        ("near=...&type=ambulance&limit=5", ours_t, "KNN SQL + HTTP", floor_t),
+        ("  (same, vs KNN of the API's fields)", ours_t, "KNN, all fields", full_t),
+    ]
 
 
 def _port(base: str) -> int:
@@ -357,7 +351,6 @@ async def main_async(args: argparse.Namespace) -> None:
                 "z12": 2.0,
                 "near": 1.5,
                 "near_full": None,
-                "near_route": None,
             },
         )
         print(f"\nimport under 10 s: {'yes' if ours < 10 else 'NO'} ({ours:.2f} s)")

@@ -90,7 +90,7 @@ _FIELDS = tuple(ResourceOut.model_fields)  # in order; read through pydantic's c
 def listed_item(row: Mapping[str, Any], *, distance_m: float | None = None) -> dict[str, Any]:
     """``ResourceOut.listed(row).model_dump()``, without building the model: a page is serialised in one pass
     (``pydantic_core.to_json``, the same serialiser), and building five models cost more than the SQL's extra
-    columns. tests/web/test_fast_reads.py holds a listed item to ``GET /resources/{id}``'s JSON."""
+    columns. tests/web/test_resource_list.py holds a listed item to ``GET /resources/{id}``'s JSON."""
     item = {name: row[name] if name in _COLUMN_SET else None for name in _FIELDS}
     item["location"] = {"type": "Point", "coordinates": [row["lon"], row["lat"]]}
     item["distance_m"] = None if distance_m is None else round(distance_m, 1)

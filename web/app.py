@@ -6,24 +6,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 import redis.asyncio as redis_async
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from core.db import (
-    ReadPool,
-    create_engine,
-    create_read_pool,
-    create_read_sessionmaker,
-    create_sessionmaker,
-    transaction,
-)
+from core.db import create_engine, create_read_sessionmaker, create_sessionmaker, transaction
 from core.settings import Settings, get_settings
 from core.users import ensure_admin
 from notify.live import build_live_stream
-from web import errors, fast_reads
+from web import errors
 from web.request_ids import RequestIdMiddleware
 from web.routes import auth, classify, dispatch, health, live
 from web.routes import incidents as incident_routes
@@ -40,18 +32,10 @@ log = logging.getLogger(__name__)
 
 class Service(FastAPI):
     """The FastAPI app with the request id in front of its whole middleware stack (Starlette puts its error
-    middleware outermost), so that every answer carries one, even a 500; and the fast read path
-    (web/fast_reads.py) in front of FastAPI itself, which is worth something only if it skips what it needs not."""
-
-    fast_reads = True
+    middleware outermost), so that every answer carries one, even a 500."""
 
     def build_middleware_stack(self) -> ASGIApp:
         return RequestIdMiddleware(super().build_middleware_stack())
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast_reads and scope["type"] == "http" and await fast_reads.answered(self, scope, send):
-            return
-        await super().__call__(scope, receive, send)
 
 
 async def _bootstrap_admin(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -65,22 +49,12 @@ async def _bootstrap_admin(settings: Settings, sessionmaker: async_sessionmaker[
         log.warning("could not create or reset the admin user at start-up: %s", exc)
 
 
-async def _read_pool(settings: Settings) -> ReadPool | None:
-    try:
-        return await create_read_pool(settings)
-    except (OSError, asyncpg.PostgresError) as exc:  # the service starts without its database; /readyz says so
-        log.warning("no fast read pool (reads go through the routes): %s", exc)
-        return None
-
-
 def create_app(
     settings: Settings | None = None,
     *,
     sessionmaker: async_sessionmaker[AsyncSession] | None = None,
-    fast_reads: bool = True,
 ) -> FastAPI:
-    """Build the service. Tests may hand in a ``sessionmaker`` bound to their own connection, and turn the fast
-    read path off (``fast_reads=False``) to compare its answers with the routes'."""
+    """Build the service. Tests may hand in a ``sessionmaker`` bound to their own connection."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -92,9 +66,6 @@ def create_app(
             app.state.read_sessionmaker = create_read_sessionmaker(engine)
         else:
             app.state.sessionmaker = app.state.read_sessionmaker = sessionmaker
-        # The fast read path's own connections; not with a borrowed sessionmaker (a test's one uncommitted
-        # transaction), where the fast path reads through that sessionmaker instead.
-        app.state.read_pool = await _read_pool(settings) if engine is not None and fast_reads else None
         app.state.redis = (
             redis_async.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
             if settings.redis_url
@@ -126,8 +97,6 @@ def create_app(
                 await hub_engine.dispose()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
-            if app.state.read_pool is not None:
-                await app.state.read_pool.close()
             if engine is not None:
                 await engine.dispose()
 
@@ -141,7 +110,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
-    app.fast_reads = fast_reads
     errors.install(app)
     app.include_router(health.router)
     app.include_router(live.router)

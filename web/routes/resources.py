@@ -61,13 +61,13 @@ def split_types(value: str | None) -> list[str] | None:
 
 
 def resource_list_geojson(found: ResourcePage) -> bytes:
-    """A page of ``GET /resources?format=geojson``: a FeatureCollection (also what web/fast_reads.py answers with)."""
+    """A page of ``GET /resources?format=geojson``: a FeatureCollection."""
     items = [ResourceOut.listed(hit.resource, distance_m=hit.distance_m) for hit in found.hits]
     return pydantic_core.to_json(feature_collection([item.as_feature() for item in items]))
 
 
 def resource_list_json(found: ResourcePage) -> bytes:
-    """A page of ``GET /resources`` as API.md's list JSON (also what web/fast_reads.py answers with)."""
+    """A page of ``GET /resources`` as API.md's list JSON."""
     items = [listed_item(hit.resource, distance_m=hit.distance_m) for hit in found.hits]
     return pydantic_core.to_json({"items": items, "total": found.total, "total_exact": found.total_exact})
 
