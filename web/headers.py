@@ -95,8 +95,11 @@ COMMON: dict[str, str] = {
 }
 
 
-def kind_of(path: str) -> Kind:
-    """The kind of answer a request path gets (see ``KIND_BY_PATH``)."""
+def kind_of(path: str, root_path: str = "") -> Kind:
+    """The kind of answer a request path gets (see ``KIND_BY_PATH``); ``root_path`` is where the app is mounted
+    (behind a proxy that serves it under a prefix), which the ASGI path includes."""
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :] or "/"
     kind = KIND_BY_PATH.get(path)
     if kind is not None:
         return kind
@@ -127,7 +130,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.by_kind[kind_of(scope["path"])]
+        extra = self.by_kind[kind_of(scope["path"], scope.get("root_path", ""))]
         if self.hsts is not None and (self.hsts_always or scope.get("scheme") == "https"):
             extra = [*extra, self.hsts]
 

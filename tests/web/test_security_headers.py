@@ -8,12 +8,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.responses import HTMLResponse, Response
+from starlette.types import Message, Receive, Scope, Send
 
 from core.settings import Settings
 from tests.conftest import TokenFor
 from tests.support.browser import confined_page, needs_chromium
 from web.app import create_app
-from web.headers import CSP, Kind, kind_of
+from web.headers import CSP, Kind, SecurityHeadersMiddleware, kind_of
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 COMMON = {
@@ -64,6 +65,7 @@ async def test_every_kind_of_api_answer_carries_the_headers(client: httpx.AsyncC
 def test_kinds_by_path() -> None:
     assert [kind_of(p) for p in ("/", "/login", "/intake", "/field")] == [Kind.page] * 4
     assert [kind_of(p) for p in ("/docs", "/docs/init.js", "/docs/assets/swagger-ui.css")] == [Kind.docs] * 3
+    assert kind_of("/cp/docs", "/cp") is Kind.docs and kind_of("/cp", "/cp") is Kind.page  # served under a prefix
     # Lookalikes are API answers, the strictest kind.
     for path in ("/api/v1/incidents", "/docsx", "/fieldwork", "/login/x", "/readyz", "/ws/command"):
         assert kind_of(path) is Kind.api, path
@@ -178,3 +180,29 @@ async def test_the_page_policy_runs_a_maplibre_like_page_and_stops_the_rest(live
     assert inline_ran is False
     assert "connect-src http://127.0.0.2:9/x" in violations, violations
     assert {v.split()[0] for v in violations} == {"connect-src", "script-src-elem", "style-src-attr"}, violations
+
+
+async def test_the_middleware_passes_a_stream_through_as_it_comes(settings: Settings) -> None:
+    """Pure ASGI: each chunk goes out when the app sends it (nothing buffered), only the start gains headers."""
+    sent: list[Message] = []
+    seen_by_app: list[int] = []
+
+    async def streaming_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": ((b"content-type", b"text/plain"),)})
+        for chunk in (b"a", b"b", b"c"):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            seen_by_app.append(len(sent))  # how many messages had left when the app sent this chunk
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    middleware = SecurityHeadersMiddleware(streaming_app, settings)
+    await middleware({"type": "http", "path": "/api/v1/x", "scheme": "http", "headers": []}, receive, send)
+    assert seen_by_app == [2, 3, 4]
+    assert [m.get("body") for m in sent[1:]] == [b"a", b"b", b"c", b""]
+    headers = dict(sent[0]["headers"])
+    assert headers[b"content-type"] == b"text/plain" and headers[b"content-security-policy"] == API_CSP.encode()
