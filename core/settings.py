@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     # Default impact radii in metres by incident subtype, [IV, III, II, I], over the table of gis.impact.
     impact_radii_m: dict[str, tuple[float, float, float, float]] = Field(default_factory=dict)
 
+    # Security headers and websocket limits (web/headers.py, web/cli.py). Strict-Transport-Security goes on answers
+    # to HTTPS requests; behind a proxy that terminates TLS (and forwards plain HTTP) set HSTS_ALWAYS so every answer
+    # carries it. HSTS_SECONDS=0 sends none. A client's websocket message larger than WS_MAX_MESSAGE_KB closes its
+    # connection with 1009 (uvicorn's own default would let it send 16 MiB, which the server buffers).
+    hsts_seconds: int = Field(default=31_536_000, ge=0, le=2 * 31_536_000)
+    hsts_always: bool = False
+    ws_max_message_kb: int = Field(default=64, ge=16, le=16 * 1024)
+
     @field_validator("redis_url", "secret_key", "admin_password", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

@@ -26,6 +26,7 @@ from core.db import create_engine
 from core.settings import Settings, get_settings
 from core.users import Role, add_user
 from web.app import create_app
+from web.cli import server_options
 
 RUN_ID = secrets.token_hex(4)
 TEST_SECRET = secrets.token_urlsafe(32)
@@ -238,7 +239,8 @@ async def live_server(live_app: Any) -> AsyncIterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(live_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    options = server_options(live_app.state.settings)  # as `commandpost serve` runs it
+    config = uvicorn.Config(live_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):

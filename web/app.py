@@ -16,8 +16,9 @@ from core.settings import Settings, get_settings
 from core.users import ensure_admin
 from notify.live import build_live_stream
 from web import errors
+from web.headers import SecurityHeadersMiddleware
 from web.request_ids import RequestIdMiddleware
-from web.routes import auth, classify, dispatch, health, live
+from web.routes import auth, classify, dispatch, docs, health, live
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
 from web.routes import plans as plan_routes
@@ -31,11 +32,12 @@ log = logging.getLogger(__name__)
 
 
 class Service(FastAPI):
-    """The FastAPI app with the request id in front of its whole middleware stack (Starlette puts its error
-    middleware outermost), so that every answer carries one, even a 500."""
+    """The FastAPI app with the request id and the security headers in front of its whole middleware stack
+    (Starlette puts its error middleware outermost), so that every answer carries them, even a 500."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestIdMiddleware(super().build_middleware_stack())
+        stack = SecurityHeadersMiddleware(super().build_middleware_stack(), self.state.settings)
+        return RequestIdMiddleware(stack)
 
 
 async def _bootstrap_admin(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -105,13 +107,14 @@ def create_app(
         summary="Emergency management command and dispatch",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # web/routes/docs.py serves Swagger UI from the venv, not from a CDN
         redoc_url=None,
     )
     app.state.settings = settings
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     errors.install(app)
     app.include_router(health.router)
+    docs.install(app)
     app.include_router(live.router)
     app.include_router(auth.router, prefix="/api/v1")
     app.include_router(classify.router, prefix="/api/v1")

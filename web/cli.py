@@ -38,6 +38,14 @@ def _print(message: str) -> None:
     print(message, flush=True)
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn options that come from settings: ``serve`` and the tests' live server both use them."""
+    return {
+        "ws_max_size": settings.ws_max_message_kb * 1024,  # larger client messages: closed with 1009
+        "ws_per_message_deflate": settings.ws_compression,
+    }
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -52,8 +60,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=True,
-        ws_per_message_deflate=settings.ws_compression,
         log_level=args.log_level,
+        **server_options(settings),
     )
     return 0
 

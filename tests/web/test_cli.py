@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from core.settings import Settings
 from tests.conftest import drop_database, fresh_database_url
@@ -121,6 +122,10 @@ async def test_users_add_then_sign_in(served: str, cli_env: dict[str, str]) -> N
     token = admin.json()["access_token"]
     async with connect(f"ws://{served.removeprefix('http://')}/ws/command?token={token}") as ws:
         assert ws.response is not None and "Sec-WebSocket-Extensions" not in ws.response.headers
+        await ws.send("x" * (64 * 1024 + 1))  # over COMMANDPOST_WS_MAX_MESSAGE_KB: uvicorn closes with 1009
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
 def test_serve_refuses_several_workers_without_redis(cli_env: dict[str, str]) -> None:

@@ -52,6 +52,31 @@ async def test_readyz_503_when_configured_redis_does_not_answer(settings: Settin
     assert body["checks"]["database"] == "ok" and body["checks"]["redis"] != "ok"
 
 
+async def test_readyz_says_only_unavailable_never_where_or_why(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone may call /readyz: a dead database is "unavailable", with no host, port or exception text (those go
+    to the server's log)."""
+    port = _free_port()  # nothing listens there: the driver's error names 127.0.0.1 and this port
+    dead_url = make_url(settings.database_url).set(host="127.0.0.1", port=port).render_as_string(False)
+    dead = settings.model_copy(update={"database_url": dead_url, "scheduler_embedded": False})
+    app = create_app(dead)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/readyz")
+    assert response.status_code == 503, response.text
+    assert response.json() == {
+        "error": "unavailable",
+        "detail": "database: unavailable",
+        "checks": {"database": "unavailable", "redis": "ok"},
+    }
+    for leak in (str(port), "127.0.0.1", "Connect", "Error", "refused"):
+        assert leak not in response.text, f"/readyz tells {leak!r}: {response.text}"
+    logged = [r.getMessage() for r in caplog.records if r.name == "web.routes.health"]
+    assert any(str(port) in line for line in logged), f"the reason is not in the server's log: {logged}"
+
+
 @pytest.fixture
 async def proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
     url = make_url(settings.database_url)

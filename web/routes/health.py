@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from sqlalchemy import text
 
 from web.errors import error_body
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -30,6 +32,7 @@ async def _check_redis(request: Request) -> None:
 
 
 def _reason(exc: BaseException) -> str:
+    """What went wrong, for the log only."""
     if isinstance(exc, TimeoutError):
         return "no answer in time"
     return f"{type(exc).__name__}: {str(exc)[:200]}" if str(exc) else type(exc).__name__
@@ -37,7 +40,11 @@ def _reason(exc: BaseException) -> str:
 
 @router.get("/readyz", name="health.ready", responses={503: {"description": "a dependency does not answer"}})
 async def readyz(request: Request) -> Any:
-    """200 when PostgreSQL (and Redis, when configured) answer; otherwise 503 naming what failed and why."""
+    """200 when PostgreSQL (and Redis, when configured) answer; otherwise 503 naming what is unavailable.
+
+    Anyone may ask, so the answer says up or down and nothing else: why (an exception's text names hosts and
+    ports) goes to the server's log.
+    """
     timeout = request.app.state.settings.readiness_timeout_s
     checks = {"database": _check_database}
     if request.app.state.redis is not None:
@@ -45,10 +52,12 @@ async def readyz(request: Request) -> Any:
     results = await asyncio.gather(
         *(asyncio.wait_for(check(request), timeout) for check in checks.values()), return_exceptions=True
     )
-    status = {
-        name: "ok" if not isinstance(r, BaseException) else _reason(r) for name, r in zip(checks, results, strict=True)
-    }
-    failed = [f"{name}: {reason}" for name, reason in status.items() if reason != "ok"]
+    status = dict.fromkeys(checks, "ok")
+    for name, result in zip(checks, results, strict=True):
+        if isinstance(result, BaseException):
+            log.warning("readiness: %s unavailable: %s", name, _reason(result))
+            status[name] = "unavailable"
+    failed = [f"{name}: unavailable" for name, up in status.items() if up != "ok"]
     if failed:
         return JSONResponse(error_body("unavailable", "; ".join(failed), checks=status), status_code=503)
     return {"status": "ready", "checks": status}

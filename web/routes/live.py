@@ -95,7 +95,9 @@ async def _receive(ws: WebSocket, rate_per_s: float) -> None:
     """Read (and ignore) what the client sends, so a disconnect is noticed; a flood closes the connection."""
     allowance, stamp = rate_per_s * 2, time.monotonic()
     while True:
-        await ws.receive_text()
+        message = await ws.receive()  # text or binary: both are ignored (receive_text() fails on binary)
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
         now = time.monotonic()
         allowance = min(rate_per_s * 2, allowance + (now - stamp) * rate_per_s)
         stamp = now
