@@ -1,5 +1,6 @@
 """A headless Chromium (Debian's) driven by Playwright, confined to one origin: what a person's browser would do with
-our pages, with the internet out of reach. Tests that use it are skipped, saying why, where Chromium is missing."""
+our pages, with the internet out of reach. scripts/setup installs Chromium; a machine without it fails these tests
+(they are never skipped: the pages are tested in a real browser or not at all)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-needs_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (Debian package 'chromium')"
-)
 
 # Every content security policy violation the page meets, as the browser reports it: "<directive> <blocked URI>".
 _RECORD_VIOLATIONS = (
@@ -43,7 +39,9 @@ class Confined:
 @asynccontextmanager
 async def confined_page(origin: str) -> AsyncIterator[Confined]:
     """A fresh headless Chromium page; requests to any other origin are aborted (and listed in ``refused``)."""
-    async_api = pytest.importorskip("playwright.async_api", reason="playwright is in the dev extra")
+    from playwright import async_api  # the dev extra; only browser tests load it
+
+    assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: run scripts/setup (Debian package 'chromium')"
     async with async_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM,

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.browser import confined_page, needs_chromium
+from tests.support.browser import confined_page
 from web.headers import CSP, Kind
 
 
@@ -80,7 +80,6 @@ async def test_docs_assets_serve_only_the_package_files(client: httpx.AsyncClien
     assert (await client.get("/redoc")).status_code == 404
 
 
-@needs_chromium
 async def test_swagger_ui_renders_in_a_browser_with_the_internet_blocked(live_server: str) -> None:
     origin = f"http://{live_server}"
     async with confined_page(origin) as browser:

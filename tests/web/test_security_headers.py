@@ -12,7 +12,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from core.settings import Settings
 from tests.conftest import TokenFor
-from tests.support.browser import confined_page, needs_chromium
+from tests.support.browser import confined_page
 from web.app import create_app
 from web.headers import CSP, Kind, SecurityHeadersMiddleware, kind_of
 
@@ -159,7 +159,6 @@ PAGE_HTML = (
 )
 
 
-@needs_chromium
 async def test_the_page_policy_runs_a_maplibre_like_page_and_stops_the_rest(live_app: Any, live_server: str) -> None:
     @live_app.get("/field", include_in_schema=False)
     async def field_page() -> HTMLResponse:
