@@ -70,6 +70,11 @@ def create_engine(settings: Settings, *, bulk: bool = False) -> AsyncEngine:
 
 
 _BULK_TIMEOUT = "commandpost_bulk_timeout_s"
+# The limit in force (to put back afterwards), read before it is raised for the rest of the transaction.
+_RAISE_LIMIT = text("""
+WITH before AS MATERIALIZED (SELECT current_setting('statement_timeout') AS previous)
+SELECT previous, set_config('statement_timeout', :ms, true) FROM before
+""")
 
 
 def _ms(seconds: float) -> int:
@@ -81,7 +86,7 @@ def _silence_is_a_disconnect(context: ExceptionContext) -> None:
     is in an unknown state (a statement may still run, a cancel request may hang on the same silent network), so
     it is dropped at once rather than rolled back, and with it every pooled connection made before (they went
     through the same network). PostgreSQL's own statement timeout is not this: that connection is fine."""
-    if isinstance(context.original_exception, TimeoutError | OSError):
+    if isinstance(context.original_exception, OSError):  # TimeoutError and ConnectionError are OSErrors
         context.is_disconnect = True
 
 
@@ -96,8 +101,7 @@ async def bulk_timeouts(session: AsyncSession) -> AsyncIterator[None]:
     if seconds is None:  # an engine not made by create_engine: its limits are its own
         yield
         return
-    raise_limit = text("SELECT current_setting('statement_timeout'), set_config('statement_timeout', :ms, true)")
-    previous = (await session.execute(raise_limit, {"ms": str(_ms(seconds))})).scalar_one()
+    previous = (await session.execute(_RAISE_LIMIT, {"ms": str(_ms(seconds))})).scalar_one()
     driver = await driver_connection(session)
     # asyncpg has no public setter for a connection's command timeout, and SQLAlchemy passes no per-call timeout;
     # its per-connection settings are a named tuple that every call reads afresh.
