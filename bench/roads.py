@@ -146,7 +146,7 @@ async def timed(calls: list[Callable[[], Awaitable[Any]]], warm: int = 10) -> li
 
 
 async def load(settings: Any, *, units: int, stations: int, now: datetime) -> None:
-    engine = create_engine(settings)
+    engine = create_engine(settings, bulk=True)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
             started = time.perf_counter()

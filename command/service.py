@@ -7,7 +7,6 @@ the partial unique index on open dispatches stands behind that as the database's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from command.models import Dispatch, UnitFix
 from command.schemas import DispatchOut
+from command.visibility import Caller as Caller  # re-exported: callers build it next to the service calls
+from command.visibility import dispatch_condition
 from command.workflow import UnitStatus, check_status_change, ends_assignment
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.events import record_event
-from core.users import Role
 from gis import service as gis
 from gis.models import Resource
 from incidents import repository as incident_repo
@@ -35,18 +35,6 @@ TRACK_LENGTH = 500
 # Faster than this between two fixes is not a unit moving, it is a bad fix (GPS jump, a phone in a plane...).
 MAX_SPEED_KMH = {"helicopter": 400.0}
 DEFAULT_MAX_SPEED_KMH = 200.0
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is acting, as the command rules need to know it."""
-
-    username: str
-    role: Role
-    unit_id: int | None = None
-
-    def may_act_for_unit(self, unit_id: int) -> bool:
-        return self.role in (Role.admin, Role.commander) or (self.role is Role.field_unit and self.unit_id == unit_id)
 
 
 def _dispatch_data(dispatch: Dispatch, unit: Resource | None = None) -> dict[str, Any]:
@@ -109,8 +97,13 @@ async def dispatch_units(session: AsyncSession, *, incident_id: int, unit_ids: l
     return dispatches
 
 
-async def get_dispatch(session: AsyncSession, *, dispatch_id: int, lock: bool = False) -> Dispatch:
+async def get_dispatch(
+    session: AsyncSession, *, dispatch_id: int, lock: bool = False, caller: Caller | None = None
+) -> Dispatch:
+    """The dispatch, or NotFound: also when ``caller`` is given and may not see it (another unit's, for a crew)."""
     stmt = select(Dispatch).where(Dispatch.id == dispatch_id)
+    if caller is not None:
+        stmt = stmt.where(dispatch_condition(caller))
     if lock:
         stmt = stmt.with_for_update()
     dispatch = (await session.scalars(stmt)).one_or_none()
@@ -119,20 +112,16 @@ async def get_dispatch(session: AsyncSession, *, dispatch_id: int, lock: bool = 
     return dispatch
 
 
-async def dispatches_of_incident(session: AsyncSession, *, incident_id: int) -> list[Dispatch]:
-    stmt = select(Dispatch).where(Dispatch.incident_id == incident_id).order_by(Dispatch.id)
-    return list(await session.scalars(stmt))
-
-
-async def incidents_of_unit(session: AsyncSession, *, unit_id: int) -> list[int]:
-    """The incidents a unit has been dispatched to (what its field user may see)."""
-    stmt = select(Dispatch.incident_id).where(Dispatch.unit_id == unit_id).distinct()
-    return list(await session.scalars(stmt))
+async def dispatches_of_incident(session: AsyncSession, *, incident_id: int, caller: Caller) -> list[Dispatch]:
+    """The incident's dispatches that ``caller`` may see, oldest first."""
+    stmt = select(Dispatch).where(Dispatch.incident_id == incident_id, dispatch_condition(caller))
+    return list(await session.scalars(stmt.order_by(Dispatch.id)))
 
 
 async def acknowledge(session: AsyncSession, *, dispatch_id: int, caller: Caller) -> Dispatch:
-    """The unit's crew (or a commander) confirms the alert; the acknowledgement timer stops."""
-    dispatch = await get_dispatch(session, dispatch_id=dispatch_id, lock=True)
+    """The unit's crew (or a commander) confirms the alert; the acknowledgement timer stops. Another unit's
+    dispatch is NotFound to a crew (it may not see it), Forbidden to a role that sees it but may not act."""
+    dispatch = await get_dispatch(session, dispatch_id=dispatch_id, lock=True, caller=caller)
     if not caller.may_act_for_unit(dispatch.unit_id):
         raise Forbidden(f"only unit {dispatch.unit_id}'s crew or a commander may acknowledge this dispatch")
     if dispatch.closed_at is not None:

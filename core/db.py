@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, func, text
+from sqlalchemy import DateTime, MetaData, event, func, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -35,25 +36,82 @@ class CreatedAtMixin:
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, bulk: bool = False) -> AsyncEngine:
     """An asyncpg engine that fails fast when the database does not answer and heals when it is back.
 
     No pre-ping (it would cost a round trip on every request): when a pooled connection turns out to be dead,
     SQLAlchemy recognises the disconnect, answers that one request with an error (503 at the API) and discards
-    every connection made before it, so the next request connects afresh. The connect timeout turns an
-    unreachable server into a prompt error instead of a hung request.
+    every connection made before it, so the next request connects afresh. Time limits, so that nothing waits long
+    on a database that is slow or silent: the connect timeout (an unreachable server, and the wait for a pooled
+    connection); PostgreSQL's ``statement_timeout`` on every statement (it cancels the statement and the
+    connection stays usable); and the client's own wait for each answer, a little longer, for a network that
+    drops everything (that connection is then dropped, see ``_silence_is_a_disconnect``). ``bulk``: the long
+    limits of bulk work (the CLI); a request that does bulk work raises its own limits with ``bulk_timeouts``.
     """
-    return create_async_engine(
+    statement_s = settings.db_bulk_timeout_s if bulk else settings.db_statement_timeout_s
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_connect_timeout_s,
         connect_args={
             "timeout": settings.db_connect_timeout_s,
-            "command_timeout": settings.db_command_timeout_s,
-            "server_settings": {"application_name": "commandpost", "timezone": "UTC"},
+            "command_timeout": settings.command_timeout_s(bulk=bulk),
+            "server_settings": {
+                "application_name": "commandpost",
+                "timezone": "UTC",
+                "statement_timeout": str(_ms(statement_s)),
+            },
         },
+        execution_options={_BULK_TIMEOUT: settings.db_bulk_timeout_s},
     )
+    event.listen(engine.sync_engine, "handle_error", _silence_is_a_disconnect)
+    return engine
+
+
+_BULK_TIMEOUT = "commandpost_bulk_timeout_s"
+# The limit in force (to put back afterwards), read before it is raised for the rest of the transaction.
+_RAISE_LIMIT = text("""
+WITH before AS MATERIALIZED (SELECT current_setting('statement_timeout') AS previous)
+SELECT previous, set_config('statement_timeout', :ms, true) FROM before
+""")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _silence_is_a_disconnect(context: ExceptionContext) -> None:
+    """The client gave up waiting for an answer (asyncpg's command timeout) or the socket failed: the connection
+    is in an unknown state (a statement may still run, a cancel request may hang on the same silent network), so
+    it is dropped at once rather than rolled back, and with it every pooled connection made before (they went
+    through the same network). PostgreSQL's own statement timeout is not this: that connection is fine."""
+    if isinstance(context.original_exception, OSError):  # TimeoutError and ConnectionError are OSErrors
+        context.is_disconnect = True
+
+
+@asynccontextmanager
+async def bulk_timeouts(session: AsyncSession) -> AsyncIterator[None]:
+    """Within the session's transaction, let statements run for up to the bulk timeout (``db_bulk_timeout_s``):
+    PostgreSQL's ``statement_timeout`` until the block ends (``SET LOCAL``), and the client's own wait for answers
+    on this connection. For bulk work in a request (a layer import); the CLI's engine has the long limits anyway.
+    """
+    connection = await session.connection()
+    seconds = connection.sync_engine.get_execution_options().get(_BULK_TIMEOUT)
+    if seconds is None:  # an engine not made by create_engine: its limits are its own
+        yield
+        return
+    previous = (await session.execute(_RAISE_LIMIT, {"ms": str(_ms(seconds))})).scalar_one()
+    driver = await driver_connection(session)
+    # asyncpg has no public setter for a connection's command timeout, and SQLAlchemy passes no per-call timeout;
+    # its per-connection settings are a named tuple that every call reads afresh.
+    before = driver._config
+    driver._config = before._replace(command_timeout=seconds + 1.0)
+    try:
+        yield
+    finally:
+        driver._config = before
+    await session.execute(text("SELECT set_config('statement_timeout', :previous, true)"), {"previous": previous})
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -26,7 +26,18 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
-    db_command_timeout_s: float = Field(default=60.0, gt=0)
+    # Hardening, database load: a slow or silent database answers 503 in seconds and never holds the pool.
+    # PostgreSQL cancels any statement of the API (and the scheduler) that runs longer than db_statement_timeout_s;
+    # bulk work (layer imports, the road graph build, the CLI) may run db_bulk_timeout_s. db_command_timeout_s is
+    # the client's own wait for any answer, for a network that drops everything (unset: the statement timeout plus
+    # one second, so that PostgreSQL's own cancel comes first and the connection stays usable).
+    db_statement_timeout_s: float = Field(default=5.0, gt=0, le=24 * 3600)
+    db_command_timeout_s: float | None = Field(default=None, gt=0)
+    db_bulk_timeout_s: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
+    # POST /plans/check (the dry run): at most this many example incidents per request, or stored incidents replayed
+    # (admins: the larger figure); more examples are refused (422), a larger stored ``limit`` is clamped.
+    plans_check_max_examples: int = Field(default=100, ge=1, le=100_000)
+    plans_check_max_examples_admin: int = Field(default=2_000, ge=1, le=100_000)
 
     redis_url: str | None = None
     redis_prefix: str = "commandpost"
@@ -97,6 +108,12 @@ class Settings(BaseSettings):
     hsts_seconds: int = Field(default=31_536_000, ge=0, le=2 * 31_536_000)
     hsts_always: bool = False
     ws_max_message_kb: int = Field(default=64, ge=16, le=16 * 1024)
+
+    def command_timeout_s(self, *, bulk: bool = False) -> float:
+        """The client's wait for any answer from the database (see ``db_command_timeout_s``)."""
+        if bulk:
+            return self.db_bulk_timeout_s + 1.0
+        return self.db_command_timeout_s or self.db_statement_timeout_s + 1.0
 
     @field_validator("redis_url", "secret_key", "admin_password", mode="before")
     @classmethod

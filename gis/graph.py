@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import bulk_timeouts
 from gis.road_models import RoadEdge
 
 # km/h by highway class, for ways without a usable ``maxspeed``: urban driving, configurable
@@ -208,15 +209,16 @@ async def build_graph(session: AsyncSession, *, speeds: Mapping[str, float] | No
     """
     kmh = speed_table() if speeds is None else {k: float(v) for k, v in speeds.items() if v > 0}
     table = json.dumps(kmh)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _BUILD_LOCK[0], "b": _BUILD_LOCK[1]})
-    left_out = (await session.execute(_LEFT_OUT, {"speeds": table})).mappings().one()
-    await session.execute(text("DELETE FROM road_edge"))
-    await session.execute(text("DELETE FROM road_vertex"))
-    await session.execute(_INSERT_EDGES, {"speeds": table})
-    await session.execute(_INSERT_VERTICES)
-    for statement in _LABEL:
-        await session.execute(statement)
-    return await _report(session, left_out={k: int(v) for k, v in left_out.items() if v})
+    async with bulk_timeouts(session):  # a city's graph takes longer than a request may
+        await session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _BUILD_LOCK[0], "b": _BUILD_LOCK[1]})
+        left_out = (await session.execute(_LEFT_OUT, {"speeds": table})).mappings().one()
+        await session.execute(text("DELETE FROM road_edge"))
+        await session.execute(text("DELETE FROM road_vertex"))
+        await session.execute(_INSERT_EDGES, {"speeds": table})
+        await session.execute(_INSERT_VERTICES)
+        for statement in _LABEL:
+            await session.execute(statement)
+        return await _report(session, left_out={k: int(v) for k, v in left_out.items() if v})
 
 
 async def _report(session: AsyncSession, *, left_out: dict[str, int]) -> GraphReport:

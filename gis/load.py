@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import driver_connection
+from core.db import bulk_timeouts, driver_connection
 from gis.binary_copy import HEADER, TRAILER, copy_rows
 from gis.importer import LayerKind
 from gis.resource_rows import COLUMNS as _RESOURCE_COLUMNS
@@ -217,7 +217,20 @@ async def bulk_load(
     on_progress: Callable[[int], None] | None = None,
 ) -> Loaded:
     """``bulk_upsert`` for rows that arrive in chunks (at most ``expected`` rows in all: it decides the bulk path),
-    each loaded as it comes while the caller makes the next (see ``ahead``)."""
+    each loaded as it comes while the caller makes the next (see ``ahead``). Its statements may run for the bulk
+    time limit, not a request's."""
+    async with bulk_timeouts(session):
+        return await _bulk_load(session, kind, chunks, expected=expected, on_progress=on_progress)
+
+
+async def _bulk_load(
+    session: AsyncSession,
+    kind: LayerKind,
+    chunks: AsyncIterable[Chunk],
+    *,
+    expected: int,
+    on_progress: Callable[[int], None] | None,
+) -> Loaded:
     target = TARGETS[kind]
     deferred = await _defer_indexes(session, target.table, expected)
     restore, empty = deferred or ([], False)

@@ -18,7 +18,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import driver_connection
+from core.db import bulk_timeouts, driver_connection
 from core.events import record_event
 from gis.graph import GraphReport, build_graph
 from gis.importer import LayerKind
@@ -102,6 +102,11 @@ def _boundary_rows(extract: Extract) -> list[tuple[Any, ...]]:
 
 
 async def _load_roads(session: AsyncSession, extract: Extract, *, source: str) -> int:
+    async with bulk_timeouts(session):  # a city's road ways take longer than a request may
+        return await _copy_roads(session, extract, source=source)
+
+
+async def _copy_roads(session: AsyncSession, extract: Extract, *, source: str) -> int:
     await session.execute(text("DROP TABLE IF EXISTS gis_load_road"))
     await session.execute(text(_ROAD_STAGING))
     rows = [

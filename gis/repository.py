@@ -219,6 +219,22 @@ async def jurisdictions_covering(session: AsyncSession, *, lon: float, lat: floa
     return [Place(*row) for row in rows.all()]
 
 
+_NAMES_COVERING = text("""
+SELECT e.n, j.name, j.name_en
+FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS e(lon, lat, n)
+JOIN jurisdiction j ON ST_Covers(j.geom, ST_SetSRID(ST_MakePoint(e.lon, e.lat), 4326))
+""")
+
+
+async def jurisdiction_names_covering(session: AsyncSession, *, points: Sequence[LonLat]) -> list[list[str]]:
+    """For each point, the names (and English names) of the jurisdictions it lies in: one statement for them all."""
+    names: list[list[str]] = [[] for _ in points]
+    params = {"lons": [p[0] for p in points], "lats": [p[1] for p in points]}
+    for n, name, name_en in (await session.execute(_NAMES_COVERING, params)).all():
+        names[n - 1] += [name] if name_en is None else [name, name_en]
+    return names
+
+
 def _zone_filters(*, contains: LonLat | None, bbox: BBox | None, kind: str | None) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = []
     if contains is not None:

@@ -195,6 +195,11 @@ async def jurisdictions_covering(session: AsyncSession, *, lon: float, lat: floa
     return await repository.jurisdictions_covering(session, lon=lon, lat=lat, limit=limit)
 
 
+async def jurisdiction_names_covering(session: AsyncSession, *, points: Sequence[LonLat]) -> list[list[str]]:
+    """For each point, the names (and English names) of every jurisdiction it lies in, in one statement."""
+    return await repository.jurisdiction_names_covering(session, points=points)
+
+
 async def list_jurisdictions(
     session: AsyncSession,
     *,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import CTE, Executable, TextClause, column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
@@ -18,10 +18,16 @@ EXTENT = 4096
 BUFFER = 64
 
 # The tile's envelope in web mercator, and the same widened by the render buffer in lon/lat for the index lookup.
+_BOUNDS_SELECT = f"""SELECT ST_TileEnvelope(:z, :x, :y) AS env,
+           ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS box"""
 BOUNDS_CTE = _BOUNDS = f"""bounds AS (
-    SELECT ST_TileEnvelope(:z, :x, :y) AS env,
-           ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS box
+    {_BOUNDS_SELECT}
 )"""
+
+
+def bounds_cte() -> CTE:
+    """``BOUNDS_CTE`` for a statement built with SQLAlchemy (columns ``env`` and ``box``; binds :z, :x, :y)."""
+    return text(_BOUNDS_SELECT).columns(column("env"), column("box")).cte("bounds")
 
 
 class TileLayer(StrEnum):
@@ -94,7 +100,7 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise Invalid(f"tile {z}/{x}/{y} does not exist: x and y must be within 0-{size - 1} at zoom {z}", field="x")
 
 
-async def render(session: AsyncSession, statement: TextClause, *, z: int, x: int, y: int) -> bytes:
+async def render(session: AsyncSession, statement: Executable, *, z: int, x: int, y: int) -> bytes:
     """Run a tile statement (binds :z, :x, :y; see ``BOUNDS_CTE``); empty bytes when nothing lies in the tile."""
     check_tile(z, x, y)
     data = await session.scalar(statement, {"z": z, "x": x, "y": y})

@@ -11,11 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidents.lifecycle import Status
 from incidents.models import IdempotencyKey, Incident, TimelineEntry
+from incidents.scope import EVERY_INCIDENT, IncidentScope
 
 
-async def get(session: AsyncSession, incident_id: int, *, for_update: bool = False) -> Incident | None:
-    """One incident; ``for_update`` locks its row until the transaction ends (edits serialise on it)."""
-    stmt = select(Incident).where(Incident.id == incident_id)
+async def get(
+    session: AsyncSession, incident_id: int, *, for_update: bool = False, scope: IncidentScope = EVERY_INCIDENT
+) -> Incident | None:
+    """One incident, if ``scope`` lets the reader see it; ``for_update`` locks its row until the transaction ends
+    (edits serialise on it)."""
+    stmt = select(Incident).where(Incident.id == incident_id, scope.condition(Incident.id))
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.scalars(stmt.execution_options(populate_existing=True))).one_or_none()
@@ -28,10 +32,11 @@ def filtered(
     subtype: str | None = None,
     level: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
-    only_ids: list[int] | None = None,
+    scope: IncidentScope = EVERY_INCIDENT,
 ) -> Select[Incident]:
-    """The incidents matching every given filter (the grade in force is the override, else the computed one)."""
-    stmt = select(Incident)
+    """The incidents in ``scope`` matching every given filter (the grade in force is the override, else the
+    computed one)."""
+    stmt = select(Incident).where(scope.condition(Incident.id))
     if statuses:
         stmt = stmt.where(Incident.status.in_(statuses))
     if category:
@@ -42,8 +47,6 @@ def filtered(
         stmt = stmt.where(func.coalesce(Incident.override_level, Incident.grade_level) == level)
     if bbox:
         stmt = stmt.where(Incident.location.intersects(func.ST_MakeEnvelope(*bbox, 4326)))
-    if only_ids is not None:
-        stmt = stmt.where(Incident.id.in_(only_ids))
     return stmt
 
 

@@ -35,6 +35,9 @@ from incidents.record_schemas import (
     JurisdictionRef,
 )
 from incidents.schemas import ClassifyResult, Facts, Grade
+from incidents.scope import EVERY_INCIDENT as EVERY_INCIDENT  # the scope travels through this door
+from incidents.scope import NO_INCIDENT as NO_INCIDENT
+from incidents.scope import IncidentScope as IncidentScope
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -125,9 +128,11 @@ def to_out(incident: Incident) -> IncidentOut:
     )
 
 
-async def get_incident(session: AsyncSession, *, incident_id: int, for_update: bool = False) -> Incident:
-    """The incident, or NotFound."""
-    incident = await repo.get(session, incident_id, for_update=for_update)
+async def get_incident(
+    session: AsyncSession, *, incident_id: int, for_update: bool = False, scope: IncidentScope = EVERY_INCIDENT
+) -> Incident:
+    """The incident, or NotFound: one outside the reader's ``scope`` is answered as one that does not exist."""
+    incident = await repo.get(session, incident_id, for_update=for_update, scope=scope)
     if incident is None:
         raise NotFound(f"incident {incident_id} does not exist")
     return incident
@@ -141,14 +146,12 @@ async def list_incidents(
     subtype: str | None = None,
     level: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
-    only_ids: list[int] | None = None,
+    scope: IncidentScope = EVERY_INCIDENT,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Incident], int]:
-    """A page of incidents, newest first, and how many match in all."""
-    stmt = repo.filtered(
-        statuses=statuses, category=category, subtype=subtype, level=level, bbox=bbox, only_ids=only_ids
-    )
+    """A page of the incidents in ``scope``, newest first, and how many match in all."""
+    stmt = repo.filtered(statuses=statuses, category=category, subtype=subtype, level=level, bbox=bbox, scope=scope)
     return await repo.page(session, stmt, limit=limit, offset=offset), await repo.count(session, stmt)
 
 

@@ -1,26 +1,45 @@
-"""The ``incidents`` layer of the vector tiles: open incidents with what the map colours them by."""
+"""The ``incidents`` layer of the vector tiles: the open incidents a reader may see, with what the map colours
+them by."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from typing import Any
+
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gis.tiles import BOUNDS_CTE, EXTENT, render
+from gis.tiles import BUFFER, EXTENT, bounds_cte, render
+from incidents.lifecycle import Status
+from incidents.models import Incident
+from incidents.scope import IncidentScope
 
-# Closed and cancelled incidents leave the live map; the grade in force is the override, else the computed one.
-_INCIDENTS = text(f"""
-WITH {BOUNDS_CTE},
-mvt AS (
-    SELECT ST_AsMVTGeom(ST_Transform(i.location, 3857), bounds.env, {EXTENT}, 64, true) AS geom,
-           i.id, i.title, i.category, i.subtype, COALESCE(i.override_level, i.grade_level) AS level, i.status,
-           i.possible_duplicate_of
-    FROM incident i, bounds
-    WHERE i.location && bounds.box AND i.status NOT IN ('closed', 'cancelled')
-)
-SELECT ST_AsMVT(mvt.*, 'incidents', {EXTENT}, 'geom', 'id') FROM mvt
-""")
+# Closed and cancelled incidents leave the live map.
+_OFF_THE_MAP = (Status.closed.value, Status.cancelled.value)
 
 
-async def incident_tile(session: AsyncSession, *, z: int, x: int, y: int) -> bytes:
-    """Open incidents in tile z/x/y, as a Mapbox Vector Tile (empty bytes when there are none)."""
-    return await render(session, _INCIDENTS, z=z, x=x, y=y)
+def _statement(scope: IncidentScope) -> Select[Any]:
+    bounds = bounds_cte()
+    mvt = (
+        select(
+            func.ST_AsMVTGeom(func.ST_Transform(Incident.location, 3857), bounds.c.env, EXTENT, BUFFER, True).label(
+                "geom"
+            ),
+            Incident.id,
+            Incident.title,
+            Incident.category,
+            Incident.subtype,
+            func.coalesce(Incident.override_level, Incident.grade_level).label("level"),  # the grade in force
+            Incident.status,
+            Incident.possible_duplicate_of,
+        )
+        .join(bounds, Incident.location.intersects(bounds.c.box))  # the GiST index finds the rows
+        .where(Incident.status.not_in(_OFF_THE_MAP))
+        .where(scope.condition(Incident.id))
+        .subquery("mvt")
+    )
+    return select(text(f"ST_AsMVT(mvt.*, 'incidents', {EXTENT}, 'geom', 'id')")).select_from(mvt)
+
+
+async def incident_tile(session: AsyncSession, *, z: int, x: int, y: int, scope: IncidentScope) -> bytes:
+    """The open incidents in ``scope`` in tile z/x/y, as a Mapbox Vector Tile (empty bytes when there are none)."""
+    return await render(session, _statement(scope), z=z, x=x, y=y)

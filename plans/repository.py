@@ -120,6 +120,51 @@ async def candidates(session: AsyncSession, *, lon: float, lat: float, on: date)
     return [CandidateRow(*row) for row in rows]
 
 
+# The dry run's statements: one answer for any number of incidents (never one query per incident).
+_IN_EFFECT_ON_DAYS = text(
+    """
+    SELECT p.id, p.plan_id, p.version, p.name, p.name_en, p.kind, p.min_level, p.categories, p.subtypes,
+           p.jurisdictions, p.time_window, p.area IS NOT NULL AS has_polygon, false AS in_area,
+           array_agg(day.on_date ORDER BY day.on_date) AS days
+      FROM unnest(CAST(:days AS date[])) AS day(on_date)
+      CROSS JOIN LATERAL (
+            SELECT DISTINCT ON (plan_id) id FROM plan
+             WHERE effective_from <= day.on_date
+             ORDER BY plan_id, version_number DESC
+      ) AS pick
+      JOIN plan p ON p.id = pick.id
+     GROUP BY p.id
+    """
+)
+
+_AREAS_COVERING = text(
+    """
+    SELECT e.n, p.id
+      FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS e(lon, lat, n)
+      JOIN plan p ON p.id = ANY(CAST(:ids AS bigint[])) AND p.area IS NOT NULL
+                 AND ST_Covers(p.area, ST_SetSRID(ST_MakePoint(e.lon, e.lat), 4326))
+    """
+)
+
+
+async def candidates_on_days(session: AsyncSession, *, days: Sequence[date]) -> list[tuple[CandidateRow, list[date]]]:
+    """Per plan id and day, the newest version in effect that day: each version once, with the days it serves
+    (``in_area`` is left false: see ``areas_covering``)."""
+    rows = await session.execute(_IN_EFFECT_ON_DAYS, {"days": sorted(set(days))})
+    return [(CandidateRow(*row[:-1]), list(row[-1])) for row in rows]
+
+
+async def areas_covering(
+    session: AsyncSession, *, points: Sequence[tuple[float, float]], plan_ids: Sequence[int]
+) -> list[frozenset[int]]:
+    """For each point, the ids among ``plan_ids`` whose area covers it."""
+    found: list[set[int]] = [set() for _ in points]
+    params = {"lons": [p[0] for p in points], "lats": [p[1] for p in points], "ids": list(plan_ids)}
+    for n, plan_key in (await session.execute(_AREAS_COVERING, params)).all():
+        found[n - 1].add(plan_key)
+    return [frozenset(keys) for keys in found]
+
+
 # ------------------------------------------------------------------------------------------------ activations
 
 

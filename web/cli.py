@@ -25,8 +25,9 @@ from core.users import Role, add_user, ensure_admin
 
 @asynccontextmanager
 async def _unit_of_work(settings: Settings) -> AsyncIterator[AsyncSession]:
-    """One transaction on an engine of its own, disposed afterwards: what every command that writes runs in."""
-    engine = create_engine(settings)
+    """One transaction on an engine of its own, disposed afterwards: what every command that writes runs in (with
+    the bulk time limits: an operator's import or graph build may run longer than a request)."""
+    engine = create_engine(settings, bulk=True)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
             yield session
@@ -290,7 +291,7 @@ async def _check_plans(settings: Settings, args: argparse.Namespace) -> dict[str
         if not path.is_file():
             raise SystemExit(f"commandpost: no such file: {path}")
         examples = validate(CheckIn, parse_yaml(path.read_bytes()), what=path.name).incidents
-    engine = create_engine(settings)
+    engine = create_engine(settings, bulk=True)
     try:
         async with create_sessionmaker(engine)() as session:
             report = await plans_service.check(session, examples=examples, limit=args.limit)

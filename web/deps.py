@@ -6,14 +6,17 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from command import visibility
 from core.errors import Forbidden, Unauthenticated
 from core.events import take_pending_event_ids
 from core.settings import Settings
 from core.users import Role, Signer, signer
+from incidents import service as incident_service
+from incidents.models import Incident
 from web.audit import audit_success, is_audited, set_actor
 from web.security import AuthCache, TokenClaims, password_stamp, verify_token
 
@@ -139,3 +142,31 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, CurrentUser]]:
 
 
 AnyUser = Annotated[CurrentUser, Depends(current_user)]
+
+
+# ------------------------------------------------------------------------ what the caller may see (command.visibility)
+
+
+def caller_of(user: CurrentUser) -> visibility.Caller:
+    """The caller as the command rules know it."""
+    return visibility.Caller(username=user.username, role=user.role, unit_id=user.unit_id)
+
+
+async def incident_scope(user: AnyUser) -> incident_service.IncidentScope:
+    """The incidents the caller may see, as SQL for a read to apply (lists, tiles, the plans' dry run)."""
+    return visibility.incident_scope(caller_of(user))
+
+
+ScopeDep = Annotated[incident_service.IncidentScope, Depends(incident_scope)]
+
+
+async def visible_incident(
+    incident_id: Annotated[int, Path(le=2**63 - 1)], session: SessionDep, scope: ScopeDep
+) -> Incident:
+    """The incident in the path as the caller may see it: one hidden from the caller is the same 404 as one that
+    does not exist. (A route that also checks a role must declare that check first, so that a role refused is 403
+    whether or not the incident exists.)"""
+    return await incident_service.get_incident(session, incident_id=incident_id, scope=scope)
+
+
+VisibleIncident = Annotated[Incident, Depends(visible_incident)]

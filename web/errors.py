@@ -53,6 +53,8 @@ _DB_DOWN = (
     asyncpg.InterfaceError,
     sa_exc.TimeoutError,
 )
+# SQLSTATE query_canceled: PostgreSQL cancelled the statement (its statement timeout, or an operator): a 503 too.
+_CANCELLED = "57014"
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -114,8 +116,13 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         isinstance(exc, sa_exc.DBAPIError)
         and (exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError))
     ):
-        log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
-        return await _respond(request, 503, "unavailable", "the database is unavailable; try again shortly")
+        # No audit row: it would wait on the same absent database (a connect timeout more) and be lost anyway.
+        log.warning("database unavailable during %s %s (not audited): %s", request.method, request.url.path, exc)
+        body = error_body("unavailable", "the database is unavailable; try again shortly")
+        return JSONResponse(body, status_code=503)
+    if isinstance(exc, sa_exc.DBAPIError) and getattr(exc.orig, "sqlstate", None) == _CANCELLED:
+        log.warning("statement cancelled during %s %s: %s", request.method, request.url.path, exc.orig)
+        return await _respond(request, 503, "unavailable", "the database took too long to answer; try again shortly")
     return await _unexpected(request, exc)
 
 

@@ -8,7 +8,9 @@ import contextlib
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target. ``block()`` cuts every connection and refuses new ones until
-    ``unblock()``; the real server behind it never notices."""
+    ``unblock()``; ``black_hole()`` keeps every connection open but forwards nothing, either way, and accepts new
+    ones without ever answering them (a network that drops packets), until ``heal()``. The real server behind it
+    never notices."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target_host = target_host
@@ -17,6 +19,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.blocked = False
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -24,6 +28,7 @@ class TcpProxy:
         return self
 
     async def stop(self) -> None:
+        self._flowing.set()  # held pipes wake up and find their connections cut
         self._cut_all()
         if self._server is not None:
             self._server.close()
@@ -36,6 +41,14 @@ class TcpProxy:
     def unblock(self) -> None:
         self.blocked = False
 
+    def black_hole(self) -> None:
+        """Silence: bytes in flight are held (as TCP would keep retransmitting them), nothing is refused."""
+        self._flowing.clear()
+
+    def heal(self) -> None:
+        """The network is back: held bytes go through, held connections reach the server."""
+        self._flowing.set()
+
     def _cut_all(self) -> None:
         for writer in list(self._writers):
             writer.transport.abort()
@@ -45,19 +58,29 @@ class TcpProxy:
         if self.blocked:
             client_writer.transport.abort()
             return
+        self._writers.add(client_writer)
+        await self._flowing.wait()  # a black hole answers no handshake
+        if client_writer.transport.is_closing():  # the client gave up, or the proxy stopped, meanwhile
+            self._writers.discard(client_writer)
+            return
         try:
             server_reader, server_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             client_writer.transport.abort()
             return
-        self._writers.update({client_writer, server_writer})
+        self._writers.add(server_writer)
         await asyncio.gather(
             self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer), return_exceptions=True
         )
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while data := await reader.read(65536):
+            while True:
+                await self._flowing.wait()
+                data = await reader.read(65536)
+                if not data:
+                    break
+                await self._flowing.wait()  # read just before the silence began: held, not lost
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from core.errors import Conflict
 from core.events import record_event
@@ -56,3 +57,10 @@ async def fails_at_commit(user: AnyUser, session: SessionDep) -> dict[str, str]:
 @router.get("/boom", name="probe.boom")
 async def boom(user: AnyUser) -> None:
     raise RuntimeError("secret internals that must not leak")
+
+
+@router.get("/sleep", name="probe.sleep")
+async def sleep(user: AnyUser, session: SessionDep, seconds: float = 0.0) -> dict[str, float]:
+    """A statement that runs as long as asked (the statement timeout's test)."""
+    await session.execute(text("SELECT pg_sleep(:seconds)"), {"seconds": seconds})
+    return {"slept": seconds}

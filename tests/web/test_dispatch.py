@@ -100,7 +100,7 @@ async def test_roles_and_acknowledgement(
     crew = await token_for("field_unit", unit_id=unit)
     stranger = await token_for("field_unit", unit_id=other)
     ack = f"/api/v1/dispatches/{dispatch['id']}/ack"
-    assert (await client.post(ack, headers=stranger)).status_code == 403
+    assert (await client.post(ack, headers=stranger)).status_code == 404  # another unit's dispatch: not there
     assert (await client.post(ack, headers=officer)).status_code == 403
     done = await client.post(ack, headers=crew)
     assert done.status_code == 200 and done.json()["acknowledged_by"] and done.json()["acknowledged_at"]

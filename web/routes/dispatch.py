@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from geoalchemy2.shape import to_shape
 
-from command import service
+from command import service, visibility
 from command.recommend import MAX_COUNT, recommend
 from command.schemas import DispatchIn, DispatchOut, LocationIn, StatusIn
 from command.situation import situation as situation_picture
@@ -15,17 +15,13 @@ from core.errors import NotFound
 from core.users import Role
 from gis.schemas import ResourceOut
 from web.audit import add_target
-from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
+from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, VisibleIncident, caller_of, require
 
 router = APIRouter(tags=["dispatch"])
 
 Commander = Annotated[CurrentUser, Depends(require(Role.commander))]
 Crew = Annotated[CurrentUser, Depends(require(Role.commander, Role.field_unit))]
 Watcher = Annotated[CurrentUser, Depends(require(Role.commander, Role.duty_officer, Role.observer))]
-
-
-def _caller(user: CurrentUser) -> service.Caller:
-    return service.Caller(username=user.username, role=user.role, unit_id=user.unit_id)
 
 
 def _items(dispatches: list[Any]) -> dict[str, Any]:
@@ -61,33 +57,28 @@ async def dispatch(
 
 
 @router.get("/incidents/{incident_id}/dispatches", name="dispatch.of_incident")
-async def dispatches_of_incident(incident_id: int, session: SessionDep, user: AnyUser) -> dict[str, Any]:
-    if user.role is Role.field_unit and incident_id not in await service.incidents_of_unit(
-        session, unit_id=user.unit_id or 0
-    ):
-        raise NotFound(f"incident {incident_id} does not exist")
-    return _items(await service.dispatches_of_incident(session, incident_id=incident_id))
+async def dispatches_of_incident(session: SessionDep, user: AnyUser, incident: VisibleIncident) -> dict[str, Any]:
+    """The incident's dispatches the caller may see (a field unit: its own unit's)."""
+    return _items(await service.dispatches_of_incident(session, incident_id=incident.id, caller=caller_of(user)))
 
 
 @router.get("/dispatches/{dispatch_id}", name="dispatch.get", response_model=DispatchOut)
 async def get_dispatch(dispatch_id: int, session: SessionDep, user: AnyUser) -> DispatchOut:
-    found = await service.get_dispatch(session, dispatch_id=dispatch_id)
-    if user.role is Role.field_unit and found.unit_id != user.unit_id:
-        raise NotFound(f"dispatch {dispatch_id} does not exist")
-    return DispatchOut.of(found)
+    """A dispatch; another unit's is 404 to a field unit."""
+    return DispatchOut.of(await service.get_dispatch(session, dispatch_id=dispatch_id, caller=caller_of(user)))
 
 
 @router.post("/dispatches/{dispatch_id}/ack", name="dispatch.acknowledge", response_model=DispatchOut)
 async def acknowledge(dispatch_id: int, session: SessionDep, user: Crew) -> DispatchOut:
     """The unit's crew (or a commander) acknowledges the alert; escalation stops."""
-    return DispatchOut.of(await service.acknowledge(session, dispatch_id=dispatch_id, caller=_caller(user)))
+    return DispatchOut.of(await service.acknowledge(session, dispatch_id=dispatch_id, caller=caller_of(user)))
 
 
 @router.post("/units/{unit_id}/status", name="units.status", response_model=ResourceOut)
 async def unit_status(unit_id: int, body: StatusIn, session: SessionDep, user: Crew) -> ResourceOut:
     """A status report: en_route, on_scene, transporting, at_hospital, available, out_of_service."""
     unit = await service.change_unit_status(
-        session, unit_id=unit_id, status=body.status, caller=_caller(user), reason=body.reason
+        session, unit_id=unit_id, status=body.status, caller=caller_of(user), reason=body.reason
     )
     return ResourceOut.of(unit)
 
@@ -97,7 +88,7 @@ async def unit_location(unit_id: int, body: LocationIn, session: SessionDep, use
     """A position fix. An implausible one (impossible speed since the last) is kept on the track, flagged
     ``trusted: false``, and moves nothing."""
     fix, unit = await service.report_location(
-        session, unit_id=unit_id, lon=body.lon, lat=body.lat, at=body.at, caller=_caller(user)
+        session, unit_id=unit_id, lon=body.lon, lat=body.lat, at=body.at, caller=caller_of(user)
     )
     return {
         "unit": ResourceOut.of(unit).model_dump(mode="json"),
@@ -108,7 +99,7 @@ async def unit_location(unit_id: int, body: LocationIn, session: SessionDep, use
 @router.get("/units/{unit_id}/track", name="units.track")
 async def unit_track(unit_id: int, session: SessionDep, user: AnyUser, limit: int = 100) -> dict[str, Any]:
     """The unit's latest fixes, newest first (at most 500 are kept)."""
-    if user.role is Role.field_unit and user.unit_id != unit_id:
+    if not visibility.may_see_unit(caller_of(user), unit_id):
         raise NotFound(f"unit {unit_id} does not exist")
     fixes = await service.track(session, unit_id=unit_id, limit=min(max(limit, 1), 500))
     items = []

@@ -8,8 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from command import service as command_service
-from core.errors import NotFound
 from core.geojson import feature, feature_collection
 from core.settings import Settings
 from core.users import Role
@@ -28,7 +26,7 @@ from incidents.record_schemas import (
 )
 from plans import service as plan_service
 from web.audit import add_target
-from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
+from web.deps import CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
 from web.listing import FormatParam, PageDep, bbox_param, if_match_version
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -42,13 +40,6 @@ async def _present(session: AsyncSession, incident: Incident) -> IncidentOut:
     out = service.to_out(incident)
     out.plan_matches = [m.as_dict() for m in await plan_service.match(session, incident=incident)]
     return out
-
-
-async def _visible_ids(session: AsyncSession, user: CurrentUser) -> list[int] | None:
-    """Field units see only the incidents their unit has been dispatched to; everyone else sees all."""
-    if user.role is not Role.field_unit:
-        return None
-    return await command_service.incidents_of_unit(session, unit_id=user.unit_id) if user.unit_id else []
 
 
 def _version(body_version: int | None, if_match: str | None) -> int | None:
@@ -84,7 +75,7 @@ async def create(
 @router.get("", name="incidents.list")
 async def list_incidents(
     session: SessionDep,
-    user: AnyUser,
+    scope: ScopeDep,
     page: PageDep,
     status: Annotated[list[Status] | None, Query(description="one or more statuses")] = None,
     category: str | None = None,
@@ -93,7 +84,7 @@ async def list_incidents(
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
     fmt: FormatParam = "json",
 ) -> Any:
-    """Incidents, newest first, filtered; ``?format=geojson`` for a FeatureCollection."""
+    """The incidents the caller may see, newest first, filtered; ``?format=geojson`` for a FeatureCollection."""
     service.check_keys(category=category, subtype=subtype)
     items, total = await service.list_incidents(
         session,
@@ -102,7 +93,7 @@ async def list_incidents(
         subtype=subtype,
         level=grade,
         bbox=bbox_param(bbox),
-        only_ids=await _visible_ids(session, user),
+        scope=scope,
         limit=page.limit,
         offset=page.offset,
     )
@@ -115,24 +106,15 @@ async def list_incidents(
     return {"items": out, "total": total}
 
 
-async def _readable(session: Any, user: CurrentUser, incident_id: int) -> Any:
-    incident = await service.get_incident(session, incident_id=incident_id)
-    visible = await _visible_ids(session, user)
-    if visible is not None and incident_id not in visible:
-        raise NotFound(f"incident {incident_id} does not exist")
-    return incident
-
-
 @router.get("/{incident_id}", name="incidents.get", response_model=IncidentOut)
-async def get(incident_id: int, session: SessionDep, user: AnyUser) -> IncidentOut:
-    return await _present(session, await _readable(session, user, incident_id))
+async def get(session: SessionDep, incident: VisibleIncident) -> IncidentOut:
+    return await _present(session, incident)
 
 
 @router.get("/{incident_id}/timeline", name="incidents.timeline")
-async def timeline(incident_id: int, session: SessionDep, user: AnyUser) -> dict[str, Any]:
+async def timeline(session: SessionDep, incident: VisibleIncident) -> dict[str, Any]:
     """Everything that happened to the incident, oldest first."""
-    await _readable(session, user, incident_id)
-    entries = await service.timeline(session, incident_id=incident_id)
+    entries = await service.timeline(session, incident_id=incident.id)
     items = [TimelineEntryOut.model_validate(e, from_attributes=True).model_dump(mode="json") for e in entries]
     return {"items": items, "total": len(items)}
 

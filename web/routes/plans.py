@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.errors import NotFound, TooLarge
+from core.errors import Invalid, TooLarge
 from core.settings import Settings
 from core.users import Role
 from incidents import service as incident_service
@@ -21,7 +21,7 @@ from plans.schemas import ActivationIn, CheckIn, ReassignIn, TaskActionIn
 from plans.tasks import Action
 from plans.yamlio import parse_json, parse_yaml, problems_of, refuse
 from web.audit import READ_ONLY, add_target
-from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
+from web.deps import AnyUser, CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
 from web.listing import PageDep, if_match_version
 
 router = APIRouter(tags=["plans"])
@@ -57,17 +57,6 @@ async def read_body(request: Request, settings: Settings) -> tuple[bytes, Litera
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks), kind
-
-
-def _visible(user: CurrentUser) -> None:
-    # Field units see only incidents their unit is dispatched to (incidents routes); until dispatches exist, none.
-    if user.role is Role.field_unit:
-        raise NotFound("no such incident")
-
-
-async def _incident(session: AsyncSession, user: CurrentUser, incident_id: int) -> Incident:
-    _visible(user)
-    return await incident_service.get_incident(session, incident_id=incident_id)
 
 
 async def plan_matches_of(session: AsyncSession, incident: Incident) -> list[dict[str, Any]]:
@@ -116,19 +105,37 @@ async def load_plan(
     return {**plan_out(result.plan), "outcome": result.outcome, "superseded": result.superseded}
 
 
+def _check_cap(settings: Settings, user: CurrentUser) -> tuple[int, str]:
+    if user.is_admin:
+        return settings.plans_check_max_examples_admin, "COMMANDPOST_PLANS_CHECK_MAX_EXAMPLES_ADMIN"
+    return settings.plans_check_max_examples, "COMMANDPOST_PLANS_CHECK_MAX_EXAMPLES"
+
+
 @router.post("/plans/check", name="plans.check", openapi_extra=READ_ONLY)
-async def check(request: Request, session: SessionDep, settings: SettingsDep, user: AnyUser) -> dict[str, Any]:
+async def check(
+    request: Request, session: SessionDep, settings: SettingsDep, user: AnyUser, scope: ScopeDep
+) -> dict[str, Any]:
     """Dry run: which plans would fire for the posted example incidents (JSON or YAML ``{"incidents": [...]}``),
-    or, with an empty body, for the newest stored incidents; and which incidents no plan covers. Writes nothing."""
+    or, with an empty body, for the newest stored incidents the caller may see; and which incidents no plan covers.
+    At most ``PLANS_CHECK_MAX_EXAMPLES`` examples (admins: ``..._ADMIN``): more is a 422, a larger ``limit`` of
+    stored incidents is clamped. Writes nothing."""
     raw, kind = await read_body(request, settings) if request.headers.get("content-type") else (b"", "json")
+    cap, setting = _check_cap(settings, user)
     body = CheckIn()
     if raw.strip():
         parsed = parse_yaml(raw) if kind == "yaml" else parse_json(raw)
+        given = parsed.data.get("incidents") if isinstance(parsed.data, dict) else None
+        if isinstance(given, list) and len(given) > cap:  # before validating each of them
+            raise Invalid(
+                f"at most {cap} example incidents per check for role {user.role.value} ({setting}); got {len(given)}",
+                field="incidents",
+                max_items=cap,
+            )
         try:
             body = CheckIn.model_validate(parsed.data if parsed.data is not None else {})
         except ValidationError as exc:
             raise refuse(problems_of(exc, parsed.node), what="the example set") from None
-    report = await service.check(session, examples=body.incidents, limit=body.limit)
+    report = await service.check(session, examples=body.incidents, limit=min(body.limit, cap), scope=scope)
     return report.as_dict()
 
 
@@ -136,9 +143,8 @@ async def check(request: Request, session: SessionDep, settings: SettingsDep, us
 
 
 @router.get("/incidents/{incident_id}/plan-matches", name="plans.matches")
-async def plan_matches(incident_id: int, session: SessionDep, user: AnyUser) -> dict[str, Any]:
+async def plan_matches(session: SessionDep, incident: VisibleIncident) -> dict[str, Any]:
     """Every plan that applies to the incident, most specific first, with the reasons it matched."""
-    incident = await _incident(session, user, incident_id)
     items = await plan_matches_of(session, incident)
     return {"items": items, "total": len(items)}
 
@@ -175,23 +181,21 @@ async def activate(
 
 
 @router.get("/incidents/{incident_id}/activations", name="plans.activations")
-async def activations(incident_id: int, session: SessionDep, user: AnyUser) -> dict[str, Any]:
-    _visible(user)
-    items = await service.activations_of(session, incident_id=incident_id)
+async def activations(session: SessionDep, incident: VisibleIncident) -> dict[str, Any]:
+    """The plans activated for the incident, with their tasks and requirements."""
+    items = await service.activations_of(session, incident_id=incident.id)
     return {"items": items, "total": len(items)}
 
 
 @router.get("/incidents/{incident_id}/tasks", name="plans.incident_tasks")
 async def incident_tasks(
-    incident_id: int,
     session: SessionDep,
-    user: AnyUser,
+    incident: VisibleIncident,
     status: Literal["pending", "started", "done"] | None = None,
 ) -> dict[str, Any]:
     """The incident's plan tasks by deadline; ``overdue`` marks open ones past it."""
-    _visible(user)
     now = utcnow()
-    tasks = await service.tasks_of_incident(session, incident_id=incident_id, status=status)
+    tasks = await service.tasks_of_incident(session, incident_id=incident.id, status=status)
     return {"items": [task_out(t, now=now) for t in tasks], "total": len(tasks)}
 
 

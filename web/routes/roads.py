@@ -15,8 +15,7 @@ from gis.impact import EVACUATION_TYPES, affected, impact_area
 from gis.isochrone import MAX_ISOCHRONE_MINUTES, isochrone
 from gis.reach import MAX_K, nearest_by_road
 from gis.routing import RoadPolicy, route
-from incidents import service as incident_service
-from web.deps import AnyUser, SessionDep, SettingsDep
+from web.deps import AnyUser, SessionDep, SettingsDep, VisibleIncident
 from web.listing import FormatParam, lon_lat_param
 
 router = APIRouter(tags=["roads"])
@@ -100,17 +99,15 @@ async def get_nearest_units(
 
 @router.get("/incidents/{incident_id}/impact", name="incidents.impact")
 async def get_impact(
-    incident_id: int,
     session: SessionDep,
     settings: SettingsDep,
-    user: AnyUser,
+    incident: VisibleIncident,
     type: Annotated[
         str | None, Query(description="resource types to list, separated by commas (default: school,hospital,shelter)")
     ] = None,
 ) -> dict[str, Any]:
     """The incident's default impact area (by subtype and grade) as a GeoJSON Polygon, with the resources inside it
     by type, nearest first: the start of evacuation planning."""
-    incident = await incident_service.get_incident(session, incident_id=incident_id)
     centre = to_shape(incident.location)
     impact = impact_area(
         subtype=incident.subtype, level=incident.level, lon=centre.x, lat=centre.y, radii=settings.impact_radii_m

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from core.errors import NotFound
 from gis.tiles import TileLayer, tile
 from incidents.tiles import incident_tile
-from web.deps import AnyUser, SessionDep
+from web.deps import ScopeDep, SessionDep
 
 router = APIRouter(tags=["map"])
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -29,11 +29,12 @@ CACHE: dict[str, str] = {
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", name="tiles.get")
 async def get_tile(
-    layer: str, z: int, x: int, y: int, request: Request, session: SessionDep, user: AnyUser
+    layer: str, z: int, x: int, y: int, request: Request, session: SessionDep, scope: ScopeDep
 ) -> Response:
-    """A Mapbox Vector Tile of one layer: resources, jurisdictions, zones, roads or incidents."""
+    """A Mapbox Vector Tile of one layer: resources, jurisdictions, zones, roads or incidents (those the caller may
+    see)."""
     if layer == INCIDENTS:
-        data = await incident_tile(session, z=z, x=x, y=y)
+        data = await incident_tile(session, z=z, x=x, y=y, scope=scope)
         headers = {"Cache-Control": CACHE[INCIDENTS]}
     else:
         try:

@@ -1,0 +1,57 @@
+"""Who may see which incidents and dispatches: the one rule, applied by every read of them.
+
+API.md: something a role may not see at all (another unit's dispatch or incident, for a field unit) is 404, not
+403, so a reader outside the rule cannot tell a hidden record from one that does not exist. The rule is handed
+down as SQL (``incidents.service.IncidentScope``, a condition on dispatches) so that lists, single reads, map tiles
+and the plans' dry run filter in the database, each in the statement it already runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, false, select, true
+
+from command.models import Dispatch
+from core.users import Role
+from incidents.service import EVERY_INCIDENT, NO_INCIDENT, IncidentScope
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is acting, as the command rules need to know it."""
+
+    username: str
+    role: Role
+    unit_id: int | None = None
+
+    def may_act_for_unit(self, unit_id: int) -> bool:
+        return self.role in (Role.admin, Role.commander) or (self.role is Role.field_unit and self.unit_id == unit_id)
+
+
+# Roles that see the whole picture. Any other role (and any role added later) sees only what a rule below grants.
+SEE_EVERYTHING = frozenset({Role.admin, Role.duty_officer, Role.commander, Role.observer})
+
+
+def incident_scope(caller: Caller) -> IncidentScope:
+    """The incidents ``caller`` may see: all of them for the command room's roles; for a field unit, those its unit
+    has ever been dispatched to (the dispatch may be closed: the crew keeps its own history); otherwise none."""
+    if caller.role in SEE_EVERYTHING:
+        return EVERY_INCIDENT
+    if caller.role is Role.field_unit and caller.unit_id is not None:
+        return IncidentScope(visible_ids=select(Dispatch.incident_id).where(Dispatch.unit_id == caller.unit_id))
+    return NO_INCIDENT
+
+
+def dispatch_condition(caller: Caller) -> ColumnElement[bool]:
+    """A WHERE clause on ``dispatch``: the dispatches ``caller`` may see (a field unit: its own unit's only)."""
+    if caller.role in SEE_EVERYTHING:
+        return true()
+    if caller.role is Role.field_unit and caller.unit_id is not None:
+        return Dispatch.unit_id == caller.unit_id
+    return false()
+
+
+def may_see_unit(caller: Caller, unit_id: int) -> bool:
+    """Whether ``caller`` may read a unit's own records (its track of location fixes)."""
+    return caller.role in SEE_EVERYTHING or (caller.role is Role.field_unit and caller.unit_id == unit_id)

@@ -1,0 +1,283 @@
+"""Who sees which incidents, across every route (API.md: another unit's incident or dispatch is 404 to a field unit).
+
+A field unit dispatched to incident A and not to B calls every route of the app (found by walking ``app.routes``,
+so a route added later must be classified here before this passes): B must answer exactly as an incident that does
+not exist, lists and tiles must leave it out, and A stays visible.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import mapbox_vector_tile
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import Mount
+
+from plans import service as plan_service
+from tests.conftest import TokenFor
+from tests.gis.conftest import tile_of
+
+A_TITLE = "甲 crew-visible fire"
+B_TITLE = "乙 SECRET other-unit fire"
+A_SPOT = (104.0614, 30.6880)
+B_SPOT = (104.0614, 30.6870)  # 110 m south: the same map tile
+MISSING = 987_654_321
+
+# Routes that neither take nor return incident data (checked by hand); anything not here nor handled below fails.
+NO_INCIDENT_DATA = {
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/docs/init.js"),
+    ("GET", "/docs/assets"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/api/v1/auth/token"),
+    ("GET", "/api/v1/me"),
+    ("POST", "/api/v1/classify"),
+    ("GET", "/api/v1/resources"),
+    ("POST", "/api/v1/resources"),
+    ("GET", "/api/v1/resources/{resource_id}"),
+    ("POST", "/api/v1/resources/import"),
+    ("GET", "/api/v1/jurisdictions"),
+    ("GET", "/api/v1/jurisdictions/{jurisdiction_id}"),
+    ("GET", "/api/v1/hazard-zones"),
+    ("GET", "/api/v1/hazard-zones/{zone_id}"),
+    ("GET", "/api/v1/hazard-zones/{zone_id}/resources"),
+    ("POST", "/api/v1/layers/{kind}/import"),
+    ("GET", "/api/v1/layers/{layer}/export"),
+    ("GET", "/api/v1/route"),
+    ("GET", "/api/v1/isochrone"),
+    ("GET", "/api/v1/units/nearest"),
+    ("GET", "/api/v1/plans"),
+    ("POST", "/api/v1/plans"),
+    ("GET", "/api/v1/plans/{plan_id}"),
+    ("POST", "/api/v1/units/{unit_id}/status"),  # a unit's own status: units are public, incidents are not
+    ("POST", "/api/v1/units/{unit_id}/location"),
+}
+# Websocket routes: /ws/command refuses field units before sending anything (tests/web/test_live.py
+# test_field_unit_may_not_watch_the_command_room); a new one must be classified here.
+WEBSOCKETS = {"/ws/command"}
+TEST_ONLY_PREFIX = "/api/v1/_probe/"
+
+
+@dataclass
+class World:
+    crew: dict[str, str]
+    a: int
+    b: int
+    a_dispatch: int
+    b_dispatch: int
+    a_task: int
+    b_task: int
+    unit: int
+    other_unit: int
+
+
+def _routes(app: FastAPI) -> Iterator[tuple[str, str]]:
+    """(method, path) of every route, through included routers, websockets as method "WS"."""
+
+    def walk(routes: list[Any], prefix: str) -> Iterator[tuple[str, str]]:
+        for route in routes:
+            if hasattr(route, "original_router"):  # an included router (FastAPI keeps its routes behind it)
+                yield from walk(route.original_router.routes, prefix + route.include_context.prefix)
+            elif isinstance(route, Mount):  # static files (Swagger UI's assets): no incident data behind them
+                yield "GET", prefix + route.path
+            elif getattr(route, "methods", None):
+                yield from ((m, prefix + route.path) for m in sorted(route.methods) if m != "HEAD")
+            elif hasattr(route, "path"):
+                yield "WS", prefix + route.path
+
+    yield from walk(app.routes, "")
+
+
+async def _make_world(client: httpx.AsyncClient, session: AsyncSession, token_for: TokenFor) -> World:
+    for path, document in plan_service.read_plans(plan_service.LIBRARY):
+        await plan_service.load_plan(session, document=document, source=path.name)
+    await session.commit()
+    commander = await token_for("commander")
+
+    async def post(url: str, body: dict[str, Any]) -> Any:
+        response = await client.post(url, json=body, headers=commander)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    units = []
+    for name in ("ours", "theirs"):
+        point = {"type": "Point", "coordinates": [104.06, 30.67]}
+        units.append((await post("/api/v1/resources", {"type": "ambulance", "name": name, "location": point}))["id"])
+    incidents = []
+    for title, spot in ((A_TITLE, A_SPOT), (B_TITLE, B_SPOT)):
+        where = {"type": "Point", "coordinates": spot}
+        report = {"description": "居民楼火灾，2人受伤", "title": title, "location": where}
+        incidents.append((await post("/api/v1/incidents", report))["id"])
+    tasks, dispatches = [], []
+    for incident, unit in zip(incidents, units, strict=True):
+        activation = await post(f"/api/v1/incidents/{incident}/activations", {"plan_id": "cn-building-fire"})
+        tasks.append(activation["tasks"][0]["id"])
+        dispatches.append((await post(f"/api/v1/incidents/{incident}/dispatches", {"unit_ids": [unit]}))["items"][0])
+    crew = await token_for("field_unit", unit_id=units[0])
+    fix = {"type": "Point", "coordinates": [104.061, 30.688]}
+    assert (await client.post(f"/api/v1/units/{units[0]}/location", json=fix, headers=crew)).status_code == 200
+    return World(crew, *incidents, dispatches[0]["id"], dispatches[1]["id"], *tasks, *units)
+
+
+def _same_as_missing(b: httpx.Response, missing: httpx.Response, b_id: int) -> None:
+    """B's answer must tell nothing the answer for an id that does not exist would not."""
+    assert b.status_code == missing.status_code, (b.status_code, b.text, missing.status_code, missing.text)
+    assert b.text.replace(str(b_id), "<id>") == missing.text.replace(str(MISSING), "<id>")
+    assert B_TITLE not in b.text
+
+
+def _visible(a: httpx.Response, method: str, a_id: int) -> None:
+    """What the crew may see, it sees: a read of A answers with A's data (unless the role may not read it at all,
+    for A and B alike)."""
+    if method != "GET" or a.status_code == 403:
+        return
+    assert a.status_code == 200, a.text
+    body = a.json()
+    if "items" in body:
+        assert body["items"], f"nothing listed for A: {a.request.url}"
+    else:
+        assert str(a_id) in a.text, a.text
+
+
+async def _by_id(client: httpx.AsyncClient, method: str, path: str, auth: dict[str, str], **ids: int) -> httpx.Response:
+    url = path.format(**ids)
+    if method == "GET":
+        return await client.get(url, headers=auth)
+    return await client.request(method, url, json={}, headers=auth)
+
+
+async def _check_tile(client: httpx.AsyncClient, world: World) -> None:
+    x, y = tile_of(*A_SPOT, 15)
+    assert (x, y) == tile_of(*B_SPOT, 15)
+    answer = await client.get(f"/api/v1/tiles/incidents/15/{x}/{y}.pbf", headers=world.crew)
+    assert answer.status_code == 200, answer.text
+    features = mapbox_vector_tile.decode(answer.content)["incidents"]["features"]
+    assert [(f["id"], f["properties"]["title"]) for f in features] == [(world.a, A_TITLE)]
+
+
+async def _check_lists(client: httpx.AsyncClient, world: World) -> None:
+    listed = await client.get("/api/v1/incidents", headers=world.crew)
+    assert [i["id"] for i in listed.json()["items"]] == [world.a] and listed.json()["total"] == 1
+    geojson = await client.get("/api/v1/incidents", params={"format": "geojson"}, headers=world.crew)
+    assert [f["id"] for f in geojson.json()["features"]] == [world.a]
+    assert B_TITLE not in listed.text + geojson.text
+
+
+async def _check_dry_run(client: httpx.AsyncClient, world: World) -> None:
+    replay = await client.post("/api/v1/plans/check", headers=world.crew)  # no body: the stored incidents
+    assert replay.status_code == 200, replay.text
+    assert [r["incident"].get("id") for r in replay.json()["results"]] == [world.a]
+    assert B_TITLE not in replay.text
+
+
+async def _check_route(
+    client: httpx.AsyncClient,
+    world: World,
+    method: str,
+    path: str,
+    others: dict[tuple[str, str], Any],
+    by_other_id: dict[str, tuple[int, int]],
+) -> bool:
+    """Check one route as the crew; False when this test does not know the route."""
+    param = re.search(r"\{(\w+)\}", path)
+    if "{incident_id}" in path or (param and param.group(0) in by_other_id):
+        assert param is not None
+        name = param.group(1)
+        a_id, b_id = (world.a, world.b) if name == "incident_id" else by_other_id[param.group(0)]
+        a = await _by_id(client, method, path, world.crew, **{name: a_id})
+        b = await _by_id(client, method, path, world.crew, **{name: b_id})
+        missing = await _by_id(client, method, path, world.crew, **{name: MISSING})
+        _same_as_missing(b, missing, b_id)
+        _visible(a, method, a_id)
+        return True
+    if (method, path) not in others:
+        return False
+    check = others[(method, path)]
+    if check is None:
+        refused = await client.request(method, path, json={}, headers=world.crew)
+        assert refused.status_code == 403 and B_TITLE not in refused.text, refused.text
+    else:
+        await check(client, world)
+    return True
+
+
+async def test_a_field_unit_sees_only_the_incidents_it_was_sent_to_on_every_route(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, token_for: TokenFor
+) -> None:
+    world = await _make_world(client, session, token_for)
+    others: dict[tuple[str, str], Any] = {
+        ("GET", "/api/v1/incidents"): _check_lists,
+        ("POST", "/api/v1/incidents"): None,  # None: a field unit is refused (403), whatever it asks
+        ("GET", "/api/v1/tiles/{layer}/{z}/{x}/{y}.pbf"): _check_tile,
+        ("POST", "/api/v1/plans/check"): _check_dry_run,
+        ("GET", "/api/v1/situation"): None,
+    }
+    by_other_id = {  # routes keyed by another id that leads to an incident: (A's id, B's id)
+        "{dispatch_id}": (world.a_dispatch, world.b_dispatch),
+        "{task_id}": (world.a_task, world.b_task),
+        "{unit_id}": (world.unit, world.other_unit),
+    }
+    seen, unclassified, problems = set(), [], []
+    for method, path in _routes(app):
+        key = (method, path)
+        if path.startswith(TEST_ONLY_PREFIX) or key in NO_INCIDENT_DATA or (method == "WS" and path in WEBSOCKETS):
+            continue
+        seen.add(key)
+        try:
+            if not await _check_route(client, world, method, path, others, by_other_id):
+                unclassified.append(key)
+        except AssertionError as exc:  # every route is tried: the report names all that leak, not the first
+            problems.append(f"{method} {path}: {exc}")
+    assert problems == [], "\n".join(problems)
+    assert unclassified == [], f"classify these routes in {__name__}: do they take or return incident data?"
+    # The walk found the routes this test is about (it did not silently see nothing).
+    assert {("GET", "/api/v1/incidents/{incident_id}"), ("GET", "/api/v1/incidents/{incident_id}/impact")} <= seen
+    assert ("GET", "/api/v1/tiles/{layer}/{z}/{x}/{y}.pbf") in seen and ("POST", "/api/v1/plans/check") in seen
+    assert len(seen) >= 20, sorted(seen)
+
+
+async def test_the_route_walk_finds_every_documented_path(app: FastAPI) -> None:
+    """The walk through included routers agrees with the OpenAPI document (nothing hidden from the test above)."""
+    walked = {(m, p) for m, p in _routes(app) if m != "WS"}
+    documented = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
+    assert documented <= walked, sorted(documented - walked)
+
+
+async def test_other_roles_see_everything_the_field_unit_may_not(
+    client: httpx.AsyncClient, session: AsyncSession, token_for: TokenFor
+) -> None:
+    world = await _make_world(client, session, token_for)
+    for role in ("observer", "duty_officer", "commander", "admin"):
+        auth = await token_for(role)
+        listed = (await client.get("/api/v1/incidents", headers=auth)).json()
+        assert {world.a, world.b} <= {i["id"] for i in listed["items"]}, role
+        for path in ("/api/v1/incidents/{}", "/api/v1/incidents/{}/impact", "/api/v1/incidents/{}/dispatches"):
+            answer = await client.get(path.format(world.b), headers=auth)
+            assert answer.status_code == 200 and str(world.b) in answer.text, (role, path, answer.text)
+    # The crew of a unit never sent anywhere sees no incident at all.
+    idle = await token_for("field_unit", unit_id=MISSING)
+    assert (await client.get("/api/v1/incidents", headers=idle)).json() == {"items": [], "total": 0}
+    assert (await client.get(f"/api/v1/incidents/{world.a}", headers=idle)).status_code == 404
+    # The crew sees only its own unit's dispatch on its incident.
+    mine = await client.get(f"/api/v1/incidents/{world.a}/dispatches", headers=world.crew)
+    assert [d["id"] for d in mine.json()["items"]] == [world.a_dispatch]
+    assert json.loads(mine.text)["total"] == 1
+
+
+@pytest.mark.parametrize("role", ["observer", "duty_officer"])
+async def test_the_dry_run_replays_every_stored_incident_for_the_command_room(
+    client: httpx.AsyncClient, session: AsyncSession, token_for: TokenFor, role: str
+) -> None:
+    world = await _make_world(client, session, token_for)
+    replay = await client.post("/api/v1/plans/check", headers=await token_for(role))
+    assert {world.a, world.b} <= {r["incident"].get("id") for r in replay.json()["results"]}
