@@ -23,6 +23,7 @@ from starlette.routing import Mount
 from plans import service as plan_service
 from tests.conftest import TokenFor
 from tests.gis.conftest import tile_of
+from tests.support.routes import walk_routes
 
 A_TITLE = "甲 crew-visible fire"
 B_TITLE = "乙 SECRET other-unit fire"
@@ -83,19 +84,13 @@ class World:
 
 def _routes(app: FastAPI) -> Iterator[tuple[str, str]]:
     """(method, path) of every route, through included routers, websockets as method "WS"."""
-
-    def walk(routes: list[Any], prefix: str) -> Iterator[tuple[str, str]]:
-        for route in routes:
-            if hasattr(route, "original_router"):  # an included router (FastAPI keeps its routes behind it)
-                yield from walk(route.original_router.routes, prefix + route.include_context.prefix)
-            elif isinstance(route, Mount):  # static files (Swagger UI's assets): no incident data behind them
-                yield "GET", prefix + route.path
-            elif getattr(route, "methods", None):
-                yield from ((m, prefix + route.path) for m in sorted(route.methods) if m != "HEAD")
-            elif hasattr(route, "path"):
-                yield "WS", prefix + route.path
-
-    yield from walk(app.routes, "")
+    for path, route in walk_routes(app):
+        if isinstance(route, Mount):  # static files (Swagger UI's assets): no incident data behind them
+            yield "GET", path
+        elif getattr(route, "methods", None):
+            yield from ((m, path) for m in sorted(route.methods) if m != "HEAD")
+        else:
+            yield "WS", path
 
 
 async def _make_world(client: httpx.AsyncClient, session: AsyncSession, token_for: TokenFor) -> World:
