@@ -42,9 +42,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
     SQLAlchemy recognises the disconnect, answers that one request with an error (503 at the API) and discards
     every connection made before it, so the next request connects afresh. The connect timeout turns an
     unreachable server into a prompt error instead of a hung request.
+
+    ``hide_parameters``: a failed statement's error (and so any log or message made of it) does not carry the
+    values it was given, which may be passwords, tokens or people's details.
     """
     return create_async_engine(
         settings.database_url,
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_connect_timeout_s,

@@ -41,6 +41,8 @@ def _print(message: str) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from web.logs import logging_config
+
     if args.workers > 1 and not settings.redis_url:
         raise SystemExit(
             "commandpost: --workers > 1 needs COMMANDPOST_REDIS_URL (the in-process bus serves one worker only)"
@@ -51,8 +53,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
+        # X-Forwarded-For is read in one place, the app, and only from COMMANDPOST_TRUSTED_PROXIES (web/app.py):
+        # uvicorn's own reading would believe it from any local peer.
+        proxy_headers=False,
         ws_per_message_deflate=settings.ws_compression,
+        log_config=logging_config(),  # tokens and SQL values never reach a log line (web/logs.py)
         log_level=args.log_level,
     )
     return 0
@@ -407,10 +412,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings() -> Settings:
+    """The settings, or a clear message and exit status 2 when the configuration is not valid."""
+    from pydantic import ValidationError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        print(f"commandpost: the configuration is not valid: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings = _settings()
     try:
-        return int(args.func(args, get_settings()))
+        return int(args.func(args, settings))
     except CommandpostError as exc:
         print(f"commandpost: {exc.detail}", file=sys.stderr)
         return 2
