@@ -238,7 +238,10 @@ async def live_server(live_app: Any) -> AsyncIterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(live_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    # As `commandpost serve` runs it: X-Forwarded-For is the app's to read (COMMANDPOST_TRUSTED_PROXIES), not uvicorn's.
+    config = uvicorn.Config(
+        live_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):

@@ -12,7 +12,8 @@ Every POST, PUT, PATCH and DELETE that reaches a route is audited, unless the ro
   When the burst's ``audit_burst_seconds`` are over (or at shutdown), the worker that wrote the row sets
   ``target.count`` to the burst's total; the next failure starts a new burst and a new row. 300 unauthenticated
   POSTs in one burst leave one row that says 300. (Should that worker die first, its row keeps the count 1.)
-- A user name or a client address reaching its sign-in limit leaves one ``auth.lockout`` row (web/signin.py).
+- A user name or a client address reaching its sign-in limit leaves one ``auth.lockout`` row (web/signin.py),
+  with the failures that reached it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def add_target(request: Request, **target: Any) -> None:
     request.state.audit_target = {**existing, **target}
 
 
+def add_row_on_failure(request: Request, **fields: Any) -> None:
+    """Queue an audit row of its own (``fields`` override the request's, e.g. another ``action``) to be written when
+    the request fails, after its unit of work has been rolled back."""
+    request.state.rows_on_failure = [*getattr(request.state, "rows_on_failure", []), fields]
+
+
 def _fields(request: Request) -> dict[str, Any]:
     route = request.scope.get("route")
     target = {k: str(v) for k, v in request.path_params.items()}
@@ -104,6 +111,8 @@ async def audit_failure(request: Request, *, outcome: str, status_code: int) -> 
     """The audit row of a refused or failed mutation: its own row for a signed-in caller, a burst's otherwise."""
     if not is_audited(request):
         return
+    for row in getattr(request.state, "rows_on_failure", []):
+        await audit_apart(request, **row)
     bursts: BurstAudit | None = getattr(request.app.state, "audit_bursts", None)
     if bursts is not None and getattr(request.state, "role", None) is None:
         await bursts.record(request, outcome=outcome, status_code=status_code)

@@ -38,10 +38,21 @@ def _print(message: str) -> None:
     print(message, flush=True)
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn runs the service (``serve``, and tests that serve an app of their own the same way)."""
+    from web.logs import logging_config
+
+    return {
+        # X-Forwarded-For is read in one place, the app, and only from COMMANDPOST_TRUSTED_PROXIES (web/app.py):
+        # uvicorn's own reading would believe it from any local peer.
+        "proxy_headers": False,
+        "ws_per_message_deflate": settings.ws_compression,
+        "log_config": logging_config(),  # tokens and SQL values never reach a log line (web/logs.py)
+    }
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
-
-    from web.logs import logging_config
 
     if args.workers > 1 and not settings.redis_url:
         raise SystemExit(
@@ -53,12 +64,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        # X-Forwarded-For is read in one place, the app, and only from COMMANDPOST_TRUSTED_PROXIES (web/app.py):
-        # uvicorn's own reading would believe it from any local peer.
-        proxy_headers=False,
-        ws_per_message_deflate=settings.ws_compression,
-        log_config=logging_config(),  # tokens and SQL values never reach a log line (web/logs.py)
         log_level=args.log_level,
+        **server_options(settings),
     )
     return 0
 

@@ -75,16 +75,17 @@ def describe_db_error(exc: BaseException) -> str | None:
 
 
 def _safe_traceback(exc: BaseException) -> str:
-    """A traceback with every frame and no exception message (for chains holding a database error)."""
+    """A traceback with every frame and no exception message (for chains holding a database error), in Python's
+    order: the first cause first."""
     parts = []
     chain = _chain(exc)
-    for later, current in zip([None, *chain], chain, strict=False):
+    for current, later in zip(reversed(chain), [*reversed(chain[:-1]), None], strict=True):
         frames = "".join(traceback.format_tb(current.__traceback__))
         summary = describe_db_error(current) if _is_db_error(current) else type(current).__name__
-        if later is not None:
-            link = "direct cause" if later.__cause__ is current else "context (it was being handled)"
-            parts.append(f"\nThe exception below is the {link} of the one above:\n")
         parts.append(f"Traceback (most recent call last):\n{frames}{summary}")
+        if later is not None:
+            how = "was the direct cause of" if later.__cause__ is current else "was being handled when"
+            parts.append(f"\nThe above exception {how} the following exception:\n")
     return "\n".join(parts)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from core.errors import Conflict
 from core.events import record_event
@@ -56,3 +57,22 @@ async def fails_at_commit(user: AnyUser, session: SessionDep) -> dict[str, str]:
 @router.get("/boom", name="probe.boom")
 async def boom(user: AnyUser) -> None:
     raise RuntimeError("secret internals that must not leak")
+
+
+class Value(BaseModel):
+    value: str
+
+
+@router.post("/bad-value/{where}", name="probe.bad_value")
+async def bad_value(where: str, body: Value, user: AnyUser, session: SessionDep) -> None:
+    """A statement that fails on the value it was given: refused by the driver ("client") or by the server."""
+    sql = "SELECT CAST(:value AS integer)" if where == "client" else "SELECT CAST(CAST(:value AS text) AS integer)"
+    await session.execute(text(sql), {"value": body.value})
+
+
+@router.post("/duplicate-user", name="probe.duplicate_user")
+async def duplicate_user(body: Value, user: AnyUser, session: SessionDep) -> None:
+    """A unique violation, whose server message quotes the duplicated value."""
+    for _ in range(2):
+        session.add(AppUser(username=body.value, password_hash="x", role="observer"))
+        await session.flush()

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from core.errors import Unauthenticated
 from core.users import get_by_username, verify_password_off_loop
-from web.audit import audit_apart, set_actor
+from web.audit import add_row_on_failure, set_actor
 from web.deps import AnyUser, SessionDep, SettingsDep
 from web.security import issue_token
 from web.signin import SignInGuard, Trip
@@ -56,7 +56,7 @@ async def issue(
     matches = await verify_password_off_loop(user.password_hash if user else None, password)
     if not matches or user is None or not user.active:
         for trip in await guard.failed(username=username, address=address):
-            await _audit_lockout(request, trip)
+            _audit_lockout(request, trip)
         raise Unauthenticated("wrong username or password")
     await guard.succeeded(username=username)
     set_actor(request, username=user.username, role=user.role)
@@ -66,10 +66,10 @@ async def issue(
     return TokenOut(access_token=token, role=user.role, expires_at=expires_at)
 
 
-async def _audit_lockout(request: Request, trip: Trip) -> None:
+def _audit_lockout(request: Request, trip: Trip) -> None:
     """One row when a name or an address is first blocked, with the failures that blocked it."""
     target = {"per": trip.per, "failures": trip.failures, "window_s": trip.window_s, "locked_s": trip.locked_s}
-    await audit_apart(request, outcome="too_many_requests", status_code=429, action="auth.lockout", target=target)
+    add_row_on_failure(request, outcome="too_many_requests", status_code=429, action="auth.lockout", target=target)
 
 
 @router.get("/me", name="auth.me", response_model=MeOut, response_model_exclude_none=True)
