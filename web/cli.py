@@ -350,6 +350,11 @@ async def _scheduler(settings: Settings) -> None:
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    import logging.config
+
+    from web.logs import logging_config
+
+    logging.config.dictConfig(logging_config())  # as serve's: no SQL values in the sweeps' error logs
     _print("commandpost scheduler: campaigning for the scheduler lock (Ctrl-C stops)")
     try:
         asyncio.run(_scheduler(settings))

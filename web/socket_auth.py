@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Collection
 from datetime import datetime
 
@@ -27,8 +28,9 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from core.clock import utcnow
 from core.errors import Unauthenticated
-from core.users import Role
+from core.users import Role, Signer
 from web.deps import CurrentUser, user_from_token
+from web.security import AuthCache
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ class SocketUser:
         self.what = what  # e.g. "watch the command room", for the refusal
         self.user: CurrentUser | None = None
         self.expires_at: datetime = utcnow()
+        self._expires_ts = 0.0
+        self._proven_with: Signer | None = None  # the auth cache's reading of the user that the last proof used
 
     async def prove(self) -> CurrentUser:
         """Prove the token's user now, through the app's AuthCache (the database only when it cannot tell)."""
@@ -100,10 +104,18 @@ class SocketUser:
         if user.role not in self.roles:
             raise Refused(ROLE_WITHDRAWN, f"role {user.role.value!r} may not {self.what}")
         self.user, self.expires_at = user, claims.expires_at
+        self._expires_ts = claims.expires_at.timestamp()
+        self._proven_with = state.auth_cache.signer(claims.username)
         return user
 
     async def still_proven(self) -> None:
-        """``prove`` again, raising only Refused: when the database does not answer, the last proof stands."""
+        """``prove`` again, raising only Refused: when the database does not answer, the last proof stands.
+
+        Nothing to do while the token has not expired and the auth cache still holds the very reading of the user
+        the last proof used (the common case, for every message of a busy stream)."""
+        cache: AuthCache = self.ws.app.state.auth_cache
+        if self._proven_with is not None and time.time() < self._expires_ts and cache.holds(self._proven_with):
+            return
         try:
             await self.prove()
         except Refused:
