@@ -8,7 +8,8 @@ Every POST, PUT, PATCH and DELETE that reaches a route is audited, unless the ro
 - Failures of callers who proved no identity (no token, a bad one, a wrong password, a sign-in refused with 429)
   are counted, not stored one by one, so that a flood cannot fill the table: per client address, route (action)
   and status, the first failure of a burst writes its row at once, with ``target.count`` = 1 and
-  ``target.burst_s``; later failures only add to a counter (in Redis, shared by all workers; else in memory).
+  ``target.burst_s`` (its actor: the name the first caller claimed, if any); later failures only add to a counter
+  (in Redis, shared by all workers; else in memory).
   When the burst's ``audit_burst_seconds`` are over (or at shutdown), the worker that wrote the row sets
   ``target.count`` to the burst's total; the next failure starts a new burst and a new row. 300 unauthenticated
   POSTs in one burst leave one row that says 300. (Should that worker die first, its row keeps the count 1.)
