@@ -1,11 +1,12 @@
-"""The audit trail: who did what, when, and how it ended. Written for every mutating request."""
+"""The audit trail: who did what, when, and how it ended. Written for every mutating request (see web/audit.py for
+how failures of callers who proved no identity are counted rather than stored one by one)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, SmallInteger, String, func
+from sqlalchemy import BigInteger, DateTime, Index, SmallInteger, String, func, literal, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -68,3 +69,12 @@ async def record_audit(
     session.add(entry)
     await session.flush()
     return entry
+
+
+async def add_to_audit_target(session: AsyncSession, *, entry_id: int, **values: Any) -> None:
+    """Merge ``values`` into an existing audit row's target (e.g. the final count of a burst it stands for)."""
+    await session.execute(
+        update(AuditEntry)
+        .where(AuditEntry.id == entry_id)
+        .values(target=AuditEntry.target.op("||")(literal(values, type_=JSONB)))
+    )

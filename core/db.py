@@ -47,10 +47,14 @@ def create_engine(settings: Settings, *, bulk: bool = False) -> AsyncEngine:
     connection stays usable); and the client's own wait for each answer, a little longer, for a network that
     drops everything (that connection is then dropped, see ``_silence_is_a_disconnect``). ``bulk``: the long
     limits of bulk work (the CLI); a request that does bulk work raises its own limits with ``bulk_timeouts``.
+
+    ``hide_parameters``: a failed statement's error (and so any log or message made of it) does not carry the
+    values it was given, which may be passwords, tokens or people's details.
     """
     statement_s = settings.db_bulk_timeout_s if bulk else settings.db_statement_timeout_s
     engine = create_async_engine(
         settings.database_url,
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_connect_timeout_s,

@@ -63,3 +63,13 @@ class Unavailable(CommandpostError):
     """A service we depend on (PostgreSQL, Redis) does not answer; retrying later may work."""
 
     code = "unavailable"
+
+
+class TooManyRequests(CommandpostError):
+    """The caller has tried too often (e.g. failed sign-ins); ``retry_after`` says in how many seconds to try again."""
+
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after

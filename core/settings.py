@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# HS256 with a short key can be brute-forced from one token; scripts/setup writes 64 characters.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -20,6 +25,7 @@ class Settings(BaseSettings):
         env_file=(PROJECT_ROOT / ".env", ".env"),
         env_file_encoding="utf-8",
         extra="ignore",
+        hide_input_in_errors=True,  # a refused SECRET_KEY or password is not printed back
     )
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/commandpost"
@@ -109,6 +115,27 @@ class Settings(BaseSettings):
     hsts_always: bool = False
     ws_max_message_kb: int = Field(default=64, ge=16, le=16 * 1024)
 
+    # --- Sign-in, client addresses, audit bursts, open websockets (issue 14: auth hardening) ---
+    # Failed sign-ins: signin_max_failures_per_name for one user name (or per_address for one client address) within
+    # signin_window_seconds refuse that name (address) with 429 and Retry-After for signin_lockout_seconds, before any
+    # password is checked. Counted in Redis under REDIS_PREFIX when REDIS_URL is set (all workers share them), else
+    # in the worker's memory. password_hash_threads: argon2id checks (64 MiB each) that may run at once per worker.
+    signin_window_seconds: float = Field(default=300.0, gt=0, le=24 * 3600)
+    signin_max_failures_per_name: int = Field(default=10, ge=1, le=10_000)
+    signin_max_failures_per_address: int = Field(default=100, ge=1, le=1_000_000)
+    signin_lockout_seconds: float = Field(default=60.0, gt=0, le=24 * 3600)
+    password_hash_threads: int = Field(default=2, ge=1, le=64)
+    # Reverse proxies (addresses or CIDR networks, a JSON list or comma-separated) whose X-Forwarded-For is believed:
+    # the client is then the right-most address in it that is not one of them. Empty: the socket's peer, always.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Failed mutating requests of callers who proved no identity are counted per client address and route: one
+    # audit row per burst of this many seconds, holding the count.
+    audit_burst_seconds: float = Field(default=300.0, gt=0, le=24 * 3600)
+    # Websockets: a token sent as the first message must come within ws_auth_timeout_s; an open socket re-checks its
+    # user (active, same password, role) every ws_recheck_seconds and is closed when its token expires.
+    ws_auth_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    ws_recheck_seconds: float = Field(default=30.0, gt=0, le=3600)
+
     def command_timeout_s(self, *, bulk: bool = False) -> float:
         """The client's wait for any answer from the database (see ``db_command_timeout_s``)."""
         if bulk:
@@ -120,6 +147,31 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         # `COMMANDPOST_REDIS_URL=` in a .env means "not configured", not "an empty URL".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"SECRET_KEY must have at least {MIN_SECRET_KEY_LENGTH} characters (a short HS256 key can be guessed "
+                "from one token); scripts/setup writes a random one, or use: python -c "
+                "'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_are_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                try:
+                    ipaddress.ip_network(str(entry), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from exc
+        return value
 
     @field_validator("redis_prefix")
     @classmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
@@ -53,16 +55,44 @@ class AppUser(Base):
 
 
 def hash_password(password: str) -> str:
-    """An argon2id hash of ``password``."""
+    """An argon2id hash of ``password`` (blocks for ~90 ms and 64 MiB: async code uses ``hash_password_off_loop``)."""
     return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when ``password`` matches; always spends one argon2 verification, whether the user exists or not."""
+    """True when ``password`` matches; always spends one argon2 verification, whether the user exists or not.
+
+    Blocking: async code uses ``verify_password_off_loop``."""
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+# argon2id costs ~90 ms of CPU and 64 MiB per call. On the event loop, a flood of sign-ins stalls every other request
+# of the worker; on unbounded threads, N concurrent sign-ins take N x 64 MiB. So: a few dedicated threads, and
+# callers beyond them wait in line.
+_threads = 2
+_hashing = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="argon2")
+
+
+def set_password_threads(threads: int) -> None:
+    """How many argon2 computations may run at once in this process (the app sets it from its settings)."""
+    global _hashing, _threads
+    if threads != _threads:
+        old = _hashing
+        _hashing, _threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2"), threads
+        old.shutdown(wait=False)  # what it holds still finishes
+
+
+async def verify_password_off_loop(password_hash: str | None, password: str) -> bool:
+    """``verify_password`` on the bounded argon2 threads, leaving the event loop free."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing, verify_password, password_hash, password)
+
+
+async def hash_password_off_loop(password: str) -> str:
+    """``hash_password`` on the bounded argon2 threads, leaving the event loop free."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing, hash_password, password)
 
 
 def _check_new_user(*, username: str, password: str, role: Role, unit_id: int | None) -> None:
@@ -108,7 +138,8 @@ async def add_user(
     _check_new_user(username=username, password=password, role=role, unit_id=unit_id)
     if await get_by_username(session, username=username) is not None:
         raise Conflict(f"user {username!r} already exists")
-    user = AppUser(username=username, password_hash=hash_password(password), role=role.value, unit_id=unit_id)
+    password_hash = await hash_password_off_loop(password)
+    user = AppUser(username=username, password_hash=password_hash, role=role.value, unit_id=unit_id)
     session.add(user)
     await session.flush()
     return user
@@ -127,12 +158,13 @@ async def ensure_admin(session: AsyncSession, *, password: str) -> str:
     await session.execute(select(func.pg_advisory_xact_lock(*_ADMIN_LOCK)))
     user = await get_by_username(session, username="admin")
     if user is None:
-        session.add(AppUser(username="admin", password_hash=hash_password(password), role=Role.admin.value))
+        password_hash = await hash_password_off_loop(password)
+        session.add(AppUser(username="admin", password_hash=password_hash, role=Role.admin.value))
         await session.flush()
         return "created"
-    if verify_password(user.password_hash, password) and user.role == Role.admin and user.active:
+    if await verify_password_off_loop(user.password_hash, password) and user.role == Role.admin and user.active:
         return "unchanged"
-    user.password_hash = hash_password(password)
+    user.password_hash = await hash_password_off_loop(password)
     user.role = Role.admin.value
     user.active = True
     user.password_changed_at = func.clock_timestamp()

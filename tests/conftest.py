@@ -239,7 +239,9 @@ async def live_server(live_app: Any) -> AsyncIterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    options = server_options(live_app.state.settings)  # as `commandpost serve` runs it
+    # As `commandpost serve` runs it (web.cli.server_options), but for its logging configuration: this process's
+    # logging belongs to pytest (tests/web/test_served_logs.py reads a real `serve`'s log in a subprocess).
+    options = {k: v for k, v in server_options(live_app.state.settings).items() if k != "log_config"}
     config = uvicorn.Config(live_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -5,18 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 import redis.asyncio as redis_async
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from core.db import create_engine, create_read_sessionmaker, create_sessionmaker, transaction
 from core.settings import Settings, get_settings
-from core.users import ensure_admin
+from core.users import ensure_admin, set_password_threads
 from notify.live import build_live_stream
 from web import errors
+from web.audit import BurstAudit
+from web.counters import build_counters
 from web.headers import SecurityHeadersMiddleware
+from web.logs import install_redaction
 from web.request_ids import RequestIdMiddleware
 from web.routes import auth, classify, dispatch, docs, health, live
 from web.routes import incidents as incident_routes
@@ -27,17 +32,28 @@ from web.routes import roads as road_routes
 from web.routes import tiles as tile_routes
 from web.scheduler import Scheduler
 from web.security import AuthCache
+from web.signin import SignInGuard
 
 log = logging.getLogger(__name__)
 
 
 class Service(FastAPI):
     """The FastAPI app with the request id and the security headers in front of its whole middleware stack
-    (Starlette puts its error middleware outermost), so that every answer carries them, even a 500."""
+    (Starlette puts its error middleware outermost), so that every answer carries them, even a 500.
+
+    In front of all, the client's address: the socket's peer, unless that peer is one of COMMANDPOST_TRUSTED_PROXIES,
+    whose X-Forwarded-For then names it (the right-most entry that is not a trusted proxy), and whose
+    X-Forwarded-Proto sets the scheme the security headers see (HSTS over HTTPS). This is the one place that reads
+    X-Forwarded-For: ``commandpost serve`` turns uvicorn's own reading off.
+    """
 
     def build_middleware_stack(self) -> ASGIApp:
-        stack = SecurityHeadersMiddleware(super().build_middleware_stack(), self.state.settings)
-        return RequestIdMiddleware(stack)
+        stack: ASGIApp = SecurityHeadersMiddleware(super().build_middleware_stack(), self.state.settings)
+        stack = RequestIdMiddleware(stack)
+        trusted: list[str] = self.state.settings.trusted_proxies
+        if not trusted:
+            return stack
+        return cast(ASGIApp, ProxyHeadersMiddleware(stack, trusted_hosts=trusted))  # type: ignore[arg-type]
 
 
 async def _bootstrap_admin(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -58,6 +74,8 @@ def create_app(
 ) -> FastAPI:
     """Build the service. Tests may hand in a ``sessionmaker`` bound to their own connection."""
     settings = settings or get_settings()
+    install_redaction()
+    set_password_threads(settings.password_hash_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +91,13 @@ def create_app(
             if settings.redis_url
             else None
         )
+        app.state.counters = build_counters(app.state.redis, settings.redis_prefix)
+        app.state.signin_guard = SignInGuard(app.state.counters, settings)
+        app.state.audit_bursts = BurstAudit(
+            app.state.counters, app.state.sessionmaker, burst_s=settings.audit_burst_seconds
+        )
+        if engine is not None:  # never in the background on a borrowed (test) connection: closed at shutdown
+            app.state.audit_bursts.start()
         await _bootstrap_admin(settings, app.state.sessionmaker)
         # The hub reads committed events. With a borrowed sessionmaker (tests run inside one uncommitted
         # transaction on one connection) it gets an engine of its own instead of sharing that connection.
@@ -95,6 +120,7 @@ def create_app(
             if app.state.scheduler is not None:
                 await app.state.scheduler.stop()
             await app.state.live.stop()
+            await app.state.audit_bursts.stop()
             if hub_engine is not None:
                 await hub_engine.dispose()
             if app.state.redis is not None:

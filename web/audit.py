@@ -1,23 +1,44 @@
-"""Which requests are audited, and the audit row a request leaves (success in its own transaction, failure apart).
+"""Which requests are audited, and the audit rows they leave.
 
 Every POST, PUT, PATCH and DELETE that reaches a route is audited, unless the route declares itself read-only with
 ``openapi_extra=READ_ONLY`` (e.g. classification, which computes and writes nothing).
+
+- A signed-in caller's success: its row joins the request's own transaction (change and record commit together).
+- A signed-in caller's failure (403, 404, 409, ...): one row, in a transaction of its own.
+- Failures of callers who proved no identity (no token, a bad one, a wrong password, a sign-in refused with 429)
+  are counted, not stored one by one, so that a flood cannot fill the table: per client address, route (action)
+  and status, the first failure of a burst writes its row at once, with ``target.count`` = 1 and
+  ``target.burst_s`` (its actor: the name the first caller claimed, if any); later failures only add to a counter
+  (in Redis, shared by all workers; else in memory).
+  When the burst's ``audit_burst_seconds`` are over (or at shutdown), the worker that wrote the row sets
+  ``target.count`` to the burst's total; the next failure starts a new burst and a new row. 300 unauthenticated
+  POSTs in one burst leave one row that says 300. (Should that worker die first, its row keeps the count 1.)
+- A user name or a client address reaching its sign-in limit leaves one ``auth.lockout`` row (web/signin.py),
+  with the failures that reached it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.audit import record_audit
+from core.audit import add_to_audit_target, record_audit
+from web.counters import Counters
 
 log = logging.getLogger(__name__)
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_ONLY: dict[str, Any] = {"x-read-only": True}
+# A burst's counter outlives the burst a little, so that its total can still be read when the burst closes.
+_COUNTER_GRACE_S = 60.0
 
 
 def is_audited(request: Request) -> bool:
@@ -29,7 +50,8 @@ def is_audited(request: Request) -> bool:
 
 
 def set_actor(request: Request, *, username: str | None, role: str | None) -> None:
-    """Remember who is calling, for the audit row (also for failed sign-ins, with the name they tried)."""
+    """Remember who is calling, for the audit row. ``role`` is None until the caller has proven who they are
+    (a sign-in attempt names the user it tries, with no role)."""
     request.state.actor = username[:64] if username else None
     request.state.role = role
 
@@ -38,6 +60,12 @@ def add_target(request: Request, **target: Any) -> None:
     """Add what the request acted on (e.g. the id it created) to its audit row."""
     existing: dict[str, Any] = getattr(request.state, "audit_target", {})
     request.state.audit_target = {**existing, **target}
+
+
+def add_row_on_failure(request: Request, **fields: Any) -> None:
+    """Queue an audit row of its own (``fields`` override the request's, e.g. another ``action``) to be written when
+    the request fails, after its unit of work has been rolled back."""
+    request.state.rows_on_failure = [*getattr(request.state, "rows_on_failure", []), fields]
 
 
 def _fields(request: Request) -> dict[str, Any]:
@@ -61,19 +89,113 @@ async def audit_success(session: AsyncSession, request: Request) -> None:
     await record_audit(session, outcome="ok", **_fields(request))
 
 
-async def audit_failure(request: Request, *, outcome: str, status_code: int) -> None:
-    """The audit row of a refused or failed mutation, in a transaction of its own.
+async def audit_apart(request: Request, *, outcome: str, status_code: int | None, **changes: Any) -> int | None:
+    """Write the request's audit row (``changes`` override its fields) in a transaction of its own; its id.
 
     Best effort: when the database itself is the failure, the row cannot be written and the log says so.
     """
-    if not is_audited(request):
-        return
     sessionmaker: async_sessionmaker[AsyncSession] | None = getattr(request.app.state, "sessionmaker", None)
     if sessionmaker is None:
-        return
+        return None
     try:
         async with sessionmaker() as session:
-            await record_audit(session, outcome=outcome, status_code=status_code, **_fields(request))
+            fields = _fields(request) | changes
+            entry = await record_audit(session, outcome=outcome, status_code=status_code, **fields)
             await session.commit()
+            return entry.id
     except Exception:  # the response must still go out; the failure is logged
         log.warning("could not write the audit row of a failed %s %s", request.method, request.url.path, exc_info=True)
+        return None
+
+
+async def audit_failure(request: Request, *, outcome: str, status_code: int) -> None:
+    """The audit row of a refused or failed mutation: its own row for a signed-in caller, a burst's otherwise."""
+    if not is_audited(request):
+        return
+    for row in getattr(request.state, "rows_on_failure", []):
+        await audit_apart(request, **row)
+    bursts: BurstAudit | None = getattr(request.app.state, "audit_bursts", None)
+    if bursts is not None and getattr(request.state, "role", None) is None:
+        await bursts.record(request, outcome=outcome, status_code=status_code)
+    else:
+        await audit_apart(request, outcome=outcome, status_code=status_code)
+
+
+@dataclass(frozen=True)
+class _Burst:
+    key: str
+    entry_id: int
+    closes_at: float
+
+
+class BurstAudit:
+    """Failures of callers who proved no identity: one audit row per burst, which ends up holding the count."""
+
+    def __init__(
+        self,
+        counters: Counters,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        burst_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.counters = counters
+        self.sessionmaker = sessionmaker
+        self.burst_s = burst_s
+        self._clock = clock
+        self._open: dict[str, _Burst] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def record(self, request: Request, *, outcome: str, status_code: int) -> None:
+        """Count the failure; the first of a burst writes the burst's row."""
+        client = request.client.host if request.client else "-"
+        action = _fields(request)["action"]
+        key = f"audit:{status_code}:{action}:{client}"
+        if await self.counters.hit(key, window_s=self.burst_s + _COUNTER_GRACE_S) != 1:
+            return
+        target = {**_fields(request)["target"], "count": 1, "burst_s": self.burst_s}
+        entry_id = await audit_apart(request, outcome=outcome, status_code=status_code, target=target)
+        if entry_id is None:
+            await self.counters.forget(key)  # no row for this burst: let the next failure try again
+            return
+        self._open[key] = _Burst(key, entry_id, self._clock() + self.burst_s)
+        self._wake.set()
+
+    async def close(self, *, everything: bool = False) -> None:
+        """Write the totals of the bursts that are over (all of them, with ``everything``) into their rows."""
+        now = self._clock()
+        for burst in [b for b in self._open.values() if everything or b.closes_at <= now]:
+            del self._open[burst.key]
+            count = await self.counters.take(burst.key)
+            if count > 1:
+                async with self.sessionmaker() as session:
+                    await add_to_audit_target(session, entry_id=burst.entry_id, count=count)
+                    await session.commit()
+
+    async def _run(self) -> None:
+        while True:
+            closes_at = min((b.closes_at for b in self._open.values()), default=None)
+            timeout = None if closes_at is None else max(0.0, closes_at - self._clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            try:
+                await self.close()
+            except Exception:  # the database or Redis is away: those bursts keep the count they have
+                log.warning("could not write the totals of unauthenticated failure bursts", exc_info=True)
+
+    def start(self) -> None:
+        """Close bursts as they end, in the background."""
+        self._task = asyncio.create_task(self._run(), name="audit-bursts")
+
+    async def stop(self) -> None:
+        """Stop closing in the background and write the totals of the bursts still open."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        try:
+            await self.close(everything=True)
+        except Exception:
+            log.warning("could not write the totals of unauthenticated failure bursts at shutdown", exc_info=True)

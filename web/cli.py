@@ -40,10 +40,16 @@ def _print(message: str) -> None:
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
-    """The uvicorn options that come from settings: ``serve`` and the tests' live server both use them."""
+    """How uvicorn runs the service (``serve``, and tests that serve an app of their own the same way)."""
+    from web.logs import logging_config
+
     return {
+        # X-Forwarded-For is read in one place, the app, and only from COMMANDPOST_TRUSTED_PROXIES (web/app.py):
+        # uvicorn's own reading would believe it from any local peer.
+        "proxy_headers": False,
         "ws_max_size": settings.ws_max_message_kb * 1024,  # larger client messages: closed with 1009
         "ws_per_message_deflate": settings.ws_compression,
+        "log_config": logging_config(),  # tokens and SQL values never reach a log line (web/logs.py)
     }
 
 
@@ -60,7 +66,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
         log_level=args.log_level,
         **server_options(settings),
     )
@@ -347,6 +352,11 @@ async def _scheduler(settings: Settings) -> None:
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    import logging.config
+
+    from web.logs import logging_config
+
+    logging.config.dictConfig(logging_config())  # as serve's: no SQL values in the sweeps' error logs
     _print("commandpost scheduler: campaigning for the scheduler lock (Ctrl-C stops)")
     try:
         asyncio.run(_scheduler(settings))
@@ -416,10 +426,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings() -> Settings:
+    """The settings, or a clear message and exit status 2 when the configuration is not valid."""
+    from pydantic import ValidationError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        print(f"commandpost: the configuration is not valid: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings = _settings()
     try:
-        return int(args.func(args, get_settings()))
+        return int(args.func(args, settings))
     except CommandpostError as exc:
         print(f"commandpost: {exc.detail}", file=sys.stderr)
         return 2

@@ -91,7 +91,7 @@ async def current_user(
 async def user_from_token(
     sessions: async_sessionmaker[AsyncSession], *, settings: Settings, token: str, cache: AuthCache | None = None
 ) -> CurrentUser:
-    """The user a token proves (HTTP bearer header or a websocket's ``?token=``), or Unauthenticated.
+    """The user a token proves (HTTP bearer header, or a websocket's token: web/socket_auth.py), or Unauthenticated.
 
     The database is asked (through ``sessions``) only when the cache cannot answer.
 

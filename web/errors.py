@@ -27,6 +27,7 @@ STATUS_BY_ERROR: dict[type[errors.CommandpostError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.TooLarge: 413,
+    errors.TooManyRequests: 429,
     errors.Unavailable: 503,
 }
 
@@ -83,6 +84,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, errors.Invalid) and exc.field:
         extra["field"] = exc.field
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, errors.TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return await _respond(request, status, exc.code, exc.detail, headers, **extra)
 
 

@@ -120,6 +120,12 @@ class AuthCache:
             return None
         return entry[1]
 
+    def holds(self, signer: Signer) -> bool:
+        """True while this very reading of a user is the one the cache holds and trusts (no newer one, not expired):
+        whatever was proven with it still is. Cheap enough for every message of an open websocket."""
+        entry = self._signers.get(signer.username)
+        return entry is not None and entry[1] is signer and entry[0] > self._clock()
+
     def keep_signer(self, signer: Signer) -> None:
         if self.seconds > 0:
             self._keep(self._signers, signer.username, (self._clock() + self.seconds, signer))

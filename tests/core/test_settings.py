@@ -8,6 +8,8 @@ import pytest
 
 from core.settings import Settings
 
+FILE_KEY = "from-file-" + "k" * 30
+
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "SECRET_KEY", "ADMIN_PASSWORD", "TOKEN_MINUTES"):
@@ -22,7 +24,9 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text("COMMANDPOST_TOKEN_MINUTES=15\nCOMMANDPOST_REDIS_URL=\nCOMMANDPOST_SECRET_KEY=from-file\n")
+    env_file.write_text(
+        f"COMMANDPOST_TOKEN_MINUTES=15\nCOMMANDPOST_REDIS_URL=\nCOMMANDPOST_SECRET_KEY={FILE_KEY}\n", encoding="utf-8"
+    )
     monkeypatch.setenv("COMMANDPOST_REDIS_PREFIX", "other")
     monkeypatch.delenv("COMMANDPOST_TOKEN_MINUTES", raising=False)
     monkeypatch.delenv("COMMANDPOST_SECRET_KEY", raising=False)
@@ -31,8 +35,8 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert settings.token_minutes == 15
     assert settings.redis_url is None  # blank means not configured
     assert settings.redis_prefix == "other"
-    assert settings.secret_key is not None and settings.secret_key.get_secret_value() == "from-file"
-    assert "from-file" not in repr(settings)  # secrets stay out of logs
+    assert settings.secret_key is not None and settings.secret_key.get_secret_value() == FILE_KEY
+    assert FILE_KEY not in repr(settings)  # secrets stay out of logs
 
 
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,4 +46,38 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COMMANDPOST_TOKEN_MINUTES", "60")
     monkeypatch.setenv("COMMANDPOST_REDIS_PREFIX", "has space")
     with pytest.raises(ValueError, match="REDIS_PREFIX"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_sign_in_limits_default_to_the_issue(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (settings.signin_max_failures_per_name, settings.signin_max_failures_per_address) == (10, 100)
+    assert (settings.signin_window_seconds, settings.signin_lockout_seconds) == (300, 60)
+    assert settings.trusted_proxies == []
+
+
+def test_a_short_secret_key_is_refused_without_being_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMMANDPOST_SECRET_KEY", "short-key-31-characters-long-xx")
+    with pytest.raises(ValueError, match="SECRET_KEY must have at least 32 characters") as refused:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert "short-key" not in str(refused.value)
+    monkeypatch.setenv("COMMANDPOST_SECRET_KEY", "x" * 32)
+    assert Settings(_env_file=None).secret_key is not None  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("10.0.0.1, 10.1.0.0/16", ["10.0.0.1", "10.1.0.0/16"]), ('["::1", "192.0.2.7"]', ["::1", "192.0.2.7"]), ("", [])],
+)
+def test_trusted_proxies_are_a_list_of_networks(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("COMMANDPOST_TRUSTED_PROXIES", value)
+    assert Settings(_env_file=None).trusted_proxies == expected  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("value", ["*", "localhost", "10.0.0.0/33"])
+def test_a_trusted_proxy_must_be_an_address_or_network(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("COMMANDPOST_TRUSTED_PROXIES", value)
+    with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
         Settings(_env_file=None)  # type: ignore[call-arg]

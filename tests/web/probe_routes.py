@@ -64,3 +64,22 @@ async def sleep(user: AnyUser, session: SessionDep, seconds: float = 0.0) -> dic
     """A statement that runs as long as asked (the statement timeout's test)."""
     await session.execute(text("SELECT pg_sleep(:seconds)"), {"seconds": seconds})
     return {"slept": seconds}
+
+
+class Value(BaseModel):
+    value: str
+
+
+@router.post("/bad-value/{where}", name="probe.bad_value")
+async def bad_value(where: str, body: Value, user: AnyUser, session: SessionDep) -> None:
+    """A statement that fails on the value it was given: refused by the driver ("client") or by the server."""
+    sql = "SELECT CAST(:value AS integer)" if where == "client" else "SELECT CAST(CAST(:value AS text) AS integer)"
+    await session.execute(text(sql), {"value": body.value})
+
+
+@router.post("/duplicate-user", name="probe.duplicate_user")
+async def duplicate_user(body: Value, user: AnyUser, session: SessionDep) -> None:
+    """A unique violation, whose server message quotes the duplicated value."""
+    for _ in range(2):
+        session.add(AppUser(username=body.value, password_hash="x", role="observer"))
+        await session.flush()

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 import httpx
 from fastapi.routing import APIRoute
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.audit import AuditEntry
+from core.db import create_sessionmaker
 from core.events import Event
+from core.settings import Settings
 from core.users import Role, add_user
 from tests.conftest import TokenFor
 from tests.support.routes import walk_routes
+from tests.web import probe_routes
 from web.app import create_app
 from web.audit import MUTATING_METHODS
 from web.deps import SessionDep
@@ -85,3 +93,80 @@ def test_every_mutating_route_runs_in_the_audited_unit_of_work() -> None:
     assert len(mutating) >= 15, "the walk found the API's mutating routes"  # it once found none and passed
     for path, route in mutating:
         assert uses_session(route.dependant), f"{path} mutates without the session dependency"
+
+
+@asynccontextmanager
+async def _worker(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A worker of its own with the probe routes: started, then stopped when the block ends (as at shutdown)."""
+    app.include_router(probe_routes.router)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def _burst_rows(session: AsyncSession, action: str) -> list[tuple[Any, ...]]:
+    rows = await session.execute(
+        select(AuditEntry.actor, AuditEntry.outcome, AuditEntry.status_code, AuditEntry.target)
+        .where(AuditEntry.action == action)
+        .order_by(AuditEntry.id)
+    )
+    return [tuple(row) for row in rows]
+
+
+async def test_an_unauthenticated_flood_leaves_one_row_that_counts_it(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession
+) -> None:
+    async with _worker(create_app(settings, sessionmaker=sessionmaker)) as client:
+        for n in range(300):
+            headers = {"Authorization": "Bearer forged.token.value"} if n % 2 else {}
+            assert (await client.post("/api/v1/_probe/commanders-only", headers=headers)).status_code == 401
+        # The burst's row exists at once, with the count so far.
+        [(actor, outcome, status, target)] = await _burst_rows(session, "probe.commanders_only")
+        assert (actor, outcome, status, target["count"]) == (None, "unauthenticated", 401, 1)
+    # The burst ended with the worker (or its window): its one row holds the count.
+    [(_, _, _, target)] = await _burst_rows(session, "probe.commanders_only")
+    assert target["count"] == 300 and target["burst_s"] == settings.audit_burst_seconds
+
+
+async def test_a_burst_row_gets_its_total_when_the_burst_is_over(settings: Settings, engine: AsyncEngine) -> None:
+    app = create_app(settings.model_copy(update={"audit_burst_seconds": 2.0}))  # its own engine: commits for real
+    sessions = create_sessionmaker(engine)
+    try:
+        async with _worker(app) as client:
+            answers = await asyncio.gather(*(client.post("/api/v1/_probe/commanders-only") for _ in range(5)))
+            assert [a.status_code for a in answers] == [401] * 5
+            counts: list[int] = []
+            for _ in range(150):  # the burst closes after 2 s; wait for its row to say so, at most 15 s
+                async with sessions() as session:
+                    counts = [row[3]["count"] for row in await _burst_rows(session, "probe.commanders_only")]
+                if counts == [5]:
+                    break
+                await asyncio.sleep(0.1)
+            assert counts == [5], f"the burst's row was not brought up to date: {counts}"
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(delete(AuditEntry).where(AuditEntry.action == "probe.commanders_only"))
+
+
+async def test_failed_sign_ins_leave_a_burst_row_and_one_lockout_row(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession
+) -> None:
+    await add_user(session, username="guessed.at", password="password-123", role=Role.observer)
+    await session.commit()
+    app = create_app(settings.model_copy(update={"signin_max_failures_per_name": 3}), sessionmaker=sessionmaker)
+    async with _worker(app) as client:
+        statuses = [
+            (
+                await client.post("/api/v1/auth/token", data={"username": "guessed.at", "password": f"guess-{n}"})
+            ).status_code
+            for n in range(5)
+        ]
+    assert statuses == [401, 401, 401, 429, 429]
+    assert [(a, o, s, t["count"]) for a, o, s, t in await _burst_rows(session, "auth.token")] == [
+        ("guessed.at", "unauthenticated", 401, 3),
+        ("guessed.at", "too_many_requests", 429, 2),
+    ]
+    [(actor, outcome, status, target)] = await _burst_rows(session, "auth.lockout")
+    assert (actor, outcome, status) == ("guessed.at", "too_many_requests", 429)
+    assert target == {"per": "user name", "failures": 3, "window_s": 300.0, "locked_s": 60.0}

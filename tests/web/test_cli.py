@@ -132,3 +132,10 @@ def test_serve_refuses_several_workers_without_redis(cli_env: dict[str, str]) ->
     env = {**cli_env, "COMMANDPOST_REDIS_URL": ""}
     result = run(env, "serve", "--workers", "2")
     assert result.returncode != 0 and "COMMANDPOST_REDIS_URL" in result.stderr
+
+
+def test_serve_refuses_a_short_secret_key(cli_env: dict[str, str]) -> None:
+    result = run({**cli_env, "COMMANDPOST_SECRET_KEY": "too-short-a-key"}, "serve", "--port", str(_free_port()))
+    assert result.returncode == 2
+    assert "SECRET_KEY must have at least 32 characters" in result.stderr
+    assert "too-short-a-key" not in result.stderr + result.stdout and "Traceback" not in result.stderr

@@ -55,7 +55,9 @@ async def test_a_change_reaches_a_connected_client(
 
 
 @pytest.mark.parametrize("query", ["", "?token=forged.token.value", "?token="], ids=["none", "forged", "empty"])
-async def test_no_valid_token_is_closed_with_policy_violation(live_server: str, query: str) -> None:
+async def test_no_valid_token_is_closed_with_policy_violation(live_app: Any, live_server: str, query: str) -> None:
+    # Without a token the server waits ws_auth_timeout_s for an auth message: a short wait here.
+    live_app.state.settings = live_app.state.settings.model_copy(update={"ws_auth_timeout_s": 0.5})
     async with connect(f"ws://{live_server}/ws/command{query}") as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)

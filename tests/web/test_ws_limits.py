@@ -44,4 +44,5 @@ async def test_a_15_mib_message_is_refused_before_it_is_read(live_server: str, l
 
 def test_serve_and_the_tests_share_the_options(settings: Any) -> None:
     options = server_options(settings.model_copy(update={"ws_max_message_kb": 16, "ws_compression": True}))
-    assert options == {"ws_max_size": 16 * 1024, "ws_per_message_deflate": True}
+    assert (options["ws_max_size"], options["ws_per_message_deflate"]) == (16 * 1024, True)
+    assert options["proxy_headers"] is False  # X-Forwarded-For is the app's to read, from trusted proxies only

@@ -1,11 +1,21 @@
 """``WS /ws/command``: every committed event, replayed from an id and then live, to the command room's screens.
 
-Protocol: connect with ``?token=`` (and optionally ``since=<event id>``, ``incident=<id>``, ``types=incident.,unit.``,
-``bbox=minlon,minlat,maxlon,maxlat``). Each message is ``{"id", "type", "at", "data"}`` with strictly increasing ids.
-Heartbeats are websocket pings (the server's). Close codes: 1008 for a missing, forged or expired token, a role that
-may not watch, or a flood of client messages; 4400 for a bad request (``since`` not a number or in the future),
-sent after an ``{"type": "error", "detail"}`` message; 4008 when the client reads too slowly — it reconnects with
-``since`` set to the last id it received and loses nothing.
+Protocol: connect with a token — offered as the subprotocols ``["commandpost.bearer", "<token>"]`` (preferred: it
+stays out of URLs), as ``?token=``, or sent as the first message ``{"type": "auth", "token": "<token>"}`` within
+``ws_auth_timeout_s`` (web/socket_auth.py) — and optionally ``since=<event id>``, ``incident=<id>``,
+``types=incident.,unit.``, ``bbox=minlon,minlat,maxlon,maxlat``. Each message is ``{"id", "type", "at", "data"}``
+with strictly increasing ids. Heartbeats are websocket pings (the server's).
+
+Close codes:
+
+- 1008: refused at connect (no token, or no auth message in time; a forged or expired token; a role that may not
+  watch), or a flood of client messages;
+- 4401: the token expired while the socket was open, or its user was deactivated, removed or given a new password
+  (checked before every message sent, through the auth cache, and every ``ws_recheck_seconds``): sign in again;
+- 4403: the user's role was changed to one that may not watch;
+- 4400: a bad request (``since`` not a number or in the future), sent after an ``{"type": "error", "detail"}``
+  message;
+- 4008: the client reads too slowly — it reconnects with ``since`` set to the last id it received and loses nothing.
 """
 
 from __future__ import annotations
@@ -17,31 +27,20 @@ import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from core.errors import CommandpostError, Invalid
+from core.errors import Invalid
 from core.events import EventEnvelope, events_after, newest_event_id
 from core.users import Role
 from notify.hub import EventFilter, Subscription, serialise
-from web.deps import CurrentUser, user_from_token
 from web.listing import bbox_param
+from web.socket_auth import REFUSED, Refused, SocketUser, accept_with_token
 
 router = APIRouter()
 
 WATCHERS = frozenset({Role.admin, Role.commander, Role.duty_officer, Role.observer})
-POLICY_VIOLATION = 1008
+POLICY_VIOLATION = REFUSED
 BAD_REQUEST = 4400
 TOO_SLOW = 4008
 REPLAY_BATCH = 500
-
-
-async def _authenticate(ws: WebSocket, token: str | None) -> CurrentUser:
-    if not token:
-        raise CommandpostError("a token is required: connect with ?token=<access token>")
-    user = await user_from_token(
-        ws.app.state.read_sessionmaker, settings=ws.app.state.settings, token=token, cache=ws.app.state.auth_cache
-    )
-    if user.role not in WATCHERS:
-        raise CommandpostError(f"role {user.role.value!r} may not watch the command room")
-    return user
 
 
 async def _parse(
@@ -64,7 +63,7 @@ async def _parse(
     )
 
 
-async def _replay(ws: WebSocket, after_id: int, event_filter: EventFilter) -> int:
+async def _replay(ws: WebSocket, watcher: SocketUser, after_id: int, event_filter: EventFilter) -> int:
     """Send every committed event after ``after_id`` that passes the filter; returns the last id looked at."""
     last = after_id
     while True:
@@ -72,6 +71,7 @@ async def _replay(ws: WebSocket, after_id: int, event_filter: EventFilter) -> in
             batch = await events_after(session, last, limit=REPLAY_BATCH)
         if not batch:
             return last
+        await watcher.still_proven()
         for event in batch:
             envelope = EventEnvelope.of(event)
             if event_filter.accepts(envelope):
@@ -79,16 +79,28 @@ async def _replay(ws: WebSocket, after_id: int, event_filter: EventFilter) -> in
             last = event.id
 
 
-async def _send(ws: WebSocket, subscription: Subscription, last: int) -> None:
-    """Live events from the hub, skipping what the replay already sent; ends when the client is cut off."""
+async def _send(ws: WebSocket, watcher: SocketUser, subscription: Subscription, last: int) -> None:
+    """Live events from the hub, skipping what the replay already sent; ends when the client is cut off or its
+    user is no longer proven."""
     while True:
         event_id, text = await subscription.queue.get()
         if event_id < 0:  # the hub cut this client off
             await ws.close(code=TOO_SLOW, reason=f"too slow; reconnect with since={last}")
             return
         if event_id > last:
+            try:
+                await watcher.still_proven()
+            except Refused as exc:
+                await ws.close(code=exc.code, reason=exc.reason)
+                return
             await ws.send_text(text)
             last = event_id
+
+
+async def _watch(ws: WebSocket, watcher: SocketUser) -> None:
+    """Close the socket when its user is no longer proven, even if nothing is being sent."""
+    refused = await watcher.watch(every_s=ws.app.state.settings.ws_recheck_seconds)
+    await ws.close(code=refused.code, reason=refused.reason)
 
 
 async def _receive(ws: WebSocket, rate_per_s: float) -> None:
@@ -116,11 +128,15 @@ async def command_room(
     types: str | None = None,
     bbox: str | None = None,
 ) -> None:
-    await ws.accept()
+    watcher = SocketUser(ws, None, roles=WATCHERS, what="watch the command room")
     try:
-        await _authenticate(ws, token)
-    except CommandpostError as exc:
-        await ws.close(code=POLICY_VIOLATION, reason=exc.detail[:120])
+        settings = ws.app.state.settings
+        watcher.token = await accept_with_token(ws, query_token=token, timeout_s=settings.ws_auth_timeout_s)
+        await watcher.prove()
+    except Refused as exc:
+        await ws.close(code=POLICY_VIOLATION, reason=exc.reason)
+        return
+    except WebSocketDisconnect:
         return
     try:
         since_id, event_filter = await _parse(ws, since, incident, types, bbox)
@@ -133,10 +149,11 @@ async def command_room(
     subscription = hub.subscribe(event_filter)
     try:
         # Subscribe first, then replay: whatever commits meanwhile is in the queue, and ids already sent are skipped.
-        last = await _replay(ws, since_id, event_filter) if since_id is not None else hub.last_id
+        last = await _replay(ws, watcher, since_id, event_filter) if since_id is not None else hub.last_id
         tasks = [
-            asyncio.create_task(_send(ws, subscription, last)),
+            asyncio.create_task(_send(ws, watcher, subscription, last)),
             asyncio.create_task(_receive(ws, ws.app.state.settings.ws_max_client_messages_per_s)),
+            asyncio.create_task(_watch(ws, watcher)),
         ]
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -147,6 +164,8 @@ async def command_room(
         for task in done:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                 task.result()
+    except Refused as exc:  # during the replay
+        await ws.close(code=exc.code, reason=exc.reason)
     except WebSocketDisconnect:
         pass
     finally:
