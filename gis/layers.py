@@ -10,8 +10,6 @@ the kind the layer needs, when the geometry is missing, or when coordinates are 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -26,8 +24,9 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from core.errors import Invalid
+from gis.arrow_frame import frame_from_arrow
 from gis.files import ZipLimits
-from gis.read_process import RawLayer, ReadJob, ReadLimits, read_in_child
+from gis.read_process import ReadJob, ReadLimits, read_in_child
 from gis.schemas import RowProblem
 
 log = logging.getLogger(__name__)
@@ -85,46 +84,6 @@ async def read_layer(
         frame = frame.set_crs(WGS84)
         notes.append("the file names no CRS: coordinates taken as lon/lat (EPSG:4326)")
     return frame, notes
-
-
-def frame_from_arrow(raw: RawLayer, *, name: str) -> gpd.GeoDataFrame:
-    """The GeoDataFrame ``pyogrio.read_dataframe(..., use_arrow=True)`` makes of the same Arrow table, column for
-    column (pyogrio's own code cannot run here: importing it loads GDAL). Not UTF-8 text, geometry that is not WKB
-    and an unknown CRS are the file's faults, answered as such."""
-    meta = raw.meta
-    try:
-        frame = raw.table.to_pandas(self_destruct=True)
-    except UnicodeDecodeError:
-        raise Invalid(f"cannot read {name}: its text is not UTF-8 (nor declared in another encoding)") from None
-    for dtype, column in zip(meta["dtypes"], meta["fields"], strict=True):
-        if dtype is not None and dtype.startswith("datetime") and dtype != "datetime64[D]":
-            frame[column] = _datetimes(frame[column])
-    for subtype, column in zip(meta["ogr_subtypes"], meta["fields"], strict=True):
-        if subtype == "OFSTJSON" and pd.api.types.infer_dtype(frame[column]) == "string":
-            with contextlib.suppress(ValueError):  # pyogrio too leaves a column that is not all JSON as text
-                frame[column] = frame[column].map(json.loads, na_action="ignore")
-    geometry_name = meta["geometry_name"] or "wkb_geometry"
-    wkb = frame.pop(geometry_name).to_numpy(dtype=object) if geometry_name in frame.columns else None
-    try:
-        geometry = shapely.from_wkb(wkb) if wkb is not None else np.full(len(frame), None, dtype=object)
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, index=frame.index), crs=meta["crs"])
-    except (shapely.errors.GEOSException, ValueError, TypeError, CRSError) as exc:
-        raise Invalid(f"cannot read {name}: {_first_line(exc)}", field="file") from None
-
-
-def _datetimes(values: pd.Series[Any]) -> pd.Series[Any]:
-    """A datetime column GDAL gave as ISO 8601 text, parsed as pyogrio does by default: mixed offsets in UTC,
-    millisecond precision; text that does not parse stays text."""
-    try:
-        parsed = pd.to_datetime(values, format="ISO8601")
-    except (ValueError, TypeError, OverflowError) as exc:
-        if "Mixed timezones" not in str(exc):
-            return values
-        try:
-            parsed = pd.to_datetime(values, utc=True, format="ISO8601")
-        except (ValueError, TypeError, OverflowError):
-            return values
-    return parsed.dt.as_unit("ms") if parsed.dtype.kind == "M" else parsed
 
 
 def _first_line(exc: BaseException) -> str:

@@ -119,6 +119,7 @@ class _Server:
                 [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
+                env=reader_environment(),
             )
         ours.settimeout(START_SECONDS)
         self._socket = ours
@@ -138,6 +139,17 @@ class _Server:
     def pid(self) -> int | None:
         """The server's pid, while it runs (its children are the readers)."""
         return self._process.pid if self._process is not None and self._process.poll() is None else None
+
+
+# What the readers may see of the web process's environment: what Python, PROJ and GDAL need to run, none of
+# its settings (COMMANDPOST_SECRET_KEY, database passwords, ...).
+_KEPT_VARIABLES = {"PATH", "HOME", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV", "GDAL_DATA", "PROJ_DATA", "PROJ_LIB"}
+_KEPT_PREFIXES = ("LC_", "PYTHON")
+
+
+def reader_environment() -> dict[str, str]:
+    """The environment the reader server (and so every reader) starts with."""
+    return {k: v for k, v in os.environ.items() if k in _KEPT_VARIABLES or k.startswith(_KEPT_PREFIXES)}
 
 
 SERVER = _Server()

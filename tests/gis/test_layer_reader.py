@@ -32,7 +32,7 @@ from gis.geopackage import feature_table
 from gis.importer import LayerKind
 from gis.layers import read_layer
 from gis.models import HazardZone
-from gis.read_process import ReadLimits
+from gis.read_process import SERVER, ReadLimits
 from gis.transfer import import_layer, read_limits
 from tests.gis.conftest import reader_pids, wait_for
 
@@ -60,10 +60,15 @@ async def test_a_read_past_the_time_limit_is_killed_and_a_clear_422(
     assert await session.scalar(select(func.count()).select_from(HazardZone)) == 0
 
 
-async def test_a_reader_that_dies_is_a_clear_422(session: AsyncSession, tmp_path: Path, limits: ZipLimits) -> None:
+async def test_a_reader_that_dies_is_a_clear_422(
+    session: AsyncSession, tmp_path: Path, limits: ZipLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMMANDPOST_SECRET_KEY", "not-for-readers")
+    SERVER.stop()  # started again by the import, from this environment
     importing = asyncio.create_task(_import_zones(session, _fifo(tmp_path), limits))
     (pid,) = await wait_for(reader_pids, what="reader process")
     assert pid != os.getpid()
+    assert b"not-for-readers" not in Path(f"/proc/{pid}/environ").read_bytes()
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(Invalid, match="could not be read: the reader stopped without an answer"):
         await importing
@@ -171,23 +176,45 @@ async def test_a_zipped_shapefile_reads_as_its_shp(tmp_path: Path, limits: ZipLi
     assert ours.crs == theirs.crs
 
 
-def _in_fresh_python(code: str) -> list[object]:
+_LOCKED_READ = """
+import json, sys
+import pyogrio
+from gis.layer_reader import _gdal, only_driver
+keep, good, vrt = json.loads(sys.argv[1])
+drivers = only_driver(keep)
+rows = pyogrio.read_arrow(good)[1].num_rows
+try:
+    pyogrio.read_arrow(vrt)
+    vrt_read = True
+except pyogrio.errors.DataSourceError:
+    vrt_read = False
+prefixes, found = _gdal().VSIGetFileSystemsPrefixes(), []
+while prefixes[len(found)]:
+    found.append(prefixes[len(found)].decode())
+print(json.dumps([drivers, rows, vrt_read, pyogrio.list_drivers(), found]))
+"""
+
+
+@pytest.mark.parametrize(("keep", "suffix"), [("GPKG", "gpkg"), ("GeoJSON", "geojson"), ("ESRI Shapefile", "shp")])
+def test_gdal_is_left_one_driver_and_no_network_file_system(tmp_path: Path, keep: str, suffix: str) -> None:
+    """In a fresh process as in a reader: after the lock-down GDAL reads the one format, and a VRT not even after
+    reading it, however the VRT is named; no virtual file system is left but /vsimem/."""
+    good = tmp_path / f"good.{suffix}"
+    _points(2).to_file(good)
+    (tmp_path / "canary.csv").write_text("name,WKT\nsecret,POINT (1 2)\n")
+    vrt = tmp_path / f"x.{suffix}" if suffix != "shp" else tmp_path / "x.vrt"
+    vrt.write_text(f"<OGRVRTDataSource><OGRVRTLayer name='x'><SrcDataSource>{tmp_path / 'canary.csv'}"
+                   "</SrcDataSource><SrcLayer>canary</SrcLayer></OGRVRTLayer></OGRVRTDataSource>")  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True
+        [sys.executable, "-c", _LOCKED_READ, json.dumps([keep, str(good), str(vrt)])],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
     )
     assert done.returncode == 0, done.stderr.decode()
-    return list(json.loads(done.stdout))
-
-
-@pytest.mark.parametrize("keep", ["GPKG", "GeoJSON", "ESRI Shapefile", None])
-def test_gdal_is_left_one_driver_and_no_network_file_system(keep: str | None) -> None:
-    left = _in_fresh_python(
-        "import json; from gis.layer_reader import _gdal, only_driver\n"
-        f"drivers = only_driver({keep!r}); prefixes = _gdal().VSIGetFileSystemsPrefixes(); found = []\n"
-        "while prefixes[len(found)]: found.append(prefixes[len(found)].decode())\n"
-        "print(json.dumps([drivers, found]))"
-    )
-    assert left == [[keep] if keep else [], ["/vsimem/"]]
+    drivers, rows, vrt_read, listed, file_systems = json.loads(done.stdout)
+    assert (drivers, rows, vrt_read, file_systems) == ([keep], 2, False, ["/vsimem/"])
+    assert list(listed) == [keep], "a driver came back after a read"
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,10 @@ import pyogrio
 import pyogrio.raw
 import pytest
 from shapely.geometry import Polygon
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import AuditEntry
 from core.settings import Settings
 from gis import transfer
 from tests.conftest import TokenFor
@@ -264,6 +265,7 @@ async def test_more_rows_than_the_limit_is_413_naming_it(
 async def test_any_upload_name_is_a_name_not_a_path(
     client: httpx.AsyncClient,
     token_for: TokenFor,
+    session: AsyncSession,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     filename: bytes,
@@ -283,6 +285,8 @@ async def test_any_upload_name_is_a_name_not_a_path(
     assert answer.status_code == 201, answer.text
     shown = answer.json()["file"]
     assert 0 < len(shown) <= 100 and not set(shown) & {"/", "\\", "\x00"} and shown not in (".", ".."), shown
+    audited = await session.scalar(select(AuditEntry).where(AuditEntry.action == "layers.import"))
+    assert audited is not None and audited.target["file"] == shown
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert left == ["tmp", "tmp/deep"], f"files left or written outside the upload's directory: {left}"
 
