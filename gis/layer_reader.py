@@ -58,8 +58,8 @@ LAT_NAMES = ("lat", "latitude", "y")
 def run(job: ReadJob) -> None:
     """Read ``job``'s file into ``job.workdir`` (the process's whole life; it exits when this returns).
 
-    Any other exception is a fault of ours, not of the file: multiprocessing prints it and the process exits
-    without a result, which the parent answers as "could not be read"."""
+    Any other exception is a fault of ours, not of the file: the reader prints it and exits without a result,
+    which the parent answers as "could not be read" (gis.read_server)."""
     _limit_resources(job)
     _network_off()
     try:
@@ -187,7 +187,9 @@ def _read_csv(path: Path, *, name: str, max_rows: int) -> tuple[pa.Table, dict[s
     geometry = shapely.points(lon, lat)
     geometry[~(np.isfinite(lon) & np.isfinite(lat))] = None
     rest = table.drop(columns=[lon_col, lat_col]).replace("", None)
-    geometry_name = next(g for g in ("geometry", "geometry_", "geometry__") if g not in rest.columns)
+    geometry_name = "geometry"
+    while geometry_name in rest.columns:  # a column of the file may have the name
+        geometry_name += "_"
     arrow = pa.Table.from_pandas(rest, preserve_index=False)
     arrow = arrow.append_column(geometry_name, pa.array(shapely.to_wkb(geometry), pa.binary()))
     fields = [str(c) for c in rest.columns]

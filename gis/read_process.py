@@ -170,7 +170,7 @@ async def read_in_child(job: ReadJob) -> RawLayer:
     try:
         finished = await _exited(done, timeout=job.limits.max_seconds)
     finally:
-        if not select.select([done], [], [], 0)[0]:  # still running: the pipe's other end is held by the reader
+        if _running(done):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         os.close(done)
@@ -181,6 +181,13 @@ async def read_in_child(job: ReadJob) -> RawLayer:
             field="file",
         )
     return _outcome(job)
+
+
+def _running(done: int) -> bool:
+    """Whether the reader still runs: its end of the pipe is still open (poll, not select: any fd number)."""
+    poller = select.poll()
+    poller.register(done, select.POLLIN)
+    return not poller.poll(0)
 
 
 def _stop_started(starting: asyncio.Future[tuple[int, int]]) -> None:
