@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     # A zip may expand to at most this much, and at most max_zip_ratio times its compressed size (zip bombs).
     max_unzipped_mb: int = Field(default=2_000, ge=1, le=1_000_000)
     max_zip_ratio: float = Field(default=100.0, gt=1)
+    # Layer file reads (uploads and `commandpost import-layer`; gis.read_process): each file is read in a child
+    # process that may produce at most import_max_rows rows (counted while reading: 413), is killed after
+    # import_read_seconds (422), and may map at most import_read_memory_mb of address space (more: 413 or 422).
+    import_max_rows: int = Field(default=1_000_000, ge=1, le=100_000_000)
+    import_read_seconds: float = Field(default=300.0, gt=0, le=24 * 3600)
+    import_read_memory_mb: int = Field(default=4096, ge=256, le=1_000_000)
 
     # Plans: the largest plan document (YAML or JSON) accepted, by file or over the API (larger is refused, 413).
     plan_max_kb: int = Field(default=1024, ge=16, le=64 * 1024)

@@ -1,5 +1,6 @@
-"""Reading a layer file into checked rows: any format geopandas reads, any CRS (reprojected to EPSG:4326), and a
-report of each row that could not be taken as it was, instead of failing the file or dropping rows in silence.
+"""Reading a layer file into checked rows: GeoJSON, GeoPackage, zipped Shapefile or CSV (read in a child process:
+gis.read_process), any CRS (reprojected to EPSG:4326), and a report of each row that could not be taken as it was,
+instead of failing the file or dropping rows in silence.
 
 Policy for bad geometry: a self-intersecting (invalid) polygon is repaired with GEOS MakeValid (the algorithm
 behind PostGIS ``ST_MakeValid``) and listed under ``repaired``; a row is rejected when the repair leaves no area of
@@ -8,7 +9,9 @@ the kind the layer needs, when the geometry is missing, or when coordinates are 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,19 +19,18 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from core.errors import Invalid
-from gis.files import LayerFormat, ZipLimits, check_zip, sniff_format
+from gis.arrow_frame import frame_from_arrow
+from gis.files import ZipLimits
+from gis.read_process import ReadJob, ReadLimits, read_in_child
 from gis.schemas import RowProblem
 
 log = logging.getLogger(__name__)
 
-LON_NAMES = ("lon", "lng", "long", "longitude", "x")
-LAT_NAMES = ("lat", "latitude", "y")
 WGS84 = CRS.from_epsg(4326)
 
 
@@ -55,27 +57,24 @@ class CheckedLayer:
         self.frame = self.frame.loc[~mask].reset_index(drop=True)
 
 
-def read_layer(
-    path: Path, *, name: str | None = None, crs: str | None = None, zip_limits: ZipLimits
+async def read_layer(
+    path: Path,
+    *,
+    name: str | None = None,
+    crs: str | None = None,
+    zip_limits: ZipLimits,
+    limits: ReadLimits | None = None,
 ) -> tuple[gpd.GeoDataFrame, list[str]]:
-    """Read any supported layer file into a GeoDataFrame in its own CRS, plus notes on what was assumed."""
+    """Read any supported layer file into a GeoDataFrame in its own CRS, plus notes on what was assumed.
+
+    The file is read in a child process (gis.read_process); the frame is made from its rows in a worker thread.
+    """
     name = name or path.name
-    fmt = sniff_format(path, name=name)
-    notes: list[str] = []
-    try:
-        if fmt is LayerFormat.csv:
-            frame = _read_csv(path, name=name)
-        elif fmt is LayerFormat.shapefile_zip:
-            member = check_zip(path, limits=zip_limits, name=name)
-            frame = pyogrio.read_dataframe(f"/vsizip/{path}/{member}", use_arrow=True)
-        else:
-            frame = pyogrio.read_dataframe(path, use_arrow=True)
-    except Invalid:
-        raise
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError) as exc:
-        raise Invalid(f"cannot read {name} as {fmt.value}: {_first_line(exc)}", field="file") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise Invalid(f"cannot read {name} as {fmt.value}: {_first_line(exc)}", field="file") from None
+    with tempfile.TemporaryDirectory(prefix="commandpost-read-") as workdir:
+        job = ReadJob(path=str(path), name=name, workdir=workdir, zip_limits=zip_limits, limits=limits or ReadLimits())
+        raw = await read_in_child(job)
+        frame = await asyncio.to_thread(frame_from_arrow, raw, name=name)
+    notes = list(raw.notes)
     if crs is not None:
         try:
             frame = frame.set_crs(CRS.from_user_input(crs), allow_override=True)
@@ -90,21 +89,6 @@ def read_layer(
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
-
-
-def _read_csv(path: Path, *, name: str) -> gpd.GeoDataFrame:
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    columns = {c.lower().strip(): c for c in table.columns}
-    lon_col = next((columns[n] for n in LON_NAMES if n in columns), None)
-    lat_col = next((columns[n] for n in LAT_NAMES if n in columns), None)
-    if lon_col is None or lat_col is None:
-        raise Invalid(f"{name}: a CSV layer needs lon and lat columns (e.g. 'lon,lat' or 'longitude,latitude')")
-    lon = pd.to_numeric(table[lon_col].str.strip(), errors="coerce").to_numpy(dtype=float)
-    lat = pd.to_numeric(table[lat_col].str.strip(), errors="coerce").to_numpy(dtype=float)
-    geometry = shapely.points(lon, lat)
-    geometry[~(np.isfinite(lon) & np.isfinite(lat))] = None
-    rest = table.drop(columns=[lon_col, lat_col]).replace("", None)
-    return gpd.GeoDataFrame(rest, geometry=gpd.GeoSeries(geometry), crs=None)
 
 
 def check_geometry(frame: gpd.GeoDataFrame, notes: list[str], *, polygons: bool) -> CheckedLayer:

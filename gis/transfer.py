@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import tempfile
@@ -12,7 +13,6 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-import pyogrio
 import shapely
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,11 +21,12 @@ from core.errors import Invalid
 from core.events import record_event
 from core.settings import Settings
 from gis import repository
-from gis.files import ZipLimits
+from gis.files import ZipLimits, clean_name
 from gis.importer import RESERVED, LayerKind, require_rows, table_rows
 from gis.layers import check_geometry, read_layer
 from gis.load import CHUNK, Loaded, ahead, bulk_load, bulk_upsert
 from gis.models import HazardZone, Jurisdiction, Resource, RoadWay
+from gis.read_process import ReadLimits, release_memory
 from gis.resource_rows import home_station_ids, resource_row_chunks
 from gis.schemas import ImportReport
 
@@ -48,12 +49,21 @@ def zip_limits(settings: Settings) -> ZipLimits:
     return ZipLimits(max_total_bytes=settings.max_unzipped_mb * 1_000_000, max_ratio=settings.max_zip_ratio)
 
 
+def read_limits(settings: Settings) -> ReadLimits:
+    return ReadLimits(
+        max_rows=settings.import_max_rows,
+        max_seconds=settings.import_read_seconds,
+        max_memory_mb=settings.import_read_memory_mb,
+    )
+
+
 async def import_layer(
     session: AsyncSession,
     *,
     path: Path,
     kind: LayerKind,
     limits: ZipLimits,
+    read_limits: ReadLimits | None = None,
     name: str | None = None,
     crs: str | None = None,
     zone_kind: str | None = None,
@@ -64,15 +74,51 @@ async def import_layer(
 ) -> ImportReport:
     """Load one layer file into its table: every row loaded or reported, the file all or nothing.
 
-    ``strict``: any row that cannot be taken refuses the whole file (Invalid, with the report in ``extra``).
-    ``on_read`` hears the number of rows read; ``on_progress`` the rows loaded so far, chunk by chunk.
+    The file is read in a child process under ``read_limits`` (rows, seconds, memory; defaults: core.settings'),
+    and the work on its rows runs in worker threads: the event loop only waits. ``strict``: any row that cannot be
+    taken refuses the whole file (Invalid, with the report in ``extra``). ``on_read`` hears the number of rows
+    read; ``on_progress`` the rows loaded so far, chunk by chunk.
     """
-    name = Path(name or path.name).name
-    frame, notes = read_layer(path, name=name, crs=crs, zip_limits=limits)
+    try:
+        return await _import_layer(
+            session,
+            path=path,
+            kind=kind,
+            limits=limits,
+            read_limits=read_limits,
+            name=clean_name(name or path.name),
+            crs=crs,
+            zone_kind=zone_kind,
+            buffer_m=buffer_m,
+            strict=strict,
+            on_read=on_read,
+            on_progress=on_progress,
+        )
+    finally:  # the frame and its rows are gone by now: hand their memory back
+        await asyncio.to_thread(release_memory)
+
+
+async def _import_layer(
+    session: AsyncSession,
+    *,
+    path: Path,
+    kind: LayerKind,
+    limits: ZipLimits,
+    read_limits: ReadLimits | None,
+    name: str,
+    crs: str | None,
+    zone_kind: str | None,
+    buffer_m: float | None,
+    strict: bool,
+    on_read: Callable[[int], None] | None,
+    on_progress: Progress | None,
+) -> ImportReport:
+    frame, notes = await read_layer(path, name=name, crs=crs, zip_limits=limits, limits=read_limits)
     frame.columns = [str(c).lower() if c != frame.geometry.name else c for c in frame.columns]
     if on_read is not None:
         on_read(len(frame))
-    checked = check_geometry(frame, notes, polygons=kind is LayerKind.jurisdictions)
+    checked = await asyncio.to_thread(check_geometry, frame, notes, polygons=kind is LayerKind.jurisdictions)
+    del frame
     source = f"import:{name}"
     # All or nothing: rows are loaded as they are made, so a file refused afterwards (strict, or no good row)
     # is taken back out with the savepoint, whatever the caller then does with its transaction.
@@ -80,14 +126,16 @@ async def import_layer(
     try:
         if kind is LayerKind.resources:
             kinds = await repository.resource_types(session)
-            stations = await _registered(session, home_station_ids(checked))
+            stations = await _registered(session, await asyncio.to_thread(home_station_ids, checked))
             made = resource_row_chunks(
                 checked, kinds=kinds, source=source, reserved=RESERVED, size=CHUNK, stations=stations
             )
             async with contextlib.aclosing(ahead(made)) as chunks:  # an error: the thread making the next chunk ends
                 loaded = await bulk_load(session, kind, chunks, expected=len(checked.frame), on_progress=on_progress)
         else:
-            rows = table_rows(checked, kind, source=source, zone_kind=zone_kind, buffer_m=buffer_m)
+            rows = await asyncio.to_thread(
+                table_rows, checked, kind, source=source, zone_kind=zone_kind, buffer_m=buffer_m
+            )
             loaded = await bulk_upsert(session, kind, rows, on_progress=on_progress) if rows else Loaded(0, 0, False, 0)
         checked.rejected.sort(key=lambda p: p.row)
         report = ImportReport(
@@ -172,5 +220,7 @@ async def export_layer(
     suffix = ".geojson" if format is ExportFormat.geojson else ".gpkg"
     path = directory / f"{layer.value}{suffix}"
     driver = "GeoJSON" if format is ExportFormat.geojson else "GPKG"
-    pyogrio.write_dataframe(frame, path, driver=driver, layer=layer.value)
+    import pyogrio  # GDAL, loaded only by an export (writing our own rows): imports read files in a child process
+
+    await asyncio.to_thread(pyogrio.write_dataframe, frame, path, driver=driver, layer=layer.value)
     return path

@@ -152,7 +152,7 @@ async def _import_layer(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from gis.importer import LayerKind
-    from gis.transfer import import_layer, zip_limits
+    from gis.transfer import import_layer, read_limits, zip_limits
 
     path = Path(args.file)
     if not path.is_file():
@@ -164,6 +164,7 @@ async def _import_layer(settings: Settings, args: argparse.Namespace) -> None:
                 path=path,
                 kind=LayerKind(args.kind),
                 limits=zip_limits(settings),
+                read_limits=read_limits(settings),
                 crs=args.crs,
                 zone_kind=args.zone_kind,
                 buffer_m=args.buffer_m,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +17,7 @@ from gis.osm_import import OsmReport, import_osm
 from gis.transfer import zip_limits
 from tests.conftest import shared_data_dir
 
+T = TypeVar("T")
 FIXTURES = Path(__file__).parent / "fixtures"
 MINI_CITY = FIXTURES / "mini_city.osm"
 
@@ -44,3 +48,32 @@ async def mini_city(session: AsyncSession) -> OsmReport:
 @pytest.fixture
 def limits(settings: Settings) -> ZipLimits:
     return zip_limits(settings)
+
+
+def reader_pids() -> set[int]:
+    """The layer readers running now: the children of the reader server (gis.read_process), seen in /proc."""
+    from gis.read_process import SERVER
+
+    server = SERVER.pid
+    if server is None:
+        return set()
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command name: state, ppid, ...
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == server:
+            found.add(int(stat.parent.name))
+    return found
+
+
+async def wait_for(condition: Callable[[], T | None], *, what: str, seconds: float = 60.0) -> T:
+    """Poll ``condition`` until it gives something truthy (bounded), for things only the OS can tell (processes)."""
+    try:
+        async with asyncio.timeout(seconds):
+            while not (value := condition()):
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"no {what} within {seconds:g} s") from None
+    return value

@@ -15,7 +15,7 @@ from gis import service
 from gis.importer import LayerKind
 from gis.schemas import ImportReport, ResourceIn, ResourceList, ResourceOut, listed_item
 from gis.service import ResourcePage
-from gis.transfer import import_layer, zip_limits
+from gis.transfer import import_layer, read_limits, zip_limits
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
 from web.listing import FormatParam, PageDep, bbox_param, lon_lat_param
@@ -112,6 +112,7 @@ async def upload_layer(
             name=upload.filename,
             kind=kind,
             limits=zip_limits(settings),
+            read_limits=read_limits(settings),
             crs=upload.fields.get("crs") or None,
             zone_kind=upload.fields.get("zone_kind") or None,
             buffer_m=_float_field(upload.fields, "buffer_m"),

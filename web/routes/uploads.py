@@ -5,6 +5,7 @@ Not a router: the helpers the import endpoints share.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -18,10 +19,13 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from core.errors import Invalid, TooLarge
 from core.settings import Settings
+from gis.files import clean_name
 
 
 @dataclass(frozen=True)
 class Upload:
+    """The received file, saved under a name we chose; ``filename`` is the client's, cleaned (for the report)."""
+
     path: Path
     filename: str
     fields: dict[str, str]
@@ -38,6 +42,12 @@ async def _limited(request: Request, limit: int, limit_mb: int) -> AsyncGenerato
         if seen > limit:
             raise _too_large(limit_mb)
         yield chunk
+
+
+def _save(upload: UploadFile, path: Path) -> None:
+    upload.file.seek(0)
+    with path.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, length=1 << 20)
 
 
 @asynccontextmanager
@@ -62,12 +72,11 @@ async def receive_upload(request: Request, settings: Settings) -> AsyncIterator[
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Invalid("no file in the field 'file'", field="file")
-        filename = Path(upload.filename or "upload").name
+        filename = clean_name(upload.filename)
         directory = Path(tempfile.mkdtemp(prefix="commandpost-upload-"))
         try:
-            path = directory / (filename or "upload")
-            with path.open("wb") as out:
-                shutil.copyfileobj(upload.file, out, length=1 << 20)
+            path = directory / "upload"  # our name: the client's may be '..', 300 characters, or hold a NUL
+            await asyncio.to_thread(_save, upload, path)
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
             yield Upload(path=path, filename=filename, fields=fields)
         finally:
