@@ -214,10 +214,13 @@ async def test_roles_and_states(
     assert (await _activate(client, commander, 999_999, plan_id="cn-building-fire")).status_code == 404
     assert (await _activate(client, commander, incident.id, plan_id="cn-building-fire", level="V")).status_code == 422
     default = await _activate(client, commander, ungraded.id, plan_id="cn-building-fire")
-    assert default.status_code == 201 and default.json()["level"] in ("IV", ungraded.level)
-    await client.post(
+    # No figures, no grade: the activation's level defaults to IV (API.md), not to the incident's missing grade.
+    assert ungraded.level is None
+    assert default.status_code == 201 and default.json()["level"] == "IV"
+    graded = await client.post(
         f"/api/v1/incidents/{incident.id}/activations", json={"plan_id": "cn-building-fire"}, headers=commander
     )
+    assert graded.status_code == 201 and graded.json()["level"] == "III", "a graded incident's level is the default"
     for step in ("contained", "closed"):
         from incidents import service as incident_service
         from incidents.lifecycle import Status
