@@ -5,7 +5,8 @@ Protocol: connect with ``?token=`` (and optionally ``since=<event id>``, ``incid
 Heartbeats are websocket pings (the server's). Close codes: 1008 for a missing, forged or expired token, a role that
 may not watch, or a flood of client messages; 4400 for a bad request (``since`` not a number or in the future),
 sent after an ``{"type": "error", "detail"}`` message; 4008 when the client reads too slowly — it reconnects with
-``since`` set to the last id it received and loses nothing.
+``since`` set to the last id it received and loses nothing. A client that connects with ``ready=1`` first gets
+``{"type": "ready", "last_id": n}`` once it is subscribed (and the replay is sent): every event after ``n`` follows.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ async def command_room(
     incident: str | None = None,
     types: str | None = None,
     bbox: str | None = None,
+    ready: str | None = None,
 ) -> None:
     await ws.accept()
     try:
@@ -132,6 +134,8 @@ async def command_room(
     try:
         # Subscribe first, then replay: whatever commits meanwhile is in the queue, and ids already sent are skipped.
         last = await _replay(ws, since_id, event_filter) if since_id is not None else hub.last_id
+        if ready in ("1", "true"):  # opt-in, so older clients see only events: "subscribed, live from here"
+            await ws.send_text(json.dumps({"type": "ready", "last_id": last}))
         tasks = [
             asyncio.create_task(_send(ws, subscription, last)),
             asyncio.create_task(_receive(ws, ws.app.state.settings.ws_max_client_messages_per_s)),
