@@ -112,6 +112,31 @@ async def test_roles_and_acknowledgement(
     assert (await client.get("/api/v1/incidents", headers=stranger)).json()["total"] == 0
 
 
+async def test_an_incidents_dispatches_and_who_may_read_them(
+    client: httpx.AsyncClient, token_for: TokenFor, commander: dict[str, str]
+) -> None:
+    sent, spare = await _unit(client, commander, "D1"), await _unit(client, commander, "D2")
+    incident, elsewhere = await _incident(client, commander), await _incident(client, commander, "仓库起火")
+    url = f"/api/v1/incidents/{incident}/dispatches"
+    assert (await client.get(url, headers=commander)).json() == {"items": [], "total": 0}
+    [made] = (await client.post(url, json={"unit_ids": [sent]}, headers=commander)).json()["items"]
+
+    listed = await client.get(url, headers=commander)
+    assert listed.status_code == 200 and listed.json() == {"items": [made], "total": 1}
+    assert (made["incident_id"], made["unit_id"], made["status"]) == (incident, sent, "dispatched")
+    assert made["created_at"] and made["acknowledged_at"] is None
+    for role in ("duty_officer", "observer"):
+        assert (await client.get(url, headers=await token_for(role))).json()["items"] == [made], role
+    # A field unit reads the dispatches of an incident its unit was sent to, and not even the existence of others.
+    crew = await token_for("field_unit", unit_id=sent)
+    assert (await client.get(url, headers=crew)).json() == {"items": [made], "total": 1}
+    other_incident = await client.get(f"/api/v1/incidents/{elsewhere}/dispatches", headers=crew)
+    assert other_incident.status_code == 404 and set(other_incident.json()) == {"error", "detail"}
+    stranger = await token_for("field_unit", unit_id=spare)
+    assert (await client.get(url, headers=stranger)).status_code == 404
+    assert (await client.get(url)).status_code == 401
+
+
 async def test_status_workflow(client: httpx.AsyncClient, token_for: TokenFor, commander: dict[str, str]) -> None:
     unit = await _unit(client, commander, "W1")
     incident = await _incident(client, commander)
