@@ -20,7 +20,7 @@ def app(app: Any) -> Any:
 
 
 @pytest.fixture
-async def cli_env(settings: Settings) -> AsyncIterator[dict[str, str]]:
+async def cli_env(settings: Settings, redis: Any) -> AsyncIterator[dict[str, str]]:
     """Environment of a CLI run against a database that does not exist yet (dropped afterwards)."""
     url = fresh_database_url("cli")
     env = {

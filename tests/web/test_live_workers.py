@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -91,7 +92,7 @@ async def committed(settings: Settings, engine: AsyncEngine) -> AsyncIterator[No
 
 
 @pytest.fixture
-def worker_env(settings: Settings, committed: None) -> dict[str, str]:
+def worker_env(settings: Settings, committed: None, redis: Any) -> dict[str, str]:
     return {
         **os.environ,
         "COMMANDPOST_DATABASE_URL": settings.database_url,
