@@ -119,8 +119,10 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 
 @pytest.fixture
-async def app(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[object]:
-    """The real app, its lifespan run, its database work inside the test's transaction."""
+async def app(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], redis: redis_async.Redis
+) -> AsyncIterator[object]:
+    """The real app, its lifespan run, its database work inside the test's transaction; its Redis keys go after."""
     app = create_app(settings, sessionmaker=sessionmaker)
     async with app.router.lifespan_context(app):
         yield app
@@ -155,7 +157,8 @@ def token_for(session: AsyncSession, client: httpx.AsyncClient) -> TokenFor:
 
 @pytest.fixture
 async def redis(settings: Settings) -> AsyncIterator[redis_async.Redis]:
-    """Real Redis; every key this run writes starts with the run's prefix and is deleted afterwards."""
+    """Real Redis; every key this run writes starts with the run's prefix and is deleted afterwards. The app
+    fixtures (and the tests that start server processes) request it, so a run leaves no keys behind."""
     client = redis_async.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
     yield client
     async for key in client.scan_iter(match=f"{settings.redis_prefix}*"):
@@ -188,10 +191,11 @@ LIVE_TABLES = [
 
 
 @pytest.fixture
-async def live_app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Any]:
+async def live_app(settings: Settings, engine: AsyncEngine, redis: redis_async.Redis) -> AsyncIterator[Any]:
     """The app on its own engine: every request really commits, as in production. For races and concurrency.
 
-    Afterwards the tables these tests write are emptied (tests run one at a time, so nothing else is lost).
+    Afterwards the tables these tests write are emptied (tests run one at a time, so nothing else is lost), and the
+    run's Redis keys deleted (the doorbell's newest rung id must not outlive the event ids it refers to).
     """
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -30,6 +30,14 @@ def chengdu_dir() -> Path:
     return folder
 
 
+def shared_file(relative: str) -> Path:
+    """A file of the shared real-data folder, or a skip that says which (the only skip these tests allow)."""
+    path = shared_data_dir() / relative
+    if not path.is_file():
+        pytest.skip(f"../shared/data not present: no {path}")
+    return path
+
+
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     """The web-mercator tile x/y holding a point."""
     n = 1 << z

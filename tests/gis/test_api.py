@@ -194,3 +194,123 @@ async def test_oversize_upload_is_413(
 @pytest.mark.parametrize("path", ["/api/v1/jurisdictions", "/api/v1/hazard-zones", "/api/v1/resources/1"])
 async def test_reads_need_a_token(client: httpx.AsyncClient, path: str) -> None:
     assert (await client.get(path)).status_code == 401
+
+
+def _layer(features: list[dict[str, object]]) -> bytes:
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+def _square(x0: float, y0: float, side: float) -> dict[str, object]:
+    ring = [[x0, y0], [x0 + side, y0], [x0 + side, y0 + side], [x0, y0 + side], [x0, y0]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+ZONES = _layer(
+    [
+        {
+            "type": "Feature",
+            "properties": {"name": "低洼区 Low Ground", "kind": "flood"},
+            "geometry": _square(100.000, 10.000, 0.010),
+        },
+        {
+            "type": "Feature",
+            "properties": {"name": "Test Fault", "kind": "active_fault", "buffer_m": 500},
+            "geometry": {"type": "LineString", "coordinates": [[100.020, 10.000], [100.020, 10.010]]},
+        },
+    ]
+)
+DISTRICT = _layer(
+    [
+        {
+            "type": "Feature",
+            "properties": {"name": "测试区", "name_en": "Test District", "admin_level": 6, "code": "510199"},
+            "geometry": _square(100.000, 10.000, 0.050),
+        }
+    ]
+)
+
+
+async def _upload(client: httpx.AsyncClient, auth: dict[str, str], kind: str, name: str, body: bytes) -> httpx.Response:
+    files = {"file": (name, body, "application/geo+json")}
+    return await client.post(f"/api/v1/layers/{kind}/import", files=files, headers=auth)
+
+
+async def test_imported_layers_are_read_back_by_id_and_by_what_lies_inside(
+    client: httpx.AsyncClient, token_for: TokenFor
+) -> None:
+    commander, observer = await token_for("commander"), await token_for("observer")
+    assert (await _upload(client, observer, "hazard_zones", "zones.geojson", ZONES)).status_code == 403
+    assert (await _upload(client, commander, "volcanoes", "zones.geojson", ZONES)).status_code == 404
+    zones_report = await _upload(client, commander, "hazard_zones", "zones.geojson", ZONES)
+    assert zones_report.status_code == 201, zones_report.text
+    assert (zones_report.json()["kind"], zones_report.json()["imported"], zones_report.json()["rejected"]) == (
+        "hazard_zones",
+        2,
+        [],
+    )
+    district_report = await _upload(client, commander, "jurisdictions", "district.geojson", DISTRICT)
+    assert district_report.status_code == 201 and district_report.json()["imported"] == 1
+
+    # The list, by what covers a point, and by kind.
+    listed = (await client.get("/api/v1/hazard-zones", headers=observer)).json()
+    by_name = {z["name"]: z for z in listed["items"]}
+    assert {"低洼区 Low Ground", "Test Fault"} <= set(by_name) and listed["total"] == len(listed["items"])
+    flood, fault = by_name["低洼区 Low Ground"], by_name["Test Fault"]
+    assert (flood["kind"], flood["buffer_m"], fault["kind"], fault["buffer_m"]) == ("flood", 0, "active_fault", 500)
+    covering = await client.get("/api/v1/hazard-zones", params={"contains": "100.005,10.005"}, headers=observer)
+    assert [z["id"] for z in covering.json()["items"]] == [flood["id"]]
+    faults = await client.get("/api/v1/hazard-zones", params={"kind": "active_fault"}, headers=observer)
+    assert fault["id"] in [z["id"] for z in faults.json()["items"]]
+    assert flood["id"] not in [z["id"] for z in faults.json()["items"]]
+
+    # One zone by id: its own geometry (the fault's line, not its buffer), cached by ETag; an unknown id is 404.
+    one = await client.get(f"/api/v1/hazard-zones/{fault['id']}", headers=observer)
+    assert one.status_code == 200 and one.json()["geometry"]["type"] == "LineString"
+    assert one.json()["geometry"]["coordinates"] == [[100.02, 10.0], [100.02, 10.01]]
+    cached = await client.get(
+        f"/api/v1/hazard-zones/{fault['id']}", headers={**observer, "If-None-Match": one.headers["etag"]}
+    )
+    assert cached.status_code == 304
+    missing = await client.get("/api/v1/hazard-zones/999999999", headers=observer)
+    assert missing.status_code == 404 and set(missing.json()) == {"error", "detail"}
+
+    # What lies inside. 1 degree of longitude at 10.005 N is 111,320 m x cos(10.005 deg) = 109,627 m, so from the
+    # fault's line at 100.020 E: 100.0235 E is 0.0035 x 109,627 = 384 m (inside its 500 m), 100.0260 E is 658 m.
+    async def place(type: str, name: str, lon: float, lat: float) -> int:
+        body = {"type": type, "name": name, "location": {"type": "Point", "coordinates": [lon, lat]}}
+        made = await client.post("/api/v1/resources", json=body, headers=commander)
+        assert made.status_code == 201, made.text
+        return int(made.json()["id"])
+
+    shelter = await place("shelter", "low shelter", 100.005, 10.005)
+    ambulance = await place("ambulance", "low ambulance", 100.004, 10.004)
+    near_fault = await place("hospital", "fault hospital", 100.0235, 10.005)
+    await place("hospital", "safe hospital", 100.0260, 10.005)
+    inside = (await client.get(f"/api/v1/hazard-zones/{flood['id']}/resources", headers=observer)).json()
+    assert sorted(r["id"] for r in inside["items"]) == sorted([shelter, ambulance]) and inside["total"] == 2
+    shelters = await client.get(
+        f"/api/v1/hazard-zones/{flood['id']}/resources", params={"type": "shelter"}, headers=observer
+    )
+    assert [r["id"] for r in shelters.json()["items"]] == [shelter]
+    on_fault = (await client.get(f"/api/v1/hazard-zones/{fault['id']}/resources", headers=observer)).json()
+    assert [r["id"] for r in on_fault["items"]] == [near_fault]
+    assert (await client.get("/api/v1/hazard-zones/999999999/resources", headers=observer)).status_code == 404
+
+    # The district by id. 0.05 deg of latitude near 10.025 N is 0.05 x 110,604 m = 5,530 m; 0.05 deg of longitude is
+    # 0.05 x 111,320 m x cos(10.025 deg) = 5,481 m; the square is 5,530 x 5,481 m = 30.31 km2.
+    [district] = (
+        await client.get("/api/v1/jurisdictions", params={"contains": "100.025,10.025"}, headers=observer)
+    ).json()["items"]
+    got = await client.get(f"/api/v1/jurisdictions/{district['id']}", headers=observer)
+    assert got.status_code == 200
+    body = got.json()
+    assert (body["name"], body["name_en"], body["admin_level"], body["code"]) == (
+        "测试区",
+        "Test District",
+        6,
+        "510199",
+    )
+    assert body["area_km2"] == pytest.approx(30.31, rel=0.005)
+    assert body["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    missing = await client.get("/api/v1/jurisdictions/999999999", headers=observer)
+    assert missing.status_code == 404 and set(missing.json()) == {"error", "detail"}

@@ -20,7 +20,7 @@ from gis.files import ZipLimits
 from gis.importer import LayerKind
 from gis.models import HazardZone, Jurisdiction, Resource
 from gis.transfer import ExportFormat, Layer, export_layer, import_layer
-from tests.gis.conftest import chengdu_dir
+from tests.gis.conftest import chengdu_dir, shared_file
 
 
 def _resources_frame() -> gpd.GeoDataFrame:
@@ -167,9 +167,10 @@ async def test_bad_files_are_clear_errors_and_load_nothing(
 ) -> None:
     path = tmp_path / name
     path.write_bytes(content)
+    before = await _count(session, Resource)
     with pytest.raises(Invalid, match=message):
         await _import(session, path, LayerKind.resources, limits)
-    assert await session.scalar(select(func.count()).select_from(Resource)) == 0
+    assert await _count(session, Resource) == before
 
 
 async def test_zip_bomb_is_refused_before_expanding(session: AsyncSession, tmp_path: Path) -> None:
@@ -185,10 +186,16 @@ async def test_zip_bomb_is_refused_before_expanding(session: AsyncSession, tmp_p
 async def test_strict_refuses_the_whole_file(session: AsyncSession, tmp_path: Path, limits: ZipLimits) -> None:
     path = tmp_path / "resources.geojson"
     _resources_frame().to_file(path, driver="GeoJSON")
+    before = await _count(session, Resource)
     with pytest.raises(Invalid, match="nothing was loaded") as caught:
         await _import(session, path, LayerKind.resources, limits, strict=True)
     assert len(caught.value.extra["report"]["rejected"]) == 2
-    assert await session.scalar(select(func.count()).select_from(Resource)) == 0
+    assert await _count(session, Resource) == before
+
+
+async def _count(session: AsyncSession, model: Any) -> int:
+    """Rows of a table as this test's transaction sees them: compared before and after, never to a fixed total."""
+    return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def _comparable(path: Path) -> list[dict[str, Any]]:
@@ -219,18 +226,20 @@ async def test_export_then_import_round_trip(
     assert _comparable(second) == expected and len(expected) == 4
 
 
+@pytest.mark.shared_data
 async def test_chengdu_districts_and_faults(session: AsyncSession, limits: ZipLimits) -> None:
     folder = chengdu_dir()
+    faults = shared_file("hazards/gem_faults_chengdu_region.geojson")
+    zones_before, districts_before = await _count(session, HazardZone), await _count(session, Jurisdiction)
     districts = await _import(
         session, folder / "chengdu_core_districts_clipped.geojson", LayerKind.jurisdictions, limits
     )
     assert districts.imported == 5 and not districts.rejected
     place = await service.jurisdiction_containing(session, lon=104.0614, lat=30.6880)
     assert place is not None and "金牛区" in place.name
-    faults = folder.parent / "hazards" / "gem_faults_chengdu_region.geojson"
     zones = await _import(session, faults, LayerKind.hazard_zones, limits, zone_kind="active_fault", buffer_m=2000)
     assert zones.imported == 4
-    assert await session.scalar(select(func.count()).select_from(HazardZone)) == 4
+    assert await _count(session, HazardZone) == zones_before + 4
     again = await _import(session, folder / "chengdu_core_districts_clipped.geojson", LayerKind.jurisdictions, limits)
     assert again.imported == 5
-    assert await session.scalar(select(func.count()).select_from(Jurisdiction)) == 5, "a re-import updates in place"
+    assert await _count(session, Jurisdiction) == districts_before + 5, "a re-import updates in place"

@@ -87,6 +87,7 @@ async def test_import_is_idempotent_and_places_demo_units(session: AsyncSession,
     assert events == 2
 
 
+@pytest.mark.shared_data
 async def test_chengdu_extract_pbf_and_bz2(session: AsyncSession, tmp_path: Path) -> None:
     folder = chengdu_dir()
     report = await import_osm(session, path=folder / "chengdu_core_2018.osm.pbf")

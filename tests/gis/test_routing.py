@@ -102,10 +102,14 @@ async def test_far_points_fall_back_to_the_straight_line(session: AsyncSession, 
     policy = RoadPolicy()
     far = (100.5, 20.5)
     found = await route(session, start=at(10, 0), end=far, policy=policy)
-    metres = straight_metres(at(10, 0), far)
     assert found.method == "straight_line" and "from the nearest road" in found.reason
-    assert found.distance_m == pytest.approx(metres)
-    assert found.duration_s == pytest.approx(metres * 1.4 / (30 / 3.6))
+    # By hand, from (100.010 E, 20.000 N) to (100.5 E, 20.5 N), at the mean latitude 20.25 N: a degree of latitude
+    # is 111,132.954 - 559.822 cos 40.5 + 1.175 cos 81 = 110,707.4 m, a degree of longitude
+    # 111,412.84 cos 20.25 - 93.5 cos 60.75 + 0.118 cos 101.25 = 104,480.9 m; so 0.49 x 104,480.9 = 51,195.6 m east,
+    # 0.5 x 110,707.4 = 55,353.7 m north: sqrt(51,195.6^2 + 55,353.7^2) = 75,399 m. The fallback lengthens it by
+    # 1.4 and drives it at 30 km/h (8.333 m/s): 75,399 x 1.4 / 8.333 = 12,667 s.
+    assert found.distance_m == pytest.approx(75_399, rel=1e-4)
+    assert found.duration_s == pytest.approx(12_667, rel=1e-4)
     assert found.coordinates == [at(10, 0), far]
     same = await route(session, start=at(10, 0), end=at(10, 0))
     assert (same.duration_s, same.distance_m, same.method) == (0.0, 0.0, "road")
@@ -121,7 +125,9 @@ async def test_travel_times_many_to_one(session: AsyncSession, river_town: OsmRe
     assert by_id[2].eta_s < by_id[1].eta_s, "the unit across the river must drive round by the bridge"
     assert by_id[1].distance_m > 8_000 and 2_500 < by_id[2].distance_m < 2_800
     assert by_id[3].method == "straight_line" and "origin is" in by_id[3].reason
-    assert by_id[4].eta_s == pytest.approx(2 * 33.3 / (15 / 3.6), abs=1), "there already: only the walk to the road"
+    # There already: only the walk to North Bank Road (y = 12) and back. 0.0003 degree of latitude at 20.012 N is
+    # 0.0003 x 110,704.4 m = 33.21 m; at the access speed of 15 km/h (4.1667 m/s) that is 7.97 s, twice: 15.94 s.
+    assert by_id[4].eta_s == pytest.approx(15.94, abs=0.05), "there already: only the walk to the road"
     assert (by_id[5].eta_s, by_id[5].distance_m) == (by_id[2].eta_s, by_id[2].distance_m)
     off = await travel_times(session, origins=origins[:2], lon=100.5, lat=20.5)
     assert {leg.method for leg in off} == {"straight_line"} and "destination is" in off[0].reason

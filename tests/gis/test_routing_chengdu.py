@@ -14,6 +14,8 @@ from gis.reach import nearest_by_road
 from gis.routing import route, travel_times
 from tests.gis.conftest import chengdu_dir
 
+pytestmark = pytest.mark.shared_data
+
 TIANFU_SQUARE = (104.0657, 30.6598)
 NORTH_EAST = (104.10, 30.70)
 

@@ -16,7 +16,6 @@ from gis import service
 from gis.impact import affected, impact_area
 from gis.models import Resource
 from gis.reach import nearest_by_road
-from gis.routing import straight_metres
 from gis.schemas import ResourceIn
 from tests.gis.test_routing import at, river_town  # noqa: F401 (the fixture, used by name)
 
@@ -119,7 +118,10 @@ async def test_fallbacks_are_stated(session: AsyncSession) -> None:
     await add_unit(session, "rescue_team", at(10, 0.2), fix_at=NOW)
     off = await nearest_by_road(session, lon=100.5, lat=20.5, type="rescue_team", now=NOW)
     assert len(off) == 1 and off[0].method == "straight_line" and "destination is" in off[0].reason
-    assert off[0].distance_m == pytest.approx(straight_metres(at(10, 0.2), (100.5, 20.5)), rel=1e-6)
+    # By hand, from (100.010 E, 20.0002 N) to (100.5 E, 20.5 N), at the mean latitude 20.2501 N: a degree of latitude
+    # is 110,707.4 m and one of longitude 104,480.9 m (the series of test_routing's fallback), so
+    # sqrt((0.49 x 104,480.9)^2 + (0.4998 x 110,707.4)^2) = sqrt(51,195.6^2 + 55,331.6^2) = 75,383 m.
+    assert off[0].distance_m == pytest.approx(75_383, rel=1e-4)
     assert await nearest_by_road(session, lon=100.0, lat=20.0, type="boat", now=NOW) == []
     with pytest.raises(Invalid, match="not a unit type"):
         await nearest_by_road(session, lon=100.0, lat=20.0, type="hospital", now=NOW)
@@ -139,8 +141,13 @@ def test_impact_area_table() -> None:
     lon, lat = at(20, 4)
     leak = impact_area(subtype="hazardous_chemicals", level="IV", lon=lon, lat=lat)
     assert (leak.radius_m, leak.rule, leak.assumed_level) == (500, "hazardous_chemicals:IV", False)
-    ring = list(leak.area.exterior.coords)
-    assert all(straight_metres(point, (lon, lat)) == pytest.approx(500, abs=0.01) for point in ring)
+    # 500 m on the ground, not in degrees: at 20.004 N a degree of latitude is
+    # 111,132.954 - 559.822 cos 40.008 + 1.175 cos 80.016 = 110,704.4 m and one of longitude
+    # 111,412.84 cos 20.004 - 93.5 cos 60.012 + 0.118 cos 100.02 = 104,644.4 m, so the circle reaches
+    # 500 / 110,704.4 = 0.0045165 degree north and south, and 500 / 104,644.4 = 0.0047781 degree east and west.
+    west, south, east, north = leak.area.bounds
+    assert (north - lat, lat - south) == (pytest.approx(0.0045165, rel=1e-3), pytest.approx(0.0045165, rel=1e-3))
+    assert (east - lon, lon - west) == (pytest.approx(0.0047781, rel=1e-3), pytest.approx(0.0047781, rel=1e-3))
     assert impact_area(subtype="earthquake", level="I", lon=lon, lat=lat).radius_m == 100_000
     assert impact_area(subtype="gas_leak", level="II", lon=lon, lat=lat).radius_m == 2_000
     ungraded = impact_area(subtype="volcano", level=None, lon=lon, lat=lat)

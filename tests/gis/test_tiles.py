@@ -75,6 +75,7 @@ async def test_empty_and_invalid_tiles(client: httpx.AsyncClient, token_for: Tok
     assert (await client.get("/api/v1/tiles/resources/1/0/0.pbf")).status_code == 401
 
 
+@pytest.mark.shared_data
 async def test_chengdu_central_tile(client: httpx.AsyncClient, token_for: TokenFor, session: AsyncSession) -> None:
     folder = chengdu_dir()
     await import_osm(session, path=folder / "chengdu_core_2018.osm.pbf", demo_units=True)

@@ -1,7 +1,8 @@
 """The classifier, extractor and grader against the labelled corpus (tests/incidents/corpus.jsonl).
 
-Accuracy is printed (run with ``-s`` to see it) and must stay above 97% for category and 90% for subtype; every report
-tagged with a trap of DOMAIN.md section 1 must be classified exactly.
+Accuracy is printed (run with ``-s`` to see it); the floors sit just under the measured scores (392 reports: category
+100%, subtype 99.7% with one miss), so one new miss fails the test and is looked at. Every report tagged with a trap of
+DOMAIN.md section 1 must be classified exactly.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ CORPUS = [json.loads(line) for line in (Path(__file__).parent / "corpus.jsonl").
 TRAPS = [row for row in CORPUS if row.get("trap")]
 WITH_FACTS = [row for row in CORPUS if "facts" in row]
 WITH_GRADE = [row for row in CORPUS if "grade" in row]
+# Just under the measured scores; a corpus line added later moves them, so measure again and set them again.
+CATEGORY_MIN = 0.998  # measured 392/392: one category miss (391/392 = 99.74%) fails
+SUBTYPE_MIN = 0.995  # measured 391/392 = 99.74%: a second miss (390/392 = 99.49%) fails
 
 
 def _short(row: dict[str, Any]) -> str:
@@ -52,8 +56,8 @@ def test_accuracy_on_the_corpus() -> None:
     for row, found in results:
         if found.subtype != row["subtype"]:
             print(f"  expected {row['subtype']}, got {found.subtype} ({found.confidence}): {row['text'][:80]}")
-    assert category >= 0.97
-    assert subtype >= 0.90
+    assert category >= CATEGORY_MIN
+    assert subtype >= SUBTYPE_MIN
 
 
 @pytest.mark.parametrize("row", TRAPS, ids=[f"{row['trap']}:{_short(row)}" for row in TRAPS])

@@ -40,7 +40,9 @@ def facts(text: str) -> dict[str, Any]:
         ("Villagers protested outside a chemical plant over pollution, blocking the road.", "mass_incident"),
         ("Clashes between Buddhist and Muslim communities left 20 dead.", "ethnic_religious"),
         # A named cause of another event counts less, whatever its kind.
-        ("受核污染水排海消息影响，多家超市出现抢购食盐现象。", "economic_security"),
+        ("受禽流感疫情消息影响，多地药店出现抢购板蓝根现象。", "economic_security"),
+        # A smell describes many events: it does not make a fire a pollution event (issue 26 took "foul-smelling" out).
+        ("A foul-smelling plume of smoke rose from a burning tyre warehouse.", "building_fire"),
         # Dangerous goods leaking gas are a dangerous-goods accident, not a household gas leak.
         ("A tanker truck carrying liquid ammonia overturned on a highway, leaking gas.", "hazardous_chemicals"),
         # A structure named with "collapsed" is a collapse.

@@ -1,81 +1,135 @@
-"""The hub without a server: fan-out by filter, the bounded queue, and the cut-off of a slow client."""
+"""The hub on the real event table (PostgreSQL), without a server: fan-out by filter, the bounded queue and the
+cut-off of a slow client, and the poll that makes good a ring that never came.
+
+The hub is built as a worker builds it (``notify.live.build_live_stream``: its reader is the event table), rung by the
+in-process doorbell. The events are really committed, on the run's database, and deleted afterwards by id.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
-from core.events import EventEnvelope
-from notify.bus import LocalDoorbell
-from notify.hub import EventFilter, Hub
+import pytest
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-
-def envelope(i: int, type: str = "incident.created", **data: object) -> EventEnvelope:
-    return EventEnvelope(id=i, type=type, at=datetime(2026, 11, 28, tzinfo=UTC), data={"id": i, **data})
-
-
-class Table:
-    """A stand-in event table the test appends to (the hub's real reader is tested against PostgreSQL elsewhere)."""
-
-    def __init__(self) -> None:
-        self.rows: list[EventEnvelope] = []
-
-    async def read_after(self, after: int, limit: int) -> list[EventEnvelope]:
-        return [e for e in self.rows if e.id > after][:limit]
-
-    async def newest(self) -> int:
-        return self.rows[-1].id if self.rows else 0
+from core.db import create_sessionmaker
+from core.events import Event, EventEnvelope, record_event
+from core.settings import Settings
+from notify.hub import EventFilter
+from notify.live import LiveStream, build_live_stream
+from tests.support.signals import wait_for_signal
 
 
-async def _started(table: Table, queue_size: int = 100) -> tuple[Hub, LocalDoorbell]:
-    hub = Hub(table.read_after, table.newest, queue_size=queue_size, poll_interval=30)
-    bell = LocalDoorbell()
-    await hub.start(bell)
-    return hub, bell
+class Events:
+    """Commits events the way a request does (one transaction, ids in commit order) and remembers their ids."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.ids: list[int] = []
+
+    async def commit(self, *events: tuple[str, dict[str, Any]]) -> list[int]:
+        async with self.sessions() as session:
+            rows = [await record_event(session, type=type, data=data) for type, data in events]
+            await session.commit()
+        ids = [row.id for row in rows]
+        self.ids += ids
+        return ids
 
 
-async def test_rung_events_reach_matching_subscribers_in_order() -> None:
-    table = Table()
-    table.rows.append(envelope(1))
-    hub, bell = await _started(table)
-    everything = hub.subscribe(EventFilter())
-    units = hub.subscribe(EventFilter(type_prefixes=("unit.",)))
-    one_incident = hub.subscribe(EventFilter(incident_id=3))
+@pytest.fixture
+async def events(engine: AsyncEngine) -> AsyncIterator[Events]:
+    committed = Events(create_sessionmaker(engine))
+    yield committed
+    async with committed.sessions() as session:
+        await session.execute(delete(Event).where(Event.id.in_(committed.ids)))
+        await session.commit()
+
+
+@pytest.fixture
+def live_settings(settings: Settings) -> Settings:
+    # No Redis: the in-process doorbell. A long poll, so a delivery here came from the ring unless a test says so.
+    return settings.model_copy(update={"redis_url": None, "hub_poll_seconds": 30.0, "ws_queue_size": 100})
+
+
+async def _started(settings: Settings, events: Events) -> LiveStream:
+    live = build_live_stream(settings, events.sessions, None)
+    await live.start()
+    return live
+
+
+async def _next(queue: asyncio.Queue[tuple[int, str]], what: str) -> tuple[int, str]:
     try:
-        table.rows += [envelope(2), envelope(3), envelope(4, "unit.status", status="available")]
-        await bell.ring(4)
-        got = [await asyncio.wait_for(everything.queue.get(), 2) for _ in range(3)]
-        assert [i for i, _ in got] == [2, 3, 4]  # 1 was committed before the hub started: replay's job
-        expected = {"id": 2, "type": "incident.created", "at": "2026-11-28T00:00:00Z", "data": {"id": 2}}
-        assert json.loads(got[0][1]) == expected
-        assert (await asyncio.wait_for(units.queue.get(), 2))[0] == 4 and units.queue.empty()
-        assert (await asyncio.wait_for(one_incident.queue.get(), 2))[0] == 3 and one_incident.queue.empty()
+        return await asyncio.wait_for(queue.get(), 10)
+    except TimeoutError:
+        raise AssertionError(f"{what}: nothing delivered within 10 s") from None
+
+
+async def test_rung_events_reach_matching_subscribers_in_order(live_settings: Settings, events: Events) -> None:
+    [before] = await events.commit(("incident.created", {"id": 1}))
+    live = await _started(live_settings, events)
+    everything = live.hub.subscribe(EventFilter())
+    units = live.hub.subscribe(EventFilter(type_prefixes=("unit.",)))
+    one_incident = live.hub.subscribe(EventFilter(incident_id=3))
+    try:
+        assert live.hub.last_id == before  # committed before the hub started: the replay's job, not the hub's
+        two, three, four = await events.commit(
+            ("incident.created", {"id": 2}),
+            ("incident.created", {"id": 3}),
+            ("unit.status", {"id": 9, "status": "available"}),
+        )
+        await live.doorbell.ring(four)
+        got = [await _next(everything.queue, f"event {n} of 3 to the unfiltered client") for n in (1, 2, 3)]
+        assert [i for i, _ in got] == [two, three, four]
+        async with events.sessions() as session:
+            stored = await session.get(Event, two)
+            assert stored is not None
+        # The wire form is the stored row's envelope: its id, type, commit-time stamp and data.
+        wire = json.loads(got[0][1])
+        assert wire == json.loads(EventEnvelope.of(stored).model_dump_json())
+        assert (wire["id"], wire["type"], wire["data"]) == (two, "incident.created", {"id": 2})
+        assert datetime.fromisoformat(wire["at"]).tzinfo is not None
+        assert datetime.fromisoformat(wire["at"]) <= datetime.now(UTC)
+        assert (await _next(units.queue, "the unit event"))[0] == four and units.queue.empty()
+        assert (await _next(one_incident.queue, "incident 3's event"))[0] == three and one_incident.queue.empty()
     finally:
-        await hub.stop()
+        await live.stop()
 
 
-async def test_a_client_that_falls_behind_is_cut_not_buffered() -> None:
-    table = Table()
-    hub, bell = await _started(table, queue_size=10)
-    slow = hub.subscribe(EventFilter())
+async def test_a_client_that_falls_behind_is_cut_not_buffered(live_settings: Settings, events: Events) -> None:
+    live = await _started(live_settings.model_copy(update={"ws_queue_size": 10}), events)
+    slow = live.hub.subscribe(EventFilter())
     try:
-        table.rows += [envelope(i) for i in range(1, 51)]
-        await bell.ring(50)
-        for _ in range(100):
-            if slow.cut.is_set():
-                break
-            await asyncio.sleep(0.01)
-        assert slow.cut.is_set()
+        burst = await events.commit(*(("incident.created", {"id": n}) for n in range(50)))
+        await live.doorbell.ring(burst[-1])
+        await wait_for_signal(slow.cut, what="the slow client being cut off", timeout=10)
         assert slow.queue.qsize() == 1 and slow.queue.get_nowait()[0] == -1  # one marker, nothing else kept
-        assert hub.last_id == 50  # the others go on
+        assert live.hub.last_id == burst[-1]  # the others go on
     finally:
-        await hub.stop()
+        await live.stop()
 
 
-async def test_bbox_filter_uses_the_event_position() -> None:
+async def test_a_ring_that_never_came_is_made_good_by_the_poll(live_settings: Settings, events: Events) -> None:
+    live = await _started(live_settings.model_copy(update={"hub_poll_seconds": 0.2}), events)
+    watcher = live.hub.subscribe(EventFilter())
+    try:
+        [quiet] = await events.commit(("incident.updated", {"id": 5}))  # committed, never rung
+        assert (await _next(watcher.queue, "the unrung event, found by the poll"))[0] == quiet
+    finally:
+        await live.stop()
+
+
+def _envelope(i: int, **data: object) -> EventEnvelope:
+    return EventEnvelope(id=i, type="incident.created", at=datetime(2026, 11, 28, tzinfo=UTC), data={"id": i, **data})
+
+
+def test_bbox_filter_uses_the_event_position() -> None:
     inside = {"location": {"type": "Point", "coordinates": [104.06, 30.66]}}
     outside = {"location": {"type": "Point", "coordinates": [103.0, 29.0]}}
     event_filter = EventFilter(bbox=(104.0, 30.6, 104.1, 30.7))
-    assert event_filter.accepts(envelope(1, **inside))
-    assert not event_filter.accepts(envelope(2, **outside))
+    assert event_filter.accepts(_envelope(1, **inside))
+    assert not event_filter.accepts(_envelope(2, **outside))

@@ -85,6 +85,7 @@ async def _activate(client: httpx.AsyncClient, auth: dict[str, str], incident_id
 async def test_activation_creates_tasks_requirements_notices_on_the_timeline(
     client: httpx.AsyncClient,
     session: AsyncSession,
+    token_for: TokenFor,
     commander: dict[str, str],
     loaded: object,
     make_incident: MakeIncident,
@@ -120,6 +121,16 @@ async def test_activation_creates_tasks_requirements_notices_on_the_timeline(
     assert events[-1].data["activation"]["id"] == out["id"]
     audit = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "plans.activate"))).one()
     assert audit.outcome == "ok" and audit.target["activation_id"] == out["id"]
+
+    # Read back: the incident's activations, as the activation answered (an observer may read them).
+    listed = await client.get(f"/api/v1/incidents/{incident.id}/activations", headers=await token_for("observer"))
+    assert listed.status_code == 200, listed.text
+    [again] = listed.json()["items"]
+    assert listed.json()["total"] == 1
+    same = ("id", "plan_id", "plan_version", "level", "activated_at", "tasks", "requirements", "notices")
+    assert {k: again[k] for k in same} == {k: out[k] for k in same}
+    missing = await client.get("/api/v1/incidents/999999999/activations", headers=commander)
+    assert missing.status_code == 404 and set(missing.json()) == {"error", "detail"}
 
 
 async def test_escalation_adds_only_the_delta_and_lowering_withdraws_nothing(
@@ -214,10 +225,13 @@ async def test_roles_and_states(
     assert (await _activate(client, commander, 999_999, plan_id="cn-building-fire")).status_code == 404
     assert (await _activate(client, commander, incident.id, plan_id="cn-building-fire", level="V")).status_code == 422
     default = await _activate(client, commander, ungraded.id, plan_id="cn-building-fire")
-    assert default.status_code == 201 and default.json()["level"] in ("IV", ungraded.level)
-    await client.post(
+    # No figures, no grade: the activation's level defaults to IV (API.md), not to the incident's missing grade.
+    assert ungraded.level is None
+    assert default.status_code == 201 and default.json()["level"] == "IV"
+    graded = await client.post(
         f"/api/v1/incidents/{incident.id}/activations", json={"plan_id": "cn-building-fire"}, headers=commander
     )
+    assert graded.status_code == 201 and graded.json()["level"] == "III", "a graded incident's level is the default"
     for step in ("contained", "closed"):
         from incidents import service as incident_service
         from incidents.lifecycle import Status

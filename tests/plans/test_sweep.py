@@ -7,10 +7,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.clock import utcnow
 from core.db import create_sessionmaker
@@ -24,6 +25,7 @@ from plans import service
 from plans.models import PlanTask
 from tests.conftest import LIVE_TABLES
 from tests.plans.conftest import WUHOU, library
+from tests.support.signals import wait_for_signal
 from web.scheduler import SWEEPS, Scheduler, Sweep, run_sweep
 
 
@@ -46,12 +48,33 @@ async def _incident_with_tasks(sessions: async_sessionmaker[AsyncSession], subty
         return incident.id
 
 
-async def _sweep(sessions: async_sessionmaker[AsyncSession], *, hold: asyncio.Event | None = None) -> int:
+async def _sweep(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    marked_signal: asyncio.Event | None = None,
+    hold: asyncio.Event | None = None,
+) -> int:
     async with sessions() as session, session.begin():
         marked = await service.sweep_overdue(session, now=utcnow() + timedelta(days=1))
+        if marked_signal is not None:
+            marked_signal.set()  # its rows are marked and locked, its transaction still open
         if hold is not None:
             await hold.wait()  # keep the rows locked until the other sweep has looked
         return marked
+
+
+class _Watched(Scheduler):
+    """A scheduler that says when it has tried for the lead and lost, so a test need not guess how long to wait."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lost = asyncio.Event()
+
+    async def _try_lead(self) -> AsyncConnection | None:
+        conn = await super()._try_lead()
+        if conn is None:
+            self.lost.set()
+        return conn
 
 
 async def _overdue_events(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
@@ -67,15 +90,9 @@ async def test_two_sweeps_racing_mark_each_task_once(committed: async_sessionmak
     assert len(tasks) == 3
 
     # A holds its locks while B sweeps: B skips the locked rows instead of waiting or marking them again.
-    hold = asyncio.Event()
-    first = asyncio.create_task(_sweep(committed, hold=hold))
-    await asyncio.sleep(0)
-    for _ in range(200):  # until A has its rows (it marks them before waiting)
-        async with committed() as probe:
-            locked = await probe.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
-        if locked:
-            break
-        await asyncio.sleep(0.01)
+    marked, hold = asyncio.Event(), asyncio.Event()
+    first = asyncio.create_task(_sweep(committed, marked_signal=marked, hold=hold))
+    await wait_for_signal(marked, what="sweep A marking its tasks (and holding their rows)", worker=first)
     second = await _sweep(committed)
     hold.set()
     assert (await first, second) == (3, 0)
@@ -112,14 +129,14 @@ async def test_done_tasks_are_never_overdue_and_the_registry_runs_the_sweep(
     assert await _sweep(committed) == len(tasks) - 1
 
     # The election: only one of two schedulers leads.
-    a, b = Scheduler(settings, engine, retry_seconds=0.2), Scheduler(settings, engine, retry_seconds=0.2)
+    a, b = _Watched(settings, engine, retry_seconds=0.2), _Watched(settings, engine, retry_seconds=0.2)
     await a.start()
-    await asyncio.wait_for(a.leader.wait(), 5)
+    await wait_for_signal(a.leader, what="scheduler a taking the lead")
     await b.start()
-    await asyncio.sleep(0.5)
-    assert not b.leader.is_set()
+    await wait_for_signal(b.lost, what="scheduler b's first try for the lead")
+    assert not b.leader.is_set() and a.leader.is_set()
     await a.stop()
-    await asyncio.wait_for(b.leader.wait(), 5)  # b takes over once a is gone
+    await wait_for_signal(b.leader, what="scheduler b taking over once a is gone")
     await b.stop()
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,26 +15,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from core.settings import Settings
-from tests.conftest import drop_database, fresh_database_url
-
 CLI = [sys.executable, "-m", "web.cli"]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def cli_env(settings: Settings) -> AsyncIterator[dict[str, str]]:
-    """Environment of a CLI run against a database that does not exist yet (dropped afterwards)."""
-    url = fresh_database_url("cli")
-    env = {
-        **os.environ,
-        "COMMANDPOST_DATABASE_URL": url,
-        "COMMANDPOST_ADMIN_PASSWORD": "admin-pass-" + secrets.token_hex(4),
-        "COMMANDPOST_SECRET_KEY": secrets.token_urlsafe(32),
-        "COMMANDPOST_REDIS_URL": settings.redis_url or "",
-    }
-    yield env
-    await drop_database(url)
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -53,22 +33,33 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served(cli_env: dict[str, str]) -> Iterator[str]:
-    """``commandpost serve`` really running on a free port, after ``db upgrade``."""
+    """``commandpost serve`` really running on a free port, after ``db upgrade``; a server that exits or is not
+    healthy within 30 s fails the test here, saying so."""
     assert run(cli_env, "db", "upgrade", "--quiet").returncode == 0
     port = _free_port()
     proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--log-level", "warning"], env=cli_env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        _wait_healthy(proc, base, timeout=30)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"commandpost serve exited ({proc.returncode}) before {base}/healthz answered")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"commandpost serve on {base} was not healthy within {timeout:g} s")
+        time.sleep(0.1)
 
 
 async def test_db_upgrade_creates_migrates_and_is_idempotent(cli_env: dict[str, str]) -> None:

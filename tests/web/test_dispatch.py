@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -111,6 +112,31 @@ async def test_roles_and_acknowledgement(
     assert (await client.get("/api/v1/incidents", headers=stranger)).json()["total"] == 0
 
 
+async def test_an_incidents_dispatches_and_who_may_read_them(
+    client: httpx.AsyncClient, token_for: TokenFor, commander: dict[str, str]
+) -> None:
+    sent, spare = await _unit(client, commander, "D1"), await _unit(client, commander, "D2")
+    incident, elsewhere = await _incident(client, commander), await _incident(client, commander, "仓库起火")
+    url = f"/api/v1/incidents/{incident}/dispatches"
+    assert (await client.get(url, headers=commander)).json() == {"items": [], "total": 0}
+    [made] = (await client.post(url, json={"unit_ids": [sent]}, headers=commander)).json()["items"]
+
+    listed = await client.get(url, headers=commander)
+    assert listed.status_code == 200 and listed.json() == {"items": [made], "total": 1}
+    assert (made["incident_id"], made["unit_id"], made["status"]) == (incident, sent, "dispatched")
+    assert made["created_at"] and made["acknowledged_at"] is None
+    for role in ("duty_officer", "observer"):
+        assert (await client.get(url, headers=await token_for(role))).json()["items"] == [made], role
+    # A field unit reads the dispatches of an incident its unit was sent to, and not even the existence of others.
+    crew = await token_for("field_unit", unit_id=sent)
+    assert (await client.get(url, headers=crew)).json() == {"items": [made], "total": 1}
+    other_incident = await client.get(f"/api/v1/incidents/{elsewhere}/dispatches", headers=crew)
+    assert other_incident.status_code == 404 and set(other_incident.json()) == {"error", "detail"}
+    stranger = await token_for("field_unit", unit_id=spare)
+    assert (await client.get(url, headers=stranger)).status_code == 404
+    assert (await client.get(url)).status_code == 401
+
+
 async def test_status_workflow(client: httpx.AsyncClient, token_for: TokenFor, commander: dict[str, str]) -> None:
     unit = await _unit(client, commander, "W1")
     incident = await _incident(client, commander)
@@ -160,9 +186,17 @@ async def test_location_fixes_and_the_implausible_one(
     assert (await client.post(url, json=ok, headers=other)).status_code == 403
 
 
+def _counters(picture: dict[str, Any]) -> tuple[int, int, int]:
+    """The situation's counters this test moves: escalated dispatches, dispatched ambulances, open incidents."""
+    ambulances = picture["units"]["by_type"].get("ambulance", {})
+    return picture["escalated_dispatches"], ambulances.get("dispatched", 0), picture["incidents"]["open"]
+
+
 async def test_unacknowledged_dispatch_warns_then_escalates_once(
     client: httpx.AsyncClient, commander: dict[str, str], session: AsyncSession
 ) -> None:
+    # The picture counts the whole database: compare with what it said before this test's own rows.
+    before = _counters((await client.get("/api/v1/situation", headers=commander)).json())
     unit = await _unit(client, commander, "Slow")
     incident = await _incident(client, commander)
     [dispatch] = (
@@ -183,10 +217,9 @@ async def test_unacknowledged_dispatch_warns_then_escalates_once(
     assert types == ["dispatch.created", "dispatch.warning", "dispatch.escalated"]
     got = (await client.get(f"/api/v1/dispatches/{dispatch['id']}", headers=commander)).json()
     assert got["warned_at"] and got["escalated_at"]
-    picture = (await client.get("/api/v1/situation", headers=commander)).json()
-    assert picture["escalated_dispatches"] == 1
-    assert picture["units"]["by_type"]["ambulance"]["dispatched"] == 1
-    assert picture["incidents"]["open"] >= 1
+    after = _counters((await client.get("/api/v1/situation", headers=commander)).json())
+    # One more escalated dispatch, one more ambulance out, one more open incident: exactly this test's.
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
 
 
 async def test_fifty_commanders_racing_for_one_unit(
@@ -223,9 +256,17 @@ async def test_overlapping_requests_never_double_book(
             for i, pick in enumerate(picks)
         )
     )
-    assert {r.status_code for r in responses} <= {201, 409}
+    # Any two picks of 3 units among 5 share a unit, so exactly one request can win; one must (nothing else holds
+    # the units), and every other is refused naming a unit it lost.
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] + [409] * 19, [r.text for r in responses if r.status_code not in (201, 409)]
+    [winner] = [(pick, r) for pick, r in zip(picks, responses, strict=True) if r.status_code == 201]
+    assert sorted(d["unit_id"] for d in winner[1].json()["items"]) == sorted(winner[0])
+    assert all(r.json()["unit_id"] in winner[0] for r in responses if r.status_code == 409)
     async with create_sessionmaker(engine)() as session:
-        open_units = list(await session.scalars(select(Dispatch.unit_id).where(Dispatch.closed_at.is_(None))))
-    assert len(open_units) == len(set(open_units))  # no unit in two active dispatches
-    won = [u for r in responses if r.status_code == 201 for u in (d["unit_id"] for d in r.json()["items"])]
-    assert sorted(won) == sorted(open_units)
+        open_units = list(
+            await session.scalars(
+                select(Dispatch.unit_id).where(Dispatch.closed_at.is_(None), Dispatch.unit_id.in_(units))
+            )
+        )
+    assert sorted(open_units) == sorted(winner[0])  # the winner's three, each in one active dispatch only

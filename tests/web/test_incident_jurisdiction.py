@@ -7,6 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import httpx
+import pytest
 from shapely.geometry import Polygon
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +61,7 @@ async def test_the_smallest_enclosing_area_is_stored(
     assert again["jurisdiction"] == in_ward["jurisdiction"]
 
 
+@pytest.mark.shared_data
 async def test_an_incident_in_a_chengdu_district_stores_that_district(
     client: httpx.AsyncClient, session: AsyncSession, token_for: TokenFor, settings: Settings
 ) -> None:

@@ -35,6 +35,16 @@ async def _receive(ws: ClientConnection, n: int, timeout: float = 10) -> list[di
     return [json.loads(await asyncio.wait_for(ws.recv(), timeout)) for _ in range(n)]
 
 
+async def _subscribed(ws: ClientConnection, timeout: float = 10) -> int:
+    """Wait for the ``ready`` frame of a client connected with ``ready=1``; returns the id live events follow."""
+    try:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    except TimeoutError:
+        raise AssertionError(f"no ready frame within {timeout} s: the server never said it was subscribed") from None
+    assert frame.get("type") == "ready", f"expected the ready frame first, got {frame}"
+    return int(frame["last_id"])
+
+
 @pytest.fixture
 async def http(live_server: str) -> Any:
     async with httpx.AsyncClient(base_url=f"http://{live_server}") as client:
@@ -46,12 +56,31 @@ async def test_a_change_reaches_a_connected_client(
 ) -> None:
     auth = await live_token_for("commander")
     token = auth["Authorization"].removeprefix("Bearer ")
-    async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:
-        await asyncio.sleep(0.1)
+    async with connect(f"ws://{live_server}/ws/command?token={token}&ready=1") as ws:
+        last = await _subscribed(ws)
         [unit] = await _make_units(http, auth, 1, "live")
         [message] = await _receive(ws, 1)
     assert message["type"] == "resource.created" and message["data"]["id"] == unit
-    assert set(message) == {"id", "type", "at", "data"}
+    assert set(message) == {"id", "type", "at", "data"} and message["id"] > last
+
+
+async def test_the_ready_frame_is_opt_in_and_follows_the_replay(
+    live_server: str, http: httpx.AsyncClient, live_token_for: TokenFor
+) -> None:
+    auth = await live_token_for("commander")
+    token = auth["Authorization"].removeprefix("Bearer ")
+    async with connect(f"ws://{live_server}/ws/command?token={token}&ready=1") as ws:
+        start = await _subscribed(ws)
+        [unit] = await _make_units(http, auth, 1, "ready")
+        [live] = await _receive(ws, 1)
+    # With since, the ready frame comes after the replay and names the last id replayed.
+    async with connect(f"ws://{live_server}/ws/command?token={token}&since={start}&ready=1") as ws:
+        replayed, ready = await _receive(ws, 2)
+    assert replayed == live and live["data"]["id"] == unit
+    assert ready == {"type": "ready", "last_id": live["id"]}
+    # A client that does not ask gets events only: its first message is the replayed event, no ready frame.
+    async with connect(f"ws://{live_server}/ws/command?token={token}&since={start}") as ws:
+        assert await _receive(ws, 1) == [live]
 
 
 @pytest.mark.parametrize("query", ["", "?token=forged.token.value", "?token="], ids=["none", "forged", "empty"])
@@ -88,8 +117,8 @@ async def test_reconnect_with_since_gets_exactly_what_was_missed(
 ) -> None:
     auth = await live_token_for("commander")
     token = auth["Authorization"].removeprefix("Bearer ")
-    async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:
-        await asyncio.sleep(0.1)
+    async with connect(f"ws://{live_server}/ws/command?token={token}&ready=1") as ws:
+        await _subscribed(ws)
         await _make_units(http, auth, 3, "before")
         seen = await _receive(ws, 3)
     last = seen[-1]["id"]
@@ -111,14 +140,16 @@ async def test_concurrent_writers_and_a_client_resuming_midway_lose_nothing(
 ) -> None:
     auth = await live_token_for("commander")
     token = auth["Authorization"].removeprefix("Bearer ")
-    async with connect(f"ws://{live_server}/ws/command?token={token}&since=0") as watcher:
+    async with connect(f"ws://{live_server}/ws/command?token={token}&ready=1") as watcher:
+        start = await _subscribed(watcher)
         writers = [asyncio.create_task(_make_units(http, auth, 5, f"w{n}")) for n in range(20)]
-        # A second client joins midway, from the first event, and must see all 100 too.
-        await asyncio.sleep(0.2)
-        async with connect(f"ws://{live_server}/ws/command?token={token}&since=0") as late:
+        # A second client joins midway (the watcher has seen 10 of the 100), from before the first, and must see
+        # all 100 too: replayed, then live.
+        early = await _receive(watcher, 10, timeout=20)
+        async with connect(f"ws://{live_server}/ws/command?token={token}&since={start}") as late:
             created = [u for ids in await asyncio.gather(*writers) for u in ids]
             from_late = await _receive(late, 100, timeout=20)
-        from_watcher = await _receive(watcher, 100, timeout=20)
+        from_watcher = early + await _receive(watcher, 90, timeout=20)
     for stream in (from_watcher, from_late):
         ids = [m["id"] for m in stream]
         assert ids == sorted(ids) and len(set(ids)) == 100
@@ -131,8 +162,8 @@ async def test_slow_client_is_cut_off_and_resumes(
     live_app.state.live.hub.queue_size = 5  # a tiny queue: a burst overflows it before the client can read
     auth = await live_token_for("commander")
     token = auth["Authorization"].removeprefix("Bearer ")
-    async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:
-        await asyncio.sleep(0.1)
+    async with connect(f"ws://{live_server}/ws/command?token={token}&ready=1") as ws:
+        await _subscribed(ws)
         # 40 events in one commit land in the hub at once: more than the client's queue can hold.
         async with live_app.state.sessionmaker() as session:
             burst = [(await record_event(session, type="test.burst", data={"n": n})).id for n in range(40)]

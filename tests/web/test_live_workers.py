@@ -17,19 +17,22 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
 from core.db import create_sessionmaker
+from core.events import Event
 from core.settings import Settings
 from core.users import Role, add_user
 from incidents.models import Incident
 from tests.conftest import LIVE_TABLES
+from tests.support.signals import wait_for_signal
 from tests.support.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +61,8 @@ class Worker:
     async def ready(self) -> Worker:
         async with httpx.AsyncClient() as client:
             for _ in range(150):
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"worker on {self.base} exited ({self.proc.returncode}) before it was ready")
                 try:
                     if (await client.get(f"http://{self.base}/readyz", timeout=1)).status_code == 200:
                         return self
@@ -87,7 +92,7 @@ async def committed(settings: Settings, engine: AsyncEngine) -> AsyncIterator[No
 
 
 @pytest.fixture
-def worker_env(settings: Settings, committed: None) -> dict[str, str]:
+def worker_env(settings: Settings, committed: None, redis: Any) -> dict[str, str]:
     return {
         **os.environ,
         "COMMANDPOST_DATABASE_URL": settings.database_url,
@@ -148,13 +153,18 @@ async def _two_workers(env: dict[str, str], workers: list[Worker]) -> tuple[Work
 async def _write_on_a_watch_on_b(
     a: Worker, b: Worker, auth: dict[str, str]
 ) -> AsyncIterator[tuple[httpx.AsyncClient, ClientConnection]]:
-    """An HTTP client on worker a and a command-room websocket on worker b, subscribed before anything is written."""
+    """An HTTP client on worker a and a command-room websocket on worker b, subscribed before anything is written
+    (b says so with its ready frame)."""
     token = auth["Authorization"].removeprefix("Bearer ")
     async with (
-        connect(f"ws://{b.base}/ws/command?token={token}") as ws,
+        connect(f"ws://{b.base}/ws/command?token={token}&ready=1") as ws,
         httpx.AsyncClient(base_url=f"http://{a.base}") as http,
     ):
-        await asyncio.sleep(0.2)
+        try:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 20))
+        except TimeoutError:
+            raise AssertionError(f"worker {b.base} sent no ready frame within 20 s: never subscribed") from None
+        assert frame.get("type") == "ready", f"expected worker b's ready frame first, got {frame}"
         yield http, ws
 
 
@@ -192,26 +202,34 @@ async def test_a_worker_killed_mid_load_loses_nothing_committed(
 ) -> None:
     a, b, auth = await _two_workers(worker_env, workers)
     token = auth["Authorization"].removeprefix("Bearer ")
+    async with create_sessionmaker(engine)() as session:  # this test's rows are the ones after these
+        first_event = await session.scalar(select(func.coalesce(func.max(Event.id), 0)))
+        first_incident = await session.scalar(select(func.coalesce(func.max(Incident.id), 0)))
     answered: list[int] = []
+    enough, killed = asyncio.Event(), asyncio.Event()
 
     async def load() -> None:
-        async with httpx.AsyncClient(base_url=f"http://{a.base}", timeout=5) as http:
+        async with httpx.AsyncClient(base_url=f"http://{a.base}", timeout=30) as http:
             for n in range(200):
                 try:
                     answered.append(await _create(http, auth, n))
-                except (httpx.TransportError, AssertionError):
-                    return
+                except httpx.TransportError:
+                    if killed.is_set():
+                        return  # the worker died under this request, as it should: the load ends
+                    raise
+                if len(answered) == 25:
+                    enough.set()
 
     loading = asyncio.create_task(load())
     # A client reads a few events, drops off mid-load, and resumes from the last id it saw.
-    async with connect(f"ws://{b.base}/ws/command?token={token}&since=0") as ws:
+    async with connect(f"ws://{b.base}/ws/command?token={token}&since={first_event}") as ws:
         first_part = await _created(ws, 10)
-    while len(answered) < 25:
-        await asyncio.sleep(0.01)
+    await wait_for_signal(enough, what="worker a answering 25 creations before it is killed", worker=loading)
+    killed.set()
     a.stop(signal.SIGKILL)
-    await loading
+    await asyncio.wait_for(loading, 30)
     async with create_sessionmaker(engine)() as session:
-        stored = sorted(await session.scalars(select(Incident.id)))
+        stored = sorted(await session.scalars(select(Incident.id).where(Incident.id > first_incident)))
     assert set(answered) <= set(stored)  # every 201 is in the database
     async with connect(f"ws://{b.base}/ws/command?token={token}&since={first_part[-1][0]}") as ws:
         rest = await _created(ws, len(stored) - len(first_part))

@@ -4,7 +4,9 @@ Protocol: connect with a token — offered as the subprotocols ``["commandpost.b
 stays out of URLs), as ``?token=``, or sent as the first message ``{"type": "auth", "token": "<token>"}`` within
 ``ws_auth_timeout_s`` (web/socket_auth.py) — and optionally ``since=<event id>``, ``incident=<id>``,
 ``types=incident.,unit.``, ``bbox=minlon,minlat,maxlon,maxlat``. Each message is ``{"id", "type", "at", "data"}``
-with strictly increasing ids. Heartbeats are websocket pings (the server's).
+with strictly increasing ids. Heartbeats are websocket pings (the server's). A client that connects with
+``ready=1`` first gets ``{"type": "ready", "last_id": n}`` once it is subscribed (and the replay is sent): every
+event after ``n`` follows.
 
 Close codes:
 
@@ -127,6 +129,7 @@ async def command_room(
     incident: str | None = None,
     types: str | None = None,
     bbox: str | None = None,
+    ready: str | None = None,
 ) -> None:
     watcher = SocketUser(ws, None, roles=WATCHERS, what="watch the command room")
     try:
@@ -150,6 +153,8 @@ async def command_room(
     try:
         # Subscribe first, then replay: whatever commits meanwhile is in the queue, and ids already sent are skipped.
         last = await _replay(ws, watcher, since_id, event_filter) if since_id is not None else hub.last_id
+        if ready in ("1", "true"):  # opt-in, so older clients see only events: "subscribed, live from here"
+            await ws.send_text(json.dumps({"type": "ready", "last_id": last}))
         tasks = [
             asyncio.create_task(_send(ws, watcher, subscription, last)),
             asyncio.create_task(_receive(ws, ws.app.state.settings.ws_max_client_messages_per_s)),
