@@ -3,10 +3,10 @@
 The set (168 reports: 94 Chinese, 58 English, 16 mixed; all 48 subtypes, every trap of DOMAIN.md section 1, 11 reports
 that are no event) was written on 2026-12-07 from DOMAIN.md alone, by someone who had not seen the classifier, its
 lexicon or any earlier test set; it was measured once, and it is never tuned on. That measurement, on the code of
-2026-12-07: category 91.1% (153 of 168), subtype 87.5% (147 of 168), the same with alt_subtypes. When a blind case fails and the
-classifier is later fixed for it, that case moves to the corpus (tests/incidents/corpus.jsonl) and leaves this file:
-a fixed case is no longer blind. The floors below are the scores of that one measurement, rounded down; they are not
-raised by tuning.
+2026-12-07: category 91.1% (153 of 168), subtype 87.5% (147 of 168), the same with alt_subtypes. When a blind case
+fails and the classifier is later fixed for it, that case moves to the corpus (tests/incidents/corpus.jsonl) and
+leaves this file: a fixed case is no longer blind. The floors below are the scores of that one measurement, rounded
+down; they are not raised by tuning.
 
 Each line is ``{"text", "lang": "zh"|"en"|"mixed", "category", "subtype", "alt_subtypes"?}``; ``category`` and
 ``subtype`` are null for a report that is no event. ``alt_subtypes`` name other keys DOMAIN.md itself allows for the
