@@ -12,7 +12,8 @@ Coordinate = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 _LON = {"type": "number", "minimum": -180, "maximum": 180}
 _LAT = {"type": "number", "minimum": -90, "maximum": 90}
 Position = Annotated[
-    tuple[Coordinate, Coordinate] | tuple[Coordinate, Coordinate, Coordinate],
+    tuple[Coordinate, ...],  # not a union of tuples: its errors would name the union's members, not the position
+    Field(min_length=2, max_length=3),
     WithJsonSchema({"type": "array", "minItems": 2, "maxItems": 3, "prefixItems": [_LON, _LAT, {"type": "number"}]}),
 ]
 LonLat = Annotated[

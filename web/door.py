@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 from fastapi import HTTPException
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,19 +90,18 @@ class BodyLimit:
         self.app = app
         self.routes = routes
         self.limits = limits
-        self._special: list[tuple[APIRoute, int]] | None = None
+        self._special: list[tuple[RouteContext, int]] | None = None
 
     def limit_for(self, scope: Scope) -> int:
         """The body limit of the route this request goes to."""
         if self._special is None:  # built on the first request, when every router is included
-            marked = [
-                (route, route.openapi_extra[BODY_LIMIT_KEY])
-                for route in self.routes
-                if isinstance(route, APIRoute) and route.openapi_extra and BODY_LIMIT_KEY in route.openapi_extra
-            ]
-            self._special = [(route, self.limits[BodyKind(kind)]) for route, kind in marked]
-        for route, limit in self._special:
-            if route.matches(scope)[0] is Match.FULL:
+            self._special = []
+            for context in iter_route_contexts(self.routes):  # included routers' routes, with their prefixes
+                route = context.original_route
+                if isinstance(route, APIRoute) and route.openapi_extra and BODY_LIMIT_KEY in route.openapi_extra:
+                    self._special.append((context, self.limits[BodyKind(route.openapi_extra[BODY_LIMIT_KEY])]))
+        for context, limit in self._special:
+            if context.matches(scope)[0] is Match.FULL:
                 return limit
         return self.limits[BodyKind.json]
 

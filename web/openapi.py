@@ -116,6 +116,9 @@ def build(app: FastAPI, body_limits: dict[BodyKind, int]) -> dict[str, Any]:
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
+            for status, response in responses.items():  # a route's own error responses (readyz's 503) too
+                if status.startswith(("4", "5")):
+                    response.setdefault("content", _error("")["content"])
             responses.update(_errors_of(operation, api=path.startswith("/api/")))
             if "requestBody" in operation:
                 kind = BodyKind(operation.pop(BODY_LIMIT_KEY, BodyKind.json))

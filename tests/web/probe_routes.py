@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from core.errors import Conflict
 from core.events import record_event
@@ -51,6 +52,21 @@ async def fails_at_commit(user: AnyUser, session: SessionDep) -> dict[str, str]:
     # Not flushed: the unique violation surfaces only when the dependency commits, after this returns.
     session.add(AppUser(username=user.username, password_hash="x", role="observer"))
     return {"status": "created"}
+
+
+# Values PostgreSQL (or asyncpg) refuses, sent straight to the database, past the door: the error mapping's safety net.
+_UNSTORABLE = {
+    "2147483648": ("SELECT CAST(:v AS integer)", 2**31),
+    "overflow": ("SELECT CAST(:v AS integer) + 1", 2**31 - 1),
+    "nul": ("SELECT CAST(:v AS text)", "a\x00b"),
+    "surrogate": ("SELECT CAST(:v AS text)", "a\ud800b"),
+}
+
+
+@router.get("/store/{what}", name="probe.store")
+async def store(what: str, user: AnyUser, session: SessionDep) -> None:
+    sql, value = _UNSTORABLE[what]
+    await session.execute(text(sql), {"v": value})
 
 
 @router.get("/boom", name="probe.boom")
