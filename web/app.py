@@ -125,8 +125,8 @@ def create_app(
     app.include_router(road_routes.router, prefix="/api/v1")
     app.include_router(plan_routes.router, prefix="/api/v1")
     # The door (web/door.py): the body limit outermost, so the guard inside reads at most that much.
-    app.add_middleware(InputGuard)
     limits = body_limits(settings)
+    app.add_middleware(InputGuard, max_checked=limits[BodyKind.json])
     app.add_middleware(BodyLimit, routes=app.router.routes, limits=limits)
     openapi.install(app, limits)
     return app

@@ -202,10 +202,13 @@ def _is_json(media: str) -> bool:
 class InputGuard:
     """ASGI middleware: text and numbers PostgreSQL cannot store are a 422 before routing (see the module docstring).
 
-    JSON and form bodies are read here whole (BodyLimit, outside, bounds them) and handed on unchanged."""
+    JSON and form bodies up to ``max_checked`` bytes (the JSON limit) are read here whole and handed on unchanged; a
+    larger one (only a plan or an upload route lets one through) streams on unchecked, so that no client can make the
+    door hold a 200 MB upload's worth of JSON in memory: the plan schema checks its own text."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, max_checked: int) -> None:
         self.app = app
+        self.max_checked = max_checked
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -214,9 +217,10 @@ class InputGuard:
         problem = _query_problem(scope)
         media = _media_type(scope)
         if problem is None and (_is_json(media) or media == "application/x-www-form-urlencoded"):
-            messages = [message async for message in _body_messages(receive)]
-            body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-            problem = _body_problem(body, media) if body else None
+            messages, complete = await _read_up_to(receive, self.max_checked)
+            if complete:
+                body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+                problem = _body_problem(body, media) if body else None
             receive = _replay(messages, receive)
         if problem is not None:
             where, why = problem
@@ -225,12 +229,17 @@ class InputGuard:
         await self.app(scope, receive, send)
 
 
-async def _body_messages(receive: Receive) -> Any:
+async def _read_up_to(receive: Receive, limit: int) -> tuple[list[Message], bool]:
+    """The body's messages until it ends (True) or passes ``limit`` bytes (False, the rest still to be received)."""
+    messages, size = [], 0
     while True:
         message = await receive()
-        yield message
+        messages.append(message)
         if message["type"] != "http.request" or not message.get("more_body", False):
-            return
+            return messages, True
+        size += len(message.get("body", b""))
+        if size > limit:
+            return messages, False
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

@@ -128,6 +128,19 @@ async def test_each_kind_of_route_has_its_own_limit(small_client: httpx.AsyncCli
     assert response.status_code == 422, response.text  # small enough: read, and refused for what it says
 
 
+async def test_the_door_reads_no_more_json_than_the_json_limit_even_where_the_route_allows_more(
+    small_client: httpx.AsyncClient,
+) -> None:
+    """An upload route may take 1 MB here; a JSON body sent there is checked only up to the 64 KiB JSON limit, then
+    handed on: the door never holds an upload's worth of JSON. (The route then refuses the caller: no token.)"""
+    feed = Feed(900_000, chunk=16 * 1024)
+    response = await small_client.post(
+        "/api/v1/resources/import", content=feed, headers={"Content-Type": "application/json"}
+    )
+    assert_error(response, 401, "unauthenticated")
+    assert feed.sent <= 64 * 1024 + 2 * feed.chunk, f"the door read {feed.sent} bytes"
+
+
 async def test_a_malformed_content_length_is_400(client: httpx.AsyncClient) -> None:
     headers = {"Content-Length": b"\xb2", "Content-Type": b"application/json"}
     response = await client.post("/api/v1/classify", content=b"{}", headers=headers)
