@@ -175,14 +175,15 @@ class TimeWindow(_Strict):
 
     @model_validator(mode="after")
     def _parses(self) -> TimeWindow:
+        out_of_range = ValueError(f"a one-off window must lie between {EARLIEST:%Y} and {LATEST_SCENARIO:%Y}")
         try:
             window = parse_window(self.start, self.end, self.timezone)
         except OverflowError:  # the day after 9999-12-31
-            window = None
-        if window is None or (
-            not window.yearly and not (EARLIEST <= window.start_at <= window.end_at <= LATEST_SCENARIO)  # type: ignore[operator]
-        ):
-            raise ValueError(f"a one-off window must lie between {EARLIEST:%Y-%m-%d} and {LATEST_SCENARIO:%Y-%m-%d}")
+            raise out_of_range from None
+        if window.start_at is not None and window.start_at < EARLIEST:
+            raise out_of_range
+        if window.end_at is not None and window.end_at > LATEST_SCENARIO:
+            raise out_of_range
         return self
 
 
