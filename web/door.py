@@ -84,7 +84,12 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 class BodyLimit:
-    """ASGI middleware: the per-route body limit (see the module docstring)."""
+    """ASGI middleware: the per-route body limit (see the module docstring).
+
+    While the body streams, the limit is that of the route the router chose (``scope["route"]``); before routing (the
+    guard reading JSON) only the largest applies, and the guard stops at the JSON limit. A ``Content-Length`` above
+    the smallest limit is judged at once, before routing, from a table of the few routes with a limit of their own:
+    built on first need, as listing FastAPI's routes with their prefixes costs some 50 ms (most apps never need it)."""
 
     def __init__(self, app: ASGIApp, *, routes: list[BaseRoute], limits: Mapping[BodyKind, int]) -> None:
         self.app = app
@@ -92,9 +97,9 @@ class BodyLimit:
         self.limits = limits
         self._special: list[tuple[RouteContext, int]] | None = None
 
-    def limit_for(self, scope: Scope) -> int:
-        """The body limit of the route this request goes to."""
-        if self._special is None:  # built on the first request, when every router is included
+    def limit_before_routing(self, scope: Scope) -> int:
+        """The body limit of the route this request will go to."""
+        if self._special is None:
             self._special = []
             for context in iter_route_contexts(self.routes):  # included routers' routes, with their prefixes
                 route = context.original_route
@@ -109,41 +114,52 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope)
         declared = _declared_length(scope)
         if declared == -1:
             await _answer(scope, receive, send, 400, "bad_request", "Content-Length must be a number of bytes")
             return
-        if declared is not None and declared > limit:
-            await _answer(scope, receive, send, 413, "too_large", BodyTooLarge(limit).detail)
-            return
-        await _Limited(self.app, limit)(scope, receive, send)
+        if declared is not None and declared > min(self.limits.values()):
+            limit = self.limit_before_routing(scope)
+            if declared > limit:
+                await _answer(scope, receive, send, 413, "too_large", BodyTooLarge(limit).detail)
+                return
+        await _Limited(self.app, self.limits)(scope, receive, send)
 
 
 class _Limited:
-    """One request under a limit: counts what streams in; whatever the app does once it is passed, the answer is 413."""
+    """One request: counts what streams in against its route's limit; once that is passed, the answer is 413
+    whatever the app does."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limits: Mapping[BodyKind, int]) -> None:
+        self.app, self.limits = app, limits
         self.seen = 0
-        self.exceeded = self.started = self.replaced = False
+        self.exceeded: int | None = None  # the limit that was passed
+        self.started = self.replaced = False
+
+    def limit(self, scope: Scope) -> int:
+        route = scope.get("route")
+        if route is None:  # not routed yet: the door's own reading (InputGuard), which stops at the JSON limit
+            return max(self.limits.values())
+        extra = getattr(route, "openapi_extra", None) or {}
+        return self.limits[BodyKind(extra.get(BODY_LIMIT_KEY, BodyKind.json))]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def counted() -> Message:
             message = await receive()
             if message["type"] == "http.request":
                 self.seen += len(message.get("body", b""))
-                if self.seen > self.limit:
-                    self.exceeded = True
-                    raise BodyTooLarge(self.limit)
+                limit = self.limit(scope)
+                if self.seen > limit:
+                    self.exceeded = limit
+                    raise BodyTooLarge(limit)
             return message
 
         async def guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.started = True
-                if self.exceeded and message["status"] != 413:  # the app swallowed the error and answered otherwise
+                if self.exceeded is not None and message["status"] != 413:  # the app swallowed the error
                     self.replaced = True
-                    await _answer(scope, receive, send, 413, "too_large", BodyTooLarge(self.limit).detail)
+                    await _answer(scope, receive, send, 413, "too_large", BodyTooLarge(self.exceeded).detail)
                     return
             if not self.replaced:
                 await send(message)
@@ -216,7 +232,9 @@ class InputGuard:
             return
         problem = _query_problem(scope)
         media = _media_type(scope)
-        if problem is None and (_is_json(media) or media == "application/x-www-form-urlencoded"):
+        declared = _declared_length(scope)
+        small = declared is None or declared <= self.max_checked  # else: an upload or plan route's, or a 413 soon
+        if problem is None and small and (_is_json(media) or media == "application/x-www-form-urlencoded"):
             messages, complete = await _read_up_to(receive, self.max_checked)
             if complete:
                 body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
