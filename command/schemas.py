@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from core.bounds import Id
+from core.clock import ObservedAt
 from core.geojson import Point
 from gis.models import UnitStatus
 
@@ -14,7 +16,7 @@ from gis.models import UnitStatus
 class DispatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    unit_ids: list[int] = Field(min_length=1, max_length=50)
+    unit_ids: list[Id] = Field(min_length=1, max_length=50)
 
 
 class StatusIn(BaseModel):
@@ -29,7 +31,7 @@ class LocationIn(Point):
 
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = None
+    at: ObservedAt | None = None
 
 
 class DispatchOut(BaseModel):

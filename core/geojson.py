@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, WithJsonSchema, field_validator
+
+# A coordinate is a JSON number: not "104" (a string), not true (a boolean, which lax parsing would take as 1).
+Coordinate = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+_LON = {"type": "number", "minimum": -180, "maximum": 180}
+_LAT = {"type": "number", "minimum": -90, "maximum": 90}
+Position = Annotated[
+    tuple[Coordinate, ...],  # not a union of tuples: its errors would name the union's members, not the position
+    Field(min_length=2, max_length=3),
+    WithJsonSchema({"type": "array", "minItems": 2, "maxItems": 3, "prefixItems": [_LON, _LAT, {"type": "number"}]}),
+]
+LonLat = Annotated[
+    tuple[Coordinate, Coordinate],
+    WithJsonSchema({"type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [_LON, _LAT]}),
+]
 
 
 def check_lon_lat(lon: float, lat: float) -> None:
@@ -33,7 +47,7 @@ class Point(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["Point"]
-    coordinates: tuple[float, float] | tuple[float, float, float]
+    coordinates: Position
 
     @field_validator("coordinates")
     @classmethod
@@ -81,6 +95,13 @@ def parse_bbox(text: str, *, field: str = "bbox") -> tuple[float, float, float, 
     if minlon > maxlon or minlat > maxlat:
         raise ValueError(f"{field} minimum is above its maximum")
     return minlon, minlat, maxlon, maxlat
+
+
+class FeatureCollectionOut(BaseModel):
+    """A GeoJSON FeatureCollection, as ``?format=geojson`` answers (for the OpenAPI document)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[dict[str, Any]]
 
 
 def feature(geometry: dict[str, Any], properties: dict[str, Any], *, id: Any = None) -> dict[str, Any]:

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # How often the situation picture is looked at; a `situation.updated` event goes out when it has changed.
     situation_sweep_seconds: float = Field(default=2.0, gt=0, le=600)
 
+    # Request bodies (web/door.py): a JSON or form body larger than this is refused with 413 while it streams, before
+    # authentication. Uploads (max_upload_mb) and plan documents (plan_max_kb) have their own limits.
+    max_body_kb: int = Field(default=1024, ge=16, le=1024 * 1024)
+
     # Layer uploads: larger bodies are refused with 413 before (or while) they are read.
     max_upload_mb: int = Field(default=200, ge=1, le=100_000)
     # A zip may expand to at most this much, and at most max_zip_ratio times its compressed size (zip bombs).

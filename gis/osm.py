@@ -17,6 +17,7 @@ import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.ops import polygonize_full, unary_union
 
+from core.bounds import PG_INT_MAX, ascii_whole_number
 from core.errors import Invalid
 
 DRIVABLE = {
@@ -101,9 +102,9 @@ def _names(tags: dict[str, str]) -> tuple[str | None, str | None, str | None]:
 def _capacity(type_key: str, tags: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, tag in (("beds", "beds"), ("places", "capacity")):
-        value = tags.get(tag, "").strip()
-        if value.isdigit():
-            out[key] = int(value)
+        value = ascii_whole_number(tags.get(tag, "").strip(), maximum=PG_INT_MAX)
+        if value is not None:
+            out[key] = value
     return out
 
 
@@ -213,7 +214,7 @@ def _assemble(
         osm_id=relation_id,
         name=tags.get("name") or tags.get("name:zh") or tags.get("name:en") or f"relation {relation_id}",
         name_en=tags.get("name:en"),
-        admin_level=int(level) if level.isdigit() else None,
+        admin_level=ascii_whole_number(level, maximum=32_767),  # a smallint column
         geometry=MultiPolygon(parts),
     )
 

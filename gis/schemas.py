@@ -11,6 +11,7 @@ from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import mapping
 
+from core.bounds import Id, JsonObject
 from core.geojson import Point, feature
 from gis.models import HazardZone, Jurisdiction, Resource, UnitStatus
 
@@ -29,13 +30,13 @@ class ResourceIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     location: Point
     status: UnitStatus | None = None
-    home_station_id: int | None = None
-    capacity: dict[str, Any] = Field(default_factory=dict)
+    home_station_id: Id | None = None
+    capacity: JsonObject = Field(default_factory=dict)
     agency: str | None = Field(default=None, max_length=200)
     name_zh: str | None = Field(default=None, max_length=200)
     name_en: str | None = Field(default=None, max_length=200)
     external_id: str | None = Field(default=None, max_length=200)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: JsonObject = Field(default_factory=dict)
 
 
 class ResourceOut(BaseModel):

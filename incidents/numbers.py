@@ -93,7 +93,7 @@ def _zh_integer(chars: str) -> float:
     total = section = 0.0
     number = 0.0
     for token in re.findall(r"\d+(?:\.\d+)?|.", chars):
-        if token[0].isdigit():
+        if token[0].isdecimal():  # not isdigit(): '²' is a digit that float() refuses
             number = float(token)
         elif token in ZH_DIGITS:
             number = ZH_DIGITS[token]

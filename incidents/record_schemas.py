@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.bounds import Version
+from core.clock import ObservedAt
 from core.geojson import Point
 from incidents.lifecycle import Status
 from incidents.schemas import Facts, Grade
@@ -32,7 +34,7 @@ class IncidentIn(BaseModel):
     title: str | None = Field(default=None, max_length=200)
     facts: Facts | None = None
     source: str | None = Field(default=None, max_length=64)
-    reported_at: AwareDatetime | None = None
+    reported_at: ObservedAt | None = None
     category: str | None = Field(default=None, max_length=32)
     subtype: str | None = Field(default=None, max_length=48)
 
@@ -57,7 +59,7 @@ class IncidentPatch(BaseModel):
     facts: Facts | None = None
     category: str | None = Field(default=None, max_length=32)
     subtype: str | None = Field(default=None, max_length=48)
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
     _strip = field_validator("title", "description", "category", "subtype")(_strip)
 
@@ -67,7 +69,7 @@ class TransitionIn(BaseModel):
 
     to: Status
     reason: str | None = Field(default=None, max_length=2000)
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
 
 class GradeOverrideIn(BaseModel):
@@ -75,7 +77,7 @@ class GradeOverrideIn(BaseModel):
 
     level: Level
     reason: str = Field(min_length=3, max_length=2000)
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
 
 class DuplicateDecisionIn(BaseModel):
@@ -83,7 +85,7 @@ class DuplicateDecisionIn(BaseModel):
 
     action: Literal["confirm", "dismiss"]
     reason: str | None = Field(default=None, max_length=2000)
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
 
 class GradeOut(Grade):

@@ -50,7 +50,7 @@ class Facts(BaseModel):
     evacuated: Count | None = None
     economic_loss_cny: Money | None = None
     magnitude: Magnitude | None = None
-    lower_bounds: list[str] = Field(default_factory=list)
+    lower_bounds: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=len(FACT_FIELDS))
 
     @field_validator(
         "deaths", "missing", "injuries", "serious_injuries", "poisoned", "affected", "evacuated", mode="before"

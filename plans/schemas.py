@@ -24,7 +24,9 @@ from pydantic import (
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
-from core.geojson import check_lon_lat
+from core.bounds import json_problem
+from core.clock import EARLIEST, LATEST_SCENARIO, ScenarioAt
+from core.geojson import LonLat, check_lon_lat
 from incidents import taxonomy
 from plans.vocabulary import CHANNELS, RESOURCE_TYPES, ROLES, Level, PlanKind, levels_from
 from plans.window import DEFAULT_TZ, parse_window, text_of
@@ -32,6 +34,14 @@ from plans.window import DEFAULT_TZ, parse_window, text_of
 VERSION = re.compile(r"^\d{1,4}(\.\d{1,3}){0,2}$")
 MAX_DUE_MINUTES = 30 * 24 * 60
 MAX_COUNT = 10_000
+# Bounds on a plan document's lists: far above any real plan (the shipped ones have 2-6 phases of up to 12 tasks),
+# low enough that a document cannot be made of millions of entries.
+MAX_KEYS = 50
+MAX_ITEMS = 100
+MAX_POLYGON_PARTS = 1_000
+# Plans are written and take effect within this span (a year 1 or 9999 date is a typo, not a plan).
+FIRST_EFFECTIVE = date(1990, 1, 1)
+LAST_EFFECTIVE = date(2099, 12, 31)
 
 
 class _Strict(BaseModel):
@@ -116,7 +126,7 @@ class Polygon(_Strict):
     """A GeoJSON Polygon or MultiPolygon in lon/lat; rings must close and the whole must be valid."""
 
     type: Literal["Polygon", "MultiPolygon"]
-    coordinates: list[Any]
+    coordinates: list[Any] = Field(max_length=MAX_POLYGON_PARTS)
 
     @model_validator(mode="after")
     def _closed_and_valid(self) -> Polygon:
@@ -138,7 +148,9 @@ class Area(_Strict):
     """Where a local plan applies: inside a polygon, or in named jurisdictions (either suffices)."""
 
     polygon: Polygon | None = None
-    jurisdictions: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
+    jurisdictions: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=MAX_ITEMS
+    )
 
     @model_validator(mode="after")
     def _something(self) -> Area:
@@ -151,9 +163,9 @@ class TimeWindow(_Strict):
     """When the plan applies: ``MM-DD`` ends for a yearly season (may wrap past New Year), or dates/date-times
     for a one-off period; an end date includes its whole day."""
 
-    start: str
-    end: str
-    timezone: str = DEFAULT_TZ
+    start: str = Field(max_length=32)
+    end: str = Field(max_length=32)
+    timezone: str = Field(default=DEFAULT_TZ, max_length=64)
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -163,7 +175,15 @@ class TimeWindow(_Strict):
 
     @model_validator(mode="after")
     def _parses(self) -> TimeWindow:
-        parse_window(self.start, self.end, self.timezone)
+        out_of_range = ValueError(f"a one-off window must lie between {EARLIEST:%Y} and {LATEST_SCENARIO:%Y}")
+        try:
+            window = parse_window(self.start, self.end, self.timezone)
+        except OverflowError:  # the day after 9999-12-31
+            raise out_of_range from None
+        if window.start_at is not None and window.start_at < EARLIEST:
+            raise out_of_range
+        if window.end_at is not None and window.end_at > LATEST_SCENARIO:
+            raise out_of_range
         return self
 
 
@@ -171,8 +191,8 @@ class Triggers(_Strict):
     """Which incidents the plan covers: categories or subtypes, from a lowest grade, optionally in an area and a
     time window."""
 
-    categories: list[CategoryKey] = Field(default_factory=list)
-    subtypes: list[SubtypeKey] = Field(default_factory=list)
+    categories: list[CategoryKey] = Field(default_factory=list, max_length=MAX_KEYS)
+    subtypes: list[SubtypeKey] = Field(default_factory=list, max_length=MAX_KEYS)
     min_level: Level = "IV"
     area: Area | None = None
     time_window: TimeWindow | None = None
@@ -189,7 +209,7 @@ class Notice(_Strict):
 
     agency: Bilingual | None = None
     role: RoleKey | None = None
-    channel: str = "phone"
+    channel: str = Field(default="phone", max_length=32)
 
     @field_validator("channel")
     @classmethod
@@ -220,7 +240,7 @@ class Task(_Strict):
 
 class Phase(_Strict):
     name: Bilingual
-    tasks: list[Task] = Field(min_length=1)
+    tasks: list[Task] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class LevelPackage(_Strict):
@@ -229,9 +249,9 @@ class LevelPackage(_Strict):
     Each level is complete in itself; escalation adds only what the higher level has beyond what was issued."""
 
     summary: Bilingual | None = None
-    resources: dict[ResourceKey, Count] = Field(default_factory=dict)
-    notify: list[Notice] = Field(default_factory=list)
-    phases: list[Phase] = Field(min_length=1)
+    resources: dict[ResourceKey, Count] = Field(default_factory=dict, max_length=MAX_KEYS)
+    notify: list[Notice] = Field(default_factory=list, max_length=MAX_ITEMS)
+    phases: list[Phase] = Field(min_length=1, max_length=MAX_KEYS)
 
     @model_validator(mode="after")
     def _tasks_unique(self) -> LevelPackage:
@@ -265,11 +285,20 @@ class PlanDocument(_Strict):
     name: Bilingual
     kind: PlanKind
     agency: Bilingual
-    version: str
-    effective_from: date
+    version: str = Field(max_length=16)
+    effective_from: date = Field(ge=FIRST_EFFECTIVE, le=LAST_EFFECTIVE)
     summary: Bilingual | None = None
     triggers: Triggers
     levels: Levels
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # JSON bodies are checked at the web door; a YAML document ("\0" is a YAML escape) and the CLI come here.
+        problem = json_problem(value, root="plan") if isinstance(value, dict) else None
+        if problem is not None:
+            raise ValueError(" ".join(problem))
+        return value
 
     @field_validator("version", mode="before")
     @classmethod
@@ -360,8 +389,8 @@ class ExampleIncident(BaseModel):
     category: CategoryKey | None = None
     subtype: SubtypeKey | None = None
     level: Level | None = None
-    location: tuple[float, float] = Field(description="[lon, lat]")
-    at: datetime | None = None
+    location: LonLat = Field(description="[lon, lat]")
+    at: ScenarioAt | None = None
 
     @field_validator("location")
     @classmethod

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import cast
 
 import redis.asyncio as redis_async
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -17,9 +17,10 @@ from core.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from core.settings import Settings, get_settings
 from core.users import ensure_admin, set_password_threads
 from notify.live import build_live_stream
-from web import errors
+from web import errors, openapi
 from web.audit import BurstAudit
 from web.counters import build_counters
+from web.door import BodyKind, BodyLimit, InputGuard, bounded_integers
 from web.headers import SecurityHeadersMiddleware
 from web.logs import install_redaction
 from web.request_ids import RequestIdMiddleware
@@ -135,6 +136,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # web/routes/docs.py serves Swagger UI from the venv, not from a CDN
         redoc_url=None,
+        dependencies=[Depends(bounded_integers)],
     )
     app.state.settings = settings
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
@@ -151,4 +153,18 @@ def create_app(
     app.include_router(tile_routes.router, prefix="/api/v1")
     app.include_router(road_routes.router, prefix="/api/v1")
     app.include_router(plan_routes.router, prefix="/api/v1")
+    # The door (web/door.py): the body limit outermost, so the guard inside reads at most that much.
+    limits = body_limits(settings)
+    app.add_middleware(InputGuard, max_checked=limits[BodyKind.json])
+    app.add_middleware(BodyLimit, routes=app.router.routes, limits=limits)
+    openapi.install(app, limits)
     return app
+
+
+def body_limits(settings: Settings) -> dict[BodyKind, int]:
+    """The request body limit of each kind of route, in bytes, from the settings."""
+    return {
+        BodyKind.json: settings.max_body_kb * 1024,
+        BodyKind.upload: settings.max_upload_mb * 1_000_000,  # as web/routes/uploads.py counts a megabyte
+        BodyKind.plan: settings.plan_max_kb * 1024,
+    }

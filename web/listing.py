@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Query
 
+from core.bounds import PG_INT_MAX, ascii_whole_number
 from core.errors import Invalid
 from core.geojson import parse_bbox, parse_lon_lat
 
@@ -30,6 +31,10 @@ async def _page(
 
 PageDep = Annotated[Page, Depends(_page)]
 FormatParam = Annotated[Literal["json", "geojson"], Query(alias="format")]
+# Query strings have their bounds too (the values go into SQL parameters and error messages).
+BboxQuery = Annotated[str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat")]
+KeyQuery = Annotated[str | None, Query(max_length=64)]
+KeysQuery = Annotated[str | None, Query(max_length=1000, description="keys separated by commas")]
 
 
 def bbox_param(value: str | None, *, field: str = "bbox") -> tuple[float, float, float, float] | None:
@@ -56,7 +61,7 @@ def if_match_version(if_match: str | None) -> int | None:
     """The version an ``If-Match`` header names (``3``, ``"3"`` or ``W/"3"``)."""
     if if_match is None:
         return None
-    raw = if_match.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    version = ascii_whole_number(if_match.strip().removeprefix("W/").strip('"'), maximum=PG_INT_MAX)
+    if version is None:
         raise Invalid('If-Match must carry the version number you read, e.g. If-Match: "3"', field="If-Match")
-    return int(raw)
+    return version

@@ -54,6 +54,21 @@ async def fails_at_commit(user: AnyUser, session: SessionDep) -> dict[str, str]:
     return {"status": "created"}
 
 
+# Values PostgreSQL (or asyncpg) refuses, sent straight to the database, past the door: the error mapping's safety net.
+_UNSTORABLE = {
+    "2147483648": ("SELECT CAST(:v AS integer)", 2**31),
+    "overflow": ("SELECT CAST(:v AS integer) + 1", 2**31 - 1),
+    "nul": ("SELECT CAST(:v AS text)", "a\x00b"),
+    "surrogate": ("SELECT CAST(:v AS text)", "a\ud800b"),
+}
+
+
+@router.get("/store/{what}", name="probe.store")
+async def store(what: str, user: AnyUser, session: SessionDep) -> None:
+    sql, value = _UNSTORABLE[what]
+    await session.execute(text(sql), {"v": value})
+
+
 @router.get("/boom", name="probe.boom")
 async def boom(user: AnyUser) -> None:
     raise RuntimeError("secret internals that must not leak")
@@ -72,8 +87,14 @@ class Value(BaseModel):
 
 @router.post("/bad-value/{where}", name="probe.bad_value")
 async def bad_value(where: str, body: Value, user: AnyUser, session: SessionDep) -> None:
-    """A statement that fails on the value it was given: refused by the driver ("client") or by the server."""
-    sql = "SELECT CAST(:value AS integer)" if where == "client" else "SELECT CAST(CAST(:value AS text) AS integer)"
+    """A statement that fails on the value it was given, each message quoting it: refused by the driver ("client")
+    or by the server as bad data ("server", SQLSTATE 22P02: a 422), or naming a table that does not exist
+    ("catalog", SQLSTATE 42P01: a 500)."""
+    sql = {
+        "client": "SELECT CAST(:value AS integer)",
+        "server": "SELECT CAST(CAST(:value AS text) AS integer)",
+        "catalog": "SELECT CAST(CAST(:value AS text) AS regclass)",
+    }[where]
     await session.execute(text(sql), {"value": body.value})
 
 

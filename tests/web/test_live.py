@@ -101,7 +101,12 @@ async def test_field_unit_may_not_watch_the_command_room(live_server: str, live_
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
-@pytest.mark.parametrize("since", ["abc", "-1", "999999999"], ids=["not-a-number", "negative", "future"])
+@pytest.mark.parametrize(
+    "since",
+    ["abc", "-1", "999999999", "%C2%B2", "9" * 5000],
+    # '²' passed str.isdigit() and failed int(): the connection dropped (1006); so did int() of 5,000 digits.
+    ids=["not-a-number", "negative", "future", "superscript-two", "5000-digits"],
+)
 async def test_bad_since_gets_an_error_then_close(live_server: str, live_token_for: TokenFor, since: str) -> None:
     token = await _token(live_token_for)
     async with connect(f"ws://{live_server}/ws/command?token={token}&since={since}") as ws:

@@ -27,7 +27,7 @@ from incidents.record_schemas import (
 from plans import service as plan_service
 from web.audit import add_target
 from web.deps import CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
-from web.listing import FormatParam, PageDep, bbox_param, if_match_version
+from web.listing import BboxQuery, FormatParam, KeyQuery, PageDep, bbox_param, if_match_version
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -78,10 +78,10 @@ async def list_incidents(
     scope: ScopeDep,
     page: PageDep,
     status: Annotated[list[Status] | None, Query(description="one or more statuses")] = None,
-    category: str | None = None,
-    subtype: str | None = None,
+    category: KeyQuery = None,
+    subtype: KeyQuery = None,
     grade: Level | None = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    bbox: BboxQuery = None,
     fmt: FormatParam = "json",
 ) -> Any:
     """The incidents the caller may see, newest first, filtered; ``?format=geojson`` for a FeatureCollection."""

@@ -23,8 +23,8 @@ from gis.models import HazardZone, Jurisdiction
 from gis.schemas import HazardZoneOut, JurisdictionOut, ResourceOut
 from gis.transfer import ExportFormat, Layer, export_layer
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
-from web.listing import FormatParam, PageDep, bbox_param, lon_lat_param
-from web.routes.resources import upload_layer
+from web.listing import BboxQuery, FormatParam, KeyQuery, KeysQuery, PageDep, bbox_param, lon_lat_param
+from web.routes.resources import import_body, upload_layer
 
 router = APIRouter(tags=["layers"])
 Editor = Annotated[CurrentUser, Depends(require(Role.commander))]
@@ -53,8 +53,10 @@ async def list_jurisdictions(
     session: SessionDep,
     user: AnyUser,
     page: PageDep,
-    contains: Annotated[str | None, Query(description="lon,lat: the jurisdictions this point lies in")] = None,
-    bbox: str | None = None,
+    contains: Annotated[
+        str | None, Query(max_length=100, description="lon,lat: the jurisdictions this point lies in")
+    ] = None,
+    bbox: BboxQuery = None,
     geometry: bool = False,
     format: FormatParam = "json",
 ) -> Response:
@@ -85,9 +87,9 @@ async def list_hazard_zones(
     session: SessionDep,
     user: AnyUser,
     page: PageDep,
-    contains: Annotated[str | None, Query(description="lon,lat: the zones covering this point")] = None,
-    bbox: str | None = None,
-    kind: str | None = None,
+    contains: Annotated[str | None, Query(max_length=100, description="lon,lat: the zones covering this point")] = None,
+    bbox: BboxQuery = None,
+    kind: KeyQuery = None,
     geometry: bool = False,
     format: FormatParam = "json",
 ) -> Response:
@@ -114,16 +116,14 @@ async def get_hazard_zone(request: Request, zone_id: int, session: SessionDep, u
 
 
 @router.get("/hazard-zones/{zone_id}/resources", name="hazard_zones.resources")
-async def resources_in_zone(
-    zone_id: int, session: SessionDep, user: AnyUser, type: str | None = None
-) -> dict[str, Any]:
+async def resources_in_zone(zone_id: int, session: SessionDep, user: AnyUser, type: KeysQuery = None) -> dict[str, Any]:
     """What lies inside the zone: the resources (of some types, comma-separated) within its area."""
     types = [t.strip() for t in type.split(",") if t.strip()] if type else None
     found = await service.resources_in_zone(session, zone_id=zone_id, types=types)
     return {"items": [ResourceOut.of(r).model_dump(mode="json") for r in found], "total": len(found)}
 
 
-@router.post("/layers/{kind}/import", status_code=201, name="layers.import")
+@router.post("/layers/{kind}/import", status_code=201, name="layers.import", openapi_extra=import_body(with_kind=False))
 async def import_layer_file(
     kind: str, request: Request, session: SessionDep, settings: SettingsDep, user: Editor
 ) -> Response:

@@ -29,6 +29,7 @@ import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from core.bounds import ascii_whole_number
 from core.errors import Invalid
 from core.events import EventEnvelope, events_after, newest_event_id
 from core.users import Role
@@ -50,19 +51,18 @@ async def _parse(
 ) -> tuple[int | None, EventFilter]:
     since_id: int | None = None
     if since is not None:
-        if not since.isdigit():
+        since_id = ascii_whole_number(since)
+        if since_id is None:
             raise Invalid(f"since must be a non-negative event id, not {since[:40]!r}", field="since")
-        since_id = int(since)
         async with ws.app.state.read_sessionmaker() as session:
             newest = await newest_event_id(session)
         if since_id > newest:
             raise Invalid(f"since={since_id} is in the future: the newest event is {newest}", field="since")
-    if incident is not None and not incident.isdigit():
+    incident_id = ascii_whole_number(incident) if incident is not None else None
+    if incident is not None and incident_id is None:
         raise Invalid("incident must be an incident id", field="incident")
     prefixes = tuple(p.strip() for p in types.split(",") if p.strip()) if types else ()
-    return since_id, EventFilter(
-        incident_id=int(incident) if incident else None, type_prefixes=prefixes, bbox=bbox_param(bbox)
-    )
+    return since_id, EventFilter(incident_id=incident_id, type_prefixes=prefixes, bbox=bbox_param(bbox))
 
 
 async def _replay(ws: WebSocket, watcher: SocketUser, after_id: int, event_filter: EventFilter) -> int:

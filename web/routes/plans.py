@@ -17,12 +17,14 @@ from incidents import service as incident_service
 from incidents.models import Incident
 from plans import service
 from plans.present import plan_out, plan_summary, task_out
-from plans.schemas import ActivationIn, CheckIn, ReassignIn, TaskActionIn
+from plans.schemas import ActivationIn, CheckIn, PlanDocument, ReassignIn, TaskActionIn
 from plans.tasks import Action
 from plans.yamlio import parse_json, parse_yaml, problems_of, refuse
 from web.audit import READ_ONLY, add_target
 from web.deps import AnyUser, CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
+from web.door import BodyKind, body_limit
 from web.listing import PageDep, if_match_version
+from web.openapi import document_body
 
 router = APIRouter(tags=["plans"])
 
@@ -48,7 +50,7 @@ async def read_body(request: Request, settings: Settings) -> tuple[bytes, Litera
     too_large = TooLarge(
         f"the body is larger than the {settings.plan_max_kb} KB a plan may have (COMMANDPOST_PLAN_MAX_KB)"
     )
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:  # '²'.isdigit() is True
         raise too_large
     chunks, seen = [], 0
     async for chunk in request.stream():
@@ -90,7 +92,12 @@ async def get_plan(
     return plan_out(await service.get_plan(session, plan_id=plan_id, version=version))
 
 
-@router.post("/plans", name="plans.load", status_code=201)
+@router.post(
+    "/plans",
+    name="plans.load",
+    status_code=201,
+    openapi_extra={**body_limit(BodyKind.plan), **document_body(PlanDocument)},
+)
 async def load_plan(
     request: Request, response: Response, session: SessionDep, settings: SettingsDep, user: Planner
 ) -> dict[str, Any]:
@@ -111,7 +118,11 @@ def _check_cap(settings: Settings, user: CurrentUser) -> tuple[int, str]:
     return settings.plans_check_max_examples, "COMMANDPOST_PLANS_CHECK_MAX_EXAMPLES"
 
 
-@router.post("/plans/check", name="plans.check", openapi_extra=READ_ONLY)
+@router.post(
+    "/plans/check",
+    name="plans.check",
+    openapi_extra={**READ_ONLY, **body_limit(BodyKind.plan), **document_body(CheckIn, required=False)},
+)
 async def check(
     request: Request, session: SessionDep, settings: SettingsDep, user: AnyUser, scope: ScopeDep
 ) -> dict[str, Any]:

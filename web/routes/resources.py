@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from core.errors import Invalid
-from core.geojson import feature_collection
+from core.geojson import FeatureCollectionOut, feature_collection
 from core.users import Role
 from gis import service
 from gis.importer import LayerKind
@@ -18,22 +18,24 @@ from gis.service import ResourcePage
 from gis.transfer import import_layer, read_limits, zip_limits
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
-from web.listing import FormatParam, PageDep, bbox_param, lon_lat_param
+from web.door import BodyKind, body_limit
+from web.listing import BboxQuery, FormatParam, KeyQuery, KeysQuery, PageDep, bbox_param, lon_lat_param
+from web.openapi import multipart_body
 from web.routes.uploads import receive_upload
 
 router = APIRouter(tags=["resources"])
 Editor = Annotated[CurrentUser, Depends(require(Role.commander))]
 
 
-@router.get("/resources", name="resources.list", response_model=ResourceList)
+@router.get("/resources", name="resources.list", response_model=ResourceList | FeatureCollectionOut)
 async def list_resources(
     session: SessionDep,
     user: AnyUser,
     page: PageDep,
-    type: Annotated[str | None, Query(description="a type key, or several separated by commas")] = None,
-    status: str | None = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
-    near: Annotated[str | None, Query(description="lon,lat: nearest first, with distance_m")] = None,
+    type: KeysQuery = None,
+    status: KeyQuery = None,
+    bbox: BboxQuery = None,
+    near: Annotated[str | None, Query(max_length=100, description="lon,lat: nearest first, with distance_m")] = None,
     format: FormatParam = "json",
 ) -> Any:
     """Units and facilities, filtered by type, status, box; nearest first with ``near``.
@@ -122,7 +124,21 @@ async def upload_layer(
     return JSONResponse(report.model_dump(mode="json"), status_code=201)
 
 
-@router.post("/resources/import", status_code=201, name="resources.import")
+def import_body(*, with_kind: bool) -> dict[str, Any]:
+    """``openapi_extra`` of the import endpoints: the upload's limit and its multipart fields."""
+    fields: dict[str, dict[str, Any]] = {
+        "file": {"type": "string", "format": "binary", "description": "GeoJSON, GeoPackage, zipped Shapefile or CSV"},
+        "crs": {"type": "string", "maxLength": 64, "description": "the CRS of a file that names none, e.g. EPSG:4547"},
+        "zone_kind": {"type": "string", "maxLength": 64, "description": "hazard zones: the kind of a row without one"},
+        "buffer_m": {"type": "number", "minimum": 0, "description": "hazard zones: the buffer of a row without one"},
+        "strict": {"type": "boolean", "description": "refuse the whole file on any bad row"},
+    }
+    if with_kind:
+        fields["kind"] = {"type": "string", "enum": [k.value for k in LayerKind], "default": LayerKind.resources.value}
+    return {**body_limit(BodyKind.upload), **multipart_body(fields, required=["file"])}
+
+
+@router.post("/resources/import", status_code=201, name="resources.import", openapi_extra=import_body(with_kind=True))
 async def import_resources(request: Request, session: SessionDep, settings: SettingsDep, user: Editor) -> JSONResponse:
     """Upload a layer file (GeoJSON, GeoPackage, zipped Shapefile, CSV with lon/lat) as multipart field ``file``.
 

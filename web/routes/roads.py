@@ -20,7 +20,7 @@ from web.listing import FormatParam, lon_lat_param
 
 router = APIRouter(tags=["roads"])
 
-LonLatQuery = Annotated[str, Query(description="lon,lat")]
+LonLatQuery = Annotated[str, Query(max_length=100, description="lon,lat")]
 
 
 def _point(value: str, field: str) -> tuple[float, float]:
@@ -34,8 +34,8 @@ async def get_route(
     session: SessionDep,
     settings: SettingsDep,
     user: AnyUser,
-    start: Annotated[str, Query(alias="from", description="lon,lat")],
-    end: Annotated[str, Query(alias="to", description="lon,lat")],
+    start: Annotated[str, Query(alias="from", max_length=100, description="lon,lat")],
+    end: Annotated[str, Query(alias="to", max_length=100, description="lon,lat")],
 ) -> dict[str, Any]:
     """The fastest route by road (one-ways honoured) as a GeoJSON LineString with its duration and length.
 
@@ -103,7 +103,8 @@ async def get_impact(
     settings: SettingsDep,
     incident: VisibleIncident,
     type: Annotated[
-        str | None, Query(description="resource types to list, separated by commas (default: school,hospital,shelter)")
+        str | None,
+        Query(max_length=1000, description="resource types, separated by commas (default: school,hospital,shelter)"),
     ] = None,
 ) -> dict[str, Any]:
     """The incident's default impact area (by subtype and grade) as a GeoJSON Polygon, with the resources inside it
