@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+import web.security
 from core.clock import utcnow
 from core.db import create_sessionmaker, transaction
 from core.settings import Settings
@@ -151,20 +152,15 @@ async def test_deactivated_user_is_locked_out(
 
 
 async def test_a_remembered_token_still_expires(
-    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await add_user(session, username="brief", password=PASSWORD, role=Role.observer)
     await session.commit()
     user = await session.scalar(text("SELECT password_changed_at FROM app_user WHERE username = 'brief'"))
-    token, _ = issue_token(
-        username="brief",
-        role="observer",
-        password_changed_at=user,
-        settings=settings,
-        now=utcnow() - timedelta(minutes=settings.token_minutes) + timedelta(seconds=1),
-    )
+    token, expires_at = issue_token(username="brief", role="observer", password_changed_at=user, settings=settings)
     assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 200
-    await asyncio.sleep(1.1)
+    # The token's claims are now remembered; the clock the cache reads moves past the token's expiry.
+    monkeypatch.setattr(web.security, "utcnow", lambda: expires_at + timedelta(seconds=1))
     response = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401 and "expired" in response.json()["detail"]
 
