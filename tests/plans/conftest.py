@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.geojson import Point
+from gis.models import Jurisdiction
 from incidents import service as incident_service
 from incidents.models import Incident
 from incidents.record_schemas import IncidentIn
@@ -68,3 +70,19 @@ def make_incident(session: AsyncSession) -> MakeIncident:
         return incident
 
     return make
+
+
+async def add_jinjiang_boundary(session: AsyncSession) -> None:
+    """A square 锦江区 around (104.20, 30.50): a plan scoped to Jinjiang covers the points inside it."""
+    square = "MULTIPOLYGON(((104.19 30.49, 104.21 30.49, 104.21 30.51, 104.19 30.51, 104.19 30.49)))"
+    session.add(
+        Jurisdiction(
+            name="锦江区 (Jinjiang)",
+            name_en="Jinjiang District",
+            admin_level=6,
+            geom=func.ST_GeomFromText(square, 4326),
+            source="test",
+            external_id="jinjiang-test",
+        )
+    )
+    await session.flush()

@@ -9,15 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import event, func
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.settings import Settings
-from gis.models import Jurisdiction
 from plans import service
 from plans.matching import IncidentFacts
 from tests.conftest import TokenFor
-from tests.plans.conftest import JINJIANG, OUTSIDE_CITY, WUHOU, MakeIncident
+from tests.plans.conftest import JINJIANG, OUTSIDE_CITY, WUHOU, MakeIncident, add_jinjiang_boundary
 from web.app import create_app
 
 IN_JINJIANG_BY_NAME = (104.2000, 30.5000)  # outside the plan's polygon, inside the boundary added below
@@ -34,23 +33,8 @@ def _mix() -> Iterator[tuple[str, tuple[float, float], datetime, str | None]]:
     return itertools.product(SUBTYPES, PLACES, WHEN, [None, "III", "I"])  # type: ignore[return-value]
 
 
-async def _jinjiang_boundary(session: AsyncSession) -> None:
-    square = "MULTIPOLYGON(((104.19 30.49, 104.21 30.49, 104.21 30.51, 104.19 30.51, 104.19 30.49)))"
-    session.add(
-        Jurisdiction(
-            name="锦江区 (Jinjiang)",
-            name_en="Jinjiang District",
-            admin_level=6,
-            geom=func.ST_GeomFromText(square, 4326),
-            source="test",
-            external_id="jinjiang-test",
-        )
-    )
-    await session.flush()
-
-
 async def test_matching_many_at_once_agrees_with_one_at_a_time(session: AsyncSession, loaded: object) -> None:
-    await _jinjiang_boundary(session)
+    await add_jinjiang_boundary(session)
     cases = [IncidentFacts(category=None, subtype=s, level=lv, lon=p[0], lat=p[1], at=t) for s, p, t, lv in _mix()]
     at_once = await service.match_many(session, cases=cases)
     one_by_one = [await service.match_facts(session, facts=facts) for facts in cases]
@@ -73,7 +57,7 @@ def _examples(n: int) -> list[dict[str, Any]]:
 async def test_the_dry_run_takes_the_same_few_statements_for_any_number_of_examples(
     client: httpx.AsyncClient, session: AsyncSession, engine: AsyncEngine, token_for: TokenFor, loaded: object
 ) -> None:
-    await _jinjiang_boundary(session)
+    await add_jinjiang_boundary(session)
     await session.commit()
     admin = await token_for("admin")
     statements: list[str] = []

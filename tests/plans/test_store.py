@@ -9,11 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict
-from gis.models import Jurisdiction
 from plans import service
 from plans.matching import IncidentFacts
 from plans.models import Plan
-from tests.plans.conftest import JINJIANG, OUTSIDE_CITY, WUHOU, MakeIncident, library
+from tests.plans.conftest import JINJIANG, OUTSIDE_CITY, WUHOU, MakeIncident, add_jinjiang_boundary, library
 
 SPRING_FESTIVAL = datetime(2026, 2, 18, 12, 0, tzinfo=UTC)
 JULY = datetime(2026, 7, 12, 8, 0, tzinfo=UTC)
@@ -93,18 +92,7 @@ async def test_jurisdiction_named_plans_use_the_loaded_boundaries(session: Async
     # A point outside the hand-drawn polygon but inside a loaded 锦江区 boundary still matches by name.
     where = (104.2000, 30.5000)
     assert "cd-jinjiang-spring-festival-fire" not in await ids(session, facts("building_fire", where, SPRING_FESTIVAL))
-    square = "MULTIPOLYGON(((104.19 30.49, 104.21 30.49, 104.21 30.51, 104.19 30.51, 104.19 30.49)))"
-    session.add(
-        Jurisdiction(
-            name="锦江区 (Jinjiang)",
-            name_en="Jinjiang District",
-            admin_level=6,
-            geom=func.ST_GeomFromText(square, 4326),
-            source="test",
-            external_id="jinjiang-test",
-        )
-    )
-    await session.flush()
+    await add_jinjiang_boundary(session)
     match = (await service.match_facts(session, facts=facts("building_fire", where, SPRING_FESTIVAL)))[0]
     assert match.plan_id == "cd-jinjiang-spring-festival-fire"
     assert any("锦江区" in r for r in match.reasons)
