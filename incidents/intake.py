@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from core.errors import Invalid
-from incidents.classifier import classify
-from incidents.facts import extract_facts
 from incidents.grading import grade
+from incidents.reader import classify, extract_facts
 from incidents.schemas import FACT_FIELDS, Classification, ClassifyResult, Facts, FactSource
 from incidents.taxonomy import CATEGORIES, SUBTYPES, category_of
 

@@ -10,11 +10,11 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from incidents import lexicon, lexicon_social
-from incidents.cues import CAUSE, CUE_TERMS, MEETING, OCCURRED, background_spans
+from incidents.reader import lexicon, lexicon_social
+from incidents.reader.cues import CAUSE, CUE_TERMS, MEETING, OCCURRED, background_spans
+from incidents.reader.termindex import TermIndex, normalize
 from incidents.schemas import Classification
 from incidents.taxonomy import NATURAL, SUBTYPES
-from incidents.termindex import TermIndex, normalize
 
 _INDEX = TermIndex((lexicon.SUBTYPE_TERMS, lexicon_social.SUBTYPE_TERMS, CUE_TERMS))
 
