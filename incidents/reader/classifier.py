@@ -1,7 +1,8 @@
 """Classify a report into category and subtype: weighted lexicon evidence, then the trap rules of DOMAIN.md section 1.
 
 Deterministic, offline and explainable: every point of a score comes from a matched term, and every transfer of
-score between subtypes from a named rule below. The lexicons are compiled once at import.
+score between subtypes from a named rule below. The lexicons are compiled once, at import; the reader's door
+(``incidents.reader``) imports this module on first use.
 """
 
 from __future__ import annotations
