@@ -5,9 +5,10 @@ lexicons and cues, the term index, the fact patterns, the number parsers) is pri
 fails the build when code outside the reader imports one of them. The reader is pure: no database, no I/O, no state
 besides its compiled lexicons; it speaks the taxonomy's keys and the shapes of ``incidents.schemas``.
 
-Loaded on first use: compiling the lexicon index and the fact patterns takes about 120 ms at import (measured with
-``python -X importtime``), which a worker that never reads a report (the scheduler, the CLI, a worker serving only
-maps) should not pay. The first call imports them; Python's module cache makes every later call a plain call.
+Loaded on first use: compiling the lexicon index and the fact patterns costs about 120 ms at import
+(``python -X importtime``), over 200 ms in a process whose heap is already large, such as a web worker. A process that
+never reads a report (the scheduler, the CLI, a worker serving only maps) should not pay that. The first call imports
+the compiled modules, and Python's module cache turns every later call into a plain call.
 """
 
 from __future__ import annotations
