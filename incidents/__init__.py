@@ -1,1 +1,2 @@
-"""What happened: taxonomy, classification, fact extraction, grading, the incident record and its lifecycle."""
+"""What happened: the taxonomy, the text reader (``incidents.reader``: classification and fact extraction), grading,
+the incident record and its lifecycle."""

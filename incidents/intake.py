@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from core.errors import Invalid
-from incidents.classifier import classify
-from incidents.facts import extract_facts
 from incidents.grading import grade
+from incidents.reader import classify, extract_facts
 from incidents.schemas import FACT_FIELDS, Classification, ClassifyResult, Facts, FactSource
-from incidents.taxonomy import CATEGORIES, SUBTYPES, category_of
+from incidents.taxonomy import category_of, check_keys
 
 
 def merge_facts(given: Facts | None, extracted: Facts) -> tuple[Facts, dict[str, FactSource]]:
@@ -35,13 +33,8 @@ def merge_facts(given: Facts | None, extracted: Facts) -> tuple[Facts, dict[str,
 
 def forced_classification(category: str | None, subtype: str | None) -> Classification:
     """A caller's category/subtype, checked against the taxonomy; raises ``Invalid`` naming the bad field."""
-    if subtype is not None and subtype not in SUBTYPES:
-        raise Invalid(f"unknown subtype {subtype!r}", field="subtype")
-    if category is not None and category not in CATEGORIES:
-        raise Invalid(f"unknown category {category!r}", field="category")
+    check_keys(category=category, subtype=subtype)
     owner = category_of(subtype) if subtype is not None else None
-    if category is not None and owner is not None and owner != category:
-        raise Invalid(f"subtype {subtype!r} belongs to {owner!r}, not to {category!r}", field="subtype")
     return Classification(category=category or owner, subtype=subtype, confidence=1.0, matched=[])
 
 

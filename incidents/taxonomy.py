@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
+from core.errors import Invalid
+
 
 @dataclass(frozen=True, slots=True)
 class Category:
@@ -140,6 +142,20 @@ def is_valid(category: str | None, subtype: str | None) -> bool:
     if category not in CATEGORIES:
         return False
     return subtype is None or category_of(subtype) == category
+
+
+def check_keys(*, category: str | None, subtype: str | None) -> None:
+    """Raise ``Invalid`` naming the field for a category or subtype key DOMAIN.md does not have, or a subtype of
+    another category. The one check of caller-given keys: intake (``incidents.intake``) and the incident list's
+    filters run it; a lone subtype is fine (its category follows from it)."""
+    if category is not None and category not in CATEGORIES:
+        raise Invalid(f"unknown category {category!r}; known: {', '.join(CATEGORIES)}", field="category")
+    if subtype is not None:
+        owner = category_of(subtype)
+        if owner is None:
+            raise Invalid(f"unknown subtype {subtype!r}", field="subtype")
+        if category is not None and owner != category:
+            raise Invalid(f"subtype {subtype!r} belongs to {owner}, not {category}", field="subtype")
 
 
 def rule_set_for(category: str | None, subtype: str | None = None) -> str | None:

@@ -6,6 +6,7 @@ function."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,113 @@ def test_the_checker_sees_a_wrong_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from web.app import create_app\n    return create_app\n", encoding="utf-8")
     assert (2, "web") in _imports(module)
+
+
+# ---------------------------------------------------------------------------------------------------- the text reader
+# incidents/reader/ is a door of its own: everyone else (incidents proper included) calls incidents.reader, whose
+# __init__ is the door; its modules are private. Only the reader's own tests (tests/incidents/reader/) reach inside.
+# The reader is pure: it may import the taxonomy and the intake shapes of incidents, the standard library's non-I/O
+# modules, and nothing else (no database, web or network library, no core.db, no file or socket).
+READER = ROOT / "incidents" / "reader"
+READER_TESTS = ROOT / "tests" / "incidents" / "reader"
+READER_PRIVATE = frozenset(p.stem for p in READER.glob("*.py") if p.stem != "__init__")
+READER_MAY_USE = ("incidents.reader", "incidents.taxonomy", "incidents.schemas")
+STDLIB_IO = frozenset(
+    {
+        "asyncio", "concurrent", "dbm", "fileinput", "ftplib", "glob", "http", "io", "mmap", "multiprocessing", "os",
+        "pathlib", "pickle", "select", "selectors", "shelve", "shutil", "signal", "smtplib", "socket", "sqlite3",
+        "ssl", "subprocess", "tempfile", "threading", "urllib",
+    }
+)  # fmt: skip
+
+
+def _targets(path: Path) -> list[tuple[int, str]]:
+    """What each import statement brings in, fully dotted: ``from a.b import c`` gives ``a.b.c`` (a submodule or a
+    name, either way what the code reaches for); relative imports are resolved against the file's package."""
+    package = path.relative_to(ROOT).parent.parts if path.is_relative_to(ROOT) else ()
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def _where(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def _private_reader_imports(path: Path) -> list[str]:
+    return [
+        f"{_where(path)}:{line} imports {name}"
+        for line, name in _targets(path)
+        if name.startswith("incidents.reader.") and name.split(".")[2] in READER_PRIVATE
+    ]
+
+
+def _impure_reader_imports(path: Path) -> list[str]:
+    def allowed(name: str) -> bool:
+        top = name.split(".")[0]
+        if top in sys.stdlib_module_names:
+            return top not in STDLIB_IO
+        return any(name == door or name.startswith(door + ".") for door in READER_MAY_USE)
+
+    return [f"{_where(path)}:{line} imports {name}" for line, name in _targets(path) if not allowed(name)]
+
+
+def _python_files() -> list[Path]:
+    skip = {"node_modules", "__pycache__"}
+    return [
+        p
+        for p in sorted(ROOT.rglob("*.py"))
+        if not any(part.startswith(".") or part in skip for part in p.relative_to(ROOT).parts)
+    ]
+
+
+def test_only_the_reader_reaches_inside_the_reader() -> None:
+    outside = [p for p in _python_files() if not p.is_relative_to(READER) and not p.is_relative_to(READER_TESTS)]
+    assert any(p.name == "intake.py" for p in outside) and len(outside) > 100, "the scan found the code base"
+    wrong = [hit for path in outside for hit in _private_reader_imports(path)]
+    assert wrong == [], "import incidents.reader (its door), not its modules:\n" + "\n".join(wrong)
+
+
+def test_the_reader_is_pure() -> None:
+    modules = sorted(READER.glob("*.py"))
+    assert {"classifier", "facts"} <= READER_PRIVATE and len(modules) > 5
+    wrong = [hit for path in modules for hit in _impure_reader_imports(path)]
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_the_reader_checks_see_wrong_imports(tmp_path: Path) -> None:
+    """Both reader rules would notice: a private module reached from outside (three spellings, one inside a function)
+    and a reader module reaching for a database, a file, or incidents outside its allowance."""
+    outsider = tmp_path / "m.py"
+    outsider.write_text(
+        "from incidents.reader import classify, classifier\n"
+        "import incidents.reader.facts\n"
+        "def f():\n    from incidents.reader.numbers import parse_en\n    return parse_en\n",
+        encoding="utf-8",
+    )
+    hits = _private_reader_imports(outsider)
+    assert [hit.split(" imports ")[1] for hit in hits] == [
+        "incidents.reader.classifier",
+        "incidents.reader.facts",
+        "incidents.reader.numbers.parse_en",
+    ]
+    reader_module = tmp_path / "r.py"
+    reader_module.write_text(
+        "import re\nfrom typing import Final\nfrom incidents.taxonomy import SUBTYPES\n"
+        "from incidents.reader import cues\nfrom pathlib import Path\nimport sqlalchemy\n"
+        "from incidents import repository\nfrom core.db import engine\n",
+        encoding="utf-8",
+    )
+    assert [hit.split(" imports ")[1] for hit in _impure_reader_imports(reader_module)] == [
+        "pathlib.Path",
+        "sqlalchemy",
+        "incidents.repository",
+        "core.db.engine",
+    ]

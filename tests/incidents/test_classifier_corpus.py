@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from incidents.classifier import classify
-from incidents.facts import extract_facts
 from incidents.intake import classify_report
+from incidents.reader import classify, extract_facts
 from incidents.taxonomy import SUBTYPES, category_of
 
 CORPUS = [json.loads(line) for line in (Path(__file__).parent / "corpus.jsonl").read_text("utf-8").splitlines() if line]

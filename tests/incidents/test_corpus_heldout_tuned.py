@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from incidents.facts import extract_facts
 from incidents.intake import classify_report
+from incidents.reader import extract_facts
 from incidents.taxonomy import SUBTYPES, category_of
 
 ROWS = [

@@ -2,7 +2,7 @@
 
 A cue is not evidence for a subtype by itself: it tells where a fire burns (forest or building), how people were
 poisoned (ate, breathed a sudden release, worked in it for months), who caught bird flu (poultry or people), whether
-weather is named only in passing. Same format as ``incidents.lexicon``; keys start with ``@``.
+weather is named only in passing. Same format as ``incidents.reader.lexicon``; keys start with ``@``.
 """
 
 from __future__ import annotations

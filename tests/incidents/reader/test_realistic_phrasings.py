@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from incidents.classifier import classify
-from incidents.facts import extract_facts
+from incidents.reader import classify, extract_facts
 
 
 def facts(text: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Weighted evidence terms for the public-health and social-security subtypes (same format as ``incidents.lexicon``)."""
+"""Weighted evidence terms for the public-health and social-security subtypes (same format as ``reader.lexicon``)."""
 
 from __future__ import annotations
 

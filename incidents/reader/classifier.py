@@ -1,7 +1,8 @@
 """Classify a report into category and subtype: weighted lexicon evidence, then the trap rules of DOMAIN.md section 1.
 
 Deterministic, offline and explainable: every point of a score comes from a matched term, and every transfer of
-score between subtypes from a named rule below. The lexicons are compiled once at import.
+score between subtypes from a named rule below. The lexicons are compiled once, at import; the reader's door
+(``incidents.reader``) imports this module on first use.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from incidents import lexicon, lexicon_social
-from incidents.cues import CAUSE, CUE_TERMS, MEETING, OCCURRED, background_spans
+from incidents.reader import lexicon, lexicon_social
+from incidents.reader.cues import CAUSE, CUE_TERMS, MEETING, OCCURRED, background_spans
+from incidents.reader.termindex import TermIndex, normalize
 from incidents.schemas import Classification
 from incidents.taxonomy import NATURAL, SUBTYPES
-from incidents.termindex import TermIndex, normalize
 
 _INDEX = TermIndex((lexicon.SUBTYPE_TERMS, lexicon_social.SUBTYPE_TERMS, CUE_TERMS))
 

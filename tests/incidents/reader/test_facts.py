@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from incidents.facts import extract_facts
-from incidents.numbers import parse_en, parse_zh
+from incidents.reader import extract_facts
+from incidents.reader.numbers import parse_en, parse_zh
 
 
 def facts(text: str) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from incidents import fact_patterns as fp
-from incidents.cues import background_spans
-from incidents.numbers import parse_en, parse_zh, whole
+from incidents.reader import fact_patterns as fp
+from incidents.reader.cues import background_spans
+from incidents.reader.numbers import parse_en, parse_zh, whole
+from incidents.reader.termindex import normalize
 from incidents.schemas import MAX_COUNT, MAX_MONEY, Facts
-from incidents.termindex import normalize
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _REAL = ("economic_loss_cny", "magnitude")

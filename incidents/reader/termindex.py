@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import product
 
-from incidents.cues import EN_NEGATION, ZH_NEGATION
-from incidents.lexicon_hant import TO_SIMPLIFIED
+from incidents.reader.cues import EN_NEGATION, ZH_NEGATION
+from incidents.reader.lexicon_hant import TO_SIMPLIFIED
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
 _SPACES = re.compile(r"\s+")

@@ -1,4 +1,4 @@
-"""The patterns that find casualty, impact and magnitude figures in reports (data for ``incidents.facts``).
+"""The patterns that find casualty, impact and magnitude figures in reports (data for ``incidents.reader.facts``).
 
 Every count pattern is anchored on a word that says what the number counts (死亡, 受伤, "killed", "evacuated"), and a
 Chinese number must be followed by a measure word (人, 名, 位, 例) or the verb itself, so dates (3月5日), times
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from incidents.numbers import EN_NUMBER, ZH_NUMBER, ZH_NUMERAL
+from incidents.reader.numbers import EN_NUMBER, ZH_NUMBER, ZH_NUMERAL
 
 _Q = f"(?P<n>{ZH_NUMBER})"
 # Between the measure word and the verb: a few characters naming who ("3名工人死亡"), but never another number, a

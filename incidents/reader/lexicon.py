@@ -1,4 +1,4 @@
-"""Weighted evidence terms for each subtype, Chinese and English, as data for ``incidents.classifier``.
+"""Weighted evidence terms for each subtype, Chinese and English, as data for ``incidents.reader.classifier``.
 
 Format: subtype → {weight: "term|term|..."}. English terms are lower case and match whole words; ``{a,b}`` expands to
 alternatives (``collide{,s,d}`` → collide, collides, collided). Chinese terms match anywhere. The longest term wins at
