@@ -61,9 +61,9 @@ from core import migrate  # noqa: E402
 from core.db import create_engine, create_sessionmaker, transaction  # noqa: E402
 from core.settings import get_settings  # noqa: E402
 from core.users import Role, add_user  # noqa: E402
-from gis.importer import LayerKind  # noqa: E402
+from gis.io.importer import LayerKind  # noqa: E402
+from gis.io.transfer import import_layer, zip_limits  # noqa: E402
 from gis.tiles import TileLayer, tile_sql  # noqa: E402
-from gis.transfer import import_layer, zip_limits  # noqa: E402
 from web.app import create_app  # noqa: E402
 
 CENTRE = (104.0657, 30.6598)  # Tianfu Square, Chengdu

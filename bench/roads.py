@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/roads.py [--units 100000] [--stations 2000] [--repeat 300]
 
-- road ETA from 10 candidate units to one incident: ``gis.routing.travel_times`` (snap + one pgr_withPoints
+- road ETA from 10 candidate units to one incident: ``gis.roads.routing.travel_times`` (snap + one pgr_withPoints
   many-to-one) vs the bare pgRouting cost query from pre-snapped vertices (``pgr_dijkstraCost``), and vs the bare
   ``pgr_withPointsCost`` from pre-snapped points;
-- the 5 nearest available units by road among 100,000: ``gis.reach.nearest_by_road`` vs the plain KNN SQL plus the
+- the 5 nearest available units by road among 100,000: ``gis.roads.reach.nearest_by_road`` vs the plain KNN SQL plus the
   bare pgRouting cost query in one statement;
 - the KNN candidate step alone (20 candidates, the stale-fix → home-station rule applied in the index walk) vs the
   plain KNN SQL, both through the same session.
@@ -34,10 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 from bench._common import bench_database, print_table, summary_ms  # noqa: E402
 from core.db import create_engine, create_sessionmaker, transaction  # noqa: E402
 from core.settings import get_settings  # noqa: E402
-from gis.graph import ROUTABLE_EDGES_SQL  # noqa: E402
-from gis.osm_import import import_osm  # noqa: E402
-from gis.reach import find_candidates, nearest_by_road  # noqa: E402
-from gis.routing import travel_times  # noqa: E402
+from gis.io.osm_import import import_osm  # noqa: E402
+from gis.roads.graph import ROUTABLE_EDGES_SQL  # noqa: E402
+from gis.roads.reach import find_candidates, nearest_by_road  # noqa: E402
+from gis.roads.routing import travel_times  # noqa: E402
 
 BBOX = (104.0421, 30.6528, 104.1296, 30.7279)  # the extract
 UNIT_TYPES = ["ambulance", "fire_engine", "police_unit", "rescue_team", "hazmat_team", "medical_team",

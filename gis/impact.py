@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Invalid
 from gis import service
 from gis.models import Resource
-from gis.routing import GEOD, straight_metres
+from gis.roads.routing import GEOD, straight_metres
 
 LEVELS = ("IV", "III", "II", "I")
 DEFAULT_RULE = "default"

@@ -100,7 +100,7 @@ class Resource(Base):
         Index("ix_resource_location", "location", postgresql_using="gist"),
         Index("ix_resource_type_status", "type", "status"),
         Index("ix_resource_home_station_id", "home_station_id"),
-        # The available units in each station's quarters, by type (nearest-by-road's station step, gis.reach).
+        # The available units in each station's quarters, by type (nearest-by-road's station step, gis.roads.reach).
         Index(
             "ix_resource_quarters",
             "home_station_id",

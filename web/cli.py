@@ -151,8 +151,8 @@ def _advance(bar: tqdm[Any], rows: int) -> None:
 async def _import_layer(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from gis.importer import LayerKind
-    from gis.transfer import import_layer, read_limits, zip_limits
+    from gis.io.importer import LayerKind
+    from gis.io.transfer import import_layer, read_limits, zip_limits
 
     path = Path(args.file)
     if not path.is_file():
@@ -198,8 +198,8 @@ def cmd_import_layer(args: argparse.Namespace, settings: Settings) -> int:
 async def _import_osm(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from gis.graph import speed_table
-    from gis.osm_import import import_osm
+    from gis.io.osm_import import import_osm
+    from gis.roads.graph import speed_table
 
     path = Path(args.file)
     async with _unit_of_work(settings) as session:
@@ -227,7 +227,7 @@ def cmd_import_osm(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _build_roads(settings: Settings) -> None:
-    from gis.graph import build_graph, speed_table
+    from gis.roads.graph import build_graph, speed_table
 
     async with _unit_of_work(settings) as session:
         report = await build_graph(session, speeds=speed_table(settings.road_speeds_kmh))

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
-from gis.importer import LayerKind
-from gis.transfer import import_layer, zip_limits
+from gis.io.importer import LayerKind
+from gis.io.transfer import import_layer, zip_limits
 from incidents.models import Incident
 from tests.conftest import TokenFor
 from tests.gis.conftest import chengdu_dir

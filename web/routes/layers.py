@@ -18,10 +18,10 @@ from core.errors import Invalid, NotFound
 from core.geojson import feature_collection
 from core.users import Role
 from gis import service
-from gis.importer import LayerKind
+from gis.io.importer import LayerKind
+from gis.io.transfer import ExportFormat, Layer, export_layer
 from gis.models import HazardZone, Jurisdiction
 from gis.schemas import HazardZoneOut, JurisdictionOut, ResourceOut
-from gis.transfer import ExportFormat, Layer, export_layer
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
 from web.listing import BboxQuery, FormatParam, KeyQuery, KeysQuery, PageDep, bbox_param, lon_lat_param
 from web.routes.resources import import_body, upload_layer

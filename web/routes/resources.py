@@ -12,10 +12,10 @@ from core.errors import Invalid
 from core.geojson import FeatureCollectionOut, feature_collection
 from core.users import Role
 from gis import service
-from gis.importer import LayerKind
+from gis.io.importer import LayerKind
+from gis.io.transfer import import_layer, read_limits, zip_limits
 from gis.schemas import ImportReport, ResourceIn, ResourceList, ResourceOut, listed_item
 from gis.service import ResourcePage
-from gis.transfer import import_layer, read_limits, zip_limits
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
 from web.door import BodyKind, body_limit

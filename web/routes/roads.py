@@ -12,9 +12,9 @@ from shapely.geometry import mapping
 
 from core.geojson import feature, feature_collection
 from gis.impact import EVACUATION_TYPES, affected, impact_area
-from gis.isochrone import MAX_ISOCHRONE_MINUTES, isochrone
-from gis.reach import MAX_K, nearest_by_road
-from gis.routing import RoadPolicy, route
+from gis.roads.isochrone import MAX_ISOCHRONE_MINUTES, isochrone
+from gis.roads.reach import MAX_K, nearest_by_road
+from gis.roads.routing import RoadPolicy, route
 from web.deps import AnyUser, SessionDep, SettingsDep, VisibleIncident
 from web.listing import FormatParam, lon_lat_param
 

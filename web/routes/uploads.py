@@ -19,7 +19,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from core.errors import Invalid, TooLarge
 from core.settings import Settings
-from gis.files import clean_name
+from gis.io.files import clean_name
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import pandas as pd
 import shapely
 
 from core.errors import Invalid
-from gis.layers import CheckedLayer
+from gis.io.layers import CheckedLayer
 from gis.schemas import RowProblem
 
 Progress = Callable[[int], None]
@@ -169,9 +169,9 @@ def table_rows(
     buffer_m: float | None = None,
 ) -> list[tuple[Any, ...]]:
     """The rows of a jurisdictions or hazard zones layer, each ``(file row, *columns, wkb)``; rows that cannot be
-    taken go to ``checked.rejected``. (Resources: ``gis.resource_rows``, column by column.)"""
+    taken go to ``checked.rejected``. (Resources: ``gis.io.resource_rows``, column by column.)"""
     if kind is LayerKind.resources:
-        raise ValueError("resource rows are made by gis.resource_rows.resource_row_chunks")
+        raise ValueError("resource rows are made by gis.io.resource_rows.resource_row_chunks")
     frame = checked.frame
     geoms = frame.geometry.values
     type_ids = shapely.get_type_id(geoms)

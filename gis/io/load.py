@@ -18,10 +18,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import bulk_timeouts, driver_connection
-from gis.binary_copy import HEADER, TRAILER, copy_rows
-from gis.importer import LayerKind
-from gis.resource_rows import COLUMNS as _RESOURCE_COLUMNS
-from gis.resource_rows import JSONB_COLUMNS as _RESOURCE_JSONB
+from gis.io.binary_copy import HEADER, TRAILER, copy_rows
+from gis.io.importer import LayerKind
+from gis.io.resource_rows import COLUMNS as _RESOURCE_COLUMNS
+from gis.io.resource_rows import JSONB_COLUMNS as _RESOURCE_JSONB
 
 CHUNK = 10_000
 T = TypeVar("T")

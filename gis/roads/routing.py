@@ -1,5 +1,5 @@
 """Travel on the road graph: snapping points to roads, a route between two points, and travel times from many
-origins to one destination in one query (the reachable area is in ``gis.isochrone``).
+origins to one destination in one query (the reachable area is in ``gis.roads.isochrone``).
 
 A point is snapped to the nearest routable edge (KNN on its GiST index, then the exact distance on the spheroid)
 and becomes a point *on* that edge at a fraction of its length, which pgRouting's ``withPoints`` functions split
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict
 from core.settings import Settings
-from gis.graph import ROUTABLE_EDGES_SQL
+from gis.roads.graph import ROUTABLE_EDGES_SQL
 
 Method = Literal["road", "straight_line"]
 LonLat = tuple[float, float]

@@ -21,13 +21,13 @@ from core.errors import Invalid
 from core.events import record_event
 from core.settings import Settings
 from gis import repository
-from gis.files import ZipLimits, clean_name
-from gis.importer import RESERVED, LayerKind, require_rows, table_rows
-from gis.layers import check_geometry, read_layer
-from gis.load import CHUNK, Loaded, ahead, bulk_load, bulk_upsert
+from gis.io.files import ZipLimits, clean_name
+from gis.io.importer import RESERVED, LayerKind, require_rows, table_rows
+from gis.io.layers import check_geometry, read_layer
+from gis.io.load import CHUNK, Loaded, ahead, bulk_load, bulk_upsert
+from gis.io.read_process import ReadLimits, release_memory
+from gis.io.resource_rows import home_station_ids, resource_row_chunks
 from gis.models import HazardZone, Jurisdiction, Resource, RoadWay
-from gis.read_process import ReadLimits, release_memory
-from gis.resource_rows import home_station_ids, resource_row_chunks
 from gis.schemas import ImportReport
 
 Progress = Callable[[int], None]

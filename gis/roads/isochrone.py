@@ -17,8 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, Invalid
-from gis.graph import ROUTABLE_EDGES_SQL
-from gis.routing import NO_GRAPH, POINTS_SQL, RoadPolicy, inside_edge, off_network, snap_points
+from gis.roads.graph import ROUTABLE_EDGES_SQL
+from gis.roads.routing import NO_GRAPH, POINTS_SQL, RoadPolicy, inside_edge, off_network, snap_points
 
 MAX_ISOCHRONE_MINUTES = 120
 

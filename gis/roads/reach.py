@@ -26,7 +26,7 @@ from core.clock import utcnow
 from core.errors import Invalid
 from gis import repository
 from gis.models import ResourceKind
-from gis.routing import Leg, Method, RoadPolicy, straight_metres_from, travel_times
+from gis.roads.routing import Leg, Method, RoadPolicy, straight_metres_from, travel_times
 
 PositionSource = Literal["fix", "home_station", "last_known"]
 MAX_K = 50

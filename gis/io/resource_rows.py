@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from gis.layers import CheckedLayer
+from gis.io.layers import CheckedLayer
 from gis.models import UnitStatus
 from gis.schemas import RowProblem
 

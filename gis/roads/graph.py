@@ -20,7 +20,7 @@ from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import bulk_timeouts
-from gis.road_models import RoadEdge
+from gis.roads.road_models import RoadEdge
 
 # km/h by highway class, for ways without a usable ``maxspeed``: urban driving, configurable
 # (COMMANDPOST_ROAD_SPEEDS_KMH). A class that is absent, or set to 0, is not driven.

@@ -1,5 +1,5 @@
 """Reading a layer file into checked rows: GeoJSON, GeoPackage, zipped Shapefile or CSV (read in a child process:
-gis.read_process), any CRS (reprojected to EPSG:4326), and a report of each row that could not be taken as it was,
+gis.io.read_process), any CRS (reprojected to EPSG:4326), and a report of each row that could not be taken as it was,
 instead of failing the file or dropping rows in silence.
 
 Policy for bad geometry: a self-intersecting (invalid) polygon is repaired with GEOS MakeValid (the algorithm
@@ -24,9 +24,9 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from core.errors import Invalid
-from gis.arrow_frame import frame_from_arrow
-from gis.files import ZipLimits
-from gis.read_process import ReadJob, ReadLimits, read_in_child
+from gis.io.arrow_frame import frame_from_arrow
+from gis.io.files import ZipLimits
+from gis.io.read_process import ReadJob, ReadLimits, read_in_child
 from gis.schemas import RowProblem
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ async def read_layer(
 ) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Read any supported layer file into a GeoDataFrame in its own CRS, plus notes on what was assumed.
 
-    The file is read in a child process (gis.read_process); the frame is made from its rows in a worker thread.
+    The file is read in a child process (gis.io.read_process); the frame is made from its rows in a worker thread.
     """
     name = name or path.name
     with tempfile.TemporaryDirectory(prefix="commandpost-read-") as workdir:
