@@ -108,10 +108,6 @@ def _properties(record: dict[str, Any]) -> str:
     return json.dumps(props, ensure_ascii=False)
 
 
-def _dump(value: dict[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
 def jurisdiction_row(record: dict[str, Any], *, source: str, row: int) -> tuple[Any, ...]:
     """(name, name_en, admin_level, code, source, external_id, properties)."""
     name = _text(record, "name", "name_zh", "name_en")

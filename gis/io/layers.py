@@ -18,7 +18,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
@@ -170,14 +169,3 @@ def _polygonal(geometry: shapely.Geometry | None) -> shapely.Geometry | None:
         return geometry
     parts = [g for g in getattr(geometry, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
     return shapely.union_all(parts) if parts else None
-
-
-def text_column(frame: pd.DataFrame, *names: str) -> pd.Series[Any] | None:
-    """The first of ``names`` present (case-insensitively), as stripped text with blanks as None."""
-    columns = {str(c).lower(): c for c in frame.columns}
-    for name in names:
-        if name in columns:
-            series = frame[columns[name]]
-            values = series.astype(object).where(series.notna(), None)
-            return values.map(lambda v: None if v is None or str(v).strip() == "" else str(v).strip())
-    return None

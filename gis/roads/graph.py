@@ -16,11 +16,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import bulk_timeouts
-from gis.roads.road_models import RoadEdge
 
 # km/h by highway class, for ways without a usable ``maxspeed``: urban driving, configurable
 # (COMMANDPOST_ROAD_SPEEDS_KMH). A class that is absent, or set to 0, is not driven.
@@ -194,11 +193,6 @@ def speed_table(overrides: Mapping[str, float] | None = None) -> dict[str, float
     """The speeds in force: the defaults with the operator's overrides on top; classes at 0 or below dropped."""
     merged = {**DEFAULT_SPEEDS_KMH, **(overrides or {})}
     return {highway: float(kmh) for highway, kmh in merged.items() if kmh > 0}
-
-
-async def graph_loaded(session: AsyncSession) -> bool:
-    """Whether a routing graph exists (``import-osm`` builds one from the roads it loads)."""
-    return bool(await session.scalar(select(exists().where(RoadEdge.routable))))
 
 
 async def build_graph(session: AsyncSession, *, speeds: Mapping[str, float] | None = None) -> GraphReport:
