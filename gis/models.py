@@ -51,6 +51,7 @@ class ResourceKind(StrEnum):
     facility = "facility"
 
 
+# The CHECK constraint's list, written from our own enum (fixed text, no input).
 _STATUSES_SQL = ", ".join(f"'{s.value}'" for s in UnitStatus)
 
 

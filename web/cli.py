@@ -151,8 +151,8 @@ def _advance(bar: tqdm[Any], rows: int) -> None:
 async def _import_layer(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from gis.io.importer import LayerKind
-    from gis.io.transfer import import_layer, read_limits, zip_limits
+    from gis.schemas import ImportLimits, LayerKind
+    from gis.service import import_layer
 
     path = Path(args.file)
     if not path.is_file():
@@ -163,8 +163,7 @@ async def _import_layer(settings: Settings, args: argparse.Namespace) -> None:
                 session,
                 path=path,
                 kind=LayerKind(args.kind),
-                limits=zip_limits(settings),
-                read_limits=read_limits(settings),
+                limits=ImportLimits.of(settings),
                 crs=args.crs,
                 zone_kind=args.zone_kind,
                 buffer_m=args.buffer_m,
@@ -198,12 +197,12 @@ def cmd_import_layer(args: argparse.Namespace, settings: Settings) -> int:
 async def _import_osm(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from gis.io.osm_import import import_osm
-    from gis.roads.graph import speed_table
+    from gis.service import import_osm
+    from gis.service import road_speeds as speed_table
 
     path = Path(args.file)
     async with _unit_of_work(settings) as session:
-        speeds = speed_table(settings.road_speeds_kmh)
+        speeds = speed_table(overrides=settings.road_speeds_kmh)
         report = await import_osm(session, path=path, demo_units=args.demo_units, speeds=speeds)
         await record_audit(
             session,
@@ -227,10 +226,11 @@ def cmd_import_osm(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _build_roads(settings: Settings) -> None:
-    from gis.roads.graph import build_graph, speed_table
+    from gis.service import build_road_graph as build_graph
+    from gis.service import road_speeds as speed_table
 
     async with _unit_of_work(settings) as session:
-        report = await build_graph(session, speeds=speed_table(settings.road_speeds_kmh))
+        report = await build_graph(session, speeds=speed_table(overrides=settings.road_speeds_kmh))
         await record_audit(
             session,
             action="roads.build",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -20,15 +19,9 @@ import shapely
 
 from core.errors import Invalid
 from gis.io.layers import CheckedLayer
-from gis.schemas import RowProblem
+from gis.io.schemas import LayerKind, RowProblem
 
 Progress = Callable[[int], None]
-
-
-class LayerKind(StrEnum):
-    resources = "resources"
-    jurisdictions = "jurisdictions"
-    hazard_zones = "hazard_zones"
 
 
 class RowError(ValueError):

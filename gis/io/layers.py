@@ -26,7 +26,7 @@ from core.errors import Invalid
 from gis.io.arrow_frame import frame_from_arrow
 from gis.io.files import ZipLimits
 from gis.io.read_process import ReadJob, ReadLimits, read_in_child
-from gis.schemas import RowProblem
+from gis.io.schemas import RowProblem
 
 log = logging.getLogger(__name__)
 

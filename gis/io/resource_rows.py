@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 import shapely
 
 from gis.io.layers import CheckedLayer
+from gis.io.schemas import RowProblem
 from gis.models import UnitStatus
-from gis.schemas import RowProblem
 
 CAPACITY_COLUMNS = ("beds", "places", "shelter_places", "stock")
 TEXT = pa.large_string()  # what pandas keeps its Arrow-backed text in

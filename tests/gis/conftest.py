@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
 from gis.io.files import ZipLimits
-from gis.io.osm_import import OsmReport, import_osm
+from gis.io.osm_import import import_osm
 from gis.io.transfer import zip_limits
+from gis.schemas import ImportLimits, OsmReport
 from tests.conftest import shared_data_dir
 
 T = TypeVar("T")
@@ -55,7 +56,7 @@ async def mini_city(session: AsyncSession) -> OsmReport:
 
 @pytest.fixture
 def limits(settings: Settings) -> ZipLimits:
-    return zip_limits(settings)
+    return zip_limits(ImportLimits.of(settings))
 
 
 def reader_pids() -> set[int]:

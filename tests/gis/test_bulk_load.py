@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from core.errors import Invalid
 from gis.io import load, resource_rows, transfer
 from gis.io.files import ZipLimits
-from gis.io.importer import LayerKind
 from gis.io.resource_rows import point_ewkb
 from gis.io.transfer import import_layer
+from gis.schemas import LayerKind
 
 BULK_NOTE = "loaded in bulk"
 

@@ -29,11 +29,11 @@ from core.errors import Invalid, TooLarge
 from core.settings import Settings
 from gis.io.files import LayerFormat, ZipLimits, clean_name, extract_layer, sniff_format
 from gis.io.geopackage import feature_table
-from gis.io.importer import LayerKind
 from gis.io.layers import read_layer
 from gis.io.read_process import SERVER, ReadLimits
 from gis.io.transfer import import_layer, read_limits
 from gis.models import HazardZone
+from gis.schemas import ImportLimits, LayerKind
 from tests.gis.conftest import reader_pids, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,7 +131,8 @@ async def test_the_row_limit_holds_for_every_format(tmp_path: Path, limits: ZipL
 
 def test_read_limits_default_to_the_settings_defaults() -> None:
     defaults = Settings.model_construct()
-    assert read_limits(defaults) == ReadLimits()
+    assert ImportLimits.of(defaults) == ImportLimits()
+    assert read_limits(ImportLimits.of(defaults)) == ReadLimits()
 
 
 def _rich() -> gpd.GeoDataFrame:

@@ -17,9 +17,9 @@ from core.errors import Invalid, TooLarge
 from core.events import Event
 from gis import service
 from gis.io.files import ZipLimits
-from gis.io.importer import LayerKind
-from gis.io.transfer import ExportFormat, Layer, export_layer, import_layer
+from gis.io.transfer import export_layer, import_layer
 from gis.models import HazardZone, Jurisdiction, Resource
+from gis.schemas import ExportFormat, Layer, LayerKind
 from tests.gis.conftest import chengdu_dir, shared_file
 
 

@@ -14,8 +14,9 @@ from core.errors import Invalid
 from core.events import Event
 from gis import service
 from gis.io.osm import maxspeed_kmh, oneway, read_extract
-from gis.io.osm_import import OsmReport, import_osm
+from gis.io.osm_import import import_osm
 from gis.models import Jurisdiction, Resource, RoadWay
+from gis.schemas import OsmReport
 from tests.gis.conftest import MINI_CITY, chengdu_dir
 
 
