@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,8 +28,15 @@ def _python(*args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def test_importing_the_app_and_creating_it_loads_no_heavy_library() -> None:
-    code = f"import web.app, sys; web.app.create_app(); print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+@pytest.mark.parametrize(
+    "imports",
+    [
+        "import web.app",
+        "import web.cli, web.app",  # `commandpost serve` runs the worker in the CLI's own process
+    ],
+)
+def test_importing_the_app_and_creating_it_loads_no_heavy_library(imports: str) -> None:
+    code = f"{imports}, sys; web.app.create_app(); print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     assert _python("-c", code) == "[]"
 
 

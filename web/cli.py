@@ -9,11 +9,10 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
-from tqdm import tqdm
 
 from core import migrate
 from core.audit import record_audit
@@ -21,6 +20,9 @@ from core.db import create_engine, create_sessionmaker, transaction
 from core.errors import CommandpostError
 from core.settings import Settings, get_settings
 from core.users import Role, add_user, ensure_admin
+
+if TYPE_CHECKING:  # `serve` runs the web worker in this process: tqdm loads only for a command that draws a bar
+    from tqdm import tqdm
 
 
 @asynccontextmanager
@@ -79,6 +81,8 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
         _print(f"created database {name}")
     pending = migrate.pending_revisions(url)
     if pending:
+        from tqdm import tqdm
+
         with tqdm(total=len(pending), desc="migrating", unit="rev", disable=args.quiet) as bar:
 
             def step(revision: str) -> None:
@@ -150,6 +154,8 @@ def _advance(bar: tqdm[Any], rows: int) -> None:
 
 async def _import_layer(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
+
+    from tqdm import tqdm
 
     from gis.schemas import ImportLimits, LayerKind
     from gis.service import import_layer
