@@ -61,9 +61,8 @@ from core import migrate  # noqa: E402
 from core.db import create_engine, create_sessionmaker, transaction  # noqa: E402
 from core.settings import get_settings  # noqa: E402
 from core.users import Role, add_user  # noqa: E402
-from gis.importer import LayerKind  # noqa: E402
-from gis.tiles import TileLayer, tile_sql  # noqa: E402
-from gis.transfer import import_layer, zip_limits  # noqa: E402
+from gis import service as gis  # noqa: E402
+from gis.schemas import ImportLimits, LayerKind, TileLayer  # noqa: E402
 from web.app import create_app  # noqa: E402
 
 CENTRE = (104.0657, 30.6598)  # Tianfu Square, Chengdu
@@ -165,7 +164,9 @@ async def our_import(settings: Any, gpkg: Path) -> float:
     try:
         start = time.perf_counter()
         async with transaction(create_sessionmaker(engine)) as session:
-            report = await import_layer(session, path=gpkg, kind=LayerKind.resources, limits=zip_limits(settings))
+            report = await gis.import_layer(
+                session, path=gpkg, kind=LayerKind.resources, limits=ImportLimits.of(settings)
+            )
         elapsed = time.perf_counter() - start
         assert report.imported > 0 and not report.rejected, report.rejected[:3]
         return elapsed
@@ -203,7 +204,10 @@ async def serve_figures(settings: Any, dsn: str, times: int) -> list[tuple[str, 
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 auth = await token(client, settings)
                 bare_tile = (
-                    str(tile_sql(TileLayer.resources)).replace(":z", "$1").replace(":x", "$2").replace(":y", "$3")
+                    str(gis.tile_sql(layer=TileLayer.resources))
+                    .replace(":z", "$1")
+                    .replace(":x", "$2")
+                    .replace(":y", "$3")
                 )
                 for z in (14, 12):
                     x, y = tile_of(*CENTRE, z)

@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/roads.py [--units 100000] [--stations 2000] [--repeat 300]
 
-- road ETA from 10 candidate units to one incident: ``gis.routing.travel_times`` (snap + one pgr_withPoints
+- road ETA from 10 candidate units to one incident: ``gis.service.travel_times`` (snap + one pgr_withPoints
   many-to-one) vs the bare pgRouting cost query from pre-snapped vertices (``pgr_dijkstraCost``), and vs the bare
   ``pgr_withPointsCost`` from pre-snapped points;
-- the 5 nearest available units by road among 100,000: ``gis.reach.nearest_by_road`` vs the plain KNN SQL plus the
+- the 5 nearest available units by road among 100,000: ``gis.service.nearest_by_road`` vs the plain KNN SQL plus the
   bare pgRouting cost query in one statement;
 - the KNN candidate step alone (20 candidates, the stale-fix → home-station rule applied in the index walk) vs the
   plain KNN SQL, both through the same session.
@@ -34,15 +34,16 @@ from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 from bench._common import bench_database, print_table, summary_ms  # noqa: E402
 from core.db import create_engine, create_sessionmaker, transaction  # noqa: E402
 from core.settings import get_settings  # noqa: E402
-from gis.graph import ROUTABLE_EDGES_SQL  # noqa: E402
-from gis.osm_import import import_osm  # noqa: E402
-from gis.reach import find_candidates, nearest_by_road  # noqa: E402
-from gis.routing import travel_times  # noqa: E402
+from gis import service as gis  # noqa: E402
 
 BBOX = (104.0421, 30.6528, 104.1296, 30.7279)  # the extract
 UNIT_TYPES = ["ambulance", "fire_engine", "police_unit", "rescue_team", "hazmat_team", "medical_team",
               "ladder_truck", "command_vehicle"]  # fmt: skip
 STALE = timedelta(minutes=10)
+# The edges pgRouting reads, as gis.roads.graph.ROUTABLE_EDGES_SQL has them: written out here, the floor's own raw SQL.
+ROUTABLE_EDGES_SQL = (
+    "SELECT id, source, target, cost_s AS cost, reverse_cost_s AS reverse_cost FROM road_edge WHERE routable"
+)
 
 _BOX = """box AS (SELECT CAST(:x0 AS float8) AS x0, CAST(:y0 AS float8) AS y0, CAST(:x1 AS float8) AS x1,
                       CAST(:y1 AS float8) AS y1)"""
@@ -150,7 +151,7 @@ async def load(settings: Any, *, units: int, stations: int, now: datetime) -> No
     try:
         async with transaction(create_sessionmaker(engine)) as session:
             started = time.perf_counter()
-            report = await import_osm(session, path=settings.shared_data / "chengdu" / "chengdu_core_2018.osm.pbf")
+            report = await gis.import_osm(session, path=settings.shared_data / "chengdu" / "chengdu_core_2018.osm.pbf")
             assert report.graph is not None
             print(f"imported Chengdu and built the graph in {time.perf_counter() - started:.2f} s")
             print(f"  road graph: {report.graph.summary()}")
@@ -188,7 +189,7 @@ async def eta_figures(session: AsyncSession, places: list[tuple[float, float]], 
         cases.append((lon, lat, origins, vertices, snapped))
 
     def ours(case: Any) -> Callable[[], Awaitable[Any]]:
-        return lambda: travel_times(session, origins=case[2], lon=case[0], lat=case[1])
+        return lambda: gis.travel_times(session, origins=case[2], lon=case[0], lat=case[1])
 
     def dijkstra(case: Any) -> Callable[[], Awaitable[Any]]:
         params = {"starts": sorted(set(case[3][1:]) - {case[3][0]}), "finish": case[3][0]}
@@ -213,13 +214,13 @@ async def eta_figures(session: AsyncSession, places: list[tuple[float, float]], 
 
 async def nearest_figures(session: AsyncSession, places: list[tuple[float, float]], now: datetime) -> list[Any]:
     def ours(lon: float, lat: float) -> Callable[[], Awaitable[Any]]:
-        return lambda: nearest_by_road(session, lon=lon, lat=lat, type="ambulance", k=5, candidates=20, now=now)
+        return lambda: gis.nearest_by_road(session, lon=lon, lat=lat, type="ambulance", k=5, candidates=20, now=now)
 
     def floor(lon: float, lat: float) -> Callable[[], Awaitable[Any]]:
         params = {"lon": lon, "lat": lat, "type": "ambulance", "k": 20}
         return lambda: session.execute(KNN_PLUS_COST_SQL, params)
 
-    found = await nearest_by_road(session, lon=places[0][0], lat=places[0][1], type="ambulance", k=5, now=now)
+    found = await gis.nearest_by_road(session, lon=places[0][0], lat=places[0][1], type="ambulance", k=5, now=now)
     print("\nexample: 5 nearest ambulances by road to", places[0])
     for r in found:
         print(f"  unit {r.unit_id}: {r.eta_s:7.1f} s {r.distance_m:7.0f} m {r.method:<13} {r.position_source:<12} "
@@ -232,7 +233,7 @@ async def nearest_figures(session: AsyncSession, places: list[tuple[float, float
 
 async def candidate_figures(session: AsyncSession, places: list[tuple[float, float]], now: datetime) -> list[Any]:
     def ours(lon: float, lat: float) -> Callable[[], Awaitable[Any]]:
-        return lambda: find_candidates(
+        return lambda: gis.units_nearest_by_line(
             session, lon=lon, lat=lat, type="ambulance", limit=20, stale_after=STALE, now=now
         )
 

@@ -3,7 +3,7 @@
 Where the requirements come from, in order: the incident's activated plans (what is still missing after
 dispatches), else an ad-hoc ``type``/``count`` asked for, else a preview of the best-matching plan at the level it
 would be activated at (so a commander sees who would go before activating). Units are ranked by road travel time
-(``gis.reach.nearest_by_road``; straight line only as its stated fallback). A unit is left out, and counted toward
+(``gis.service.nearest_by_road``; straight line only as its stated fallback). A unit is left out, and counted toward
 the cause of a shortfall, when it is too far (beyond ``recommend_max_eta_minutes``) or when its only position is a
 stale fix with no home station to fall back on (DOMAIN.md section 4: stale fixes are not trusted). A unit that
 never sent a fix and has no station is taken at its registered position, and its reason says so.
@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
 from core.settings import Settings
-from gis.reach import MAX_K, Reach, nearest_by_road
-from gis.routing import RoadPolicy
+from gis import service as gis
+from gis.schemas import MAX_K, Reach, RoadPolicy
 from incidents import service as incident_service
 from plans import service as plans
 
@@ -106,7 +106,7 @@ async def _fill(
     if need.missing == 0:
         return filled
     # Ask for more than needed, so the units left out (too far, stale) can be told apart from none at all.
-    found = await nearest_by_road(
+    found = await gis.nearest_by_road(
         session,
         lon=lon,
         lat=lat,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.bounds import Id
 from core.clock import ObservedAt
 from core.geojson import Point
-from gis.models import UnitStatus
+from gis.schemas import UnitStatus
 
 
 class DispatchIn(BaseModel):

@@ -25,7 +25,7 @@ from core.clock import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.events import record_event
 from gis import service as gis
-from gis.models import Resource
+from gis.service import Resource
 from incidents import repository as incident_repo
 from incidents import service as incidents
 from plans import service as plans

@@ -7,7 +7,7 @@ A unit becomes `dispatched` only through a dispatch (which also creates the assi
 from __future__ import annotations
 
 from core.errors import Conflict
-from gis.models import UnitStatus
+from gis.schemas import UnitStatus
 
 S = UnitStatus
 # Going back to `available` from any assignment state ends the unit's dispatch (cleared, recalled or cancelled).

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Polygon
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
-from gis import service
-from gis.models import Resource
-from gis.routing import GEOD, straight_metres
+from gis import repository
+from gis.roads.routing import GEOD, straight_metres
+from gis.schemas import EVACUATION_TYPES, Affected, ImpactArea
 
 LEVELS = ("IV", "III", "II", "I")
 DEFAULT_RULE = "default"
-EVACUATION_TYPES = ("school", "hospital", "shelter")
 
 # Metres for grades IV, III, II, I (least to most serious).
 DEFAULT_RADII_M: dict[str, tuple[float, float, float, float]] = {
@@ -41,25 +39,6 @@ DEFAULT_RADII_M: dict[str, tuple[float, float, float, float]] = {
     DEFAULT_RULE: (200, 500, 1_000, 2_000),
 }
 _CIRCLE_POINTS = 72
-
-
-@dataclass(frozen=True)
-class ImpactArea:
-    """A default impact circle: its polygon, radius, the table row it came from and the grade it was sized for."""
-
-    area: Polygon
-    radius_m: float
-    rule: str
-    level: str
-    assumed_level: bool
-
-
-@dataclass(frozen=True)
-class Affected:
-    """A resource inside an impact area, with its distance from the incident."""
-
-    resource: Resource
-    distance_m: float
 
 
 def radius_table(overrides: Mapping[str, Sequence[float]] | None = None) -> dict[str, tuple[float, ...]]:
@@ -118,7 +97,8 @@ async def affected(
     types: Sequence[str] | None = EVACUATION_TYPES,
 ) -> list[Affected]:
     """The resources (of ``types``; all with None) inside the impact area, nearest to the incident first."""
-    inside = await service.resources_within(session, geometry=impact.area, types=types)
+    # The circle is ours and valid: straight to the query, without the service's checks of a caller's area.
+    inside = await repository.select_resources_within(session, geometry=impact.area, types=types)
     found = []
     for resource in inside:
         point = to_shape(resource.location)

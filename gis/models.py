@@ -51,6 +51,7 @@ class ResourceKind(StrEnum):
     facility = "facility"
 
 
+# The CHECK constraint's list, written from our own enum (fixed text, no input).
 _STATUSES_SQL = ", ".join(f"'{s.value}'" for s in UnitStatus)
 
 
@@ -100,7 +101,7 @@ class Resource(Base):
         Index("ix_resource_location", "location", postgresql_using="gist"),
         Index("ix_resource_type_status", "type", "status"),
         Index("ix_resource_home_station_id", "home_station_id"),
-        # The available units in each station's quarters, by type (nearest-by-road's station step, gis.reach).
+        # The available units in each station's quarters, by type (nearest-by-road's station step, gis.roads.reach).
         Index(
             "ix_resource_quarters",
             "home_station_id",

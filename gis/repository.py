@@ -1,46 +1,60 @@
-"""The SQL of the registry and the reference layers. Filters are bound parameters, never strings."""
+"""The SQL of the registry and the reference layers, through SQLAlchemy on the caller's session. Filters are bound
+parameters, never strings."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any
 
-import asyncpg
+from geoalchemy2 import Geography
 from geoalchemy2.shape import from_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
-from core.db import driver_connection
 from gis.models import HazardZone, Jurisdiction, Resource, ResourceType
+from gis.schemas import BBox, LonLat, Place, ResourceHit, ResourcePage
 
-BBox = tuple[float, float, float, float]
-LonLat = tuple[float, float]
-
-
-class ResourceHit(NamedTuple):
-    """A resource in a list answer, with its distance in metres (on the spheroid) when the query had a ``near``.
-
-    ``resource`` is a row (by column name) of every column of ``resource`` but the geometry, which comes as ``lon``
-    and ``lat``: lists read rows, not ORM objects, since a list is read, never changed, and this is the registry's
-    hot read.
-    """
-
-    resource: Mapping[str, Any]
-    distance_m: float | None
+_RESOURCE = Resource.__table__
+# A listed row: every column but the geometry, which comes as lon and lat.
+_LISTED = (
+    *(c for c in _RESOURCE.c if c.name != "location"),
+    func.ST_X(_RESOURCE.c.location).label("lon"),
+    func.ST_Y(_RESOURCE.c.location).label("lat"),
+)
 
 
-_LISTED = ", ".join(c.name for c in Resource.__table__.c if c.name != "location")
-_LISTED += ", ST_X(location) AS lon, ST_Y(location) AS lat"
+# Written into the statement, as the column's own SRID (a constant of ours, not a value from a request).
+_WGS84: ColumnElement[int] = literal_column("4326")
+# ``::geography``, with no type modifier: geoalchemy2's Geography() would cast to geography(GEOMETRY,-1).
+_GEOGRAPHY = Geography(geometry_type=None)
 
 
 def point(lon: float, lat: float) -> ColumnElement[Any]:
-    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), _WGS84)
 
 
 def envelope(bbox: BBox) -> ColumnElement[Any]:
-    return func.ST_MakeEnvelope(bbox[0], bbox[1], bbox[2], bbox[3], 4326)
+    return func.ST_MakeEnvelope(bbox[0], bbox[1], bbox[2], bbox[3], _WGS84)
 
 
 def _resource_filters(
@@ -56,62 +70,63 @@ def _resource_filters(
     return filters
 
 
-class ResourcePage(NamedTuple):
-    """A page of resources, how many match in all, and whether that number is exact (see NEAR_COUNT_CAP)."""
-
-    hits: list[ResourceHit]
-    total: int
-    total_exact: bool
-
-
 # A nearest-first search is about its first few answers: its total is counted up to this many past the page, and
 # flagged when it stops there. Counting every match (12,000 ambulances among 100,000 resources) cost 1.6 ms, six
 # times the search itself; counting to 1,000 still doubled it; to 100 it adds a tenth.
 NEAR_COUNT_CAP = 100
 
 
-@functools.lru_cache(maxsize=256)
-def _list_sql(
-    *, types: int, status: bool, bbox: bool, near: bool, limit: int, offset: int, cap: int | None
-) -> tuple[str, tuple[str, ...]]:
-    """The list statement for one combination of filters and page size, and the names of its ``$n`` parameters
-    in order. Fixed SQL text: every value from the request is a parameter but the page's integers, which are
-    written in (a prepared statement's generic plan that does not know its LIMIT may sort the whole table instead
-    of walking the KNN index: 40 ms instead of 0.5).
+def _written_in(name: str) -> BindParameter[int]:
+    """An integer of ours (a page size, an offset, a cap) written into the statement's text when it runs, not sent
+    as a parameter: a prepared statement's generic plan that does not know its LIMIT may sort the whole table
+    instead of walking the KNN index (40 ms instead of 0.5 when this was measured). SQLAlchemy still caches the
+    compiled statement; only the integer is filled in, and ``select_resources`` makes it with ``int()``."""
+    return bindparam(name, type_=Integer, literal_execute=True)
 
-    Plain SQL on the driver, built once per combination: this is the registry's hot read, and going through the
-    ORM or even SQLAlchemy Core cost more than the KNN search itself.
-    """
-    names: list[str] = []
 
-    def param(name: str, cast: str = "") -> str:
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}{cast}"
+def _value(name: str, type_: TypeEngine[Any]) -> BindParameter[Any]:
+    return bindparam(name, type_=type_)
 
-    where = ["TRUE"]
-    if types:
-        where.append(f"type = {param('type')}" if types == 1 else f"type = ANY({param('types', '::text[]')})")
+
+@functools.lru_cache(maxsize=32)
+def _list_statement(*, types: int, status: bool, bbox: bool, near: bool, capped: bool) -> Select[Any]:
+    """One page of resources and, on each row, the number matching (up to ``:cap`` when ``capped``): one round
+    trip. One statement object per combination of filters (``types``: 0, 1 or 2 for several), built once: building
+    and keying it cost more than the KNN search itself. Every value arrives as a bound parameter by name at
+    execution; the page's integers are written in (``_written_in``)."""
+    matching: list[ColumnElement[bool]] = []
+    if types == 1:
+        matching.append(_RESOURCE.c.type == _value("type", String()))
+    elif types > 1:  # one statement text for any number of types (IN would render one parameter per type)
+        matching.append(_RESOURCE.c.type == any_(_value("types", ARRAY(Text))))
     if status:
-        where.append(f"status = {param('status')}")
+        matching.append(_RESOURCE.c.status == _value("status", String()))
     if bbox:
-        box = ", ".join(param(n, "::float8") for n in ("minlon", "minlat", "maxlon", "maxlat"))
-        where.append(f"ST_Intersects(location, ST_MakeEnvelope({box}, 4326))")
-    matching = " AND ".join(where)
-    here = f"ST_SetSRID(ST_MakePoint({param('lon', '::float8')}, {param('lat', '::float8')}), 4326)" if near else ""
-    # `<->` orders by the GiST index in degrees; the distance reported is on the spheroid.
-    distance = f"ST_Distance(location::geography, {here}::geography)" if near else "NULL::float8"
-    order = f"location <-> {here}" if near else "id"
+        corners = (_value(name, Float()) for name in ("minlon", "minlat", "maxlon", "maxlat"))
+        matching.append(func.ST_Intersects(_RESOURCE.c.location, func.ST_MakeEnvelope(*corners, _WGS84)))
+    counted: Select[Any] = select(literal_column("1")).select_from(_RESOURCE).where(*matching)
+    if capped:
+        counted = counted.limit(_written_in("cap"))
     # The count rides along as an uncorrelated subquery (computed once): one round trip for page and total.
-    sql = f"""SELECT {distance} AS distance_m,
-        (SELECT count(*) FROM (SELECT 1 FROM resource WHERE {matching} LIMIT {"ALL" if cap is None else int(cap)})
-         AS counted) AS total, {_LISTED}
-    FROM resource WHERE {matching} ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)}"""
-    return sql, tuple(names)
+    total = select(func.count()).select_from(counted.subquery("counted")).scalar_subquery()
+    if near:
+        here = func.ST_SetSRID(func.ST_MakePoint(_value("lon", Float()), _value("lat", Float())), _WGS84)
+        # `<->` orders by the GiST index in degrees; the distance reported is on the spheroid.
+        distance: ColumnElement[Any] = func.ST_Distance(cast(_RESOURCE.c.location, _GEOGRAPHY), cast(here, _GEOGRAPHY))
+        order: ColumnElement[Any] = _RESOURCE.c.location.op("<->")(here)
+    else:
+        distance, order = null(), _RESOURCE.c.id
+    return (
+        select(distance.label("distance_m"), total.label("total"), *_LISTED)
+        .where(*matching)
+        .order_by(order)
+        .limit(_written_in("limit"))
+        .offset(_written_in("offset"))
+    )
 
 
 async def select_resources(
-    db: AsyncSession | asyncpg.Connection,
+    session: AsyncSession,
     *,
     types: Sequence[str] | None,
     status: str | None,
@@ -121,29 +136,24 @@ async def select_resources(
     offset: int,
 ) -> ResourcePage:
     """One page of resources and the count of those that match. With ``near``: nearest first (KNN on the GiST
-    index), and the count stops ``NEAR_COUNT_CAP`` past the page. ``db``: a session, or a plain asyncpg connection
-    (the fast read path's)."""
+    index), and the count stops ``NEAR_COUNT_CAP`` past the page."""
     types = list(types or [])
     cap = offset + limit + NEAR_COUNT_CAP if near is not None else None
-    shape = {
-        "types": min(len(types), 2),
-        "status": status is not None,
-        "bbox": bbox is not None,
-        "near": near is not None,
-        "cap": None if cap is None else cap + 1,  # one more than the cap: "more than the cap" can be told apart
-    }
+    statement = _list_statement(
+        types=min(len(types), 2), status=status is not None, bbox=bbox is not None, near=near is not None,
+        capped=cap is not None,
+    )  # fmt: skip
     values: dict[str, Any] = {"type": types[0] if types else None, "types": types, "status": status}
+    values["cap"] = None if cap is None else int(cap) + 1  # one more: "more than the cap" can be told apart
     if bbox is not None:
         values.update(zip(("minlon", "minlat", "maxlon", "maxlat"), bbox, strict=True))
     if near is not None:
         values.update(lon=near[0], lat=near[1])
-    driver = await driver_connection(db) if isinstance(db, AsyncSession) else db
-    sql, names = _list_sql(**shape, limit=limit, offset=offset)
-    rows = await driver.fetch(sql, *(values[name] for name in names))
+    page = {"limit": int(limit), "offset": int(offset)}
+    rows = (await session.execute(statement, {**values, **page})).mappings().all()
     if not rows and offset:  # past the end: the first row still carries the total
-        sql, names = _list_sql(**shape, limit=1, offset=0)
-        rows = await driver.fetch(sql, *(values[name] for name in names))
-        count, rows = (int(rows[0]["total"]) if rows else 0), []
+        first = (await session.execute(statement, {**values, "limit": 1, "offset": 0})).mappings().all()
+        count = int(first[0]["total"]) if first else 0
     else:
         count = int(rows[0]["total"]) if rows else 0
     hits = [ResourceHit(row, row["distance_m"]) for row in rows]
@@ -191,16 +201,6 @@ async def select_jurisdictions(
     items = list(await session.scalars(query.limit(limit).offset(offset)))
     total = await session.scalar(select(func.count()).select_from(Jurisdiction).where(*filters))
     return items, int(total or 0)
-
-
-class Place(NamedTuple):
-    """A jurisdiction a point lies in, without its boundary."""
-
-    id: int
-    name: str
-    name_en: str | None
-    admin_level: int | None
-    code: str | None
 
 
 # Plain SQL: intake asks this for every incident, and it is cheaper without ORM entities (or the boundary, which

@@ -1,19 +1,98 @@
-"""What goes in and out of the gis package: resources, jurisdictions, hazard zones and import reports."""
+"""What goes in and out of the gis package, its door together with ``gis.service``: resources, jurisdictions,
+hazard zones, pages and places, impact areas, tiles; and, re-exported from the sub-packages' own schemas, roads
+(``gis.roads.schemas``) and layer import/export (``gis.io.schemas``). Other packages import types from here only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
 from geoalchemy2 import WKBElement
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field
-from shapely.geometry import mapping
+from shapely.geometry import Polygon, mapping
 
 from core.bounds import Id, JsonObject
 from core.geojson import Point, feature
-from gis.models import HazardZone, Jurisdiction, Resource, UnitStatus
+from gis.io.schemas import ExportFormat, ImportLimits, ImportReport, Layer, LayerKind, OsmReport, RowProblem
+from gis.models import HazardZone, Jurisdiction, Resource, ResourceKind, UnitStatus
+from gis.roads.schemas import (
+    MAX_ISOCHRONE_MINUTES,
+    MAX_K,
+    Candidate,
+    GraphReport,
+    Isochrone,
+    Leg,
+    LonLat,
+    Method,
+    Piece,
+    PositionSource,
+    Reach,
+    RoadPolicy,
+    Route,
+)
+
+__all__ = [
+    "EVACUATION_TYPES",
+    "MAX_ISOCHRONE_MINUTES",
+    "MAX_K",
+    "RESOURCE_COLUMNS",
+    "TILE_BUFFER",
+    "TILE_EXTENT",
+    "Affected",
+    "BBox",
+    "Candidate",
+    "ExportFormat",
+    "GraphReport",
+    "HazardZoneOut",
+    "ImpactArea",
+    "ImportLimits",
+    "ImportReport",
+    "Isochrone",
+    "JurisdictionOut",
+    "Layer",
+    "LayerKind",
+    "Leg",
+    "LonLat",
+    "Method",
+    "OsmReport",
+    "Piece",
+    "Place",
+    "PositionSource",
+    "Reach",
+    "ResourceHit",
+    "ResourceIn",
+    "ResourceKind",
+    "ResourceList",
+    "ResourceOut",
+    "ResourcePage",
+    "RoadPolicy",
+    "Route",
+    "RowProblem",
+    "TileLayer",
+    "UnitStatus",
+    "geometry_json",
+    "listed_item",
+    "resource_event_data",
+]
+
+BBox = tuple[float, float, float, float]  # minlon, minlat, maxlon, maxlat
+
+# Vector tiles: the tile's extent in its own coordinates, and the margin drawn around it (shapes crossing the edge).
+TILE_EXTENT = 4096
+TILE_BUFFER = 64
+EVACUATION_TYPES = ("school", "hospital", "shelter")  # what an impact area lists unless asked for other types
+
+
+class TileLayer(StrEnum):
+    resources = "resources"
+    jurisdictions = "jurisdictions"
+    zones = "zones"
+    roads = "roads"
 
 
 def geometry_json(value: WKBElement) -> dict[str, Any]:
@@ -172,19 +251,51 @@ class HazardZoneOut(BaseModel):
         return feature(self.geometry or {}, self.model_dump(mode="json", exclude={"geometry"}), id=self.id)
 
 
-class RowProblem(BaseModel):
-    """One row a layer import could not take as it was, and why. ``row`` counts from 1 in file order."""
+class ResourceHit(NamedTuple):
+    """A resource in a list answer, with its distance in metres (on the spheroid) when the query had a ``near``.
 
-    row: int
-    reason: str
+    ``resource`` is a row (by column name) of every column of ``resource`` but the geometry, which comes as ``lon``
+    and ``lat``: lists read rows, not ORM objects, since a list is read, never changed, and this is the registry's
+    hot read.
+    """
+
+    resource: Mapping[Any, Any]
+    distance_m: float | None
 
 
-class ImportReport(BaseModel):
-    """What a layer or OSM import did: rows loaded, rows refused (and why), rows repaired (and how)."""
+class ResourcePage(NamedTuple):
+    """A page of resources, how many match in all, and whether that number is exact (a ``near`` search counts only
+    so far past its page: gis.repository.NEAR_COUNT_CAP)."""
 
-    kind: str
-    file: str
-    imported: int = 0
-    rejected: list[RowProblem] = Field(default_factory=list)
-    repaired: list[RowProblem] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
+    hits: list[ResourceHit]
+    total: int
+    total_exact: bool
+
+
+class Place(NamedTuple):
+    """A jurisdiction a point lies in, without its boundary."""
+
+    id: int
+    name: str
+    name_en: str | None
+    admin_level: int | None
+    code: str | None
+
+
+@dataclass(frozen=True)
+class ImpactArea:
+    """A default impact circle: its polygon, radius, the table row it came from and the grade it was sized for."""
+
+    area: Polygon
+    radius_m: float
+    rule: str
+    level: str
+    assumed_level: bool
+
+
+@dataclass(frozen=True)
+class Affected:
+    """A resource inside an impact area, with its distance from the incident."""
+
+    resource: Resource
+    distance_m: float

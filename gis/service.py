@@ -1,45 +1,65 @@
-"""The registry's rules: what may be created, how a unit's status and location change, and the spatial questions
-other packages ask (nearest, within, containing). Services flush; the caller's unit of work commits.
+"""The gis package's door (with ``gis.schemas``): the only module other packages call.
+
+The registry's rules: what may be created, how a unit's status and location change, and the spatial questions other
+packages ask (nearest, within, containing). Also, from the sub-packages: travel on the roads (``gis.roads``), impact
+areas, vector tiles, and layer import/export and OpenStreetMap import (``gis.io``, whose heavy libraries load on
+first use). Services flush; the caller's unit of work commits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
-import asyncpg
 from geoalchemy2.shape import from_shape
 from shapely import wkb
 from shapely.geometry import Point as ShapelyPoint
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import func, select
+from sqlalchemy import CTE, Executable, TextClause, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.errors import Conflict, Invalid, NotFound
 from core.events import record_event
 from core.geojson import check_lon_lat
-from gis import repository
+from gis import repository, tiles
+from gis.impact import affected, impact_area
+from gis.io.files import clean_name
 from gis.models import HazardZone, Jurisdiction, Resource, ResourceKind, UnitStatus
-from gis.repository import BBox, LonLat, Place, ResourceHit, ResourcePage
-from gis.schemas import ResourceIn, resource_event_data
+from gis.roads.graph import build_graph as build_road_graph
+from gis.roads.graph import speed_table
+from gis.roads.isochrone import isochrone
+from gis.roads.reach import find_candidates as units_nearest_by_line
+from gis.roads.reach import nearest_by_road
+from gis.roads.routing import route, travel_times
+from gis.schemas import (
+    BBox,
+    ExportFormat,
+    ImportLimits,
+    ImportReport,
+    Layer,
+    LayerKind,
+    LonLat,
+    OsmReport,
+    Place,
+    ResourceIn,
+    ResourcePage,
+    TileLayer,
+    resource_event_data,
+)
 
 __all__ = [
-    "Place",
-    "ResourceHit",
-    "ResourcePage",
-    "create_resource",
-    "get_resource",
-    "jurisdiction_containing",
-    "jurisdictions_covering",
-    "list_jurisdictions",
-    "list_resources",
-    "list_zones",
-    "resources_within",
-    "set_unit_location",
-    "set_unit_status",
-    "zones_containing",
-]
+    "Resource", "affected", "build_road_graph", "clean_file_name", "create_resource", "export_layer",
+    "get_jurisdiction", "get_resource", "get_zone", "impact_area", "import_layer", "import_osm", "isochrone",
+    "jurisdiction_containing", "jurisdiction_names_covering", "jurisdictions_covering", "list_jurisdictions",
+    "list_resources", "list_zones", "nearest_by_road", "render_tile", "resources_in_zone",
+    "resources_within", "road_speeds", "route", "set_unit_location", "set_unit_status", "tile",
+    "tile_bounds", "tile_sql", "travel_times", "unit_counts", "units_nearest_by_line", "zones_containing",
+]  # fmt: skip
+
+# ``Resource`` is named here only as the type of what the registry functions return (a unit or facility row):
+# other packages read it and change it through the functions below, never by hand.
 
 
 async def get_resource(session: AsyncSession, *, resource_id: int, for_update: bool = False) -> Resource:
@@ -60,7 +80,7 @@ def _types(type: str | Sequence[str] | None) -> list[str] | None:
 
 
 async def list_resources(
-    db: AsyncSession | asyncpg.Connection,
+    session: AsyncSession,
     *,
     type: str | Sequence[str] | None = None,
     status: str | None = None,
@@ -77,7 +97,7 @@ async def list_resources(
     if status is not None and status not in UnitStatus.__members__:
         raise Invalid(f"unknown status {status!r} (one of: {', '.join(UnitStatus)})", field="status")
     return await repository.select_resources(
-        db, types=_types(type), status=status, bbox=bbox, near=near, limit=limit, offset=offset
+        session, types=_types(type), status=status, bbox=bbox, near=near, limit=limit, offset=offset
     )
 
 
@@ -250,3 +270,114 @@ async def unit_counts(session: AsyncSession) -> list[tuple[str, str, int]]:
         .order_by(Resource.type, Resource.status)
     )
     return [(t, s or "", int(n)) for t, s, n in (await session.execute(stmt)).all()]
+
+
+async def get_jurisdiction(session: AsyncSession, *, jurisdiction_id: int) -> Jurisdiction:
+    """The jurisdiction with this id, boundary included; NotFound otherwise."""
+    found = await session.get(Jurisdiction, jurisdiction_id)
+    if found is None:
+        raise NotFound(f"no jurisdiction {jurisdiction_id}")
+    return found
+
+
+async def get_zone(session: AsyncSession, *, zone_id: int) -> HazardZone:
+    """The hazard zone with this id, geometry included; NotFound otherwise."""
+    found = await session.get(HazardZone, zone_id)
+    if found is None:
+        raise NotFound(f"no hazard zone {zone_id}")
+    return found
+
+
+def road_speeds(*, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The km/h by highway class a graph is built with: the defaults with the operator's overrides on top
+    (``road_speeds_kmh``); a class at 0 is not driven."""
+    return speed_table(overrides)
+
+
+async def tile(session: AsyncSession, *, layer: TileLayer, z: int, x: int, y: int) -> bytes:
+    """A layer's Mapbox Vector Tile; empty bytes when nothing lies in it. Invalid for z/x/y outside the pyramid."""
+    return await tiles.tile(session, layer=layer, z=z, x=x, y=y)
+
+
+def tile_sql(*, layer: TileLayer) -> TextClause:
+    """The statement behind a layer's tiles (binds :z, :x, :y): a benchmark's bare-query floor."""
+    return tiles.tile_sql(layer)
+
+
+def tile_bounds() -> CTE:
+    """The tile's envelope as a CTE named ``bounds`` (columns ``env`` in web mercator and ``box``, widened by the
+    render buffer, in lon/lat for an index lookup; binds :z, :x, :y), for another package's tile statement."""
+    return tiles.bounds_cte()
+
+
+async def render_tile(session: AsyncSession, *, statement: Executable, z: int, x: int, y: int) -> bytes:
+    """Run another package's tile statement (built on ``tile_bounds``) for z/x/y, checked like ours."""
+    return await tiles.render(session, statement, z=z, x=x, y=y)
+
+
+def clean_file_name(*, raw: str | None) -> str:
+    """A client's file name fit to show in a report, an audit row or a row's ``source``: its last path part, no
+    control characters, at most 100 characters. Never a path: files get names we choose."""
+    return clean_name(raw)
+
+
+# Layer import and export and OSM import load geopandas, pandas, pyarrow, pyogrio (and osmium) with the modules of
+# gis.io they import: only these functions import those modules, on first use, so a web worker that never imports
+# or exports a layer never loads them (tests/test_lean_worker.py).
+
+
+async def import_layer(
+    session: AsyncSession,
+    *,
+    path: Path,
+    kind: LayerKind,
+    limits: ImportLimits,
+    name: str | None = None,
+    crs: str | None = None,
+    zone_kind: str | None = None,
+    buffer_m: float | None = None,
+    strict: bool = False,
+    on_read: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Load one layer file (GeoJSON, GeoPackage, zipped Shapefile, CSV with lon/lat) into its table: every row
+    loaded or reported, the file all or nothing. Read in a child process under ``limits``; ``strict``: any row that
+    cannot be taken refuses the whole file (Invalid, the report in ``extra``). ``on_read`` hears the rows read,
+    ``on_progress`` the rows loaded so far."""
+    from gis.io import transfer  # geopandas, pandas, pyarrow: loaded by the first import, not by every worker
+
+    return await transfer.import_layer(
+        session,
+        path=path,
+        kind=kind,
+        limits=transfer.zip_limits(limits),
+        read_limits=transfer.read_limits(limits),
+        name=name,
+        crs=crs,
+        zone_kind=zone_kind,
+        buffer_m=buffer_m,
+        strict=strict,
+        on_read=on_read,
+        on_progress=on_progress,
+    )
+
+
+async def export_layer(
+    session: AsyncSession, *, layer: Layer, format: ExportFormat, directory: Path | None = None
+) -> Path:
+    """Write a whole layer to a GeoJSON or GeoPackage file (EPSG:4326) and return its path (in a new temporary
+    directory unless ``directory`` is given); the caller removes it."""
+    from gis.io import transfer  # geopandas, pandas, pyogrio: loaded by the first export, not by every worker
+
+    return await transfer.export_layer(session, layer=layer, format=format, directory=directory)
+
+
+async def import_osm(
+    session: AsyncSession, *, path: Path, demo_units: bool = False, speeds: Mapping[str, float] | None = None
+) -> OsmReport:
+    """Import an OpenStreetMap extract (.osm, .osm.bz2, .osm.pbf): facilities into the registry, complete
+    boundaries as jurisdictions, roads as road ways, then rebuild the routing graph (``speeds``: the whole table of
+    km/h by class, see ``road_speeds``). ``demo_units`` places synthetic units in quarters at the stations."""
+    from gis.io.osm_import import import_osm as load_extract  # osmium and the bulk loader: on first use
+
+    return await load_extract(session, path=path, demo_units=demo_units, speeds=speeds)

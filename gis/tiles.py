@@ -6,18 +6,19 @@ taken back to lon/lat) and clips them into tile coordinates with ``ST_AsMVTGeom`
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy import CTE, Executable, TextClause, column, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
+from gis.schemas import TILE_BUFFER as BUFFER
+from gis.schemas import TILE_EXTENT as EXTENT
+from gis.schemas import TileLayer
 
 MAX_ZOOM = 24
-EXTENT = 4096
-BUFFER = 64
 
 # The tile's envelope in web mercator, and the same widened by the render buffer in lon/lat for the index lookup.
+# The statements here are f-strings of our own constants (EXTENT, BUFFER) only: fixed text, no caller input; z, x
+# and y are bound parameters.
 _BOUNDS_SELECT = f"""SELECT ST_TileEnvelope(:z, :x, :y) AS env,
            ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS box"""
 BOUNDS_CTE = _BOUNDS = f"""bounds AS (
@@ -28,13 +29,6 @@ BOUNDS_CTE = _BOUNDS = f"""bounds AS (
 def bounds_cte() -> CTE:
     """``BOUNDS_CTE`` for a statement built with SQLAlchemy (columns ``env`` and ``box``; binds :z, :x, :y)."""
     return text(_BOUNDS_SELECT).columns(column("env"), column("box")).cte("bounds")
-
-
-class TileLayer(StrEnum):
-    resources = "resources"
-    jurisdictions = "jurisdictions"
-    zones = "zones"
-    roads = "roads"
 
 
 _SQL: dict[TileLayer, TextClause] = {

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gis.tiles import BUFFER, EXTENT, bounds_cte, render
+from gis import service as gis
+from gis.schemas import TILE_BUFFER as BUFFER
+from gis.schemas import TILE_EXTENT as EXTENT
 from incidents.lifecycle import Status
 from incidents.models import Incident
 from incidents.scope import IncidentScope
@@ -18,7 +20,7 @@ _OFF_THE_MAP = (Status.closed.value, Status.cancelled.value)
 
 
 def _statement(scope: IncidentScope) -> Select[Any]:
-    bounds = bounds_cte()
+    bounds = gis.tile_bounds()
     mvt = (
         select(
             func.ST_AsMVTGeom(func.ST_Transform(Incident.location, 3857), bounds.c.env, EXTENT, BUFFER, True).label(
@@ -42,4 +44,4 @@ def _statement(scope: IncidentScope) -> Select[Any]:
 
 async def incident_tile(session: AsyncSession, *, z: int, x: int, y: int, scope: IncidentScope) -> bytes:
     """The open incidents in ``scope`` in tile z/x/y, as a Mapbox Vector Tile (empty bytes when there are none)."""
-    return await render(session, _statement(scope), z=z, x=x, y=y)
+    return await gis.render_tile(session, statement=_statement(scope), z=z, x=x, y=y)

@@ -17,7 +17,7 @@ MODEL_MODULES = [
     "incidents.models",
     "plans.models",
     "command.models",
-    "gis.road_models",
+    "gis.roads.road_models",
 ]
 
 

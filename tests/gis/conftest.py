@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
-from gis.files import ZipLimits
-from gis.osm_import import OsmReport, import_osm
-from gis.transfer import zip_limits
+from gis.io.files import ZipLimits
+from gis.io.osm_import import import_osm
+from gis.io.transfer import zip_limits
+from gis.schemas import ImportLimits, OsmReport
 from tests.conftest import shared_data_dir
 
 T = TypeVar("T")
@@ -55,12 +56,12 @@ async def mini_city(session: AsyncSession) -> OsmReport:
 
 @pytest.fixture
 def limits(settings: Settings) -> ZipLimits:
-    return zip_limits(settings)
+    return zip_limits(ImportLimits.of(settings))
 
 
 def reader_pids() -> set[int]:
-    """The layer readers running now: the children of the reader server (gis.read_process), seen in /proc."""
-    from gis.read_process import SERVER
+    """The layer readers running now: the children of the reader server (gis.io.read_process), seen in /proc."""
+    from gis.io.read_process import SERVER
 
     server = SERVER.pid
     if server is None:

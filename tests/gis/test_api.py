@@ -11,7 +11,7 @@ from shapely.geometry import Point
 
 from core.settings import Settings
 from gis import repository
-from gis.osm_import import OsmReport
+from gis.schemas import OsmReport
 from tests.conftest import TokenFor
 
 HOSPITAL = {

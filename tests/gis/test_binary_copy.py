@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import driver_connection
-from gis.binary_copy import HEADER, TRAILER, copy_rows
-from gis.resource_rows import point_ewkb
+from gis.io.binary_copy import HEADER, TRAILER, copy_rows
+from gis.io.resource_rows import point_ewkb
 
 _TABLE = """CREATE TEMP TABLE copied (n int, big bigint, label varchar(20), note text, doc jsonb, raw bytea,
     place geometry(Point, 4326)) ON COMMIT DROP"""

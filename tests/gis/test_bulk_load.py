@@ -15,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.errors import Invalid
-from gis import load, resource_rows, transfer
-from gis.files import ZipLimits
-from gis.importer import LayerKind
-from gis.resource_rows import point_ewkb
-from gis.transfer import import_layer
+from gis.io import load, resource_rows, transfer
+from gis.io.files import ZipLimits
+from gis.io.resource_rows import point_ewkb
+from gis.io.transfer import import_layer
+from gis.schemas import LayerKind
 
 BULK_NOTE = "loaded in bulk"
 

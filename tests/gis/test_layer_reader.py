@@ -1,5 +1,5 @@
-"""The layer reader process (gis.read_process, gis.layer_reader) and the checks before GDAL (gis.files,
-gis.geopackage): limits of rows, time and memory; a reader killed, crashed or abandoned; GDAL left with one driver
+"""The layer reader process (gis.io.read_process, gis.io.layer_reader) and the checks before GDAL (gis.io.files,
+gis.io.geopackage): limits of rows, time and memory; a reader killed, crashed or abandoned; GDAL left with one driver
 and no network file system; the same frame pyogrio would have made; zips and GeoPackages that try to escape."""
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid, TooLarge
 from core.settings import Settings
-from gis.files import LayerFormat, ZipLimits, clean_name, extract_layer, sniff_format
-from gis.geopackage import feature_table
-from gis.importer import LayerKind
-from gis.layers import read_layer
+from gis.io.files import LayerFormat, ZipLimits, clean_name, extract_layer, sniff_format
+from gis.io.geopackage import feature_table
+from gis.io.layers import read_layer
+from gis.io.read_process import SERVER, ReadLimits
+from gis.io.transfer import import_layer, read_limits
 from gis.models import HazardZone
-from gis.read_process import SERVER, ReadLimits
-from gis.transfer import import_layer, read_limits
+from gis.schemas import ImportLimits, LayerKind
 from tests.gis.conftest import reader_pids, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,7 +131,8 @@ async def test_the_row_limit_holds_for_every_format(tmp_path: Path, limits: ZipL
 
 def test_read_limits_default_to_the_settings_defaults() -> None:
     defaults = Settings.model_construct()
-    assert read_limits(defaults) == ReadLimits()
+    assert ImportLimits.of(defaults) == ImportLimits()
+    assert read_limits(ImportLimits.of(defaults)) == ReadLimits()
 
 
 def _rich() -> gpd.GeoDataFrame:
@@ -179,7 +180,7 @@ async def test_a_zipped_shapefile_reads_as_its_shp(tmp_path: Path, limits: ZipLi
 _LOCKED_READ = """
 import json, sys
 import pyogrio
-from gis.layer_reader import _gdal, only_driver
+from gis.io.layer_reader import _gdal, only_driver
 keep, good, vrt = json.loads(sys.argv[1])
 drivers = only_driver(keep)
 rows = pyogrio.read_arrow(good)[1].num_rows

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Invalid, TooLarge
 from core.events import Event
 from gis import service
-from gis.files import ZipLimits
-from gis.importer import LayerKind
+from gis.io.files import ZipLimits
+from gis.io.transfer import export_layer, import_layer
 from gis.models import HazardZone, Jurisdiction, Resource
-from gis.transfer import ExportFormat, Layer, export_layer, import_layer
+from gis.schemas import ExportFormat, Layer, LayerKind
 from tests.gis.conftest import chengdu_dir, shared_file
 
 

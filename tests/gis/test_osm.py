@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Invalid
 from core.events import Event
 from gis import service
+from gis.io.osm import maxspeed_kmh, oneway, read_extract
+from gis.io.osm_import import import_osm
 from gis.models import Jurisdiction, Resource, RoadWay
-from gis.osm import maxspeed_kmh, oneway, read_extract
-from gis.osm_import import OsmReport, import_osm
+from gis.schemas import OsmReport
 from tests.gis.conftest import MINI_CITY, chengdu_dir
 
 

@@ -10,9 +10,9 @@ import pyarrow as pa
 import shapely
 from shapely.geometry import Point
 
-from gis.importer import RESERVED
-from gis.layers import CheckedLayer, check_geometry
-from gis.resource_rows import COLUMNS, resource_row_chunks
+from gis.io.importer import RESERVED
+from gis.io.layers import CheckedLayer, check_geometry
+from gis.io.resource_rows import COLUMNS, resource_row_chunks
 
 KINDS = {"hospital": "facility", "shelter": "facility", "ambulance": "unit", "fire_engine": "unit"}
 

@@ -9,11 +9,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, Invalid
-from gis.graph import build_graph, speed_table
-from gis.isochrone import isochrone
-from gis.osm_import import OsmReport, import_osm
-from gis.road_models import RoadEdge
-from gis.routing import RoadPolicy, route, straight_metres, travel_times
+from gis.io.osm_import import import_osm
+from gis.roads.graph import build_graph, speed_table
+from gis.roads.isochrone import isochrone
+from gis.roads.road_models import RoadEdge
+from gis.roads.routing import route, straight_metres, travel_times
+from gis.schemas import OsmReport, RoadPolicy
 from tests.gis.conftest import FIXTURES
 
 RIVER_TOWN = FIXTURES / "river_town.osm"

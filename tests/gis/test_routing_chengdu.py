@@ -8,10 +8,11 @@ from shapely.geometry import Point
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gis.isochrone import isochrone
-from gis.osm_import import OsmReport, import_osm
-from gis.reach import nearest_by_road
-from gis.routing import route, travel_times
+from gis.io.osm_import import import_osm
+from gis.roads.isochrone import isochrone
+from gis.roads.reach import nearest_by_road
+from gis.roads.routing import route, travel_times
+from gis.schemas import OsmReport
 from tests.gis.conftest import chengdu_dir
 
 pytestmark = pytest.mark.shared_data

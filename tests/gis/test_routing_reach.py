@@ -15,7 +15,7 @@ from core.geojson import Point
 from gis import service
 from gis.impact import affected, impact_area
 from gis.models import Resource
-from gis.reach import nearest_by_road
+from gis.roads.reach import nearest_by_road
 from gis.schemas import ResourceIn
 from tests.gis.test_routing import at, river_town  # noqa: F401 (the fixture, used by name)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from geoalchemy2.shape import to_shape
 from shapely.geometry import box
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.errors import Conflict, Invalid, NotFound
 from core.events import Event
@@ -73,3 +76,32 @@ async def test_resources_within_an_area(session: AsyncSession) -> None:
     assert [r.id for r in inside] == [unit_id]
     assert await service.resources_within(session, geometry=box(0, 0, 1, 1)) == []
     assert await service.jurisdiction_containing(session, lon=0.0, lat=0.0) is None
+
+
+async def test_a_list_writes_its_page_size_in_and_binds_every_request_value(
+    session: AsyncSession, connection: AsyncConnection
+) -> None:
+    """The list statement, as it reaches the driver: the page's integers are in the SQL text (a generic plan that
+    does not know its LIMIT may sort the table instead of walking the KNN index), every value from the request is
+    a parameter, and a hostile type key is only ever a value."""
+    await _unit(session)
+    sent: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        sent.append((statement, parameters))
+
+    hostile = "ambulance' OR '1'='1"
+    sa_event.listen(connection.sync_connection, "before_cursor_execute", seen)
+    try:
+        near = await service.list_resources(session, type="ambulance", near=(104.061, 30.661), limit=7, offset=3)
+        none = await service.list_resources(session, type=[hostile, "x"], status="available", bbox=(104, 30, 105, 31))
+    finally:
+        sa_event.remove(connection.sync_connection, "before_cursor_execute", seen)
+    assert near.total == 1 and near.hits == [] and none.total == 0 and none.hits == []
+    listed = [(sql, params) for sql, params in sent if "FROM resource" in sql and "AS total" in sql]
+    knn, past_the_end, boxed = (sql for sql, _ in listed)
+    assert re.search(r"LIMIT 7 OFFSET 3\s*$", knn) and re.search(r"LIMIT 111\)", knn)  # 3 + 7 + the cap, plus one
+    assert re.search(r"LIMIT 1 OFFSET 0\s*$", past_the_end)  # past the end: the total from the first row
+    assert "<->" in knn and "ambulance" not in knn and "104.061" not in knn
+    assert hostile not in boxed and "available" not in boxed and re.search(r"LIMIT 100 OFFSET 0\s*$", boxed)
+    assert [hostile, "x"] in [list(p) for p in listed[2][1] if isinstance(p, list | tuple)]

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gis.io.osm_import import import_osm
 from gis.models import Resource
-from gis.osm_import import OsmReport, import_osm
+from gis.schemas import OsmReport
 from tests.conftest import TokenFor
 from tests.gis.conftest import chengdu_dir, tile_of
 

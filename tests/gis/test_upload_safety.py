@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import AuditEntry
 from core.settings import Settings
-from gis import transfer
+from gis.io import transfer
 from tests.conftest import TokenFor
 
 IMPORT = "/api/v1/layers/hazard_zones/import"

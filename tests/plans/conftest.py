@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import cache
@@ -9,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.geojson import Point
-from gis.models import Jurisdiction
+from gis import service as gis
+from gis.schemas import ImportLimits, LayerKind
 from incidents import service as incident_service
 from incidents.models import Incident
 from incidents.record_schemas import IncidentIn
@@ -73,16 +75,23 @@ def make_incident(session: AsyncSession) -> MakeIncident:
 
 
 async def add_jinjiang_boundary(session: AsyncSession) -> None:
-    """A square 锦江区 around (104.20, 30.50): a plan scoped to Jinjiang covers the points inside it."""
-    square = "MULTIPOLYGON(((104.19 30.49, 104.21 30.49, 104.21 30.51, 104.19 30.51, 104.19 30.49)))"
-    session.add(
-        Jurisdiction(
-            name="锦江区 (Jinjiang)",
-            name_en="Jinjiang District",
-            admin_level=6,
-            geom=func.ST_GeomFromText(square, 4326),
-            source="test",
-            external_id="jinjiang-test",
-        )
-    )
+    """A square 锦江区 around (104.20, 30.50): a plan scoped to Jinjiang covers the points inside it. Loaded as an
+    agency loads its districts: a layer file imported through gis's door."""
+    square = [[[104.19, 30.49], [104.21, 30.49], [104.21, 30.51], [104.19, 30.51], [104.19, 30.49]]]
+    district = {
+        "type": "Feature",
+        "properties": {
+            "name": "锦江区 (Jinjiang)",
+            "name_en": "Jinjiang District",
+            "admin_level": 6,
+            "source": "test",
+            "external_id": "jinjiang-test",
+        },
+        "geometry": {"type": "MultiPolygon", "coordinates": [square]},
+    }
+    with tempfile.TemporaryDirectory(prefix="commandpost-test-") as directory:
+        path = Path(directory) / "jinjiang.geojson"
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": [district]}), encoding="utf-8")
+        report = await gis.import_layer(session, path=path, kind=LayerKind.jurisdictions, limits=ImportLimits())
+    assert report.imported == 1, report
     await session.flush()

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from core.users import Role
-from gis.importer import LayerKind
+from gis.schemas import LayerKind
 from tests.web.test_cli import CLI, ROOT, _free_port
 from web.cli import main
 from web.cli.layers import LAYER_KINDS

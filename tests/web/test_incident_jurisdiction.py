@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
-from gis.importer import LayerKind
-from gis.transfer import import_layer, zip_limits
+from gis import service as gis
+from gis.schemas import ImportLimits, LayerKind
 from incidents.models import Incident
 from tests.conftest import TokenFor
 from tests.gis.conftest import chengdu_dir
@@ -42,7 +42,8 @@ async def test_the_smallest_enclosing_area_is_stored(
     )
     path = tmp_path / "areas.geojson"
     frame.to_file(path, driver="GeoJSON")
-    report = await import_layer(session, path=path, kind=LayerKind.jurisdictions, limits=zip_limits(settings))
+    limits = ImportLimits.of(settings)
+    report = await gis.import_layer(session, path=path, kind=LayerKind.jurisdictions, limits=limits)
     assert report.imported == 2
     await session.commit()
     officer = await token_for("duty_officer")
@@ -66,7 +67,8 @@ async def test_an_incident_in_a_chengdu_district_stores_that_district(
     client: httpx.AsyncClient, session: AsyncSession, token_for: TokenFor, settings: Settings
 ) -> None:
     districts = chengdu_dir() / "chengdu_core_districts_clipped.geojson"
-    report = await import_layer(session, path=districts, kind=LayerKind.jurisdictions, limits=zip_limits(settings))
+    limits = ImportLimits.of(settings)
+    report = await gis.import_layer(session, path=districts, kind=LayerKind.jurisdictions, limits=limits)
     assert report.imported == 5
     await session.commit()
     officer = await token_for("duty_officer")

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from command.recommend import Filled, Need
 from core.clock import utcnow
-from gis.reach import MAX_K, Reach
+from gis.schemas import MAX_K, Reach
 from tests.conftest import TokenFor
 from tests.gis.test_routing import at, river_town  # noqa: F401 (the fixture, used by name)
 from tests.plans.conftest import WUHOU, MakeIncident, loaded, make_incident  # noqa: F401 (fixtures)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from core.settings import Settings
 
-# gis.importer.LayerKind's values, spelt out so that `--help` loads no gis (tests/web/test_cli_usage.py checks).
+# gis.schemas.LayerKind's values, spelt out so that `--help` loads no gis (tests/web/test_cli_usage.py checks).
 LAYER_KINDS = ("resources", "jurisdictions", "hazard_zones")
 
 
@@ -40,11 +40,11 @@ def import_osm_command(file: str, demo_units: bool) -> None:
 
 async def _import_osm(settings: Settings, *, path: Path, demo_units: bool) -> None:
     from core.audit import record_audit
-    from gis import graph, osm_import
+    from gis import service as gis
 
     async with unit_of_work(settings) as session:
-        speeds = graph.speed_table(settings.road_speeds_kmh)
-        report = await osm_import.import_osm(session, path=path, demo_units=demo_units, speeds=speeds)
+        speeds = gis.road_speeds(overrides=settings.road_speeds_kmh)
+        report = await gis.import_osm(session, path=path, demo_units=demo_units, speeds=speeds)
         await record_audit(
             session,
             action="layers.import_osm",
@@ -97,16 +97,16 @@ async def _import_layer(
     from tqdm import tqdm
 
     from core.audit import record_audit
-    from gis import importer, transfer
+    from gis import service as gis
+    from gis.schemas import ImportLimits, LayerKind
 
     with tqdm(desc=f"importing {path.name}", unit="row", disable=quiet) as bar:
         async with unit_of_work(settings) as session:
-            report = await transfer.import_layer(
+            report = await gis.import_layer(
                 session,
                 path=path,
-                kind=importer.LayerKind(kind),
-                limits=transfer.zip_limits(settings),
-                read_limits=transfer.read_limits(settings),
+                kind=LayerKind(kind),
+                limits=ImportLimits.of(settings),
                 crs=crs,
                 zone_kind=zone_kind,
                 buffer_m=buffer_m,

@@ -29,10 +29,10 @@ def build_command() -> None:
 
 async def _build_roads(settings: Settings) -> None:
     from core.audit import record_audit
-    from gis import graph
+    from gis import service as gis
 
     async with unit_of_work(settings) as session:
-        report = await graph.build_graph(session, speeds=graph.speed_table(settings.road_speeds_kmh))
+        report = await gis.build_road_graph(session, speeds=gis.road_speeds(overrides=settings.road_speeds_kmh))
         await record_audit(
             session,
             action="roads.build",

@@ -18,10 +18,7 @@ from core.errors import Invalid, NotFound
 from core.geojson import feature_collection
 from core.users import Role
 from gis import service
-from gis.importer import LayerKind
-from gis.models import HazardZone, Jurisdiction
-from gis.schemas import HazardZoneOut, JurisdictionOut, ResourceOut
-from gis.transfer import ExportFormat, Layer, export_layer
+from gis.schemas import ExportFormat, HazardZoneOut, JurisdictionOut, Layer, LayerKind, ResourceOut
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
 from web.listing import BboxQuery, FormatParam, KeyQuery, KeysQuery, PageDep, bbox_param, lon_lat_param
 from web.routes.resources import import_body, upload_layer
@@ -75,9 +72,7 @@ async def list_jurisdictions(
 
 @router.get("/jurisdictions/{jurisdiction_id}", name="jurisdictions.get")
 async def get_jurisdiction(request: Request, jurisdiction_id: int, session: SessionDep, user: AnyUser) -> Response:
-    row = await session.get(Jurisdiction, jurisdiction_id)
-    if row is None:
-        raise NotFound(f"no jurisdiction {jurisdiction_id}")
+    row = await service.get_jurisdiction(session, jurisdiction_id=jurisdiction_id)
     return cached_json(request, JurisdictionOut.of(row, with_geometry=True).model_dump(mode="json"))
 
 
@@ -109,9 +104,7 @@ async def list_hazard_zones(
 
 @router.get("/hazard-zones/{zone_id}", name="hazard_zones.get")
 async def get_hazard_zone(request: Request, zone_id: int, session: SessionDep, user: AnyUser) -> Response:
-    row = await session.get(HazardZone, zone_id)
-    if row is None:
-        raise NotFound(f"no hazard zone {zone_id}")
+    row = await service.get_zone(session, zone_id=zone_id)
     return cached_json(request, HazardZoneOut.of(row, with_geometry=True).model_dump(mode="json"))
 
 
@@ -145,7 +138,7 @@ async def export(
     except ValueError:
         raise NotFound(f"no layer {layer!r} (one of: {', '.join(Layer)})") from None
     fmt = ExportFormat(format)
-    path = await export_layer(session, layer=which, format=fmt)
+    path = await service.export_layer(session, layer=which, format=fmt)
     media = "application/geo+json" if fmt is ExportFormat.geojson else "application/geopackage+sqlite3"
     if not path.exists():
         raise Invalid("the export produced no file")

@@ -12,10 +12,16 @@ from core.errors import Invalid
 from core.geojson import FeatureCollectionOut, feature_collection
 from core.users import Role
 from gis import service
-from gis.importer import LayerKind
-from gis.schemas import ImportReport, ResourceIn, ResourceList, ResourceOut, listed_item
-from gis.service import ResourcePage
-from gis.transfer import import_layer, read_limits, zip_limits
+from gis.schemas import (
+    ImportLimits,
+    ImportReport,
+    LayerKind,
+    ResourceIn,
+    ResourceList,
+    ResourceOut,
+    ResourcePage,
+    listed_item,
+)
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
 from web.door import BodyKind, body_limit
@@ -108,13 +114,12 @@ async def upload_layer(
                 kind = LayerKind(upload.fields.get("kind") or "resources")
             except ValueError:
                 raise Invalid(f"kind must be one of: {', '.join(LayerKind)}", field="kind") from None
-        report: ImportReport = await import_layer(
+        report: ImportReport = await service.import_layer(
             session,
             path=upload.path,
             name=upload.filename,
             kind=kind,
-            limits=zip_limits(settings),
-            read_limits=read_limits(settings),
+            limits=ImportLimits.of(settings),
             crs=upload.fields.get("crs") or None,
             zone_kind=upload.fields.get("zone_kind") or None,
             buffer_m=_float_field(upload.fields, "buffer_m"),

@@ -11,10 +11,8 @@ from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
 
 from core.geojson import feature, feature_collection
-from gis.impact import EVACUATION_TYPES, affected, impact_area
-from gis.isochrone import MAX_ISOCHRONE_MINUTES, isochrone
-from gis.reach import MAX_K, nearest_by_road
-from gis.routing import RoadPolicy, route
+from gis import service
+from gis.schemas import EVACUATION_TYPES, MAX_ISOCHRONE_MINUTES, MAX_K, RoadPolicy
 from web.deps import AnyUser, SessionDep, SettingsDep, VisibleIncident
 from web.listing import FormatParam, lon_lat_param
 
@@ -41,7 +39,9 @@ async def get_route(
 
     A point more than ``road_max_snap_m`` from any road gets the straight line, with ``method: straight_line``
     and the reason; with no road graph loaded the answer is 409."""
-    found = await route(session, start=_point(start, "from"), end=_point(end, "to"), policy=RoadPolicy.of(settings))
+    found = await service.route(
+        session, start=_point(start, "from"), end=_point(end, "to"), policy=RoadPolicy.of(settings)
+    )
     properties = {
         "duration_s": round(found.duration_s, 1),
         "distance_m": round(found.distance_m, 1),
@@ -64,7 +64,7 @@ async def get_isochrone(
 ) -> dict[str, Any]:
     """The area reachable by road within ``minutes`` from a point, as a GeoJSON (Multi)Polygon."""
     lon, lat = _point(at, "at")
-    found = await isochrone(session, lon=lon, lat=lat, minutes=minutes, policy=RoadPolicy.of(settings))
+    found = await service.isochrone(session, lon=lon, lat=lat, minutes=minutes, policy=RoadPolicy.of(settings))
     properties = {"minutes": found.minutes, "snap_m": round(found.snap_m, 1), "at": [lon, lat]}
     return feature(dict(mapping(found.area)), properties)
 
@@ -82,7 +82,7 @@ async def get_nearest_units(
     """The ``k`` available units of a type that reach the point first by road, each with ``eta_s``,
     ``distance_m``, ``method`` (road or straight_line) and the reason; straight line only as a stated fallback."""
     lon, lat = _point(at, "at")
-    found = await nearest_by_road(
+    found = await service.nearest_by_road(
         session,
         lon=lon,
         lat=lat,
@@ -110,11 +110,11 @@ async def get_impact(
     """The incident's default impact area (by subtype and grade) as a GeoJSON Polygon, with the resources inside it
     by type, nearest first: the start of evacuation planning."""
     centre = to_shape(incident.location)
-    impact = impact_area(
+    impact = service.impact_area(
         subtype=incident.subtype, level=incident.level, lon=centre.x, lat=centre.y, radii=settings.impact_radii_m
     )
     types = [t.strip() for t in type.split(",") if t.strip()] if type else list(EVACUATION_TYPES)
-    inside = await affected(session, impact=impact, lon=centre.x, lat=centre.y, types=types)
+    inside = await service.affected(session, impact=impact, lon=centre.x, lat=centre.y, types=types)
     by_type: dict[str, list[dict[str, Any]]] = {t: [] for t in types}
     for hit in inside:
         point = to_shape(hit.resource.location)

@@ -11,7 +11,8 @@ import hashlib
 from fastapi import APIRouter, Request, Response
 
 from core.errors import NotFound
-from gis.tiles import TileLayer, tile
+from gis import service
+from gis.schemas import TileLayer
 from incidents.tiles import incident_tile
 from web.deps import ScopeDep, SessionDep
 
@@ -42,7 +43,7 @@ async def get_tile(
         except ValueError:
             names = ", ".join([*TileLayer, INCIDENTS])
             raise NotFound(f"no tile layer {layer!r} (one of: {names})") from None
-        data = await tile(session, layer=which, z=z, x=x, y=y)
+        data = await service.tile(session, layer=which, z=z, x=x, y=y)
         headers = {"Cache-Control": CACHE[which]}
     if not data:
         return Response(status_code=204, headers=headers)

@@ -19,7 +19,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from core.errors import Invalid, TooLarge
 from core.settings import Settings
-from gis.files import clean_name
+from gis import service as gis
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ async def receive_upload(request: Request, settings: Settings) -> AsyncIterator[
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Invalid("no file in the field 'file'", field="file")
-        filename = clean_name(upload.filename)
+        filename = gis.clean_file_name(raw=upload.filename)
         directory = Path(tempfile.mkdtemp(prefix="commandpost-upload-"))
         try:
             path = directory / "upload"  # our name: the client's may be '..', 300 characters, or hold a NUL

@@ -1,4 +1,4 @@
-"""The GeoDataFrame of a layer a reader process read (gis.read_process): what ``pyogrio.read_dataframe(...,
+"""The GeoDataFrame of a layer a reader process read (gis.io.read_process): what ``pyogrio.read_dataframe(...,
 use_arrow=True)`` makes of the same Arrow table, column for column. pyogrio's own code cannot run here: importing
 it loads GDAL, which stays out of the web process.
 """
@@ -17,7 +17,7 @@ import shapely
 from pyproj.exceptions import CRSError
 
 from core.errors import Invalid
-from gis.read_process import RawLayer
+from gis.io.read_process import RawLayer
 
 
 def frame_from_arrow(raw: RawLayer, *, name: str) -> gpd.GeoDataFrame:

@@ -1,7 +1,7 @@
 """Reading a layer file in a process of its own: the web process never loads GDAL, and a file that would read
 forever, grow without end or crash the reader costs that process, answered with a 4xx.
 
-The readers are forked by a reader server (gis.read_server), started on first use, that has imported GDAL, pyarrow
+The readers are forked by a reader server (gis.io.read_server), started on first use, that has imported GDAL, pyarrow
 and pandas once: a read forks in milliseconds instead of paying ~1 s of imports. (Not multiprocessing's
 forkserver: on Python 3.11 it neither preloads ``__main__`` nor applies the parent's ``sys.path``, so each reader
 would import the web app again, from wherever the venv points.) Jobs and answers are JSON, never pickle: a reader
@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from core.errors import Invalid, TooLarge, Unavailable
-from gis.files import ZipLimits
+from gis.io.files import ZipLimits
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ START_SECONDS = 60.0  # for the server's answer with a reader's pid: its first s
 # The server's whole program: the parent's import path (so that it runs this very code), then the serve loop.
 _BOOT = (
     "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-    "from gis.read_server import serve; serve(int(sys.argv[2]))"
+    "from gis.io.read_server import serve; serve(int(sys.argv[2]))"
 )
 
 

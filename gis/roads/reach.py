@@ -13,11 +13,9 @@ the network).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,10 +24,9 @@ from core.clock import utcnow
 from core.errors import Invalid
 from gis import repository
 from gis.models import ResourceKind
-from gis.routing import Leg, Method, RoadPolicy, straight_metres_from, travel_times
+from gis.roads.routing import straight_metres_from, travel_times
+from gis.roads.schemas import MAX_K, Candidate, Leg, PositionSource, Reach, RoadPolicy
 
-PositionSource = Literal["fix", "home_station", "last_known"]
-MAX_K = 50
 MAX_CANDIDATES = 200
 
 # One nearest-first walk of the resource GiST index. Each facility met (status IS NULL: stations, hospitals, depots)
@@ -77,53 +74,6 @@ def candidates_sql(limit: int) -> TextClause:
 
 
 _BY_DISTANCE = itemgetter(7, 0)  # Candidate.straight_m, then Candidate.unit_id
-
-
-class Candidate(NamedTuple):
-    """An available unit and the position it is taken to be at, with why (a tuple: cheap to build by the dozen)."""
-
-    unit_id: int
-    name: str
-    lon: float
-    lat: float
-    position_source: PositionSource
-    last_fix_at: datetime | None
-    station: str | None
-    straight_m: float
-
-
-@dataclass(frozen=True)
-class Reach:
-    """How soon a unit reaches the point, by which method, and why it is placed where it is."""
-
-    unit_id: int
-    type: str
-    name: str
-    eta_s: float
-    distance_m: float
-    method: Method
-    reason: str
-    position_source: PositionSource
-    lon: float
-    lat: float
-    straight_m: float
-    last_fix_at: datetime | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        """The wire form (API.md): ``unit_id``, ``type``, ``eta_s``, ``distance_m``, ``method``, ``reason`` and
-        where the unit is taken to be."""
-        return {
-            "unit_id": self.unit_id,
-            "type": self.type,
-            "name": self.name,
-            "eta_s": self.eta_s,
-            "distance_m": self.distance_m,
-            "method": self.method,
-            "reason": self.reason,
-            "position_source": self.position_source,
-            "straight_m": self.straight_m,
-            "location": {"type": "Point", "coordinates": [self.lon, self.lat]},
-        }
 
 
 async def find_candidates(

@@ -8,8 +8,6 @@ follows the streets, and a river without a bridge stays a gap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
@@ -17,14 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, Invalid
-from gis.graph import ROUTABLE_EDGES_SQL
-from gis.routing import NO_GRAPH, POINTS_SQL, RoadPolicy, inside_edge, off_network, snap_points
-
-MAX_ISOCHRONE_MINUTES = 120
+from gis.roads.graph import ROUTABLE_EDGES_SQL
+from gis.roads.routing import NO_GRAPH, POINTS_SQL, inside_edge, off_network, snap_points
+from gis.roads.schemas import MAX_ISOCHRONE_MINUTES, Isochrone, RoadPolicy
 
 # Every edge driven, as far as the budget lasts from the end it is entered at, plus the start's own edge; each
 # piece widened in a metric projection (UTM) and the pieces merged (a cascaded union: far faster than one buffer
-# of the whole collection).
+# of the whole collection). Fixed text: the f-string holds our constants (ROUTABLE_EDGES_SQL, POINTS_SQL) only;
+# every value is a bound parameter.
 _ISOCHRONE = text(f"""
 WITH reached AS (
     SELECT node, agg_cost
@@ -55,15 +53,6 @@ widened AS (
 )
 SELECT ST_AsBinary(ST_Transform(ST_SimplifyPreserveTopology(ST_Union(g), 5), 4326)) FROM widened
 """)
-
-
-@dataclass
-class Isochrone:
-    """The area reachable within ``minutes`` from a point, driving the roads."""
-
-    minutes: float
-    area: BaseGeometry
-    snap_m: float
 
 
 def utm_srid(lon: float, lat: float) -> int:

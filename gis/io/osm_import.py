@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import bulk_timeouts, driver_connection
 from core.events import record_event
-from gis.graph import GraphReport, build_graph
-from gis.importer import LayerKind
-from gis.load import CHUNK, bulk_upsert
+from gis.io.load import CHUNK, bulk_upsert
+from gis.io.osm import Extract, read_extract
+from gis.io.resource_rows import point_ewkb
+from gis.io.schemas import LayerKind, OsmReport
 from gis.models import Resource, ResourceType
-from gis.osm import Extract, read_extract
-from gis.resource_rows import point_ewkb
+from gis.roads.graph import build_graph
 
 _ROAD_STAGING = """CREATE TEMP TABLE gis_load_road (osm_id bigint, highway text, name text, name_en text,
     oneway smallint, maxspeed smallint, tags jsonb, wkb bytea, source text, node_ids bigint[]) ON COMMIT DROP"""
@@ -55,17 +54,6 @@ DEMO_QUARTERS: list[tuple[str, str, int, int | None]] = [
     ("police_station", "police_unit", 2, None),
     ("police_station", "swat_team", 1, 1),
 ]
-
-
-@dataclass
-class OsmReport:
-    file: str
-    facilities: dict[str, int] = field(default_factory=dict)
-    jurisdictions: int = 0
-    roads: int = 0
-    demo_units: int = 0
-    incomplete_boundaries: list[str] = field(default_factory=list)
-    graph: GraphReport | None = None
 
 
 def _facility_rows(extract: Extract) -> list[tuple[Any, ...]]:
@@ -127,7 +115,8 @@ async def import_osm(
     session: AsyncSession, *, path: Path, demo_units: bool = False, speeds: Mapping[str, float] | None = None
 ) -> OsmReport:
     """Import an OSM extract (.osm, .osm.bz2, .osm.pbf) into the registry and the reference layers, and rebuild the
-    routing graph from every stored road way (``speeds``: km/h by highway class, see ``gis.graph.build_graph``)."""
+    routing graph from every stored road way (``speeds``: km/h by highway class, see
+    ``gis.roads.graph.build_graph``)."""
     extract = read_extract(path)
     report = OsmReport(file=path.name, incomplete_boundaries=extract.incomplete)
     for f in extract.facilities:

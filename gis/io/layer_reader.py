@@ -1,9 +1,9 @@
-"""The reader side of reading a layer file: only ever imported by the reader server (gis.read_server) and so
+"""The reader side of reading a layer file: only ever imported by the reader server (gis.io.read_server) and so
 inherited by the readers it forks, never in the web process, so that GDAL is never loaded there.
 
 Before GDAL opens anything it is cut off from the network (every virtual file system but /vsimem/ removed, proxies
 pointed at a dead port) and left with one driver: the one the file's bytes call for. The file is checked and, if
-zipped, taken out by Python first (gis.files, gis.geopackage). Rows are counted while reading; memory and CPU
+zipped, taken out by Python first (gis.io.files, gis.io.geopackage). Rows are counted while reading; memory and CPU
 time are capped by the kernel. The rows go back as an Arrow IPC file beside a small JSON result.
 """
 
@@ -26,9 +26,9 @@ import shapely
 from pyogrio.raw import read_arrow
 
 from core.errors import CommandpostError, Invalid, TooLarge
-from gis.files import LayerFormat, extract_layer, sniff_format
-from gis.geopackage import feature_table
-from gis.read_process import FRAME, RESULT, ReadJob
+from gis.io.files import LayerFormat, extract_layer, sniff_format
+from gis.io.geopackage import feature_table
+from gis.io.read_process import FRAME, RESULT, ReadJob
 
 DRIVERS = {LayerFormat.geojson: "GeoJSON", LayerFormat.gpkg: "GPKG", LayerFormat.shapefile: "ESRI Shapefile"}
 KEPT_FILE_SYSTEMS = {b"/vsimem/"}  # the process's own memory: drivers may use it for scratch space
@@ -59,7 +59,7 @@ def run(job: ReadJob) -> None:
     """Read ``job``'s file into ``job.workdir`` (the process's whole life; it exits when this returns).
 
     Any other exception is a fault of ours, not of the file: the reader prints it and exits without a result,
-    which the parent answers as "could not be read" (gis.read_server)."""
+    which the parent answers as "could not be read" (gis.io.read_server)."""
     _limit_resources(job)
     _network_off()
     try:

@@ -1,5 +1,5 @@
 """Reading a layer file into checked rows: GeoJSON, GeoPackage, zipped Shapefile or CSV (read in a child process:
-gis.read_process), any CRS (reprojected to EPSG:4326), and a report of each row that could not be taken as it was,
+gis.io.read_process), any CRS (reprojected to EPSG:4326), and a report of each row that could not be taken as it was,
 instead of failing the file or dropping rows in silence.
 
 Policy for bad geometry: a self-intersecting (invalid) polygon is repaired with GEOS MakeValid (the algorithm
@@ -18,16 +18,15 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from core.errors import Invalid
-from gis.arrow_frame import frame_from_arrow
-from gis.files import ZipLimits
-from gis.read_process import ReadJob, ReadLimits, read_in_child
-from gis.schemas import RowProblem
+from gis.io.arrow_frame import frame_from_arrow
+from gis.io.files import ZipLimits
+from gis.io.read_process import ReadJob, ReadLimits, read_in_child
+from gis.io.schemas import RowProblem
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ async def read_layer(
 ) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Read any supported layer file into a GeoDataFrame in its own CRS, plus notes on what was assumed.
 
-    The file is read in a child process (gis.read_process); the frame is made from its rows in a worker thread.
+    The file is read in a child process (gis.io.read_process); the frame is made from its rows in a worker thread.
     """
     name = name or path.name
     with tempfile.TemporaryDirectory(prefix="commandpost-read-") as workdir:
@@ -170,14 +169,3 @@ def _polygonal(geometry: shapely.Geometry | None) -> shapely.Geometry | None:
         return geometry
     parts = [g for g in getattr(geometry, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
     return shapely.union_all(parts) if parts else None
-
-
-def text_column(frame: pd.DataFrame, *names: str) -> pd.Series[Any] | None:
-    """The first of ``names`` present (case-insensitively), as stripped text with blanks as None."""
-    columns = {str(c).lower(): c for c in frame.columns}
-    for name in names:
-        if name in columns:
-            series = frame[columns[name]]
-            values = series.astype(object).where(series.notna(), None)
-            return values.map(lambda v: None if v is None or str(v).strip() == "" else str(v).strip())
-    return None

@@ -7,7 +7,6 @@ import contextlib
 import json
 import tempfile
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,41 +18,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
 from core.events import record_event
-from core.settings import Settings
 from gis import repository
-from gis.files import ZipLimits, clean_name
-from gis.importer import RESERVED, LayerKind, require_rows, table_rows
-from gis.layers import check_geometry, read_layer
-from gis.load import CHUNK, Loaded, ahead, bulk_load, bulk_upsert
+from gis.io.files import ZipLimits, clean_name
+from gis.io.importer import RESERVED, require_rows, table_rows
+from gis.io.layers import check_geometry, read_layer
+from gis.io.load import CHUNK, Loaded, ahead, bulk_load, bulk_upsert
+from gis.io.read_process import ReadLimits, release_memory
+from gis.io.resource_rows import home_station_ids, resource_row_chunks
+from gis.io.schemas import ExportFormat, ImportLimits, ImportReport, Layer, LayerKind
 from gis.models import HazardZone, Jurisdiction, Resource, RoadWay
-from gis.read_process import ReadLimits, release_memory
-from gis.resource_rows import home_station_ids, resource_row_chunks
-from gis.schemas import ImportReport
 
 Progress = Callable[[int], None]
 
 
-class ExportFormat(StrEnum):
-    geojson = "geojson"
-    gpkg = "gpkg"
+def zip_limits(limits: ImportLimits) -> ZipLimits:
+    """How far a zip may expand, as the checks before a read take it."""
+    return ZipLimits(max_total_bytes=limits.max_unzipped_bytes, max_ratio=limits.max_zip_ratio)
 
 
-class Layer(StrEnum):
-    resources = "resources"
-    jurisdictions = "jurisdictions"
-    hazard_zones = "hazard_zones"
-    roads = "roads"
-
-
-def zip_limits(settings: Settings) -> ZipLimits:
-    return ZipLimits(max_total_bytes=settings.max_unzipped_mb * 1_000_000, max_ratio=settings.max_zip_ratio)
-
-
-def read_limits(settings: Settings) -> ReadLimits:
+def read_limits(limits: ImportLimits) -> ReadLimits:
+    """What the reader process may take, as it is told."""
     return ReadLimits(
-        max_rows=settings.import_max_rows,
-        max_seconds=settings.import_read_seconds,
-        max_memory_mb=settings.import_read_memory_mb,
+        max_rows=limits.max_rows, max_seconds=limits.max_read_seconds, max_memory_mb=limits.max_read_memory_mb
     )
 
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import bulk_timeouts
-from gis.road_models import RoadEdge
+from gis.roads.schemas import GraphReport, Piece
 
 # km/h by highway class, for ways without a usable ``maxspeed``: urban driving, configurable
 # (COMMANDPOST_ROAD_SPEEDS_KMH). A class that is absent, or set to 0, is not driven.
@@ -37,6 +35,8 @@ EDGES_SQL = "SELECT id, source, target, cost_s AS cost, reverse_cost_s AS revers
 ROUTABLE_EDGES_SQL = EDGES_SQL + " WHERE routable"
 
 # A way is left out when a vehicle may not drive it, whatever its class. Emergency access overrides a "no".
+# The statements below are f-strings of these constants only (_BARRED, EDGES_SQL): fixed text, no caller input;
+# the speed table is a bound parameter.
 _BARRED = """(
     coalesce(w.tags->>'area', '') = 'yes'
     OR (coalesce(w.tags->>'emergency', '') NOT IN ('yes', 'designated')
@@ -142,63 +142,10 @@ ORDER BY v.vertices DESC, v.component
 """)
 
 
-@dataclass(frozen=True)
-class Piece:
-    """A connected piece of the graph: its size and a point on it, to find it on the map."""
-
-    component: int
-    vertices: int
-    edges: int
-    length_m: float
-    lon: float
-    lat: float
-
-
-@dataclass
-class GraphReport:
-    """What a graph build made, and what it left out and why."""
-
-    edges: int = 0
-    vertices: int = 0
-    length_km: float = 0.0
-    oneway_edges: int = 0
-    dead_ends: int = 0
-    # Snapping targets: the largest strongly connected piece.
-    routable_edges: int = 0
-    routable_vertices: int = 0
-    components: int = 0
-    largest_component_vertices: int = 0
-    # Every piece but the largest (up to 20 listed; ``isolated_count`` counts them all).
-    isolated: list[Piece] = field(default_factory=list)
-    isolated_count: int = 0
-    # Ways not turned into edges, by reason: class not driven, not for vehicles (access, area), no node ids.
-    left_out: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def summary(self) -> str:
-        """One line for a person: the figures that say whether the graph is usable."""
-        sizes = ", ".join(str(p.vertices) for p in self.isolated[:10])
-        more = "…" if self.isolated_count > 10 else ""
-        isolated = f"; isolated pieces: {self.isolated_count} ({sizes}{more} vertices)" if self.isolated_count else ""
-        return (
-            f"{self.edges} edges, {self.vertices} vertices, {self.length_km:.1f} km, {self.oneway_edges} one-way; "
-            f"{self.components} connected piece(s), the largest {self.largest_component_vertices} vertices; "
-            f"routable (strongly connected): {self.routable_edges} edges, {self.routable_vertices} vertices"
-            f"{isolated}"
-        )
-
-
 def speed_table(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
     """The speeds in force: the defaults with the operator's overrides on top; classes at 0 or below dropped."""
     merged = {**DEFAULT_SPEEDS_KMH, **(overrides or {})}
     return {highway: float(kmh) for highway, kmh in merged.items() if kmh > 0}
-
-
-async def graph_loaded(session: AsyncSession) -> bool:
-    """Whether a routing graph exists (``import-osm`` builds one from the roads it loads)."""
-    return bool(await session.scalar(select(exists().where(RoadEdge.routable))))
 
 
 async def build_graph(session: AsyncSession, *, speeds: Mapping[str, float] | None = None) -> GraphReport:

@@ -1,5 +1,5 @@
 """Travel on the road graph: snapping points to roads, a route between two points, and travel times from many
-origins to one destination in one query (the reachable area is in ``gis.isochrone``).
+origins to one destination in one query (the reachable area is in ``gis.roads.isochrone``).
 
 A point is snapped to the nearest routable edge (KNN on its GiST index, then the exact distance on the spheroid)
 and becomes a point *on* that edge at a fraction of its length, which pgRouting's ``withPoints`` functions split
@@ -12,8 +12,7 @@ inside PostgreSQL for the inner points query.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import shapely
 from pyproj import Geod
@@ -21,11 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict
-from core.settings import Settings
-from gis.graph import ROUTABLE_EDGES_SQL
-
-Method = Literal["road", "straight_line"]
-LonLat = tuple[float, float]
+from gis.roads.graph import ROUTABLE_EDGES_SQL
+from gis.roads.schemas import Leg, LonLat, Method, RoadPolicy, Route
 
 NO_GRAPH = "no road graph loaded: run commandpost import-osm"
 # pgRouting 3.4 drops a point lying exactly on a vertex (fraction 0 or 1): keep points a hair inside their edge.
@@ -107,34 +103,6 @@ SELECT (SELECT max(agg_cost) FROM path) AS cost_s,
 
 
 @dataclass(frozen=True)
-class RoadPolicy:
-    """How travel is estimated where the graph cannot say (settings: ``road_*`` and ``straight_line_*``)."""
-
-    max_snap_m: float = 500.0
-    access_speed_kmh: float = 15.0
-    straight_line_speed_kmh: float = 30.0
-    straight_line_detour: float = 1.4
-    isochrone_buffer_m: float = 100.0
-
-    @classmethod
-    def of(cls, settings: Settings) -> RoadPolicy:
-        return cls(
-            max_snap_m=settings.road_max_snap_m,
-            access_speed_kmh=settings.road_access_speed_kmh,
-            straight_line_speed_kmh=settings.straight_line_speed_kmh,
-            straight_line_detour=settings.straight_line_detour,
-        )
-
-    def access_s(self, metres: float) -> float:
-        """The time to cover the leg between a point and the road it is snapped to."""
-        return metres / (self.access_speed_kmh / 3.6)
-
-    def straight_line_s(self, metres: float) -> float:
-        """The fallback estimate: the straight line, lengthened by the detour factor, at the fallback speed."""
-        return metres * self.straight_line_detour / (self.straight_line_speed_kmh / 3.6)
-
-
-@dataclass(frozen=True)
 class Snap:
     """Where a point meets the graph: an edge, the fraction along it, and how far the point lies from it."""
 
@@ -144,31 +112,6 @@ class Snap:
 
     def on_network(self, policy: RoadPolicy) -> bool:
         return self.snap_m <= policy.max_snap_m
-
-
-@dataclass(frozen=True)
-class Leg:
-    """A travel time from one origin to the destination, and how it was reached."""
-
-    origin_id: int
-    eta_s: float
-    distance_m: float
-    method: Method
-    reason: str
-    snap_m: float | None = None
-
-
-@dataclass
-class Route:
-    """A route between two points: its time, length and line; ``method`` says whether the roads were used."""
-
-    duration_s: float
-    distance_m: float
-    method: Method
-    reason: str
-    snap_from_m: float | None
-    snap_to_m: float | None
-    coordinates: list[LonLat] = field(default_factory=list)
 
 
 def straight_metres(a: LonLat, b: LonLat) -> float:

@@ -1,6 +1,6 @@
 """The routing graph's tables: each road way's OSM node ids, and the graph pgRouting reads (edges and vertices).
 
-``road_edge`` and ``road_vertex`` are derived data: ``gis.graph.build_graph`` rebuilds them from ``road_way`` and
+``road_edge`` and ``road_vertex`` are derived data: ``gis.roads.graph.build_graph`` rebuilds them from ``road_way`` and
 ``road_way_node`` (at the end of ``import-osm``, or ``commandpost roads build``). Vertex ids are OSM node ids.
 """
 

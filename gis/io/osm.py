@@ -14,7 +14,7 @@ from typing import Any
 
 import osmium
 import shapely
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.ops import polygonize_full, unary_union
 
 from core.bounds import PG_INT_MAX, ascii_whole_number
@@ -239,7 +239,3 @@ def read_extract(path: Path) -> Extract:
         else:
             extract.incomplete.append(built)
     return extract
-
-
-def facility_point(facility: Facility) -> Point:
-    return Point(facility.lon, facility.lat)

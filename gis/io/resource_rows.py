@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from gis.layers import CheckedLayer
+from gis.io.layers import CheckedLayer
+from gis.io.schemas import RowProblem
 from gis.models import UnitStatus
-from gis.schemas import RowProblem
 
 CAPACITY_COLUMNS = ("beds", "places", "shelter_places", "stock")
 TEXT = pa.large_string()  # what pandas keeps its Arrow-backed text in

@@ -1,4 +1,4 @@
-"""The reader server: a process of its own, started by gis.read_process on first use, that imports the reader
+"""The reader server: a process of its own, started by gis.io.read_process on first use, that imports the reader
 (GDAL, pyarrow, pandas) once and forks one reader per file.
 
 Over a SOCK_SEQPACKET socket from its parent: a job (JSON) comes in; the reader's pid (JSON) goes back with the
@@ -18,8 +18,8 @@ import sys
 import traceback
 from typing import NoReturn
 
-from gis import layer_reader  # the point of the server: imported once, inherited by every reader it forks
-from gis.read_process import MAX_MESSAGE_BYTES, ReadJob
+from gis.io import layer_reader  # the point of the server: imported once, inherited by every reader it forks
+from gis.io.read_process import MAX_MESSAGE_BYTES, ReadJob
 
 PR_SET_PDEATHSIG = 1
 

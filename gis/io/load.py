@@ -18,10 +18,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import bulk_timeouts, driver_connection
-from gis.binary_copy import HEADER, TRAILER, copy_rows
-from gis.importer import LayerKind
-from gis.resource_rows import COLUMNS as _RESOURCE_COLUMNS
-from gis.resource_rows import JSONB_COLUMNS as _RESOURCE_JSONB
+from gis.io.binary_copy import HEADER, TRAILER, copy_rows
+from gis.io.resource_rows import COLUMNS as _RESOURCE_COLUMNS
+from gis.io.resource_rows import JSONB_COLUMNS as _RESOURCE_JSONB
+from gis.io.schemas import LayerKind
 
 CHUNK = 10_000
 T = TypeVar("T")
@@ -157,6 +157,7 @@ async def _defer_indexes(session: AsyncSession, table: str, rows: int) -> tuple[
     the lock not granted in time because others are using the table)."""
     if rows < BULK_ROWS:
         return None
+    # ``table`` is a TARGETS table name, never input, and BULK_LOCK_TIMEOUT_MS ours: the f-strings are fixed text.
     held = await session.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :n) AS held"), {"n": rows + 1})
     if held is None or held > rows:
         return None
@@ -245,6 +246,7 @@ async def _bulk_load(
         inserted = touched = given  # in file order: ids follow the file's rows
     else:
         load = target.insert if empty else target.upsert  # the file's own external ids were checked for repeats
+        # Fixed text: ``load`` is one of the TARGETS statements, the staging table's name fixed too.
         counted = f"WITH up AS ({load}) SELECT count(*) FILTER (WHERE inserted), count(*) FROM up"
         inserted, touched = (await session.execute(text(counted))).one()
         await session.execute(text(f"DROP TABLE {target.staging}"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -19,16 +18,10 @@ import pandas as pd
 import shapely
 
 from core.errors import Invalid
-from gis.layers import CheckedLayer
-from gis.schemas import RowProblem
+from gis.io.layers import CheckedLayer
+from gis.io.schemas import LayerKind, RowProblem
 
 Progress = Callable[[int], None]
-
-
-class LayerKind(StrEnum):
-    resources = "resources"
-    jurisdictions = "jurisdictions"
-    hazard_zones = "hazard_zones"
 
 
 class RowError(ValueError):
@@ -108,10 +101,6 @@ def _properties(record: dict[str, Any]) -> str:
     return json.dumps(props, ensure_ascii=False)
 
 
-def _dump(value: dict[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
 def jurisdiction_row(record: dict[str, Any], *, source: str, row: int) -> tuple[Any, ...]:
     """(name, name_en, admin_level, code, source, external_id, properties)."""
     name = _text(record, "name", "name_zh", "name_en")
@@ -169,9 +158,9 @@ def table_rows(
     buffer_m: float | None = None,
 ) -> list[tuple[Any, ...]]:
     """The rows of a jurisdictions or hazard zones layer, each ``(file row, *columns, wkb)``; rows that cannot be
-    taken go to ``checked.rejected``. (Resources: ``gis.resource_rows``, column by column.)"""
+    taken go to ``checked.rejected``. (Resources: ``gis.io.resource_rows``, column by column.)"""
     if kind is LayerKind.resources:
-        raise ValueError("resource rows are made by gis.resource_rows.resource_row_chunks")
+        raise ValueError("resource rows are made by gis.io.resource_rows.resource_row_chunks")
     frame = checked.frame
     geoms = frame.geometry.values
     type_ids = shapely.get_type_id(geoms)
