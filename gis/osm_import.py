@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import bulk_timeouts, driver_connection
-from core.events import record_event
+from core.events import queue_event
 from gis.graph import GraphReport, build_graph
 from gis.importer import LayerKind
 from gis.load import CHUNK, bulk_upsert
@@ -141,7 +141,7 @@ async def import_osm(
     report.graph = await build_graph(session, speeds=speeds)
     if demo_units:
         report.demo_units = await place_demo_units(session)
-    await record_event(
+    queue_event(
         session,
         type="layer.imported",
         data={

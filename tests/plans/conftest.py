@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command import intake
 from core.geojson import Point
 from gis.models import Jurisdiction
 from incidents import service as incident_service
@@ -61,13 +62,14 @@ def make_incident(session: AsyncSession) -> MakeIncident:
             reported_at=reported_at,
             **extra,
         )
-        incident, _ = await incident_service.create_incident(session, data=data, actor="test")
+        # Through command's door, as the API logs and regrades reports: the plan matches are stored with them.
+        out, _ = await intake.log_report(session, data=data, actor="test")
         if level is not None:
-            incident = await incident_service.override_grade(
-                session, incident_id=incident.id, level=level, reason="set by the test", actor="test"
+            await intake.override_grade(
+                session, incident_id=out.id, level=level, reason="set by the test", actor="test"
             )
         await session.flush()
-        return incident
+        return await incident_service.get_incident(session, incident_id=out.id)
 
     return make
 
