@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -19,3 +21,25 @@ async def committed(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[Asy
     yield create_sessionmaker(engine)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(LIVE_TABLES)} RESTART IDENTITY CASCADE"))
+
+
+async def blocked_or_done(
+    sessions: async_sessionmaker[AsyncSession], pid: int, worker: asyncio.Task[Any], *, what: str, must_wait: bool
+) -> None:
+    """Return once the backend ``pid`` waits on a lock (PostgreSQL says so in pg_stat_activity), or, unless
+    ``must_wait``, once ``worker`` (the task using that backend) has finished; fail after 10 s."""
+    async with sessions() as probe:
+        for _ in range(2000):
+            if worker.done():
+                worker.result()
+                if must_wait:
+                    raise AssertionError(f"{what}: it finished without waiting")
+                return
+            state = await probe.scalar(
+                text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            )
+            await probe.commit()  # a new transaction, a fresh statistics snapshot
+            if state == "Lock":
+                return
+            await asyncio.sleep(0.005)
+    raise AssertionError(f"{what}: not seen waiting on a lock within 10 s")

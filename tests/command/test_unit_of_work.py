@@ -32,6 +32,7 @@ from gis.schemas import ResourceIn
 from incidents import service as incidents
 from incidents.models import TimelineEntry
 from incidents.record_schemas import IncidentIn
+from tests.command.conftest import blocked_or_done
 
 Sessions = async_sessionmaker[AsyncSession]
 COMMANDER = command.Caller(username="cmd.uow", role=Role.commander)
@@ -68,23 +69,6 @@ async def _committed(session: AsyncSession, work: Awaitable[Any]) -> list[int]:
     return take_pending_event_ids(session)
 
 
-async def _waiting_on_a_lock(sessions: Sessions, pid: int, worker: asyncio.Task[Any], what: str) -> None:
-    """Return once the backend ``pid`` waits on a lock (PostgreSQL says so in pg_stat_activity)."""
-    async with sessions() as probe:
-        for _ in range(2000):
-            if worker.done():
-                worker.result()
-                raise AssertionError(f"{what}: it finished without waiting")
-            state = await probe.scalar(
-                text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
-            )
-            await probe.commit()  # a new transaction, a fresh statistics snapshot
-            if state == "Lock":
-                return
-            await asyncio.sleep(0.005)
-    raise AssertionError(f"{what}: not seen waiting on a lock within 10 s")
-
-
 async def test_a_status_report_on_the_unit_a_dispatch_waits_for(committed: Sessions) -> None:
     """Issue 15's deadlock: B locks a unit, A starts dispatching it (and waits for the row), B reports the unit's
     status and commits. When A took the event lock early (writing ``incident.updated`` first), B's event waited
@@ -97,7 +81,7 @@ async def test_a_status_report_on_the_unit_a_dispatch_waits_for(committed: Sessi
         dispatching = asyncio.create_task(
             _committed(a, command.dispatch_units(a, incident_id=incident, unit_ids=[unit], actor="cmd.uow"))
         )
-        await _waiting_on_a_lock(committed, pid, dispatching, "the dispatch waiting for the unit's row")
+        await blocked_or_done(committed, pid, dispatching, what="the dispatch waiting for the unit", must_wait=True)
         await gis.set_unit_status(b, unit_id=unit, status="available")
         b_ids = await _committed(b, asyncio.sleep(0))
         a_ids = await asyncio.wait_for(dispatching, 30)
@@ -127,7 +111,7 @@ async def test_a_status_report_on_the_timeline_of_the_incident_a_dispatch_holds(
         dispatching = asyncio.create_task(
             _committed(a, command.dispatch_units(a, incident_id=incident, unit_ids=[unit], actor="cmd.uow"))
         )
-        await _waiting_on_a_lock(committed, pid, dispatching, "the second dispatch waiting for the unit's row")
+        await blocked_or_done(committed, pid, dispatching, what="the second dispatch", must_wait=True)
         await command.change_unit_status(b, unit_id=unit, status=command.UnitStatus.en_route, caller=COMMANDER)
         b_ids = await _committed(b, asyncio.sleep(0))
         try:
