@@ -11,10 +11,13 @@ row, so that an incident changed while a plan loads is matched against the libra
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidents import service as incidents
 from incidents.lifecycle import Status
+from incidents.models import Incident
 from incidents.record_schemas import IncidentIn, IncidentOut, IncidentPatch
 from incidents.service import DuplicatePolicy
 from plans import service as plans
@@ -34,11 +37,13 @@ async def log_report(
     carries them. A retry with the same ``Idempotency-Key`` returns the first incident as stored (the bool is
     False)."""
     await plans.hold_library(session)
+
+    async def matcher(incident: Incident) -> list[dict[str, Any]]:
+        return await plans.matches_of(session, incident=incident)
+
     incident, created = await incidents.create_incident(
-        session, data=data, actor=actor, idempotency_key=idempotency_key, duplicates=duplicates
+        session, data=data, actor=actor, idempotency_key=idempotency_key, duplicates=duplicates, matcher=matcher
     )
-    if created:
-        await plans.rematch(session, incident=incident)
     return incidents.present(incident), created
 
 

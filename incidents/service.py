@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -37,6 +37,8 @@ from incidents.scope import NO_INCIDENT as NO_INCIDENT
 from incidents.scope import IncidentScope as IncidentScope
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+# The plans that apply to an incident, ranked (plans computes them; incidents may not import plans).
+Matcher = Callable[[Incident], Awaitable[Sequence[dict[str, Any]]]]
 
 
 def check_keys(*, category: str | None, subtype: str | None) -> None:
@@ -157,11 +159,14 @@ async def create_incident(
     actor: str,
     idempotency_key: str | None = None,
     duplicates: DuplicatePolicy = DuplicatePolicy(),
+    matcher: Matcher | None = None,
 ) -> tuple[Incident, bool]:
     """Log a report: classify, extract, grade, place it in its jurisdiction, flag a likely duplicate.
 
     With an ``idempotency_key``, a retry of the same body returns the incident the first call made (the bool is
     False); the same key with a different body is a Conflict. Two racing requests with one key make one incident.
+    ``matcher`` ranks the plans that apply to the new incident before it is stored (``command.intake`` hands in
+    plans' matching), so the row is inserted with its matches rather than written twice.
     """
     check_keys(category=data.category, subtype=data.subtype)
     if idempotency_key is not None:
@@ -206,6 +211,8 @@ async def create_incident(
         if original is not None:
             incident.possible_duplicate_of = original
             incident.duplicate_status = "suspected"
+    if matcher is not None:
+        set_plan_matches(incident, await matcher(incident))
     session.add(incident)
     await session.flush()
     if idempotency_key is not None:

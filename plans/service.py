@@ -54,6 +54,7 @@ __all__ = [
     "match",
     "match_facts",
     "match_many",
+    "matches_of",
     "parse_plan",
     "read_plans",
     "rematch",
@@ -185,10 +186,17 @@ async def hold_library(session: AsyncSession, *, exclusive: bool = False) -> Non
     await repo.lock_library(session, exclusive=exclusive)
 
 
+async def matches_of(session: AsyncSession, *, incident: Incident) -> list[dict[str, Any]]:
+    """The plans that apply to the incident as it is in memory (stored or not yet), most specific first, in the
+    ``plan_matches`` shape. Nothing is flushed for it: the incident's pending changes and its matches are written
+    together, in one statement."""
+    with session.no_autoflush:
+        return [m.as_dict() for m in await match(session, incident=incident)]
+
+
 async def rematch(session: AsyncSession, *, incident: Incident) -> bool:
     """Match the incident against the library and keep the matches on it; True when they changed."""
-    matches = [m.as_dict() for m in await match(session, incident=incident)]
-    return incident_service.set_plan_matches(incident, matches)
+    return incident_service.set_plan_matches(incident, await matches_of(session, incident=incident))
 
 
 async def rematch_open(session: AsyncSession, *, actor: str | None, batch: int = 500) -> int:
