@@ -199,7 +199,8 @@ def _forget(session: Session) -> None:
 
 
 def take_pending_event_ids(session: AsyncSession) -> list[int]:
-    """The ids of events this session wrote since the last call; call it after a successful commit."""
+    """The ids of the events this session's commits wrote since the last call, in order: what to ring after the
+    commit (web/deps.py, web/scheduler.py)."""
     ids: list[int] = session.info.pop(PENDING_EVENT_IDS, [])
     return ids
 

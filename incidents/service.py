@@ -142,7 +142,7 @@ def _classify(description: str, given: dict[str, Any], *, category: str | None, 
 
 def _emit(session: AsyncSession, incident: Incident, *, type: str, actor: str | None, change: str) -> None:
     # Built when the unit of work commits: the event carries the incident as committed (with the plan matches
-    # command.intake stores after this call), the same object a read returns afterwards.
+    # command.intake keeps on it, even after this call), the same object a read returns afterwards.
     queue_event(
         session,
         type=type,
