@@ -1,9 +1,11 @@
 """Intake under an open-loop load: POST /api/v1/incidents at a fixed offered rate, beside the raw floor.
 
-    .venv/bin/python bench/intake.py [--rate 20] [--seconds 60]
+    .venv/bin/python bench/intake.py [--rate 20] [--seconds 60] [--plans]
 
 The floor is a plain asyncpg INSERT of the same incident row (no HTTP, no classification, no event, no audit),
 offered at the same rate in the same run. Targets (issue 5): p50 20 ms, p99 60 ms on a 2-core machine.
+``--plans`` loads the shipped plan library first, so that each report is matched against it as in production.
+Then ``GET /api/v1/incidents/{id}`` of the incidents just logged, at the same rate (it reads the stored matches).
 """
 
 from __future__ import annotations
@@ -67,10 +69,29 @@ async def floor(url: str, rate: float, seconds: float) -> tuple[list[float], int
         await pool.close()
 
 
-async def through_api(base: str, rate: float, seconds: float) -> tuple[list[float], int]:
+async def load_library(url: str) -> None:
+    """The shipped plan library, loaded as ``commandpost plans load`` does."""
+    from core.db import create_engine, create_sessionmaker, transaction
+    from core.settings import get_settings
+    from plans import service as plans
+
+    engine = create_engine(get_settings().model_copy(update={"database_url": url}), bulk=True)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            await plans.load_path(session)
+    finally:
+        await engine.dispose()
+
+
+Timings = tuple[list[float], int]
+
+
+async def through_api(base: str, rate: float, seconds: float) -> tuple[Timings, Timings]:
+    """POST reports at ``rate``; then GET the incidents they made at the same rate."""
     rng = random.Random(1)
     counter = itertools.count()
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
+    made: list[int] = []
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
         auth = await admin_token(client)
         for i in range(20):  # warm up: connections, caches, the classifier's first call
@@ -78,26 +99,42 @@ async def through_api(base: str, rate: float, seconds: float) -> tuple[list[floa
 
         async def post() -> bool:
             response = await client.post("/api/v1/incidents", json=payload(next(counter), rng), headers=auth)
+            if response.status_code == 201:
+                made.append(response.json()["id"])
             return response.status_code == 201
 
-        return await open_loop(rate, seconds, post)
+        posted = await open_loop(rate, seconds, post)
+        ids = itertools.cycle(made or [0])
+
+        async def get() -> bool:
+            return (await client.get(f"/api/v1/incidents/{next(ids)}", headers=auth)).status_code == 200
+
+        return posted, await open_loop(rate, seconds, get)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--plans", action="store_true", help="load the shipped plan library first")
     args = parser.parse_args()
     async with bench_database("intake") as url:
+        if args.plans:
+            await load_library(url)
         with server(url) as base:
-            api, api_failures = await through_api(base, args.rate, args.seconds)
+            (api, api_failures), (reads, read_failures) = await through_api(base, args.rate, args.seconds)
         raw, raw_failures = await floor(url, args.rate, args.seconds)
+    library = "the shipped plan library loaded" if args.plans else "no plans"
     print_table(
-        f"Intake at an offered {args.rate:g}/s for {args.seconds:g} s (open loop)",
-        [("plain asyncpg INSERT (floor)", summary_ms(raw)), ("POST /api/v1/incidents", summary_ms(api))],
+        f"Intake at an offered {args.rate:g}/s for {args.seconds:g} s (open loop), {library}",
+        [
+            ("plain asyncpg INSERT (floor)", summary_ms(raw)),
+            ("POST /api/v1/incidents", summary_ms(api)),
+            ("GET /api/v1/incidents/{id}", summary_ms(reads)),
+        ],
         floor="plain asyncpg INSERT (floor)",
     )
-    print(f"  failures: api {api_failures}, floor {raw_failures}; targets: p50 20 ms, p99 60 ms")
+    print(f"  failures: api {api_failures}, reads {read_failures}, floor {raw_failures}; targets: p50 20 ms, p99 60 ms")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Who goes: dispatch (all or nothing, race-free), acknowledgement, the unit workflow, live locations and timers.
 
-Lock order, everywhere: the incident first, then units by ascending id. A unit is locked (``FOR UPDATE``) before its
-status is read, so of two commanders racing for it the second waits for the first to commit and then sees it taken;
-the partial unique index on open dispatches stands behind that as the database's own guarantee.
+Lock order, everywhere: the incident first, then units by ascending id, then the unit's open dispatch; the event
+ordering lock last of all, taken by the unit of work as it commits (services only queue events: core.events). A unit
+is locked (``FOR UPDATE``) before its status is read, so of two commanders racing for it the second waits for the
+first to commit and then sees it taken; the partial unique index on open dispatches stands behind that as the
+database's own guarantee. The incident's lock lets rows that refer to it be written meanwhile (a status report's
+timeline entry: see ``incidents.repository.get``). tests/command/test_unit_of_work.py interleaves them all.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from typing import Any
 from geoalchemy2.shape import from_shape, to_shape
 from pyproj import Geod
 from shapely.geometry import Point as ShapelyPoint
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command import repository as repo
 from command.models import Dispatch, UnitFix
 from command.schemas import DispatchOut
 from command.visibility import Caller as Caller  # re-exported: callers build it next to the service calls
@@ -23,15 +26,13 @@ from command.visibility import dispatch_condition
 from command.workflow import UnitStatus, check_status_change, ends_assignment
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.events import record_event
+from core.events import Happened, queue_event
 from gis import service as gis
 from gis.service import Resource
-from incidents import repository as incident_repo
 from incidents import service as incidents
 from plans import service as plans
 
 _geod = Geod(ellps="WGS84")
-TRACK_LENGTH = 500
 # Faster than this between two fixes is not a unit moving, it is a bad fix (GPS jump, a phone in a plane...).
 MAX_SPEED_KMH = {"helicopter": 400.0}
 DEFAULT_MAX_SPEED_KMH = 200.0
@@ -42,13 +43,6 @@ def _dispatch_data(dispatch: Dispatch, unit: Resource | None = None) -> dict[str
     if unit is not None:
         data["unit"] = {"id": unit.id, "type": unit.type, "name": unit.name, "status": unit.status}
     return data
-
-
-async def _open_dispatch(session: AsyncSession, unit_id: int, *, lock: bool = True) -> Dispatch | None:
-    stmt = select(Dispatch).where(Dispatch.unit_id == unit_id, Dispatch.closed_at.is_(None))
-    if lock:
-        stmt = stmt.with_for_update()
-    return (await session.scalars(stmt)).one_or_none()
 
 
 async def dispatch_units(session: AsyncSession, *, incident_id: int, unit_ids: list[int], actor: str) -> list[Dispatch]:
@@ -71,29 +65,23 @@ async def dispatch_units(session: AsyncSession, *, incident_id: int, unit_ids: l
         Dispatch(incident_id=incident_id, unit_id=u.id, unit_type=u.type, status="dispatched", created_by=actor)
         for u in units
     ]
-    session.add_all(dispatches)
-    await session.flush()
+    await repo.add_dispatches(session, dispatches)
     for unit in units:
         await gis.set_unit_status(session, unit_id=unit.id, status=UnitStatus.dispatched)
     for unit_type in {u.type for u in units}:
         sent = sum(1 for u in units if u.type == unit_type)
         await plans.record_filled(session, incident_id=incident_id, resource_type=unit_type, delta=sent)
-    await incident_repo.add_timeline(
+    incidents.record(
         session,
         incident_id=incident_id,
         kind="units_dispatched",
         actor=actor,
         data={"units": [{"id": u.id, "type": u.type, "name": u.name} for u in units]},
+        events=[
+            Happened("dispatch.created", _dispatch_data(d, u), unit_id=u.id)
+            for d, u in zip(dispatches, units, strict=True)
+        ],
     )
-    for dispatch, unit in zip(dispatches, units, strict=True):
-        await record_event(
-            session,
-            type="dispatch.created",
-            data=_dispatch_data(dispatch, unit),
-            incident_id=incident_id,
-            unit_id=unit.id,
-            actor=actor,
-        )
     return dispatches
 
 
@@ -101,12 +89,8 @@ async def get_dispatch(
     session: AsyncSession, *, dispatch_id: int, lock: bool = False, caller: Caller | None = None
 ) -> Dispatch:
     """The dispatch, or NotFound: also when ``caller`` is given and may not see it (another unit's, for a crew)."""
-    stmt = select(Dispatch).where(Dispatch.id == dispatch_id)
-    if caller is not None:
-        stmt = stmt.where(dispatch_condition(caller))
-    if lock:
-        stmt = stmt.with_for_update()
-    dispatch = (await session.scalars(stmt)).one_or_none()
+    visible = dispatch_condition(caller) if caller is not None else None
+    dispatch = await repo.get_dispatch(session, dispatch_id=dispatch_id, lock=lock, visible=visible)
     if dispatch is None:
         raise NotFound(f"dispatch {dispatch_id} does not exist")
     return dispatch
@@ -114,8 +98,7 @@ async def get_dispatch(
 
 async def dispatches_of_incident(session: AsyncSession, *, incident_id: int, caller: Caller) -> list[Dispatch]:
     """The incident's dispatches that ``caller`` may see, oldest first."""
-    stmt = select(Dispatch).where(Dispatch.incident_id == incident_id, dispatch_condition(caller))
-    return list(await session.scalars(stmt.order_by(Dispatch.id)))
+    return await repo.dispatches_of_incident(session, incident_id=incident_id, visible=dispatch_condition(caller))
 
 
 async def acknowledge(session: AsyncSession, *, dispatch_id: int, caller: Caller) -> Dispatch:
@@ -130,21 +113,13 @@ async def acknowledge(session: AsyncSession, *, dispatch_id: int, caller: Caller
         return dispatch  # a second tap on the phone is not an error
     dispatch.acknowledged_at = utcnow()
     dispatch.acknowledged_by = caller.username
-    await session.flush()
-    await incident_repo.add_timeline(
+    incidents.record(
         session,
         incident_id=dispatch.incident_id,
         kind="dispatch_acknowledged",
         actor=caller.username,
         data={"dispatch_id": dispatch.id, "unit_id": dispatch.unit_id},
-    )
-    await record_event(
-        session,
-        type="dispatch.acknowledged",
-        data=_dispatch_data(dispatch),
-        incident_id=dispatch.incident_id,
-        unit_id=dispatch.unit_id,
-        actor=caller.username,
+        events=[Happened("dispatch.acknowledged", _dispatch_data(dispatch), unit_id=dispatch.unit_id)],
     )
     return dispatch
 
@@ -160,7 +135,7 @@ async def change_unit_status(
         raise Invalid(f"resource {unit_id} is a {unit.type}, not a unit", field="unit_id")
     current = UnitStatus(unit.status)
     check_status_change(current, status)
-    dispatch = await _open_dispatch(session, unit_id)
+    dispatch = await repo.open_dispatch(session, unit_id=unit_id)
     if dispatch is not None:
         if ends_assignment(current, status):
             dispatch.closed_at = utcnow()
@@ -176,7 +151,7 @@ async def change_unit_status(
                 )
         else:
             dispatch.status = status.value
-        await incident_repo.add_timeline(
+        incidents.record(
             session,
             incident_id=dispatch.incident_id,
             kind="unit_status",
@@ -208,13 +183,11 @@ async def report_location(
         speed_kmh=speed,
         trusted=trusted,
     )
-    session.add(fix)
-    await session.flush()
-    await _trim_track(session, unit_id, fix.id)
+    await repo.add_fix(session, fix)
     if trusted:
         unit = await gis.set_unit_location(session, unit_id=unit_id, lon=lon, lat=lat, at=at)
     else:
-        await record_event(
+        queue_event(
             session,
             type="unit.location_suspect",
             data={
@@ -239,22 +212,9 @@ def _speed_kmh(unit: Resource, lon: float, lat: float, at: datetime) -> float | 
     return float(metres / 1000 / hours) if hours > 0 else None
 
 
-async def _trim_track(session: AsyncSession, unit_id: int, newest_id: int) -> None:
-    """Keep the newest ``TRACK_LENGTH`` fixes of the unit."""
-    cutoff = (
-        select(UnitFix.id)
-        .where(UnitFix.unit_id == unit_id)
-        .order_by(UnitFix.id.desc())
-        .offset(TRACK_LENGTH)
-        .limit(1)
-        .scalar_subquery()
-    )
-    await session.execute(delete(UnitFix).where(UnitFix.unit_id == unit_id, UnitFix.id <= cutoff))
-
-
 async def track(session: AsyncSession, *, unit_id: int, limit: int = 100) -> list[UnitFix]:
-    stmt = select(UnitFix).where(UnitFix.unit_id == unit_id).order_by(UnitFix.id.desc()).limit(limit)
-    return list(await session.scalars(stmt))
+    """The unit's newest fixes (trusted or not), newest first."""
+    return await repo.track(session, unit_id=unit_id, limit=limit)
 
 
 async def sweep_dispatch_timers(
@@ -262,21 +222,8 @@ async def sweep_dispatch_timers(
 ) -> int:
     """Dispatches neither acknowledged nor departed in time: a warning first, then escalation to the commander.
     Idempotent (each step happens once per dispatch) and safe with two schedulers (``SKIP LOCKED``)."""
-    stmt = (
-        select(Dispatch)
-        .where(
-            Dispatch.closed_at.is_(None),
-            Dispatch.acknowledged_at.is_(None),
-            Dispatch.escalated_at.is_(None),
-            Dispatch.status == UnitStatus.dispatched.value,
-            Dispatch.created_at <= now - warn_after,
-        )
-        .order_by(Dispatch.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     handled = 0
-    for dispatch in await session.scalars(stmt):
+    for dispatch in await repo.lock_unacknowledged(session, created_before=now - warn_after, limit=limit):
         waited = now - dispatch.created_at
         if waited >= escalate_after:
             dispatch.escalated_at = now
@@ -287,18 +234,12 @@ async def sweep_dispatch_timers(
         else:
             continue
         handled += 1
-        await incident_repo.add_timeline(
+        incidents.record(
             session,
             incident_id=dispatch.incident_id,
             kind=kind,
             actor=None,
             data={"dispatch_id": dispatch.id, "unit_id": dispatch.unit_id, "waited_s": int(waited.total_seconds())},
-        )
-        await record_event(
-            session,
-            type=event,
-            data=_dispatch_data(dispatch),
-            incident_id=dispatch.incident_id,
-            unit_id=dispatch.unit_id,
+            events=[Happened(event, _dispatch_data(dispatch), unit_id=dispatch.unit_id)],
         )
     return handled

@@ -7,12 +7,11 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from command.models import Dispatch
+from command import repository as repo
 from core.clock import utcnow
-from core.events import record_event
+from core.events import queue_event
 from gis import service as gis
 from incidents import service as incidents
 from plans import service as plans
@@ -31,18 +30,13 @@ async def situation(session: AsyncSession) -> dict[str, Any]:
     for unit_type, status, count in await gis.unit_counts(session):
         by_type[unit_type][status] += count
         by_status[status] += count
-    escalated = await session.scalar(
-        select(func.count())
-        .select_from(Dispatch)
-        .where(Dispatch.closed_at.is_(None), Dispatch.escalated_at.is_not(None))
-    )
     return {
         "at": utcnow().isoformat(),
         "incidents": {"open": open_total, "by_category": {k: dict(v) for k, v in by_category.items()}},
         "units": {"by_status": dict(by_status), "by_type": {k: dict(v) for k, v in by_type.items()}},
         "unmet_requirements": await plans.unmet_requirements(session),
         "overdue_tasks": await plans.overdue_task_count(session),
-        "escalated_dispatches": int(escalated or 0),
+        "escalated_dispatches": await repo.escalated_count(session),
     }
 
 
@@ -59,7 +53,7 @@ class SituationWatch:
         digest = _digest(picture)
         if digest == self.last_digest:
             return 0
-        await record_event(session, type="situation.updated", data=picture)
+        queue_event(session, type="situation.updated", data=picture)
         self.last_digest = digest
         return 1
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, func, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase
 
 from core.settings import Settings
 
@@ -28,12 +27,6 @@ class Base(DeclarativeBase):
     """Declarative base of every Commandpost table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class CreatedAtMixin:
-    """A server-side creation time, always timezone-aware."""
-
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
 def create_engine(settings: Settings, *, bulk: bool = False) -> AsyncEngine:
@@ -140,7 +133,8 @@ async def driver_connection(session: AsyncSession) -> Any:
 
 @asynccontextmanager
 async def transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A unit of work for jobs and the CLI: commit on success, roll back on any error."""
+    """A unit of work for jobs and the CLI: commit on success (writing the events it queued, last: core.events),
+    roll back on any error."""
     async with sessionmaker() as session, session.begin():
         yield session
 

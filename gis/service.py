@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.errors import Conflict, Invalid, NotFound
-from core.events import record_event
+from core.events import queue_event
 from core.geojson import check_lon_lat
 from gis import repository, tiles
 from gis.impact import affected, impact_area
@@ -131,7 +131,7 @@ async def create_resource(session: AsyncSession, *, data: ResourceIn, source: st
     session.add(resource)
     await session.flush()
     await session.refresh(resource)
-    await record_event(
+    queue_event(
         session,
         type="resource.created",
         data=resource_event_data(resource),
@@ -168,7 +168,7 @@ async def set_unit_status(session: AsyncSession, *, unit_id: int, status: str) -
         unit.status = new.value
         _bump(unit)
         await session.flush()
-    await record_event(session, type="unit.status", data=resource_event_data(unit), unit_id=unit.id)
+    queue_event(session, type="unit.status", data=resource_event_data(unit), unit_id=unit.id)
     return unit
 
 
@@ -188,7 +188,7 @@ async def set_unit_location(session: AsyncSession, *, unit_id: int, lon: float, 
     _bump(unit)
     await session.flush()
     await session.refresh(unit, ["location"])
-    await record_event(session, type="unit.location", data=resource_event_data(unit), unit_id=unit.id)
+    queue_event(session, type="unit.location", data=resource_event_data(unit), unit_id=unit.id)
     return unit
 
 

@@ -69,6 +69,9 @@ class Incident(Base):
     )
     duplicate_status: Mapped[str | None] = mapped_column(String(16))
     merged_into: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("incident.id", ondelete="SET NULL"))
+    # The plans that match, most specific first, as plans computed them when the incident or the library last
+    # changed (command.intake, plans.service.rematch_open): read with the incident, not recomputed on every read.
+    plan_matches: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, server_default="[]")
 
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
@@ -90,6 +93,39 @@ class Incident(Base):
     def level(self) -> str | None:
         """The grade in force: the commander's override when there is one, else the computed grade."""
         return self.override_level or self.grade_level
+
+    @property
+    def grade(self) -> dict[str, Any]:
+        """The grade in force as one value (``IncidentOut.grade``): the computed one, or a commander's override with
+        who, why and when, and the computed grade kept beside it."""
+        computed = {
+            "level": self.grade_level,
+            "rule_id": self.grade_rule_id,
+            "rule_version": self.grade_rule_version,
+            "basis": self.grade_basis,
+        }
+        if not self.override_level:
+            return computed
+        override = {
+            "level": self.override_level,
+            "reason": self.override_reason,
+            "by": self.override_by,
+            "at": self.override_at.isoformat() if self.override_at else None,
+        }
+        return {
+            "level": self.override_level,
+            "rule_id": "override",
+            "basis": [],
+            "computed": computed,
+            "override": override,
+        }
+
+    @property
+    def jurisdiction(self) -> dict[str, Any] | None:
+        """The district the report came in from, with its names as they were then (``IncidentOut.jurisdiction``)."""
+        if self.jurisdiction_id is None:
+            return None
+        return {"id": self.jurisdiction_id, "name": self.jurisdiction_name or "", "name_en": self.jurisdiction_name_en}
 
 
 class TimelineEntry(Base):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from geoalchemy2 import WKBElement
+from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.bounds import Version
@@ -101,7 +103,26 @@ class JurisdictionRef(BaseModel):
     name_en: str | None = None
 
 
+class PlanMatchOut(BaseModel):
+    """A plan that applies to the incident (API.md ``plan_matches``), as plans ranked it, with its reasons."""
+
+    plan_id: str
+    name: str
+    name_en: str | None = None
+    version: str
+    kind: str
+    score: float
+    level: str
+    reasons: list[str]
+
+
 class IncidentOut(BaseModel):
+    """The incident's one shape: the 201 body, ``GET /incidents/{id}``, a list item and the ``data`` of every
+    ``incident.*`` event (which adds ``change``) are all this, read from the stored record by
+    ``incidents.service.present``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     title: str
     description: str
@@ -118,13 +139,21 @@ class IncidentOut(BaseModel):
     possible_duplicate_of: int | None
     duplicate_status: str | None
     merged_into: int | None
-    plan_matches: list[dict[str, Any]]
+    plan_matches: list[PlanMatchOut]
     source: str | None
     reported_at: datetime
     created_by: str | None
     created_at: datetime
     updated_at: datetime
     version: int
+
+    @field_validator("location", mode="before")
+    @classmethod
+    def _stored_point(cls, value: Any) -> Any:
+        if isinstance(value, WKBElement):
+            shape = to_shape(value)
+            return Point.of(shape.x, shape.y)
+        return value
 
 
 class TimelineEntryOut(BaseModel):

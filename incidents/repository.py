@@ -18,10 +18,12 @@ async def get(
     session: AsyncSession, incident_id: int, *, for_update: bool = False, scope: IncidentScope = EVERY_INCIDENT
 ) -> Incident | None:
     """One incident, if ``scope`` lets the reader see it; ``for_update`` locks its row until the transaction ends
-    (edits serialise on it)."""
+    (edits serialise on it). The lock is ``FOR NO KEY UPDATE``: it does not block the key-share lock that a new row
+    referring to the incident takes (a timeline entry, a dispatch), so a unit of work holding the incident never
+    deadlocks against one that holds a unit and writes on the incident's timeline (tests/command)."""
     stmt = select(Incident).where(Incident.id == incident_id, scope.condition(Incident.id))
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(key_share=True)
     return (await session.scalars(stmt.execution_options(populate_existing=True))).one_or_none()
 
 
@@ -119,13 +121,24 @@ async def get_idempotency_key(session: AsyncSession, *, actor: str, key: str) ->
     return (await session.scalars(stmt.execution_options(populate_existing=True))).one_or_none()
 
 
-async def add_timeline(
+def add_timeline(
     session: AsyncSession, *, incident_id: int, kind: str, actor: str | None, data: dict[str, Any] | None = None
 ) -> TimelineEntry:
+    """A timeline entry, written with the unit of work's next flush (entries keep the order they were added in)."""
     entry = TimelineEntry(incident_id=incident_id, kind=kind, actor=actor, data=data or {})
     session.add(entry)
-    await session.flush()
     return entry
+
+
+async def open_incidents(session: AsyncSession, *, after_id: int, limit: int) -> list[Incident]:
+    stmt = (
+        select(Incident)
+        .where(Incident.status.not_in([Status.closed.value, Status.cancelled.value]), Incident.id > after_id)
+        .order_by(Incident.id)
+        .limit(limit)
+        .with_for_update(key_share=True)
+    )
+    return list(await session.scalars(stmt.execution_options(populate_existing=True)))
 
 
 async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEntry]:

@@ -1,7 +1,10 @@
-"""The incident record's rules: intake (idempotent), duplicates, lifecycle, grade overrides, edits that regrade.
+"""The incident record's rules: intake (idempotent), duplicates, lifecycle, grade overrides, edits that regrade;
+and its timeline, which only this module writes (``record``).
 
-Every change writes, in the caller's transaction, the incident row, a timeline entry and an event
-(``incident.created`` / ``incident.updated`` carrying the incident); the request's unit of work adds the audit row.
+Every change writes, in the caller's transaction, the incident row and a timeline entry, and queues its event
+(``incident.created`` / ``incident.updated`` carrying the incident as ``present`` shows it, built when the unit of
+work commits); the request's unit of work adds the audit row and writes the events last. The plans that match an
+incident are computed by ``plans`` and kept here (``set_plan_matches``); ``command.intake`` runs the two together.
 """
 
 from __future__ import annotations
@@ -9,37 +12,33 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from geoalchemy2.shape import from_shape, to_shape
+from geoalchemy2.shape import from_shape
 from shapely.geometry import Point as ShapelyPoint
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.errors import Conflict, Invalid, NotFound
-from core.events import record_event
-from core.geojson import Point
+from core.events import Happened, queue_event
 from gis import service as gis_service
 from incidents import repository as repo
 from incidents.intake import classify_report
 from incidents.lifecycle import Status, check_response_allowed, check_transition
 from incidents.models import Incident
-from incidents.record_schemas import (
-    GradeOut,
-    IncidentIn,
-    IncidentOut,
-    IncidentPatch,
-    JurisdictionRef,
-)
-from incidents.schemas import ClassifyResult, Facts, Grade
+from incidents.record_schemas import IncidentIn, IncidentOut, IncidentPatch, PlanMatchOut
+from incidents.schemas import ClassifyResult, Facts
 from incidents.scope import EVERY_INCIDENT as EVERY_INCIDENT  # the scope travels through this door
 from incidents.scope import NO_INCIDENT as NO_INCIDENT
 from incidents.scope import IncidentScope as IncidentScope
 from incidents.taxonomy import check_keys as check_keys  # the list's filters: intake checks its own keys
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+# The plans that apply to an incident, ranked (plans computes them; incidents may not import plans).
+Matcher = Callable[[Incident], Awaitable[Sequence[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -53,67 +52,14 @@ class DuplicatePolicy:
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-def location_of(incident: Incident) -> Point:
-    shape = to_shape(incident.location)
-    return Point.of(shape.x, shape.y)
+def present(incident: Incident) -> IncidentOut:
+    """The incident as API.md shows it: the one shape of the 201 body, a read, a list item and an event's data."""
+    return IncidentOut.model_validate(incident)
 
 
-def to_out(incident: Incident) -> IncidentOut:
-    """The incident as API.md shows it."""
-    computed = Grade(
-        level=incident.grade_level,
-        rule_id=incident.grade_rule_id,
-        rule_version=incident.grade_rule_version,
-        basis=incident.grade_basis,
-    )
-    if incident.override_level:
-        grade = GradeOut(
-            level=incident.override_level,
-            rule_id="override",
-            rule_version=None,
-            basis=[],
-            computed=computed,
-            override={
-                "level": incident.override_level,
-                "reason": incident.override_reason,
-                "by": incident.override_by,
-                "at": incident.override_at.isoformat() if incident.override_at else None,
-            },
-        )
-    else:
-        grade = GradeOut(**computed.model_dump())
-    jurisdiction = (
-        JurisdictionRef(
-            id=incident.jurisdiction_id, name=incident.jurisdiction_name or "", name_en=incident.jurisdiction_name_en
-        )
-        if incident.jurisdiction_id is not None
-        else None
-    )
-    return IncidentOut(
-        id=incident.id,
-        title=incident.title,
-        description=incident.description,
-        location=location_of(incident),
-        category=incident.category,
-        subtype=incident.subtype,
-        confidence=incident.confidence,
-        matched=incident.matched,
-        facts=incident.facts,
-        fact_sources=incident.fact_sources,
-        grade=grade,
-        status=Status(incident.status),
-        jurisdiction=jurisdiction,
-        possible_duplicate_of=incident.possible_duplicate_of,
-        duplicate_status=incident.duplicate_status,
-        merged_into=incident.merged_into,
-        plan_matches=[],
-        source=incident.source,
-        reported_at=incident.reported_at,
-        created_by=incident.created_by,
-        created_at=incident.created_at,
-        updated_at=incident.updated_at,
-        version=incident.version,
-    )
+def event_data(incident: Incident, *, change: str) -> dict[str, Any]:
+    """The ``data`` of an ``incident.*`` event: the incident as ``present`` shows it, and what changed."""
+    return {**present(incident).model_dump(mode="json"), "change": change}
 
 
 async def get_incident(
@@ -182,11 +128,16 @@ def _classify(description: str, given: dict[str, Any], *, category: str | None, 
     return classify_report(description, facts, category=category, subtype=subtype)
 
 
-async def _emit(session: AsyncSession, incident: Incident, *, type: str, actor: str | None, change: str) -> None:
-    await session.flush()
-    data = to_out(incident).model_dump(mode="json")
-    data["change"] = change
-    await record_event(session, type=type, data=data, incident_id=incident.id, actor=actor)
+def _emit(session: AsyncSession, incident: Incident, *, type: str, actor: str | None, change: str) -> None:
+    # Built when the unit of work commits: the event carries the incident as committed (with the plan matches
+    # command.intake keeps on it, even after this call), the same object a read returns afterwards.
+    queue_event(
+        session,
+        type=type,
+        data=lambda: event_data(incident, change=change),
+        incident_id=incident.id,
+        actor=actor,
+    )
 
 
 async def create_incident(
@@ -196,11 +147,14 @@ async def create_incident(
     actor: str,
     idempotency_key: str | None = None,
     duplicates: DuplicatePolicy = DuplicatePolicy(),
+    matcher: Matcher | None = None,
 ) -> tuple[Incident, bool]:
     """Log a report: classify, extract, grade, place it in its jurisdiction, flag a likely duplicate.
 
     With an ``idempotency_key``, a retry of the same body returns the incident the first call made (the bool is
     False); the same key with a different body is a Conflict. Two racing requests with one key make one incident.
+    ``matcher`` ranks the plans that apply to the new incident before it is stored (``command.intake`` hands in
+    plans' matching), so the row is inserted with its matches rather than written twice.
     """
     if idempotency_key is not None:
         if not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
@@ -244,13 +198,15 @@ async def create_incident(
         if original is not None:
             incident.possible_duplicate_of = original
             incident.duplicate_status = "suspected"
+    if matcher is not None:
+        set_plan_matches(incident, await matcher(incident))
     session.add(incident)
     await session.flush()
     if idempotency_key is not None:
         earlier = await repo.get_idempotency_key(session, actor=actor, key=idempotency_key)
         assert earlier is not None
         earlier.incident_id = incident.id
-    await repo.add_timeline(
+    record(
         session,
         incident_id=incident.id,
         kind="created",
@@ -258,14 +214,14 @@ async def create_incident(
         data={"category": incident.category, "subtype": incident.subtype, "level": incident.grade_level},
     )
     if incident.possible_duplicate_of is not None:
-        await repo.add_timeline(
+        record(
             session,
             incident_id=incident.id,
             kind="duplicate_flagged",
             actor=None,
             data={"possible_duplicate_of": incident.possible_duplicate_of},
         )
-    await _emit(session, incident, type="incident.created", actor=actor, change="created")
+    _emit(session, incident, type="incident.created", actor=actor, change="created")
     return incident, True
 
 
@@ -303,14 +259,14 @@ async def transition(
     check_transition(current, to)
     incident.status = to.value
     _touch(incident)
-    await repo.add_timeline(
+    record(
         session,
         incident_id=incident.id,
         kind="transition",
         actor=actor,
         data={"from": current, "to": to, "reason": reason},
     )
-    await _emit(session, incident, type="incident.updated", actor=actor, change="status")
+    _emit(session, incident, type="incident.updated", actor=actor, change="status")
     return incident
 
 
@@ -322,14 +278,14 @@ async def mark_responding(session: AsyncSession, *, incident_id: int, actor: str
     if current is not Status.responding:
         incident.status = Status.responding.value
         _touch(incident)
-        await repo.add_timeline(
+        record(
             session,
             incident_id=incident.id,
             kind="transition",
             actor=actor,
             data={"from": current, "to": Status.responding, "reason": cause},
         )
-        await _emit(session, incident, type="incident.updated", actor=actor, change="status")
+        _emit(session, incident, type="incident.updated", actor=actor, change="status")
     return incident
 
 
@@ -350,14 +306,14 @@ async def override_grade(
     incident.override_by = actor
     incident.override_at = utcnow()
     _touch(incident)
-    await repo.add_timeline(
+    record(
         session,
         incident_id=incident.id,
         kind="grade_override",
         actor=actor,
         data={"from": previous, "to": level, "computed": incident.grade_level, "reason": reason},
     )
-    await _emit(session, incident, type="incident.updated", actor=actor, change="grade")
+    _emit(session, incident, type="incident.updated", actor=actor, change="grade")
     return incident
 
 
@@ -391,14 +347,14 @@ async def edit(
     _touch(incident)
     after = {"level": incident.grade_level, "category": incident.category, "subtype": incident.subtype}
     kind = "facts_corrected" if set(changes) == {"facts"} else "edited"
-    await repo.add_timeline(
+    record(
         session,
         incident_id=incident.id,
         kind=kind,
         actor=actor,
         data={"changed": sorted(changes), "before": before, "after": after},
     )
-    await _emit(session, incident, type="incident.updated", actor=actor, change=kind)
+    _emit(session, incident, type="incident.updated", actor=actor, change=kind)
     return incident
 
 
@@ -412,6 +368,12 @@ async def decide_duplicate(
     expected_version: int | None = None,
 ) -> Incident:
     """Confirm (merge into the original, recorded on both timelines) or dismiss a possible duplicate."""
+    if action == "confirm":
+        # Two incident rows: lock them in ascending id order, as every unit of work that locks several does
+        # (plans.service.rematch_open), or two of them could each hold the row the other waits for.
+        peek = await get_incident(session, incident_id=incident_id)
+        if peek.possible_duplicate_of is not None and peek.possible_duplicate_of < incident_id:
+            await repo.get(session, peek.possible_duplicate_of, for_update=True)
     incident = await _locked(session, incident_id, expected_version)
     original_id = incident.possible_duplicate_of
     if original_id is None or incident.duplicate_status != "suspected":
@@ -420,14 +382,14 @@ async def decide_duplicate(
         incident.duplicate_status = "dismissed"
         incident.possible_duplicate_of = None
         _touch(incident)
-        await repo.add_timeline(
+        record(
             session,
             incident_id=incident.id,
             kind="duplicate_dismissed",
             actor=actor,
             data={"was_possible_duplicate_of": original_id, "reason": reason},
         )
-        await _emit(session, incident, type="incident.updated", actor=actor, change="duplicate_dismissed")
+        _emit(session, incident, type="incident.updated", actor=actor, change="duplicate_dismissed")
         return incident
     original = await _locked(session, original_id, None)
     check_transition(Status(incident.status), Status.cancelled)
@@ -436,23 +398,68 @@ async def decide_duplicate(
     incident.status = Status.cancelled.value
     _touch(incident)
     _touch(original)
-    await repo.add_timeline(
+    record(
         session,
         incident_id=incident.id,
         kind="merged_into",
         actor=actor,
         data={"into": original.id, "reason": reason},
     )
-    await repo.add_timeline(
+    record(
         session,
         incident_id=original.id,
         kind="merged_from",
         actor=actor,
         data={"from": incident.id, "description": incident.description[:500], "reason": reason},
     )
-    await _emit(session, incident, type="incident.updated", actor=actor, change="merged_into")
-    await _emit(session, original, type="incident.updated", actor=actor, change="merged_from")
+    _emit(session, incident, type="incident.updated", actor=actor, change="merged_into")
+    _emit(session, original, type="incident.updated", actor=actor, change="merged_from")
     return incident
+
+
+# ---------------------------------------------------------------------------------------------------- timeline
+
+
+def record(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    kind: str,
+    actor: str | None,
+    data: dict[str, Any] | None = None,
+    events: Sequence[Happened] = (),
+) -> None:
+    """Put an entry on the incident's timeline and queue the events that go with it (scoped to the incident, by the
+    same actor). The one way anything writes on a timeline; both are written by the unit of work, the events last."""
+    repo.add_timeline(session, incident_id=incident_id, kind=kind, actor=actor, data=data)
+    for event in events:
+        queue_event(
+            session, type=event.type, data=event.data, incident_id=incident_id, unit_id=event.unit_id, actor=actor
+        )
+
+
+# ---------------------------------------------------------------------------------------------------- plan matches
+
+
+def set_plan_matches(incident: Incident, matches: Sequence[dict[str, Any]]) -> bool:
+    """Keep the plans that match the incident (``plans`` ranks them); True when they differ from those kept."""
+    kept = [PlanMatchOut.model_validate(m).model_dump(mode="json") for m in matches]
+    if kept == incident.plan_matches:
+        return False
+    incident.plan_matches = kept
+    return True
+
+
+def announce_plan_matches(session: AsyncSession, *, incident: Incident, actor: str | None) -> None:
+    """``incident.updated`` (change ``plan_matches``) for an incident whose matches changed with the plan library.
+    Not an edit of the record: its version stays, so an officer's edit in progress is not made stale by it."""
+    _emit(session, incident, type="incident.updated", actor=actor, change="plan_matches")
+
+
+async def open_incidents(session: AsyncSession, *, after_id: int = 0, limit: int = 500) -> list[Incident]:
+    """Open incidents (not closed or cancelled) with an id above ``after_id``, by id, locked ``FOR NO KEY UPDATE``
+    (for changing what is derived from them; in id order, the order every multi-incident lock follows)."""
+    return await repo.open_incidents(session, after_id=after_id, limit=limit)
 
 
 async def open_counts(session: AsyncSession) -> list[tuple[str | None, str | None, int]]:

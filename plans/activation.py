@@ -18,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.errors import Invalid, NotFound
-from core.events import record_event
-from incidents import repository as incident_repo
+from core.events import Happened, queue_event
 from incidents import service as incident_service
 from incidents.lifecycle import Status, check_response_allowed
 from incidents.models import Incident
@@ -188,7 +187,7 @@ async def _first(
     )
     await repo.add_all(session, [activation])
     added = await _issue(session, activation, package, level=level, now=now)
-    await incident_repo.add_timeline(
+    incident_service.record(
         session,
         incident_id=incident.id,
         kind="plan_activated",
@@ -207,7 +206,7 @@ async def _first(
         session, incident_id=incident_id, actor=actor, cause=f"plan {plan.plan_id} activated at level {level}"
     )
     out = await _out(session, activation, now)
-    await record_event(
+    queue_event(  # after the move to responding it caused, as on the timeline
         session,
         type="plan.activated",
         data={"incident_id": incident_id, "activation": out},
@@ -233,7 +232,7 @@ async def _escalate(
         {"at": now.isoformat(), "by": actor, "from": previous, "to": level, "change": "escalated"},
     ]
     await session.flush()
-    await incident_repo.add_timeline(
+    incident_service.record(
         session,
         incident_id=activation.incident_id,
         kind="plan_escalated",
@@ -253,7 +252,7 @@ async def _escalate(
         cause=f"plan {activation.plan_id} escalated to level {level}",
     )
     out = await _out(session, activation, now)
-    await record_event(
+    queue_event(
         session,
         type="plan.escalated",
         data={"incident_id": activation.incident_id, "from": previous, "added": added.summary(), "activation": out},
@@ -280,7 +279,8 @@ async def _lower(
         f"plan {activation.plan_id!r} lowered from level {previous} to {level}; nothing was withdrawn: "
         f"{len(open_tasks)} open task(s) and every resource requirement stay until stood down one by one"
     )
-    await incident_repo.add_timeline(
+    out = await _out(session, activation, now)
+    incident_service.record(
         session,
         incident_id=activation.incident_id,
         kind="plan_level_lowered",
@@ -293,14 +293,7 @@ async def _lower(
             "open_tasks": open_tasks,
             "note": message,
         },
-    )
-    out = await _out(session, activation, now)
-    await record_event(
-        session,
-        type="plan.lowered",
-        data={"incident_id": activation.incident_id, "from": previous, "activation": out},
-        incident_id=activation.incident_id,
-        actor=actor,
+        events=[Happened("plan.lowered", {"incident_id": activation.incident_id, "from": previous, "activation": out})],
     )
     return ActivationResult(activation, "lowered", Added(), message, out)
 

@@ -20,6 +20,17 @@ def point(lon: float, lat: float) -> Any:
 # ------------------------------------------------------------------------------------------------ plans
 
 
+# The plan library's lock ('cmdp', 'libr'): shared by whoever matches an incident and keeps the result, exclusive by
+# whoever changes the library and matches the open incidents again.
+LIBRARY_LOCK_KEY = (0x636D6470, 0x6C696272)
+
+
+async def lock_library(session: AsyncSession, *, exclusive: bool) -> None:
+    """Until the transaction ends: shared, matchers run side by side; exclusive, the library changes alone."""
+    lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+    await session.execute(select(lock(*LIBRARY_LOCK_KEY)))
+
+
 async def lock_plan_id(session: AsyncSession, plan_id: str) -> None:
     """Serialise loads of one plan id until the transaction ends (versions and the current marker stay sane)."""
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("plan:" + plan_id))))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,13 +25,15 @@ from gis import service as gis_service
 from incidents import service as incident_service
 from incidents import taxonomy
 from incidents.models import Incident
+from incidents.record_schemas import PlanMatchOut
 from incidents.service import EVERY_INCIDENT, IncidentScope
+from plans import loading
 from plans import repository as repo
 from plans.activation import ActivationResult, activate, activations_of, package_of
-from plans.loading import LIBRARY, LoadResult, load_path, load_plan, parse_plan, read_plans
+from plans.loading import LIBRARY, LoadResult, parse_plan, read_plans
 from plans.matching import Candidate, IncidentFacts, Match, jurisdiction_names, rank
 from plans.models import Plan
-from plans.schemas import ExampleIncident
+from plans.schemas import ExampleIncident, PlanDocument
 from plans.tasks import sweep_overdue, tasks_of_incident, update_task
 from plans.window import DEFAULT_TZ, Window, parse_window
 
@@ -43,6 +46,7 @@ __all__ = [
     "activations_of",
     "check",
     "facts_of",
+    "hold_library",
     "get_plan",
     "list_plans",
     "load_path",
@@ -50,8 +54,11 @@ __all__ = [
     "match",
     "match_facts",
     "match_many",
+    "matches_of",
     "parse_plan",
     "read_plans",
+    "rematch",
+    "rematch_open",
     "sweep_overdue",
     "tasks_of_incident",
     "update_task",
@@ -66,6 +73,27 @@ async def list_plans(
     """Plans by id, newest version first; only the current version of each unless ``all_versions``."""
     stmt = repo.plans_query(all_versions=all_versions, plan_id=plan_id)
     return await repo.page_plans(session, stmt, limit=limit, offset=offset)
+
+
+async def load_plan(
+    session: AsyncSession, *, document: PlanDocument, source: str | None, actor: str | None = None
+) -> LoadResult:
+    """Store a plan version (``plans.loading.load_plan``); when a new version was stored, the open incidents are
+    matched again in the same transaction (``rematch_open``)."""
+    await hold_library(session, exclusive=True)
+    result = await loading.load_plan(session, document=document, source=source, actor=actor)
+    if result.outcome == "created":
+        await rematch_open(session, actor=actor)
+    return result
+
+
+async def load_path(session: AsyncSession, *, path: Path = LIBRARY, actor: str | None = None) -> list[LoadResult]:
+    """Load every plan under ``path``, idempotently, all or nothing; then match every open incident again, even
+    when nothing new was stored (``commandpost plans load`` after ``db upgrade`` brings stored matches up to date)."""
+    await hold_library(session, exclusive=True)
+    results = await loading.load_path(session, path=path, actor=actor)
+    await rematch_open(session, actor=actor)
+    return results
 
 
 async def get_plan(session: AsyncSession, *, plan_id: str, version: str | None = None) -> Plan:
@@ -149,6 +177,41 @@ async def match_facts(session: AsyncSession, *, facts: IncidentFacts) -> list[Ma
 async def match(session: AsyncSession, *, incident: Incident) -> list[Match]:
     """The plans that apply to a stored incident."""
     return await match_facts(session, facts=facts_of(incident))
+
+
+async def hold_library(session: AsyncSession, *, exclusive: bool = False) -> None:
+    """Hold the plan library still until the transaction ends: shared, before matching an incident and keeping the
+    result (``command.intake``; take it before locking the incident); exclusive, before changing the library. So
+    an incident matched while a plan loads is matched after the load commits, or is seen by its ``rematch_open``."""
+    await repo.lock_library(session, exclusive=exclusive)
+
+
+async def matches_of(session: AsyncSession, *, incident: Incident) -> list[dict[str, Any]]:
+    """The plans that apply to the incident as it is in memory (stored or not yet), most specific first, in the
+    ``plan_matches`` shape. Nothing is flushed for it: the incident's pending changes and its matches are written
+    together, in one statement."""
+    with session.no_autoflush:
+        return [m.as_dict() for m in await match(session, incident=incident)]
+
+
+async def rematch(session: AsyncSession, *, incident: Incident) -> bool:
+    """Match the incident against the library and keep the matches on it; True when they changed."""
+    return incident_service.set_plan_matches(incident, await matches_of(session, incident=incident))
+
+
+async def rematch_open(session: AsyncSession, *, actor: str | None, batch: int = 500) -> int:
+    """Match every open incident again (the library changed), a batch at a time in a fixed number of statements;
+    keep the matches that changed and announce those incidents (``incident.updated``). Returns how many changed.
+    Call it holding the library exclusively (``hold_library``)."""
+    changed, after = 0, 0
+    while incidents := await incident_service.open_incidents(session, after_id=after, limit=batch):
+        found = await match_many(session, cases=[facts_of(i) for i in incidents])
+        for incident, matches in zip(incidents, found, strict=True):
+            if incident_service.set_plan_matches(incident, [m.as_dict() for m in matches]):
+                incident_service.announce_plan_matches(session, incident=incident, actor=actor)
+                changed += 1
+        after = incidents[-1].id
+    return changed
 
 
 async def match_many(session: AsyncSession, *, cases: Sequence[IncidentFacts]) -> list[list[Match]]:
@@ -302,11 +365,11 @@ class RequirementsPreview:
 
 
 async def preview_requirements(session: AsyncSession, *, incident: Incident) -> RequirementsPreview | None:
-    """The resources of the top-ranked matching plan at the level it would be activated at; None without a match."""
-    matches = await match(session, incident=incident)
-    if not matches:
+    """The resources of the top-ranked matching plan (as stored on the incident) at the level it would be activated
+    at; None without a match."""
+    if not incident.plan_matches:
         return None
-    top = matches[0]
+    top = PlanMatchOut.model_validate(incident.plan_matches[0])
     plan = await get_plan(session, plan_id=top.plan_id, version=top.version)
     try:
         resources = dict(package_of(plan, top.level).resources)

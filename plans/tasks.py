@@ -1,8 +1,8 @@
 """Tracking an activation's tasks: start, complete, reassign; and the sweep that marks overdue ones.
 
-Every change writes a timeline entry and then (last) its event. The sweep locks its work with
-``FOR UPDATE SKIP LOCKED`` and marks each task once (``overdue_at``), so two sweeps running at the same time, or one
-run again after a crash, never mark or announce a task twice.
+Every change writes a timeline entry and queues its event (the unit of work writes it last). The sweep locks its
+work with ``FOR UPDATE SKIP LOCKED`` and marks each task once (``overdue_at``), so two sweeps running at the same time,
+or one run again after a crash, never mark or announce a task twice.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.errors import Conflict, Invalid, NotFound
-from core.events import record_event
-from incidents import repository as incident_repo
+from core.events import Happened
 from incidents import service as incident_service
 from plans import repository as repo
 from plans.models import PlanTask
@@ -83,7 +82,7 @@ async def update_task(
     task.version += 1
     task.updated_at = now
     await session.flush()
-    await incident_repo.add_timeline(
+    incident_service.record(
         session,
         incident_id=task.incident_id,
         kind=kind,
@@ -97,13 +96,11 @@ async def update_task(
             "role": task.role,
             "note": note,
         },
-    )
-    await record_event(
-        session,
-        type="task.updated",
-        data={"incident_id": task.incident_id, "action": action, "task": task_out(task, now=now)},
-        incident_id=task.incident_id,
-        actor=actor,
+        events=[
+            Happened(
+                "task.updated", {"incident_id": task.incident_id, "action": action, "task": task_out(task, now=now)}
+            )
+        ],
     )
     return task
 
@@ -125,7 +122,7 @@ async def sweep_overdue(session: AsyncSession, *, now: datetime | None = None, l
     await session.flush()
     for task in tasks:
         late = int((now - task.due_at).total_seconds() // 60)
-        await incident_repo.add_timeline(
+        incident_service.record(
             session,
             incident_id=task.incident_id,
             kind="task_overdue",
@@ -137,12 +134,6 @@ async def sweep_overdue(session: AsyncSession, *, now: datetime | None = None, l
                 "due_at": task.due_at.isoformat(),
                 "minutes_late": late,
             },
-        )
-    for task in tasks:  # events last: record_event holds the event lock until commit
-        await record_event(
-            session,
-            type="task.overdue",
-            data={"incident_id": task.incident_id, "task": task_out(task, now=now)},
-            incident_id=task.incident_id,
+            events=[Happened("task.overdue", {"incident_id": task.incident_id, "task": task_out(task, now=now)})],
         )
     return len(tasks)

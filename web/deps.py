@@ -31,8 +31,9 @@ async def get_settings(request: Request) -> Settings:
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed after the endpoint returns and before the response is sent.
 
-    Services only flush. A mutating request's audit row joins the same transaction, so the change and its
-    record of who made it commit together or not at all. Any error rolls everything back.
+    Services only flush, and queue their events, which the commit writes as its last statement (core.events); their
+    ids are rung to the live stream once it has committed. A mutating request's audit row joins the same transaction,
+    so the change and its record of who made it commit together or not at all. Any error rolls everything back.
     GET and HEAD requests read in autocommit mode: they write nothing, so they need no transaction.
     """
     reads_only = request.method in ("GET", "HEAD")

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import bulk_timeouts, driver_connection
-from core.events import record_event
+from core.events import queue_event
 from gis.io.load import CHUNK, bulk_upsert
 from gis.io.osm import Extract, read_extract
 from gis.io.resource_rows import point_ewkb
@@ -130,7 +130,7 @@ async def import_osm(
     report.graph = await build_graph(session, speeds=speeds)
     if demo_units:
         report.demo_units = await place_demo_units(session)
-    await record_event(
+    queue_event(
         session,
         type="layer.imported",
         data={

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
-from core.events import record_event
+from core.events import queue_event
 from gis import repository
 from gis.io.files import ZipLimits, clean_name
 from gis.io.importer import RESERVED, require_rows, table_rows
@@ -142,7 +142,7 @@ async def _import_layer(
     report.notes.append(f"{loaded.inserted} added, {loaded.updated} updated, {loaded.unchanged} unchanged")
     if loaded.bulk:
         report.notes.append(f"loaded in bulk: the {kind.value} table was locked and its indexes built after the load")
-    await record_event(session, type="layer.imported", data=_event_data(report, loaded.inserted, loaded.updated))
+    queue_event(session, type="layer.imported", data=_event_data(report, loaded.inserted, loaded.updated))
     return report
 
 

@@ -58,6 +58,7 @@ async def test_geojson_with_bad_rows_reported_row_by_row(
     assert hospital["properties"] == {"ward": "A"} and hospital["source"] == "import:resources.geojson"
     ambulance = (await service.list_resources(session, type="ambulance")).hits[0].resource
     assert ambulance["status"] == "available", "a unit without a status starts available"
+    await session.commit()  # the unit of work writes its events as it commits
     event = await session.scalar(select(Event).where(Event.type == "layer.imported").order_by(Event.id.desc()))
     assert event is not None and event.data["imported"] == 4 and event.data["rejected"] == 2
 

@@ -84,6 +84,7 @@ async def test_import_is_idempotent_and_places_demo_units(session: AsyncSession,
     assert place is not None and place.name == "迷你区" and place.admin_level == 6
     bridge = await session.get(RoadWay, 13)
     assert bridge is not None and bridge.tags["bridge"] == "yes"
+    await session.commit()  # the unit of work writes its events as it commits
     events = await session.scalar(select(func.count()).select_from(Event).where(Event.type == "layer.imported"))
     assert events == 2
 

@@ -28,6 +28,8 @@ async def _unit(session: AsyncSession) -> int:
 
 
 async def _last_event(session: AsyncSession) -> Event:
+    """The newest event once the unit of work commits (events are written at commit)."""
+    await session.commit()
     event = await session.scalar(select(Event).order_by(Event.id.desc()).limit(1))
     assert event is not None
     return event

@@ -18,7 +18,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.db import create_sessionmaker
-from core.events import Event, EventEnvelope, record_event
+from core.events import Event, EventEnvelope, queue_event, take_pending_event_ids
 from core.settings import Settings
 from notify.hub import EventFilter
 from notify.live import LiveStream, build_live_stream
@@ -34,9 +34,10 @@ class Events:
 
     async def commit(self, *events: tuple[str, dict[str, Any]]) -> list[int]:
         async with self.sessions() as session:
-            rows = [await record_event(session, type=type, data=data) for type, data in events]
+            for type, data in events:
+                queue_event(session, type=type, data=data)
             await session.commit()
-        ids = [row.id for row in rows]
+            ids = take_pending_event_ids(session)
         self.ids += ids
         return ids
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command import intake
 from core.geojson import Point
 from gis import service as gis
 from gis.schemas import ImportLimits, LayerKind
@@ -63,13 +64,14 @@ def make_incident(session: AsyncSession) -> MakeIncident:
             reported_at=reported_at,
             **extra,
         )
-        incident, _ = await incident_service.create_incident(session, data=data, actor="test")
+        # Through command's door, as the API logs and regrades reports: the plan matches are stored with them.
+        out, _ = await intake.log_report(session, data=data, actor="test")
         if level is not None:
-            incident = await incident_service.override_grade(
-                session, incident_id=incident.id, level=level, reason="set by the test", actor="test"
+            await intake.override_grade(
+                session, incident_id=out.id, level=level, reason="set by the test", actor="test"
             )
         await session.flush()
-        return incident
+        return await incident_service.get_incident(session, incident_id=out.id)
 
     return make
 

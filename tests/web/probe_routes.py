@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -9,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from core.errors import Conflict
-from core.events import record_event
+from core.events import queue_event
 from core.users import AppUser, Role
 from web.audit import READ_ONLY, add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, require
@@ -26,9 +27,11 @@ class Body(BaseModel):
 async def commanders_only(
     request: Request, session: SessionDep, user: Annotated[CurrentUser, Depends(require(Role.commander))]
 ) -> dict[str, Any]:
-    event = await record_event(session, type="probe.done", data={"by": user.username})
-    add_target(request, event_id=event.id)
-    return {"event_id": event.id, "role": user.role.value}
+    # The event's id exists only once the unit of work commits (after this returns): a mark names it instead.
+    mark = secrets.token_hex(8)
+    queue_event(session, type="probe.done", data={"by": user.username, "mark": mark})
+    add_target(request, mark=mark)
+    return {"mark": mark, "role": user.role.value}
 
 
 @router.post("/validated", name="probe.validated")
@@ -43,7 +46,9 @@ async def read_only(user: AnyUser, session: SessionDep) -> dict[str, bool]:
 
 @router.post("/write-then-conflict", name="probe.write_then_conflict")
 async def write_then_conflict(user: AnyUser, session: SessionDep) -> None:
-    await record_event(session, type="probe.half_written", data={})
+    session.add(AppUser(username="half.written", password_hash="x", role="observer"))
+    await session.flush()  # really written, as the event queued next would be at commit: all of it must go
+    queue_event(session, type="probe.half_written", data={})
     raise Conflict("stale version: the incident changed since you read it")
 
 

@@ -37,10 +37,11 @@ async def test_successful_mutation_is_audited_with_its_target(
     assert response.status_code == 200
     [row] = await _audit_rows(session, "probe.commanders_only")
     assert (row.actor, row.role, row.outcome, row.method) == ("zhang.cmd", "commander", "ok", "POST")
-    assert row.target == {"event_id": response.json()["event_id"]}
+    assert row.target == {"mark": response.json()["mark"]}
     assert row.request_id == response.headers["x-request-id"]
     # The change and its audit row were committed together.
-    assert await session.get(Event, response.json()["event_id"]) is not None
+    marked = select(Event).where(Event.type == "probe.done", Event.data["mark"].astext == response.json()["mark"])
+    assert len((await session.scalars(marked)).all()) == 1
 
 
 async def test_refused_mutation_is_audited_too(

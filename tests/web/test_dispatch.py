@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from command.models import Dispatch
-from command.service import sweep_dispatch_timers
 from core.clock import utcnow
 from core.db import create_sessionmaker
 from core.events import Event
@@ -184,42 +182,6 @@ async def test_location_fixes_and_the_implausible_one(
     assert swapped.status_code == 422 and "swapped" in swapped.json()["detail"]
     other = await token_for("field_unit", unit_id=unit + 1000)
     assert (await client.post(url, json=ok, headers=other)).status_code == 403
-
-
-def _counters(picture: dict[str, Any]) -> tuple[int, int, int]:
-    """The situation's counters this test moves: escalated dispatches, dispatched ambulances, open incidents."""
-    ambulances = picture["units"]["by_type"].get("ambulance", {})
-    return picture["escalated_dispatches"], ambulances.get("dispatched", 0), picture["incidents"]["open"]
-
-
-async def test_unacknowledged_dispatch_warns_then_escalates_once(
-    client: httpx.AsyncClient, commander: dict[str, str], session: AsyncSession
-) -> None:
-    # The picture counts the whole database: compare with what it said before this test's own rows.
-    before = _counters((await client.get("/api/v1/situation", headers=commander)).json())
-    unit = await _unit(client, commander, "Slow")
-    incident = await _incident(client, commander)
-    [dispatch] = (
-        await client.post(f"/api/v1/incidents/{incident}/dispatches", json={"unit_ids": [unit]}, headers=commander)
-    ).json()["items"]
-    rules = {"warn_after": timedelta(seconds=90), "escalate_after": timedelta(seconds=180)}
-    now = utcnow()
-    assert await sweep_dispatch_timers(session, now=now + timedelta(seconds=30), **rules) == 0
-    assert await sweep_dispatch_timers(session, now=now + timedelta(seconds=100), **rules) == 1
-    assert await sweep_dispatch_timers(session, now=now + timedelta(seconds=110), **rules) == 0
-    assert await sweep_dispatch_timers(session, now=now + timedelta(seconds=200), **rules) == 1
-    assert await sweep_dispatch_timers(session, now=now + timedelta(seconds=400), **rules) == 0
-    types = list(
-        await session.scalars(
-            select(Event.type).where(Event.type.like("dispatch.%"), Event.incident_id == incident).order_by(Event.id)
-        )
-    )
-    assert types == ["dispatch.created", "dispatch.warning", "dispatch.escalated"]
-    got = (await client.get(f"/api/v1/dispatches/{dispatch['id']}", headers=commander)).json()
-    assert got["warned_at"] and got["escalated_at"]
-    after = _counters((await client.get("/api/v1/situation", headers=commander)).json())
-    # One more escalated dispatch, one more ambulance out, one more open incident: exactly this test's.
-    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
 
 
 async def test_fifty_commanders_racing_for_one_unit(

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import Event
+from core.users import AppUser
 from tests.conftest import TokenFor
 
 
@@ -58,6 +59,8 @@ async def test_error_rolls_back_everything_the_request_wrote(
     assert_error(await client.post("/api/v1/_probe/write-then-conflict", headers=auth), 409, "conflict")
     half = await session.scalar(select(func.count()).select_from(Event).where(Event.type == "probe.half_written"))
     assert half == 0
+    written = await session.scalar(select(func.count()).select_from(AppUser).where(AppUser.username == "half.written"))
+    assert written == 0
 
 
 async def test_commit_happens_before_the_response(client: httpx.AsyncClient, token_for: TokenFor) -> None:

@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from core.events import record_event
+from core.events import queue_event, take_pending_event_ids
 from tests.conftest import TokenFor
 
 POINT = {"type": "Point", "coordinates": [104.06, 30.66]}
@@ -171,8 +171,10 @@ async def test_slow_client_is_cut_off_and_resumes(
         await _subscribed(ws)
         # 40 events in one commit land in the hub at once: more than the client's queue can hold.
         async with live_app.state.sessionmaker() as session:
-            burst = [(await record_event(session, type="test.burst", data={"n": n})).id for n in range(40)]
+            for n in range(40):
+                queue_event(session, type="test.burst", data={"n": n})
             await session.commit()
+            burst = take_pending_event_ids(session)
         await live_app.state.live.announce(burst)
         received = []
         with pytest.raises(ConnectionClosed) as closed:

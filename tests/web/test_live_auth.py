@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from core.clock import utcnow
-from core.events import record_event
+from core.events import queue_event, take_pending_event_ids
 from tests.conftest import TokenFor
 from web.security import AuthCache, issue_token
 
@@ -35,10 +35,11 @@ async def _token(live_token_for: TokenFor, username: str, role: str = "commander
 async def _event(live_app: Any, n: int) -> int:
     """A committed event, announced to the hub; its id."""
     async with live_app.state.sessionmaker() as session:
-        event = await record_event(session, type="test.tick", data={"n": n})
+        queue_event(session, type="test.tick", data={"n": n})
         await session.commit()
-    await live_app.state.live.announce([event.id])
-    return event.id
+        [event_id] = take_pending_event_ids(session)
+    await live_app.state.live.announce([event_id])
+    return event_id
 
 
 async def _change_user(live_app: Any, username: str, assignment: str) -> None:

@@ -7,16 +7,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from command.situation import SituationWatch
 from core.clock import utcnow
-from core.events import Event
 from plans import service as plans
 from tests.conftest import TokenFor
 from tests.plans.conftest import MakeIncident, loaded, make_incident  # noqa: F401 (fixtures)
-from web.scheduler import SWEEPS
 
 
 async def _unit(client: httpx.AsyncClient, auth: dict[str, str], type: str, status: str = "available") -> int:
@@ -73,24 +69,3 @@ async def test_the_picture_counts_what_the_command_room_shows(
     field = await token_for("field_unit", unit_id=1)
     assert (await client.get("/api/v1/situation", headers=field)).status_code == 403
     assert (await client.get("/api/v1/situation")).status_code == 401
-
-
-async def test_situation_updated_goes_out_only_when_the_picture_changed(
-    client: httpx.AsyncClient, session: AsyncSession, token_for: TokenFor
-) -> None:
-    assert "command.situation" in SWEEPS
-    watch = SituationWatch()
-
-    async def published() -> list[dict[str, object]]:
-        rows = await session.scalars(select(Event).where(Event.type == "situation.updated").order_by(Event.id))
-        return [e.data for e in rows]
-
-    assert await watch.sweep(session) == 1, "a new watch starts by publishing the picture"
-    assert await watch.sweep(session) == 0, "nothing changed: no event"
-    admin = await token_for("admin")
-    await _unit(client, admin, "boat")
-    assert await watch.sweep(session) == 1
-    assert await watch.sweep(session) == 0
-    first, second = await published()
-    assert "boat" not in first["units"]["by_type"]  # type: ignore[operator]
-    assert second["units"]["by_type"]["boat"] == {"available": 1}  # type: ignore[index]

@@ -6,14 +6,13 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from command import intake
 from core.geojson import feature, feature_collection
 from core.settings import Settings
 from core.users import Role
 from incidents import service
 from incidents.lifecycle import Status
-from incidents.models import Incident
 from incidents.record_schemas import (
     DuplicateDecisionIn,
     GradeOverrideIn,
@@ -24,7 +23,6 @@ from incidents.record_schemas import (
     TimelineEntryOut,
     TransitionIn,
 )
-from plans import service as plan_service
 from web.audit import add_target
 from web.deps import CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
 from web.listing import BboxQuery, FormatParam, KeyQuery, PageDep, bbox_param, if_match_version
@@ -33,13 +31,6 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 Reporter = Annotated[CurrentUser, Depends(require(Role.duty_officer, Role.commander))]
 Commander = Annotated[CurrentUser, Depends(require(Role.commander))]
-
-
-async def _present(session: AsyncSession, incident: Incident) -> IncidentOut:
-    """The incident as API.md shows it, with the plans that match it now (most specific first)."""
-    out = service.to_out(incident)
-    out.plan_matches = [m.as_dict() for m in await plan_service.match(session, incident=incident)]
-    return out
 
 
 def _version(body_version: int | None, if_match: str | None) -> int | None:
@@ -63,13 +54,13 @@ async def create(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> IncidentOut:
     """Log a report. The same ``Idempotency-Key`` with the same body returns the same incident (200)."""
-    incident, created = await service.create_incident(
+    incident, created = await intake.log_report(
         session, data=body, actor=user.username, idempotency_key=idempotency_key, duplicates=_policy(settings)
     )
     if not created:
         response.status_code = 200
     add_target(request, incident_id=incident.id, replay=not created)
-    return await _present(session, incident)
+    return incident
 
 
 @router.get("", name="incidents.list")
@@ -97,7 +88,7 @@ async def list_incidents(
         limit=page.limit,
         offset=page.offset,
     )
-    out = [service.to_out(i).model_dump(mode="json") for i in items]
+    out = [service.present(i).model_dump(mode="json") for i in items]
     if fmt == "geojson":
         collection = feature_collection(
             [feature(o.pop("location"), o, id=o["id"]) for o in out]  # geometry out of the properties
@@ -107,8 +98,9 @@ async def list_incidents(
 
 
 @router.get("/{incident_id}", name="incidents.get", response_model=IncidentOut)
-async def get(session: SessionDep, incident: VisibleIncident) -> IncidentOut:
-    return await _present(session, incident)
+async def get(incident: VisibleIncident) -> IncidentOut:
+    """The incident with the plans that match it (stored when it or the plan library last changed)."""
+    return service.present(incident)
 
 
 @router.get("/{incident_id}/timeline", name="incidents.timeline")
@@ -128,14 +120,13 @@ async def edit(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """Correct the report; new text or facts regrade it. Send the ``version`` you read to refuse stale edits."""
-    incident = await service.edit(
+    return await intake.edit(
         session,
         incident_id=incident_id,
         patch=body,
         actor=user.username,
         expected_version=_version(body.version, if_match),
     )
-    return await _present(session, incident)
 
 
 @router.post("/{incident_id}/transition", name="incidents.transition", response_model=IncidentOut)
@@ -147,7 +138,7 @@ async def transition(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """Move the incident along reported → verified → responding → contained → closed (or cancelled)."""
-    incident = await service.transition(
+    return await intake.transition(
         session,
         incident_id=incident_id,
         to=body.to,
@@ -155,7 +146,6 @@ async def transition(
         actor=user.username,
         expected_version=_version(body.version, if_match),
     )
-    return await _present(session, incident)
 
 
 @router.post("/{incident_id}/grade", name="incidents.override_grade", response_model=IncidentOut)
@@ -167,7 +157,7 @@ async def override_grade(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """A commander's grade, with the reason; the computed grade stays visible beside it."""
-    incident = await service.override_grade(
+    return await intake.override_grade(
         session,
         incident_id=incident_id,
         level=body.level,
@@ -175,7 +165,6 @@ async def override_grade(
         actor=user.username,
         expected_version=_version(body.version, if_match),
     )
-    return await _present(session, incident)
 
 
 @router.post("/{incident_id}/duplicate", name="incidents.decide_duplicate", response_model=IncidentOut)
@@ -187,7 +176,7 @@ async def decide_duplicate(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """Confirm a possible duplicate (it is merged into the original and cancelled) or dismiss the flag."""
-    incident = await service.decide_duplicate(
+    return await intake.decide_duplicate(
         session,
         incident_id=incident_id,
         action=body.action,
@@ -195,4 +184,3 @@ async def decide_duplicate(
         actor=user.username,
         expected_version=_version(body.version, if_match),
     )
-    return await _present(session, incident)

@@ -14,7 +14,6 @@ from core.errors import Invalid, TooLarge
 from core.settings import Settings
 from core.users import Role
 from incidents import service as incident_service
-from incidents.models import Incident
 from plans import service
 from plans.present import plan_out, plan_summary, task_out
 from plans.schemas import ActivationIn, CheckIn, PlanDocument, ReassignIn, TaskActionIn
@@ -59,11 +58,6 @@ async def read_body(request: Request, settings: Settings) -> tuple[bytes, Litera
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks), kind
-
-
-async def plan_matches_of(session: AsyncSession, incident: Incident) -> list[dict[str, Any]]:
-    """The ``plan_matches`` of an incident response (API.md): for the incident routes to fill in."""
-    return [m.as_dict() for m in await service.match(session, incident=incident)]
 
 
 # ------------------------------------------------------------------------------------------------ library
@@ -154,9 +148,10 @@ async def check(
 
 
 @router.get("/incidents/{incident_id}/plan-matches", name="plans.matches")
-async def plan_matches(session: SessionDep, incident: VisibleIncident) -> dict[str, Any]:
-    """Every plan that applies to the incident, most specific first, with the reasons it matched."""
-    items = await plan_matches_of(session, incident)
+async def plan_matches(incident: VisibleIncident) -> dict[str, Any]:
+    """Every plan that applies to the incident, most specific first, with the reasons it matched (the incident's
+    ``plan_matches``, stored when it or the plan library last changed)."""
+    items = [m.model_dump(mode="json") for m in incident_service.present(incident).plan_matches]
     return {"items": items, "total": len(items)}
 
 
@@ -167,9 +162,8 @@ async def activate(
     """Activate a plan: tasks, requirements and notices of the level (default: the incident's grade, IV without
     one); the incident moves to responding. Again at a higher level: only the difference is added (200)."""
     incident = await incident_service.get_incident(session, incident_id=incident_id)
-    reasons = next(
-        (list(m.reasons) for m in await service.match(session, incident=incident) if m.plan_id == body.plan_id), []
-    )
+    matches = incident_service.present(incident).plan_matches
+    reasons = next((m.reasons for m in matches if m.plan_id == body.plan_id), [])
     result = await service.activate(
         session, incident_id=incident_id, plan_id=body.plan_id, level=body.level, actor=user.username, reasons=reasons
     )
