@@ -48,14 +48,15 @@ from gis.schemas import (
     TileLayer,
     resource_event_data,
 )
+from gis.units import Move, move_units, unit_rows
 
 __all__ = [
     "Resource", "affected", "build_road_graph", "clean_file_name", "create_resource", "export_layer",
-    "get_jurisdiction", "get_resource", "get_zone", "impact_area", "import_layer", "import_osm", "isochrone",
+    "Move", "get_jurisdiction", "get_resource", "get_zone", "impact_area", "import_layer", "import_osm", "isochrone",
     "jurisdiction_containing", "jurisdiction_names_covering", "jurisdictions_covering", "list_jurisdictions",
-    "list_resources", "list_zones", "nearest_by_road", "render_tile", "resources_in_zone",
+    "list_resources", "list_zones", "move_units", "nearest_by_road", "render_tile", "resources_in_zone",
     "resources_within", "road_speeds", "route", "set_unit_location", "set_unit_status", "tile",
-    "tile_bounds", "tile_sql", "travel_times", "unit_counts", "units_nearest_by_line", "zones_containing",
+    "tile_bounds", "tile_sql", "travel_times", "unit_counts", "unit_rows", "units_nearest_by_line", "zones_containing",
 ]  # fmt: skip
 
 # ``Resource`` is named here only as the type of what the registry functions return (a unit or facility row):

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # core.users.Role's values, spelt out so that `commandpost --help` needs neither SQLAlchemy nor argon2
 # (tests/web/test_cli_usage.py keeps the two equal).
-ROLES = ("admin", "duty_officer", "commander", "field_unit", "observer")
+ROLES = ("admin", "duty_officer", "commander", "field_unit", "observer", "gateway")
 
 
 @click.group("users", short_help="people who sign in")

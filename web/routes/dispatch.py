@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from geoalchemy2.shape import to_shape
 
-from command import service, visibility
+from command import service
 from command.recommend import MAX_COUNT, recommend
-from command.schemas import DispatchIn, DispatchOut, LocationIn, StatusIn
+from command.schemas import DispatchIn, DispatchOut, StatusIn
 from command.situation import situation as situation_picture
-from core.errors import NotFound
 from core.users import Role
 from gis.schemas import ResourceOut
 from web.audit import add_target
@@ -81,39 +79,6 @@ async def unit_status(unit_id: int, body: StatusIn, session: SessionDep, user: C
         session, unit_id=unit_id, status=body.status, caller=caller_of(user), reason=body.reason
     )
     return ResourceOut.of(unit)
-
-
-@router.post("/units/{unit_id}/location", name="units.location")
-async def unit_location(unit_id: int, body: LocationIn, session: SessionDep, user: Crew) -> dict[str, Any]:
-    """A position fix. An implausible one (impossible speed since the last) is kept on the track, flagged
-    ``trusted: false``, and moves nothing."""
-    fix, unit = await service.report_location(
-        session, unit_id=unit_id, lon=body.lon, lat=body.lat, at=body.at, caller=caller_of(user)
-    )
-    return {
-        "unit": ResourceOut.of(unit).model_dump(mode="json"),
-        "fix": {"id": fix.id, "at": fix.at.isoformat(), "trusted": fix.trusted, "speed_kmh": fix.speed_kmh},
-    }
-
-
-@router.get("/units/{unit_id}/track", name="units.track")
-async def unit_track(unit_id: int, session: SessionDep, user: AnyUser, limit: int = 100) -> dict[str, Any]:
-    """The unit's latest fixes, newest first (at most 500 are kept)."""
-    if not visibility.may_see_unit(caller_of(user), unit_id):
-        raise NotFound(f"unit {unit_id} does not exist")
-    fixes = await service.track(session, unit_id=unit_id, limit=min(max(limit, 1), 500))
-    items = []
-    for f in fixes:
-        point = to_shape(f.location)
-        items.append(
-            {
-                "at": f.at.isoformat(),
-                "trusted": f.trusted,
-                "speed_kmh": f.speed_kmh,
-                "location": {"type": "Point", "coordinates": [point.x, point.y]},
-            }
-        )
-    return {"items": items, "total": len(items)}
 
 
 @router.get("/situation", name="situation.get")
