@@ -6,7 +6,10 @@ report for that unit, whether it is a unit. Accepted fixes are all kept for the 
 it is plausible (no impossible speed since the unit's last trusted fix) and not older than the unit's newest. The
 work is a fixed number of statements whatever the batch size: one read that locks the units (in id order), one
 multi-row insert of the fixes, one UPDATE of the units that move, and one event per moved unit (written by the
-unit of work, last). No audit row per fix: fixes are their own record (web audits location traffic per burst).
+unit of work, last) — at most one per unit per ``location_stream_seconds``: a unit that moves again within its
+interval gets no event then, and ``send_positions`` (a sweep) writes its newest position once the interval is over,
+so the command room never drowns and never keeps a stale position last. No audit row per fix: fixes are their own
+record (web audits location traffic per burst).
 """
 
 from __future__ import annotations
@@ -199,7 +202,13 @@ def _judge(fixes: Sequence[Fix], unit: dict[str, Any], outcomes: dict[int, Outco
 
 
 async def ingest(
-    session: AsyncSession, *, raw_fixes: Sequence[Any], caller: Caller, now: datetime, keep_days: int
+    session: AsyncSession,
+    *,
+    raw_fixes: Sequence[Any],
+    caller: Caller,
+    now: datetime,
+    keep_days: int,
+    stream_s: float = 0.0,
 ) -> Ingested:
     """Check, store and apply fixes (see the module's docstring); the outcome of each, in the order sent."""
     oldest = now - timedelta(days=keep_days)
@@ -230,11 +239,11 @@ async def ingest(
         for f in kept
     ]  # fmt: skip
     stored = await repo.insert_fixes(session, rows=rows)
-    moved = await gis.move_units(session, moves=moves, now=now)
+    moved = await gis.move_units(session, moves=moves, now=now, interval=timedelta(seconds=stream_s))
     for row in moved:
         units[row["id"]] = row
-        data = ResourceOut.listed(row).model_dump(mode="json", exclude={"distance_m"})
-        queue_event(session, type="unit.location", data=data, unit_id=row["id"])
+        if row.pop("evented"):  # else within its unit's stream interval: the positions sweep sends the newest later
+            queue_position(session, row)
     for fix in kept:
         if not outcomes[fix.index].trusted:
             _suspect(session, fix, outcomes[fix.index], actor=caller.username)
@@ -242,6 +251,21 @@ async def ingest(
     if len(kept) == 1:  # the single-fix door answers with its fix's id
         result.fix_ids = {kept[0].index: stored[0]}
     return result
+
+
+def queue_position(session: AsyncSession, row: dict[str, Any]) -> None:
+    """Queue the ``unit.location`` event of a unit (a ``ResourceOut.listed`` row)."""
+    data = ResourceOut.listed(row).model_dump(mode="json", exclude={"distance_m"})
+    queue_event(session, type="unit.location", data=data, unit_id=row["id"])
+
+
+async def send_positions(session: AsyncSession, *, now: datetime, stream_s: float) -> int:
+    """The trailing edge of the stream's coalescing: a ``unit.location`` event for every unit that moved within
+    its last interval and has been quiet since; how many."""
+    rows = await gis.unsent_positions(session, now=now, interval=timedelta(seconds=stream_s))
+    for row in rows:
+        queue_position(session, row)
+    return len(rows)
 
 
 def _suspect(session: AsyncSession, fix: Fix, outcome: Outcome, *, actor: str) -> None:

@@ -164,6 +164,7 @@ async def report_location(
     at: datetime | None,
     caller: Caller,
     keep_days: int,
+    stream_s: float = 0.0,
     speed_ms: float | None = None,
     heading_deg: float | None = None,
     accuracy_m: float | None = None,
@@ -173,7 +174,9 @@ async def report_location(
     raised: 403 for a unit the caller may not report for, 404 for none, 422 for a bad fix."""
     raw: dict[str, Any] = {"unit_id": unit_id, "location": {"type": "Point", "coordinates": [lon, lat]}, "at": at}
     raw |= {"speed": speed_ms, "heading": heading_deg, "accuracy": accuracy_m}
-    result = await locations.ingest(session, raw_fixes=[raw], caller=caller, now=utcnow(), keep_days=keep_days)
+    result = await locations.ingest(
+        session, raw_fixes=[raw], caller=caller, now=utcnow(), keep_days=keep_days, stream_s=stream_s
+    )
     outcome = result.outcomes[0]
     if outcome.reason is locations.Refusal.not_permitted:
         raise Forbidden(f"only unit {unit_id}'s crew, its gateway or a commander may report its location")
@@ -188,11 +191,19 @@ async def report_location(
 
 
 async def report_locations(
-    session: AsyncSession, *, raw_fixes: Sequence[Any], caller: Caller, keep_days: int
+    session: AsyncSession, *, raw_fixes: Sequence[Any], caller: Caller, keep_days: int, stream_s: float = 0.0
 ) -> list[locations.Outcome]:
-    """A batch of fixes (a gateway's, or a phone's backlog): each judged on its own; the outcome of each."""
-    result = await locations.ingest(session, raw_fixes=raw_fixes, caller=caller, now=utcnow(), keep_days=keep_days)
+    """A batch of fixes (a gateway's, or a phone's backlog): each judged on its own; the outcome of each. A unit's
+    ``unit.location`` event is written at most once per ``stream_s`` (command/locations.py)."""
+    result = await locations.ingest(
+        session, raw_fixes=raw_fixes, caller=caller, now=utcnow(), keep_days=keep_days, stream_s=stream_s
+    )
     return result.outcomes
+
+
+async def sweep_positions(session: AsyncSession, *, now: datetime, stream_s: float) -> int:
+    """The newest position of each unit that moved within its stream interval, sent once that interval is over."""
+    return await locations.send_positions(session, now=now, stream_s=stream_s)
 
 
 async def track(

@@ -93,6 +93,13 @@ async def _fix_partitions(session: AsyncSession, now: datetime, settings: Settin
     )
 
 
+async def _positions(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    return await command_service.sweep_positions(session, now=now, stream_s=settings.location_stream_seconds)
+
+
+register(Sweep("command.positions", lambda s: max(s.location_stream_seconds, 0.5), _positions))
+
+
 # Also at start: a fresh database has only the default partition.
 register(Sweep("command.fix_partitions", lambda s: s.fix_partition_sweep_seconds, _fix_partitions, at_start=True))
 

@@ -10,6 +10,9 @@ default partition catches a fix whose day has no partition yet, so none is ever 
 moves such rows into the day's partition when it creates it. The fixes already stored move into the new table with
 their ids (the sequence carries on). The primary key must include the partition key: ``(id, at)``.
 
+Units gain the time of their last ``unit.location`` event and the fix time it carried: the stream gets at most one
+per unit per ``location_stream_seconds``, the positions sweep sending the newest when the interval is over.
+
 A fix now also keeps what the device reported besides the position: speed (m/s), heading (degrees) and accuracy (m).
 """
 
@@ -56,6 +59,15 @@ def upgrade() -> None:
     op.execute(f"INSERT INTO unit_fix ({_COLUMNS}) SELECT {_COLUMNS} FROM unit_fix_old")
     op.execute("DROP TABLE unit_fix_old")
 
+    op.add_column("resource", sa.Column("location_event_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("resource", sa.Column("location_event_fix_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE resource SET location_event_at = last_fix_at, location_event_fix_at = last_fix_at")
+    op.create_index(
+        "ix_resource_position_unsent",
+        "resource",
+        ["location_event_at"],
+        postgresql_where=sa.text("last_fix_at IS DISTINCT FROM location_event_fix_at"),
+    )
     op.create_table(
         "gateway_unit",
         sa.Column("user_id", sa.BigInteger(), nullable=False),
@@ -68,6 +80,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("gateway_unit")
+    op.drop_index("ix_resource_position_unsent", table_name="resource")
+    op.drop_column("resource", "location_event_fix_at")
+    op.drop_column("resource", "location_event_at")
     op.execute("ALTER SEQUENCE unit_fix_id_seq OWNED BY NONE")
     op.execute("ALTER TABLE unit_fix RENAME TO unit_fix_partitioned")
     op.execute("ALTER INDEX ix_unit_fix_unit_id_at RENAME TO ix_unit_fix_partitioned_unit_id_at")

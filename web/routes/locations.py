@@ -57,6 +57,7 @@ async def unit_location(
         at=body.at,
         caller=caller_of(user),
         keep_days=settings.location_keep_days,
+        stream_s=settings.location_stream_seconds,
         speed_ms=body.speed,
         heading_deg=body.heading,
         accuracy_m=body.accuracy,
@@ -86,7 +87,11 @@ async def unit_locations(
         raise TooLarge(f"a batch holds at most {MAX_BATCH} fixes, this one {len(body)}")
     await _within_rate(request, settings, user, max(len(body), 1))
     outcomes = await service.report_locations(
-        session, raw_fixes=body, caller=caller_of(user), keep_days=settings.location_keep_days
+        session,
+        raw_fixes=body,
+        caller=caller_of(user),
+        keep_days=settings.location_keep_days,
+        stream_s=settings.location_stream_seconds,
     )
     results = [FixOutcome.of(o) for o in outcomes]
     accepted = sum(r.accepted for r in results)
