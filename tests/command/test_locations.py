@@ -116,4 +116,5 @@ async def test_with_no_interval_every_move_is_an_event(session: AsyncSession) ->
         raw = [_raw(unit, 104.06 + i / 10_000, 30.67, i * 0.1)]
         now = NOW + timedelta(seconds=i * 0.1)
         await locations.ingest(session, raw_fixes=raw, caller=COMMANDER, now=now, keep_days=90, stream_s=0.0)
+    await session.commit()  # queued events are written by the commit
     assert len(await _positions(session, unit)) == 3
