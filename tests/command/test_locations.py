@@ -113,7 +113,7 @@ async def test_with_no_interval_every_move_is_an_event(session: AsyncSession) ->
     data = ResourceIn(type="ambulance", name="Every", location=Point.of(104.06, 30.67))
     unit = (await gis.create_resource(session, data=data)).id
     for i in range(3):
-        raw = [_raw(unit, 104.06 + i / 10_000, 30.67, i * 0.1)]
+        raw = [_raw(unit, 104.06 + i / 100_000, 30.67, i * 0.1)]  # a metre in 0.1 s: plausible
         now = NOW + timedelta(seconds=i * 0.1)
         await locations.ingest(session, raw_fixes=raw, caller=COMMANDER, now=now, keep_days=90, stream_s=0.0)
     await session.commit()  # queued events are written by the commit
