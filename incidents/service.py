@@ -26,19 +26,27 @@ from core.errors import Conflict, Invalid, NotFound
 from core.events import Happened, queue_event
 from gis import service as gis_service
 from incidents import repository as repo
-from incidents.intake import classify_report
+from incidents.intake import classify_report as classify_report  # POST /classify: the pure core, through this door
 from incidents.lifecycle import Status, check_response_allowed, check_transition
 from incidents.models import Incident
-from incidents.record_schemas import IncidentIn, IncidentOut, IncidentPatch, PlanMatchOut
-from incidents.schemas import ClassifyResult, Facts
+from incidents.schemas import (
+    ClassifyResult,
+    Facts,
+    IncidentIn,
+    IncidentOut,
+    IncidentPatch,
+    IncidentRecord,
+    PlanMatchOut,
+)
 from incidents.scope import EVERY_INCIDENT as EVERY_INCIDENT  # the scope travels through this door
 from incidents.scope import NO_INCIDENT as NO_INCIDENT
 from incidents.scope import IncidentScope as IncidentScope
 from incidents.taxonomy import check_keys as check_keys  # the list's filters: intake checks its own keys
+from incidents.tiles import incident_tile as incident_tile  # the map's incidents layer
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 # The plans that apply to an incident, ranked (plans computes them; incidents may not import plans).
-Matcher = Callable[[Incident], Awaitable[Sequence[dict[str, Any]]]]
+Matcher = Callable[[IncidentRecord], Awaitable[Sequence[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class DuplicatePolicy:
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-def present(incident: Incident) -> IncidentOut:
+def present(incident: IncidentRecord) -> IncidentOut:
     """The incident as API.md shows it: the one shape of the 201 body, a read, a list item and an event's data."""
     return IncidentOut.model_validate(incident)
 
@@ -267,6 +275,14 @@ async def transition(
         data={"from": current, "to": to, "reason": reason},
     )
     _emit(session, incident, type="incident.updated", actor=actor, change="status")
+    return incident
+
+
+async def lock_for_response(session: AsyncSession, *, incident_id: int) -> Incident:
+    """The incident, locked, for a response about to be put in place (a plan's activation): Conflict unless its
+    status allows one (reported, verified or responding). ``mark_responding`` then moves it."""
+    incident = await get_incident(session, incident_id=incident_id, for_update=True)
+    check_response_allowed(Status(incident.status))
     return incident
 
 

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.db import create_sessionmaker
 from core.events import Event, EventEnvelope, queue_event, take_pending_event_ids
 from core.settings import Settings
-from notify.hub import EventFilter
 from notify.live import LiveStream, build_live_stream
+from notify.schemas import EventFilter
 from tests.support.signals import wait_for_signal
 
 
