@@ -7,10 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from geoalchemy2.shape import to_shape
 
-from command import service, visibility
-from command.recommend import MAX_COUNT, recommend
-from command.schemas import DispatchIn, DispatchOut, LocationIn, StatusIn
-from command.situation import situation as situation_picture
+from command import service
+from command.schemas import MAX_AD_HOC_COUNT, DispatchIn, DispatchOut, LocationIn, StatusIn
 from core.errors import NotFound
 from core.users import Role
 from gis.schemas import ResourceOut
@@ -36,12 +34,12 @@ async def recommendations(
     settings: SettingsDep,
     user: Watcher,
     type: Annotated[str | None, Query(min_length=1, max_length=32, description="an ad-hoc unit type key")] = None,
-    count: Annotated[int | None, Query(ge=1, le=MAX_COUNT, description="how many of the ad-hoc type")] = None,
+    count: Annotated[int | None, Query(ge=1, le=MAX_AD_HOC_COUNT, description="how many of the ad-hoc type")] = None,
 ) -> dict[str, Any]:
     """Per open requirement (of the active plans; else the ad-hoc ``type``/``count``; else a preview of the best
     matching plan), the available units ranked by road travel time, each with its reason; every shortfall with
     its cause (``none_available``, ``too_far``, ``stale_locations``)."""
-    return await recommend(session, incident_id=incident_id, settings=settings, type=type, count=count)
+    return await service.recommend(session, incident_id=incident_id, settings=settings, type=type, count=count)
 
 
 @router.post("/incidents/{incident_id}/dispatches", name="dispatch.create", status_code=201)
@@ -99,7 +97,7 @@ async def unit_location(unit_id: int, body: LocationIn, session: SessionDep, use
 @router.get("/units/{unit_id}/track", name="units.track")
 async def unit_track(unit_id: int, session: SessionDep, user: AnyUser, limit: int = 100) -> dict[str, Any]:
     """The unit's latest fixes, newest first (at most 500 are kept)."""
-    if not visibility.may_see_unit(caller_of(user), unit_id):
+    if not service.may_see_unit(caller_of(user), unit_id):
         raise NotFound(f"unit {unit_id} does not exist")
     fixes = await service.track(session, unit_id=unit_id, limit=min(max(limit, 1), 500))
     items = []
@@ -119,4 +117,4 @@ async def unit_track(unit_id: int, session: SessionDep, user: AnyUser, limit: in
 @router.get("/situation", name="situation.get")
 async def situation(session: SessionDep, user: Watcher) -> dict[str, Any]:
     """Open incidents by category and grade, units by status and type, unmet requirements, overdue tasks."""
-    return await situation_picture(session)
+    return await service.situation(session)
