@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from incidents.intake import classify_report  # noqa: E402  (the path above makes the checkout importable)
+from incidents.service import classify_report  # noqa: E402  (the path above makes the checkout importable)
 
 CORPUS = ROOT / "tests" / "incidents" / "corpus.jsonl"
 

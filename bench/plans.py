@@ -17,10 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bench._common import bench_database, print_table, summary_ms
 from core.db import create_engine, create_sessionmaker
 from core.settings import get_settings
-from plans import repository as repo
 from plans import service
-from plans.matching import IncidentFacts, rank
 from plans.schemas import PlanDocument
+from plans.service import IncidentFacts, rank
 
 PLANS = 50
 # A festival-season building fire inside Jinjiang: local, area and time-window plans all take part.
@@ -74,12 +73,9 @@ async def main(n: int) -> None:
         try:
             async with create_sessionmaker(engine)() as session:
                 shipped = await _load(session)
-                on = INCIDENT.at.date()
-                rows = await repo.candidates(session, lon=INCIDENT.lon, lat=INCIDENT.lat, on=on)
-                plans = [service._candidate(r) for r in rows]
-                in_area = frozenset(r.id for r in rows if r.in_area)
+                plans, in_area = await service.candidates_for(session, facts=INCIDENT)
                 matches = rank(INCIDENT, plans, in_area=in_area)
-                print(f"{len(rows)} plans ({shipped} shipped, {len(rows) - shipped} district copies with areas);")
+                print(f"{len(plans)} plans ({shipped} shipped, {len(plans) - shipped} district copies with areas);")
                 print(f"{len(matches)} match the incident; first: {', '.join(m.plan_id for m in matches[:3])}")
 
                 async def floor() -> None:
@@ -101,7 +97,7 @@ async def main(n: int) -> None:
                 await session.rollback()
         finally:
             await engine.dispose()
-    print_table(f"matching {len(rows)} plans against one incident", results, floor="containment SQL alone (floor)")
+    print_table(f"matching {len(plans)} plans against one incident", results, floor="containment SQL alone (floor)")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidents import service as incidents
-from incidents.lifecycle import Status
-from incidents.models import Incident
-from incidents.record_schemas import IncidentIn, IncidentOut, IncidentPatch
+from incidents.schemas import IncidentIn, IncidentOut, IncidentPatch, IncidentRecord, Status
 from incidents.service import DuplicatePolicy
 from plans import service as plans
 
@@ -38,7 +36,7 @@ async def log_report(
     False)."""
     await plans.hold_library(session)
 
-    async def matcher(incident: Incident) -> list[dict[str, Any]]:
+    async def matcher(incident: IncidentRecord) -> list[dict[str, Any]]:
         return await plans.matches_of(session, incident=incident)
 
     incident, created = await incidents.create_incident(
@@ -47,7 +45,7 @@ async def log_report(
     return incidents.present(incident), created
 
 
-async def edit(
+async def edit_incident(
     session: AsyncSession, *, incident_id: int, patch: IncidentPatch, actor: str, expected_version: int | None
 ) -> IncidentOut:
     """Correct the report (it is regraded) and match it again."""
@@ -55,7 +53,7 @@ async def edit(
     incident = await incidents.edit(
         session, incident_id=incident_id, patch=patch, actor=actor, expected_version=expected_version
     )
-    await plans.rematch(session, incident=incident)
+    incidents.set_plan_matches(incident, await plans.matches_of(session, incident=incident))
     return incidents.present(incident)
 
 
@@ -73,11 +71,11 @@ async def override_grade(
     incident = await incidents.override_grade(
         session, incident_id=incident_id, level=level, reason=reason, actor=actor, expected_version=expected_version
     )
-    await plans.rematch(session, incident=incident)
+    incidents.set_plan_matches(incident, await plans.matches_of(session, incident=incident))
     return incidents.present(incident)
 
 
-async def transition(
+async def transition_incident(
     session: AsyncSession,
     *,
     incident_id: int,

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from geoalchemy2.shape import to_shape
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command.schemas import MAX_AD_HOC_COUNT
 from core.errors import Invalid
 from core.settings import Settings
 from gis import service as gis
@@ -27,7 +28,6 @@ from plans import service as plans
 
 Source = Literal["activation", "ad_hoc", "plan_preview", "none"]
 Cause = Literal["none_available", "too_far", "stale_locations", "limit"]
-MAX_COUNT = MAX_K
 
 
 @dataclass
@@ -135,8 +135,8 @@ async def recommend(
     count: int | None = None,
 ) -> dict[str, Any]:
     """Per requirement, the units to send ranked by ETA, and every shortfall with its cause."""
-    if count is not None and not 1 <= count <= MAX_COUNT:
-        raise Invalid(f"count must be between 1 and {MAX_COUNT}", field="count")
+    if count is not None and not 1 <= count <= MAX_AD_HOC_COUNT:
+        raise Invalid(f"count must be between 1 and {MAX_AD_HOC_COUNT}", field="count")
     incident = await incident_service.get_incident(session, incident_id=incident_id)
     source, plan, needs = await _needs(session, incident=incident, type=type, count=count)
     centre = to_shape(incident.location)

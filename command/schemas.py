@@ -10,7 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.bounds import Id
 from core.clock import ObservedAt
 from core.geojson import Point
-from gis.schemas import ResourceOut, UnitStatus
+from gis.schemas import MAX_K, ResourceOut, UnitStatus
+
+# How many units of an ad-hoc type a recommendation may ask for: as many as gis ranks in one query.
+MAX_AD_HOC_COUNT = MAX_K
 
 
 class DispatchIn(BaseModel):

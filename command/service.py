@@ -1,4 +1,7 @@
-"""Who goes: dispatch (all or nothing, race-free), acknowledgement, the unit workflow, live locations and timers.
+"""command's door. Who goes: dispatch (all or nothing, race-free), acknowledgement, the unit workflow, live locations
+and timers; and, re-exported from the modules that hold them, the incident record's changes orchestrated with plan
+matching (``command.intake``), recommendations (``command.recommend``), the situation picture (``command.situation``)
+and who may see what (``command.visibility``).
 
 Lock order, everywhere: the incident first, then units by ascending id, then the unit's open dispatch; the event
 ordering lock last of all, taken by the unit of work as it commits (services only queue events: core.events). A unit
@@ -18,10 +21,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from command import fix_partitions, locations
 from command import repository as repo
+from command.intake import decide_duplicate as decide_duplicate
+from command.intake import edit_incident as edit_incident
+from command.intake import log_report as log_report
+from command.intake import override_grade as override_grade
+from command.intake import transition_incident as transition_incident
 from command.models import Dispatch, UnitFix
+from command.recommend import recommend as recommend
 from command.schemas import DispatchOut
-from command.visibility import Caller as Caller  # re-exported: callers build it next to the service calls
+from command.situation import SituationWatch as SituationWatch
+from command.situation import situation as situation
+from command.visibility import Caller as Caller  # callers build it next to the service calls
 from command.visibility import dispatch_condition
+from command.visibility import incident_scope as incident_scope
+from command.visibility import may_see_unit as may_see_unit
 from command.workflow import UnitStatus, check_status_change, ends_assignment
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound

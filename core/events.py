@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, DateTime, Index, String, bindparam, event, func, select, text
+from sqlalchemy import BigInteger, ColumnElement, DateTime, Index, String, bindparam, event, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
@@ -210,7 +210,12 @@ async def newest_event_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0)
 
 
-async def events_after(session: AsyncSession, after_id: int, *, limit: int = 1000) -> list[Event]:
-    """Committed events with an id above ``after_id``, oldest first (the replay of a resuming client)."""
-    rows = await session.scalars(select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit))
-    return list(rows)
+async def events_after(
+    session: AsyncSession, after_id: int, *, limit: int = 1000, where: ColumnElement[bool] | None = None
+) -> list[Event]:
+    """Committed events with an id above ``after_id``, oldest first (the hub's reads, a resuming client's replay);
+    ``where``, a condition on ``Event``'s columns (its incident or unit scope), narrows them in the database."""
+    stmt = select(Event).where(Event.id > after_id)
+    if where is not None:
+        stmt = stmt.where(where)
+    return list(await session.scalars(stmt.order_by(Event.id).limit(limit)))

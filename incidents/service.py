@@ -1,5 +1,7 @@
-"""The incident record's rules: intake (idempotent), duplicates, lifecycle, grade overrides, edits that regrade;
-and its timeline, which only this module writes (``record``).
+"""incidents' door: the incident record's rules — intake (idempotent), duplicates, lifecycle, grade overrides, edits
+that regrade — and its timeline, which only incidents writes (``record``). The changes after intake live in
+``incidents.changes`` and the row-level primitives in ``incidents.records``; both are re-exported here, with the pure
+classifier core, the visibility scope and the map layer, so that other packages need no other module.
 
 Every change writes, in the caller's transaction, the incident row and a timeline entry, and queues its event
 (``incident.created`` / ``incident.updated`` carrying the incident as ``present`` shows it, built when the unit of
@@ -22,23 +24,33 @@ from shapely.geometry import Point as ShapelyPoint
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.errors import Conflict, Invalid, NotFound
-from core.events import Happened, queue_event
+from core.errors import Conflict, Invalid
 from gis import service as gis_service
 from incidents import repository as repo
-from incidents.intake import classify_report
-from incidents.lifecycle import Status, check_response_allowed, check_transition
+from incidents.changes import decide_duplicate as decide_duplicate
+from incidents.changes import edit as edit
+from incidents.changes import lock_for_response as lock_for_response
+from incidents.changes import mark_responding as mark_responding
+from incidents.changes import override_grade as override_grade
+from incidents.changes import transition as transition
+from incidents.intake import classify_report as classify_report  # POST /classify: the pure core, through this door
+from incidents.lifecycle import Status
 from incidents.models import Incident
-from incidents.record_schemas import IncidentIn, IncidentOut, IncidentPatch, PlanMatchOut
-from incidents.schemas import ClassifyResult, Facts
+from incidents.records import apply_classification, classify, emit
+from incidents.records import event_data as event_data
+from incidents.records import get_incident as get_incident
+from incidents.records import present as present
+from incidents.records import record as record
+from incidents.schemas import IncidentIn, IncidentRecord, PlanMatchOut
 from incidents.scope import EVERY_INCIDENT as EVERY_INCIDENT  # the scope travels through this door
 from incidents.scope import NO_INCIDENT as NO_INCIDENT
 from incidents.scope import IncidentScope as IncidentScope
 from incidents.taxonomy import check_keys as check_keys  # the list's filters: intake checks its own keys
+from incidents.tiles import incident_tile as incident_tile  # the map's incidents layer
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 # The plans that apply to an incident, ranked (plans computes them; incidents may not import plans).
-Matcher = Callable[[Incident], Awaitable[Sequence[dict[str, Any]]]]
+Matcher = Callable[[IncidentRecord], Awaitable[Sequence[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -50,26 +62,6 @@ class DuplicatePolicy:
 
 
 # ---------------------------------------------------------------------------------------------------- reading
-
-
-def present(incident: Incident) -> IncidentOut:
-    """The incident as API.md shows it: the one shape of the 201 body, a read, a list item and an event's data."""
-    return IncidentOut.model_validate(incident)
-
-
-def event_data(incident: Incident, *, change: str) -> dict[str, Any]:
-    """The ``data`` of an ``incident.*`` event: the incident as ``present`` shows it, and what changed."""
-    return {**present(incident).model_dump(mode="json"), "change": change}
-
-
-async def get_incident(
-    session: AsyncSession, *, incident_id: int, for_update: bool = False, scope: IncidentScope = EVERY_INCIDENT
-) -> Incident:
-    """The incident, or NotFound: one outside the reader's ``scope`` is answered as one that does not exist."""
-    incident = await repo.get(session, incident_id, for_update=for_update, scope=scope)
-    if incident is None:
-        raise NotFound(f"incident {incident_id} does not exist")
-    return incident
 
 
 async def list_incidents(
@@ -109,37 +101,6 @@ def _title_from(description: str) -> str:
     return first if len(first) <= 80 else first[:79] + "…"
 
 
-def _apply_classification(incident: Incident, result: ClassifyResult, *, by_officer: bool) -> None:
-    incident.category = result.category
-    incident.subtype = result.subtype
-    incident.classified_by = "officer" if by_officer else "auto"
-    incident.confidence = result.confidence
-    incident.matched = list(result.matched)
-    incident.facts = result.facts.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-    incident.fact_sources = dict(result.fact_sources)
-    incident.grade_level = result.grade.level
-    incident.grade_rule_id = result.grade.rule_id
-    incident.grade_rule_version = result.grade.rule_version
-    incident.grade_basis = [b.model_dump(mode="json") for b in result.grade.basis]
-
-
-def _classify(description: str, given: dict[str, Any], *, category: str | None, subtype: str | None) -> ClassifyResult:
-    facts = Facts.model_validate(given) if given else None
-    return classify_report(description, facts, category=category, subtype=subtype)
-
-
-def _emit(session: AsyncSession, incident: Incident, *, type: str, actor: str | None, change: str) -> None:
-    # Built when the unit of work commits: the event carries the incident as committed (with the plan matches
-    # command.intake keeps on it, even after this call), the same object a read returns afterwards.
-    queue_event(
-        session,
-        type=type,
-        data=lambda: event_data(incident, change=change),
-        incident_id=incident.id,
-        actor=actor,
-    )
-
-
 async def create_incident(
     session: AsyncSession,
     *,
@@ -167,7 +128,7 @@ async def create_incident(
             return await get_incident(session, incident_id=earlier.incident_id), False
 
     given = data.facts.model_dump(exclude_none=True, exclude_defaults=True) if data.facts else {}
-    result = _classify(data.description, given, category=data.category, subtype=data.subtype)
+    result = classify(data.description, given, category=data.category, subtype=data.subtype)
     lon, lat = data.location.lon, data.location.lat
     incident = Incident(
         title=data.title or _title_from(data.description),
@@ -179,7 +140,7 @@ async def create_incident(
         status=Status.reported.value,
         created_by=actor,
     )
-    _apply_classification(incident, result, by_officer=bool(data.category or data.subtype))
+    apply_classification(incident, result, by_officer=bool(data.category or data.subtype))
     jurisdiction = await gis_service.jurisdiction_containing(session, lon=lon, lat=lat)
     if jurisdiction is not None:
         incident.jurisdiction_id = jurisdiction.id
@@ -221,221 +182,8 @@ async def create_incident(
             actor=None,
             data={"possible_duplicate_of": incident.possible_duplicate_of},
         )
-    _emit(session, incident, type="incident.created", actor=actor, change="created")
+    emit(session, incident, type="incident.created", actor=actor, change="created")
     return incident, True
-
-
-# ---------------------------------------------------------------------------------------------------- changes
-
-
-async def _locked(session: AsyncSession, incident_id: int, expected_version: int | None) -> Incident:
-    incident = await get_incident(session, incident_id=incident_id, for_update=True)
-    if expected_version is not None and expected_version != incident.version:
-        raise Conflict(
-            f"incident {incident_id} has changed since you read it (your version {expected_version}, "
-            f"now {incident.version}); reload and try again",
-            current_version=incident.version,
-        )
-    return incident
-
-
-def _touch(incident: Incident) -> None:
-    incident.version += 1
-    incident.updated_at = utcnow()
-
-
-async def transition(
-    session: AsyncSession,
-    *,
-    incident_id: int,
-    to: Status,
-    actor: str,
-    reason: str | None = None,
-    expected_version: int | None = None,
-) -> Incident:
-    """Move the incident along its lifecycle; an illegal move is a Conflict."""
-    incident = await _locked(session, incident_id, expected_version)
-    current = Status(incident.status)
-    check_transition(current, to)
-    incident.status = to.value
-    _touch(incident)
-    record(
-        session,
-        incident_id=incident.id,
-        kind="transition",
-        actor=actor,
-        data={"from": current, "to": to, "reason": reason},
-    )
-    _emit(session, incident, type="incident.updated", actor=actor, change="status")
-    return incident
-
-
-async def mark_responding(session: AsyncSession, *, incident_id: int, actor: str, cause: str) -> Incident:
-    """For plan activation and dispatch: allowed from reported, verified or responding; moves to responding."""
-    incident = await _locked(session, incident_id, None)
-    current = Status(incident.status)
-    check_response_allowed(current)
-    if current is not Status.responding:
-        incident.status = Status.responding.value
-        _touch(incident)
-        record(
-            session,
-            incident_id=incident.id,
-            kind="transition",
-            actor=actor,
-            data={"from": current, "to": Status.responding, "reason": cause},
-        )
-        _emit(session, incident, type="incident.updated", actor=actor, change="status")
-    return incident
-
-
-async def override_grade(
-    session: AsyncSession,
-    *,
-    incident_id: int,
-    level: str,
-    reason: str,
-    actor: str,
-    expected_version: int | None = None,
-) -> Incident:
-    """A commander's grade, recorded with who and why; the computed grade is kept beside it."""
-    incident = await _locked(session, incident_id, expected_version)
-    previous = incident.level
-    incident.override_level = level
-    incident.override_reason = reason
-    incident.override_by = actor
-    incident.override_at = utcnow()
-    _touch(incident)
-    record(
-        session,
-        incident_id=incident.id,
-        kind="grade_override",
-        actor=actor,
-        data={"from": previous, "to": level, "computed": incident.grade_level, "reason": reason},
-    )
-    _emit(session, incident, type="incident.updated", actor=actor, change="grade")
-    return incident
-
-
-async def edit(
-    session: AsyncSession, *, incident_id: int, patch: IncidentPatch, actor: str, expected_version: int | None
-) -> Incident:
-    """Change title, description, location, facts or classification. New text or facts regrade the incident;
-    facts the officer gave keep winning over those read from the text."""
-    incident = await _locked(session, incident_id, expected_version)
-    changes = patch.model_dump(exclude_unset=True, exclude={"version"}, mode="json")
-    if not changes:
-        raise Invalid("nothing to change", field="body")
-    before = {"level": incident.grade_level, "category": incident.category, "subtype": incident.subtype}
-    if patch.title is not None:
-        incident.title = patch.title
-    if patch.location is not None:
-        incident.location = from_shape(ShapelyPoint(patch.location.lon, patch.location.lat), srid=4326)
-    if patch.description is not None:
-        incident.description = patch.description
-    if patch.facts is not None:
-        incident.given_facts = {
-            **incident.given_facts,
-            **patch.facts.model_dump(exclude_none=True, exclude_defaults=True),
-        }
-    reclassify = patch.category is not None or patch.subtype is not None
-    by_officer = reclassify or incident.classified_by == "officer"
-    category = patch.category if reclassify else (incident.category if by_officer else None)
-    subtype = patch.subtype if reclassify else (incident.subtype if by_officer else None)
-    result = _classify(incident.description, incident.given_facts, category=category, subtype=subtype)
-    _apply_classification(incident, result, by_officer=by_officer)
-    _touch(incident)
-    after = {"level": incident.grade_level, "category": incident.category, "subtype": incident.subtype}
-    kind = "facts_corrected" if set(changes) == {"facts"} else "edited"
-    record(
-        session,
-        incident_id=incident.id,
-        kind=kind,
-        actor=actor,
-        data={"changed": sorted(changes), "before": before, "after": after},
-    )
-    _emit(session, incident, type="incident.updated", actor=actor, change=kind)
-    return incident
-
-
-async def decide_duplicate(
-    session: AsyncSession,
-    *,
-    incident_id: int,
-    action: str,
-    actor: str,
-    reason: str | None = None,
-    expected_version: int | None = None,
-) -> Incident:
-    """Confirm (merge into the original, recorded on both timelines) or dismiss a possible duplicate."""
-    if action == "confirm":
-        # Two incident rows: lock them in ascending id order, as every unit of work that locks several does
-        # (plans.service.rematch_open), or two of them could each hold the row the other waits for.
-        peek = await get_incident(session, incident_id=incident_id)
-        if peek.possible_duplicate_of is not None and peek.possible_duplicate_of < incident_id:
-            await repo.get(session, peek.possible_duplicate_of, for_update=True)
-    incident = await _locked(session, incident_id, expected_version)
-    original_id = incident.possible_duplicate_of
-    if original_id is None or incident.duplicate_status != "suspected":
-        raise Conflict(f"incident {incident_id} is not flagged as a possible duplicate")
-    if action == "dismiss":
-        incident.duplicate_status = "dismissed"
-        incident.possible_duplicate_of = None
-        _touch(incident)
-        record(
-            session,
-            incident_id=incident.id,
-            kind="duplicate_dismissed",
-            actor=actor,
-            data={"was_possible_duplicate_of": original_id, "reason": reason},
-        )
-        _emit(session, incident, type="incident.updated", actor=actor, change="duplicate_dismissed")
-        return incident
-    original = await _locked(session, original_id, None)
-    check_transition(Status(incident.status), Status.cancelled)
-    incident.duplicate_status = "confirmed"
-    incident.merged_into = original.id
-    incident.status = Status.cancelled.value
-    _touch(incident)
-    _touch(original)
-    record(
-        session,
-        incident_id=incident.id,
-        kind="merged_into",
-        actor=actor,
-        data={"into": original.id, "reason": reason},
-    )
-    record(
-        session,
-        incident_id=original.id,
-        kind="merged_from",
-        actor=actor,
-        data={"from": incident.id, "description": incident.description[:500], "reason": reason},
-    )
-    _emit(session, incident, type="incident.updated", actor=actor, change="merged_into")
-    _emit(session, original, type="incident.updated", actor=actor, change="merged_from")
-    return incident
-
-
-# ---------------------------------------------------------------------------------------------------- timeline
-
-
-def record(
-    session: AsyncSession,
-    *,
-    incident_id: int,
-    kind: str,
-    actor: str | None,
-    data: dict[str, Any] | None = None,
-    events: Sequence[Happened] = (),
-) -> None:
-    """Put an entry on the incident's timeline and queue the events that go with it (scoped to the incident, by the
-    same actor). The one way anything writes on a timeline; both are written by the unit of work, the events last."""
-    repo.add_timeline(session, incident_id=incident_id, kind=kind, actor=actor, data=data)
-    for event in events:
-        queue_event(
-            session, type=event.type, data=event.data, incident_id=incident_id, unit_id=event.unit_id, actor=actor
-        )
 
 
 # ---------------------------------------------------------------------------------------------------- plan matches
@@ -453,7 +201,7 @@ def set_plan_matches(incident: Incident, matches: Sequence[dict[str, Any]]) -> b
 def announce_plan_matches(session: AsyncSession, *, incident: Incident, actor: str | None) -> None:
     """``incident.updated`` (change ``plan_matches``) for an incident whose matches changed with the plan library.
     Not an edit of the record: its version stays, so an officer's edit in progress is not made stale by it."""
-    _emit(session, incident, type="incident.updated", actor=actor, change="plan_matches")
+    emit(session, incident, type="incident.updated", actor=actor, change="plan_matches")
 
 
 async def open_incidents(session: AsyncSession, *, after_id: int = 0, limit: int = 500) -> list[Incident]:

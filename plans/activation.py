@@ -20,8 +20,7 @@ from core.clock import utcnow
 from core.errors import Invalid, NotFound
 from core.events import Happened, queue_event
 from incidents import service as incident_service
-from incidents.lifecycle import Status, check_response_allowed
-from incidents.models import Incident
+from incidents.schemas import IncidentRecord
 from plans import repository as repo
 from plans.models import Activation, Plan, PlanNotice, PlanTask, Requirement
 from plans.present import activation_out
@@ -148,8 +147,7 @@ async def activate(
     Allowed while the incident is reported, verified or responding; it moves to responding. Activating a plan the
     incident already has escalates (more severe), changes nothing (same) or lowers the level without withdrawing
     anything (less severe)."""
-    incident = await incident_service.get_incident(session, incident_id=incident_id, for_update=True)
-    check_response_allowed(Status(incident.status))
+    incident = await incident_service.lock_for_response(session, incident_id=incident_id)
     level = level or incident.level or "IV"
     now = utcnow()
     existing = await repo.get_activation(session, incident_id=incident_id, plan_id=plan_id, for_update=True)
@@ -165,7 +163,7 @@ async def activate(
 
 async def _first(
     session: AsyncSession,
-    incident: Incident,
+    incident: IncidentRecord,
     *,
     plan_id: str,
     level: str,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from geoalchemy2.shape import from_shape
+from pydantic import ValidationError
 from shapely.geometry import MultiPolygon, shape
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,8 +18,8 @@ from core.clock import utcnow
 from core.errors import Conflict, Invalid
 from plans import repository as repo
 from plans.models import Plan
-from plans.schemas import PlanDocument
-from plans.yamlio import MAX_DOCUMENT_BYTES, Problem, parse_json, parse_yaml, refuse, validate
+from plans.schemas import CheckIn, PlanDocument
+from plans.yamlio import MAX_DOCUMENT_BYTES, Problem, parse_json, parse_yaml, problems_of, refuse, validate
 
 LIBRARY = Path(__file__).resolve().parent / "library"
 PLAN_SUFFIXES = (".yaml", ".yml", ".json")
@@ -72,6 +73,32 @@ def read_plans(path: Path) -> list[tuple[Path, PlanDocument]]:
     if problems:
         raise refuse(problems, what="the plan set")
     return documents
+
+
+def parse_check(raw: bytes | str, *, media: Media, max_examples: int, cap_source: str = "") -> CheckIn:
+    """The body of a dry run, YAML or JSON (empty: replay the stored incidents). More than ``max_examples`` example
+    incidents is Invalid (with ``max_items``) before any of them is validated, so a huge list costs little;
+    ``cap_source`` says in that message where the cap comes from. Otherwise Invalid names each bad field (and its
+    YAML line)."""
+    if not raw.strip():
+        return CheckIn()
+    parsed = parse_yaml(raw) if media == "yaml" else parse_json(raw)
+    given = parsed.data.get("incidents") if isinstance(parsed.data, dict) else None
+    if isinstance(given, list) and len(given) > max_examples:
+        raise Invalid(
+            f"at most {max_examples} example incidents per check{cap_source}; got {len(given)}",
+            field="incidents",
+            max_items=max_examples,
+        )
+    try:
+        return CheckIn.model_validate(parsed.data if parsed.data is not None else {})
+    except ValidationError as exc:
+        raise refuse(problems_of(exc, parsed.node), what="the example set") from None
+
+
+def read_check_file(path: Path) -> CheckIn:
+    """A YAML file of example incidents for the dry run (``commandpost plans check --file``); the error names it."""
+    return validate(CheckIn, parse_yaml(path.read_bytes()), what=path.name)
 
 
 def canonical(document: PlanDocument) -> dict[str, object]:

@@ -26,7 +26,6 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
-from incidents.models import Incident  # noqa: F401  (the foreign keys below point at its table)
 
 LEVELS_SQL = "('I', 'II', 'III', 'IV')"
 

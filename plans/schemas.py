@@ -27,8 +27,9 @@ from shapely.validation import explain_validity
 from core.bounds import json_problem
 from core.clock import EARLIEST, LATEST_SCENARIO, ScenarioAt
 from core.geojson import LonLat, check_lon_lat
-from incidents import taxonomy
+from incidents import schemas as incident_schemas
 from plans.vocabulary import CHANNELS, RESOURCE_TYPES, ROLES, Level, PlanKind, levels_from
+from plans.vocabulary import TaskAction as TaskAction  # the task actions' names travel through this door
 from plans.window import DEFAULT_TZ, parse_window, text_of
 
 VERSION = re.compile(r"^\d{1,4}(\.\d{1,3}){0,2}$")
@@ -56,13 +57,13 @@ class Bilingual(_Strict):
 
 
 def _known_category(value: str) -> str:
-    if value not in taxonomy.CATEGORIES:
-        raise ValueError(f"unknown category {value!r}; known: {', '.join(taxonomy.CATEGORIES)}")
+    if value not in incident_schemas.CATEGORIES:
+        raise ValueError(f"unknown category {value!r}; known: {', '.join(incident_schemas.CATEGORIES)}")
     return value
 
 
 def _known_subtype(value: str) -> str:
-    if value not in taxonomy.SUBTYPES:
+    if value not in incident_schemas.SUBTYPES:
         raise ValueError(f"unknown subtype {value!r} (see DOMAIN.md section 1)")
     return value
 
@@ -401,7 +402,7 @@ class ExampleIncident(BaseModel):
     @model_validator(mode="after")
     def _category_of_subtype(self) -> ExampleIncident:
         if self.subtype is not None:
-            owner = taxonomy.category_of(self.subtype)
+            owner = incident_schemas.category_of(self.subtype)
             if self.category is None:
                 object.__setattr__(self, "category", owner)
             elif owner != self.category:

@@ -1,5 +1,6 @@
-"""The plan library's rules: load and list plan versions, match incidents to plans, the dry run; activation and
-task tracking live in ``plans.activation`` and ``plans.tasks`` and are re-exported here.
+"""plans' door: load and list plan versions, match incidents to plans, the dry run; activation, task tracking, the
+reading of plan documents and their JSON shapes live in ``plans.activation``, ``plans.tasks``, ``plans.loading`` and
+``plans.present`` and are re-exported here (``__all__``).
 
 Matching reads the candidate plans and the PostGIS answers (area containment, jurisdictions) in one or two
 queries and leaves the decision to the pure ``plans.matching.rank``.
@@ -23,16 +24,15 @@ from core.clock import utcnow
 from core.errors import Invalid, NotFound
 from gis import service as gis_service
 from incidents import service as incident_service
-from incidents import taxonomy
-from incidents.models import Incident
-from incidents.record_schemas import PlanMatchOut
+from incidents.schemas import SUBTYPES, IncidentRecord, PlanMatchOut
 from incidents.service import EVERY_INCIDENT, IncidentScope
 from plans import loading
 from plans import repository as repo
 from plans.activation import ActivationResult, activate, activations_of, package_of
-from plans.loading import LIBRARY, LoadResult, parse_plan, read_plans
+from plans.loading import LIBRARY, LoadResult, parse_check, parse_plan, read_check_file, read_plans
 from plans.matching import Candidate, IncidentFacts, Match, jurisdiction_names, rank
 from plans.models import Plan
+from plans.present import plan_out, plan_summary, task_out
 from plans.schemas import ExampleIncident, PlanDocument
 from plans.tasks import sweep_overdue, tasks_of_incident, update_task
 from plans.window import DEFAULT_TZ, Window, parse_window
@@ -41,9 +41,11 @@ __all__ = [
     "LIBRARY",
     "ActivationResult",
     "CheckReport",
+    "IncidentFacts",
     "LoadResult",
     "activate",
     "activations_of",
+    "candidates_for",
     "check",
     "facts_of",
     "hold_library",
@@ -55,11 +57,16 @@ __all__ = [
     "match_facts",
     "match_many",
     "matches_of",
+    "parse_check",
     "parse_plan",
+    "plan_out",
+    "plan_summary",
+    "rank",
+    "read_check_file",
     "read_plans",
-    "rematch",
     "rematch_open",
     "sweep_overdue",
+    "task_out",
     "tasks_of_incident",
     "update_task",
 ]
@@ -137,7 +144,7 @@ def _candidate(row: repo.CandidateRow) -> Candidate:
     )
 
 
-def facts_of(incident: Incident) -> IncidentFacts:
+def facts_of(incident: IncidentRecord) -> IncidentFacts:
     """What matching looks at in a stored incident."""
     shape = to_shape(incident.location)
     return IncidentFacts(
@@ -161,12 +168,17 @@ def _could_match(facts: IncidentFacts, plan: Candidate) -> bool:
     )
 
 
-async def match_facts(session: AsyncSession, *, facts: IncidentFacts) -> list[Match]:
-    """Every plan that applies to these facts, most specific first, with reasons."""
+async def candidates_for(session: AsyncSession, *, facts: IncidentFacts) -> tuple[list[Candidate], frozenset[int]]:
+    """The plan versions in effect on the incident's day, and the keys of those whose area covers its point, in one
+    query: what ``rank`` decides from (bench/plans.py times the ranking apart from it)."""
     on = facts.at.astimezone(PLAN_TZ).date()
     rows = await repo.candidates(session, lon=facts.lon, lat=facts.lat, on=on)
-    plans = [_candidate(row) for row in rows]
-    in_area = frozenset(row.id for row in rows if row.in_area)
+    return [_candidate(row) for row in rows], frozenset(row.id for row in rows if row.in_area)
+
+
+async def match_facts(session: AsyncSession, *, facts: IncidentFacts) -> list[Match]:
+    """Every plan that applies to these facts, most specific first, with reasons."""
+    plans, in_area = await candidates_for(session, facts=facts)
     # Jurisdiction names cost a query: ask only when a plan that could match names jurisdictions.
     # (A plan whose polygon already covers the point needs no names.)
     needs_places = any(p.jurisdictions and p.key not in in_area and _could_match(facts, p) for p in plans)
@@ -174,7 +186,7 @@ async def match_facts(session: AsyncSession, *, facts: IncidentFacts) -> list[Ma
     return rank(facts, plans, in_area=in_area, places=places)
 
 
-async def match(session: AsyncSession, *, incident: Incident) -> list[Match]:
+async def match(session: AsyncSession, *, incident: IncidentRecord) -> list[Match]:
     """The plans that apply to a stored incident."""
     return await match_facts(session, facts=facts_of(incident))
 
@@ -186,17 +198,12 @@ async def hold_library(session: AsyncSession, *, exclusive: bool = False) -> Non
     await repo.lock_library(session, exclusive=exclusive)
 
 
-async def matches_of(session: AsyncSession, *, incident: Incident) -> list[dict[str, Any]]:
+async def matches_of(session: AsyncSession, *, incident: IncidentRecord) -> list[dict[str, Any]]:
     """The plans that apply to the incident as it is in memory (stored or not yet), most specific first, in the
     ``plan_matches`` shape. Nothing is flushed for it: the incident's pending changes and its matches are written
     together, in one statement."""
     with session.no_autoflush:
         return [m.as_dict() for m in await match(session, incident=incident)]
-
-
-async def rematch(session: AsyncSession, *, incident: Incident) -> bool:
-    """Match the incident against the library and keep the matches on it; True when they changed."""
-    return incident_service.set_plan_matches(incident, await matches_of(session, incident=incident))
 
 
 async def rematch_open(session: AsyncSession, *, actor: str | None, batch: int = 500) -> int:
@@ -267,7 +274,7 @@ class CheckReport:
     def as_dict(self) -> dict[str, Any]:
         covered_subtypes = sorted({r["incident"]["subtype"] for r in self.results if r["matches"]} - {None})
         uncovered_subtypes = sorted({u["subtype"] for u in self.uncovered} - {None} - set(covered_subtypes))
-        never = sorted(set(taxonomy.SUBTYPES) - set(covered_subtypes))
+        never = sorted(set(SUBTYPES) - set(covered_subtypes))
         return {
             "incidents": len(self.results),
             "covered": sum(1 for r in self.results if r["matches"]),
@@ -364,7 +371,7 @@ class RequirementsPreview:
     resources: dict[str, int]
 
 
-async def preview_requirements(session: AsyncSession, *, incident: Incident) -> RequirementsPreview | None:
+async def preview_requirements(session: AsyncSession, *, incident: IncidentRecord) -> RequirementsPreview | None:
     """The resources of the top-ranked matching plan (as stored on the incident) at the level it would be activated
     at; None without a match."""
     if not incident.plan_matches:

@@ -8,7 +8,6 @@ or one run again after a crash, never mark or announce a task twice.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,9 +18,8 @@ from incidents import service as incident_service
 from plans import repository as repo
 from plans.models import PlanTask
 from plans.present import task_out
-from plans.vocabulary import ROLES, TaskStatus
+from plans.vocabulary import ROLES, TaskAction, TaskStatus
 
-Action = Literal["start", "complete", "reassign"]
 SWEEP_BATCH = 500
 
 
@@ -32,7 +30,9 @@ async def _locked(session: AsyncSession, task_id: int) -> PlanTask:
     return task
 
 
-def _apply(task: PlanTask, action: Action, *, actor: str, assignee: str | None, role: str | None, now: datetime) -> str:
+def _apply(
+    task: PlanTask, action: TaskAction, *, actor: str, assignee: str | None, role: str | None, now: datetime
+) -> str:
     """Change the task in memory; Conflict for a move its status does not allow. Returns the timeline kind."""
     status = TaskStatus(task.status)
     if status is TaskStatus.done:
@@ -63,7 +63,7 @@ async def update_task(
     session: AsyncSession,
     *,
     task_id: int,
-    action: Action,
+    action: TaskAction,
     actor: str,
     assignee: str | None = None,
     role: str | None = None,

@@ -37,6 +37,10 @@ class TaskStatus(StrEnum):
     done = "done"
 
 
+# What a person does to a task (POST /tasks/{id}/start, /complete, /reassign).
+TaskAction = Literal["start", "complete", "reassign"]
+
+
 # DOMAIN.md section 4: dispatchable units and fixed resources. A plan may require either kind.
 RESOURCE_TYPES: Final = frozenset(
     {

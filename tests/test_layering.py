@@ -1,8 +1,8 @@
 """The import direction of DESIGN.md: web → command → plans → incidents → gis | notify → core. A package imports only
 from those to its right (gis and notify not from each other); only web imports fastapi or starlette, only notify
-and web redis, only gis geopandas; nothing imports web; outside gis, only gis's door (gis.service, gis.schemas) is
-imported, and outside incidents/reader only the reader's door. Checked on every import statement, top-level or
-inside a function."""
+and web redis, only gis geopandas; nothing imports web; outside each domain package (gis, incidents, plans, command,
+notify) and its own tests, only its door (``<package>.service``, ``<package>.schemas``) is imported, and outside
+incidents/reader only the reader's door. Checked on every import statement, top-level or inside a function."""
 
 from __future__ import annotations
 
@@ -171,67 +171,68 @@ def test_the_reader_checks_see_wrong_imports(tmp_path: Path) -> None:
     ]
 
 
-# gis's door: outside gis/ (and gis's own tests), code imports only these of its modules. A model of another package
-# that needs a foreign key to a gis table names the table in a string ("resource.id") and imports nothing.
-GIS_DOOR = {"gis.service", "gis.schemas"}
-_SKIPPED = {".git", ".venv", "node_modules", "__pycache__"}
+# ---------------------------------------------------------------------------------------------------- the doors
+# A domain package's door is its service module and its schemas (DESIGN.md "Packages"): outside the package and its
+# own tests (tests/<package>/), code imports only those of its modules, in any spelling, top-level or inside a function.
+# That holds for the other packages, web, bench, migrations and the tests of the others alike. A model of another
+# package that needs a foreign key to the package's table names the table in a string ("incident.id") and imports
+# nothing. incidents.reader is a door of its own (its rules are above).
+DOMAINS = ("gis", "incidents", "plans", "command", "notify")
+DOORS = ("service", "schemas")
+OWN_DOORS = {"incidents": ("reader",)}
 
 
-def _gis_imports(path: Path) -> list[tuple[int, str]]:
-    """Every gis module a file imports, by its full name (``from gis import models`` is ``gis.models``)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names if a.name == "gis" or a.name.startswith("gis.")]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "gis":
-            found += [(node.lineno, f"gis.{a.name}") for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("gis."):
-            found.append((node.lineno, str(node.module)))
-    return found
-
-
-def _outside_gis() -> list[Path]:
-    paths = []
-    for path in sorted(ROOT.rglob("*.py")):
-        parts = path.relative_to(ROOT).parts
-        if _SKIPPED & set(parts) or parts[0] == "gis" or parts[:2] == ("tests", "gis"):
-            continue
-        paths.append(path)
-    return paths
-
-
-def test_other_packages_use_only_gis_service_and_schemas() -> None:
-    """web, command, plans, incidents, bench, migrations and the tests of other packages reach gis through its door."""
-    checked = _outside_gis()
-    assert ROOT / "web" / "app.py" in checked and ROOT / "bench" / "map.py" in checked  # the walk covers them
-    wrong = [
-        f"{path.relative_to(ROOT)}:{line} imports {name}"
-        for path in checked
-        for line, name in _gis_imports(path)
-        if name not in GIS_DOOR
+def _behind_the_door(package: str, path: Path) -> list[tuple[int, str]]:
+    """The modules (or names) of ``package`` that a file imports other than through its door."""
+    doors = tuple(f"{package}.{door}" for door in (*DOORS, *OWN_DOORS.get(package, ())))
+    return [
+        (line, name)
+        for line, name in _targets(path)
+        if (name == package or name.startswith(package + "."))
+        and not any(name == door or name.startswith(door + ".") for door in doors)
     ]
-    assert wrong == [], "\n".join(wrong)
 
 
-def test_the_checker_sees_a_way_around_gis_door(tmp_path: Path) -> None:
-    """Each way of naming a gis module behind the door is found, inside a function too; the door itself is not."""
+def _outside(package: str) -> list[Path]:
+    inside = (ROOT / package, ROOT / "tests" / package)
+    return [p for p in _python_files() if not any(p.is_relative_to(where) for where in inside)]
+
+
+@pytest.mark.parametrize("package", DOMAINS)
+def test_other_packages_use_only_the_service_and_schemas(package: str) -> None:
+    """web, the other packages, bench, migrations and the tests of the others reach ``package`` through its door."""
+    checked = _outside(package)
+    # The walk covers the app, the benches, the migrations and the tests of web; not the package or its own tests.
+    assert {ROOT / "web" / "app.py", ROOT / "bench" / "map.py", ROOT / "migrations" / "env.py"} <= set(checked)
+    assert ROOT / "tests" / "web" / "test_live.py" in checked
+    assert not any(p.is_relative_to(ROOT / package) for p in checked)
+    wrong = [
+        f"{_where(path)}:{line} imports {name}" for path in checked for line, name in _behind_the_door(package, path)
+    ]
+    assert wrong == [], f"outside {package}/, import {package}.service or {package}.schemas only:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("package", DOMAINS)
+def test_the_checker_sees_a_way_around_the_door(package: str, tmp_path: Path) -> None:
+    """Each way of naming a module behind the door is found, inside a function too; the door itself is not, nor a
+    package whose name merely begins like this one."""
     module = tmp_path / "m.py"
     module.write_text(
-        "from gis import service, schemas\n"
-        "from gis.schemas import ResourceIn\n"
-        "import gis.service\n"
-        "from gis import models\n"
-        "import gis.roads.routing\n"
+        f"from {package} import service, schemas\n"
+        f"from {package}.schemas import Thing\n"
+        f"import {package}.service\n"
+        f"from {package} import models\n"
+        f"import {package}.deep.inside\n"
+        f"import {package}\n"
+        f"import {package}_elsewhere.models\n"
         "def f():\n"
-        "    from gis.io.transfer import import_layer\n"
-        "    return import_layer\n",
+        f"    from {package}.repository import get\n"
+        "    return get\n",
         encoding="utf-8",
     )
-    found = _gis_imports(module)
-    assert [(line, name) for line, name in found if name not in GIS_DOOR] == [
-        (4, "gis.models"),
-        (5, "gis.roads.routing"),
-        (7, "gis.io.transfer"),
+    assert _behind_the_door(package, module) == [
+        (4, f"{package}.models"),
+        (5, f"{package}.deep.inside"),
+        (6, package),
+        (9, f"{package}.repository.get"),
     ]
-    assert {name for _, name in found} >= GIS_DOOR

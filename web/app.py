@@ -16,7 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from core.db import create_engine, create_read_sessionmaker, create_sessionmaker, transaction
 from core.settings import Settings, get_settings
 from core.users import ensure_admin, set_password_threads
-from notify.live import build_live_stream
+from notify.service import build_live_stream
 from web import errors, openapi
 from web.audit import BurstAudit
 from web.counters import build_counters

@@ -10,13 +10,13 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from command import visibility
+from command import service as command
 from core.errors import Forbidden, Unauthenticated
 from core.events import take_pending_event_ids
 from core.settings import Settings
 from core.users import Role, Signer, signer
 from incidents import service as incident_service
-from incidents.models import Incident
+from incidents.schemas import IncidentRecord
 from web.audit import audit_burst_success, audit_success, is_audited, set_actor
 from web.security import AuthCache, TokenClaims, password_stamp, verify_token
 
@@ -150,17 +150,17 @@ AnyUser = Annotated[CurrentUser, Depends(require(*PEOPLE))]
 SignedIn = Annotated[CurrentUser, Depends(current_user)]
 
 
-# ------------------------------------------------------------------------ what the caller may see (command.visibility)
+# ------------------------------------------------------------------------ what the caller may see (command's rule)
 
 
-def caller_of(user: CurrentUser) -> visibility.Caller:
+def caller_of(user: CurrentUser) -> command.Caller:
     """The caller as the command rules know it."""
-    return visibility.Caller(username=user.username, role=user.role, unit_id=user.unit_id)
+    return command.Caller(username=user.username, role=user.role, unit_id=user.unit_id)
 
 
 async def incident_scope(user: AnyUser) -> incident_service.IncidentScope:
     """The incidents the caller may see, as SQL for a read to apply (lists, tiles, the plans' dry run)."""
-    return visibility.incident_scope(caller_of(user))
+    return command.incident_scope(caller_of(user))
 
 
 ScopeDep = Annotated[incident_service.IncidentScope, Depends(incident_scope)]
@@ -168,11 +168,11 @@ ScopeDep = Annotated[incident_service.IncidentScope, Depends(incident_scope)]
 
 async def visible_incident(
     incident_id: Annotated[int, Path(le=2**63 - 1)], session: SessionDep, scope: ScopeDep
-) -> Incident:
+) -> IncidentRecord:
     """The incident in the path as the caller may see it: one hidden from the caller is the same 404 as one that
     does not exist. (A route that also checks a role must declare that check first, so that a role refused is 403
     whether or not the incident exists.)"""
     return await incident_service.get_incident(session, incident_id=incident_id, scope=scope)
 
 
-VisibleIncident = Annotated[Incident, Depends(visible_incident)]
+VisibleIncident = Annotated[IncidentRecord, Depends(visible_incident)]

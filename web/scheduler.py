@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from command import service as command_service
-from command.situation import SituationWatch
 from core.clock import utcnow
 from core.db import create_sessionmaker
 from core.events import take_pending_event_ids
@@ -77,7 +76,7 @@ async def _dispatch_timers(session: AsyncSession, now: datetime, settings: Setti
 
 register(Sweep("command.dispatch_timers", lambda s: s.dispatch_sweep_seconds, _dispatch_timers))
 
-_situation = SituationWatch()
+_situation = command_service.SituationWatch()
 
 
 async def _situation_changes(session: AsyncSession, now: datetime, settings: Settings) -> int:

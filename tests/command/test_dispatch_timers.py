@@ -17,7 +17,7 @@ from core.events import Event
 from core.geojson import Point
 from gis import service as gis
 from gis.schemas import ResourceIn
-from incidents.record_schemas import IncidentIn
+from incidents.schemas import IncidentIn
 
 
 def _counters(picture: dict[str, Any]) -> tuple[int, int, int]:

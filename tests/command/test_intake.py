@@ -12,7 +12,7 @@ from command import intake
 from core.events import Event
 from core.geojson import Point
 from incidents import service as incidents
-from incidents.record_schemas import IncidentIn
+from incidents.schemas import IncidentIn
 from plans import service as plans
 from tests.command.conftest import blocked_or_done
 from tests.plans.conftest import WUHOU, library

@@ -29,8 +29,7 @@ from core.users import Role
 from gis import service as gis
 from gis.schemas import ResourceIn
 from incidents import service as incidents
-from incidents.models import TimelineEntry
-from incidents.record_schemas import IncidentIn
+from incidents.schemas import IncidentIn
 from tests.command.conftest import blocked_or_done
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -124,7 +123,7 @@ async def test_a_status_report_on_the_timeline_of_the_incident_a_dispatch_holds(
     events = await _events_after(committed, start)
     assert [e.id for e in events] == b_ids and [e.type for e in events] == ["unit.status"]
     async with committed() as session:
-        kinds = list(await session.scalars(select(TimelineEntry.kind).where(TimelineEntry.incident_id == incident)))
+        kinds = [entry.kind for entry in await incidents.timeline(session, incident_id=incident)]
         assert kinds.count("unit_status") == 1 and kinds.count("units_dispatched") == 1
 
 

@@ -9,46 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from core.db import create_sessionmaker
-from core.events import Event, EventEnvelope, queue_event, take_pending_event_ids
+from core.events import Event, EventEnvelope
 from core.settings import Settings
-from notify.hub import EventFilter
 from notify.live import LiveStream, build_live_stream
+from notify.schemas import EventFilter
+from tests.notify.conftest import Events
 from tests.support.signals import wait_for_signal
-
-
-class Events:
-    """Commits events the way a request does (one transaction, ids in commit order) and remembers their ids."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-        self.ids: list[int] = []
-
-    async def commit(self, *events: tuple[str, dict[str, Any]]) -> list[int]:
-        async with self.sessions() as session:
-            for type, data in events:
-                queue_event(session, type=type, data=data)
-            await session.commit()
-            ids = take_pending_event_ids(session)
-        self.ids += ids
-        return ids
-
-
-@pytest.fixture
-async def events(engine: AsyncEngine) -> AsyncIterator[Events]:
-    committed = Events(create_sessionmaker(engine))
-    yield committed
-    async with committed.sessions() as session:
-        await session.execute(delete(Event).where(Event.id.in_(committed.ids)))
-        await session.commit()
 
 
 @pytest.fixture

@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from command import intake
+from command import service as command
 from core.geojson import Point
 from gis import service as gis
 from gis.schemas import ImportLimits, LayerKind
 from incidents import service as incident_service
-from incidents.models import Incident
-from incidents.record_schemas import IncidentIn
+from incidents.schemas import IncidentIn, IncidentRecord
 from plans import service
 from plans.schemas import PlanDocument
 
@@ -41,7 +40,7 @@ async def loaded(session: AsyncSession) -> list[service.LoadResult]:
     return results
 
 
-MakeIncident = Callable[..., Awaitable[Incident]]
+MakeIncident = Callable[..., Awaitable[IncidentRecord]]
 
 
 @pytest.fixture
@@ -56,7 +55,7 @@ def make_incident(session: AsyncSession) -> MakeIncident:
         reported_at: datetime | None = None,
         description: str = "测试事件 test incident",
         **extra: Any,
-    ) -> Incident:
+    ) -> IncidentRecord:
         data = IncidentIn(
             description=description,
             location=Point.of(*at),
@@ -65,9 +64,9 @@ def make_incident(session: AsyncSession) -> MakeIncident:
             **extra,
         )
         # Through command's door, as the API logs and regrades reports: the plan matches are stored with them.
-        out, _ = await intake.log_report(session, data=data, actor="test")
+        out, _ = await command.log_report(session, data=data, actor="test")
         if level is not None:
-            await intake.override_grade(
+            await command.override_grade(
                 session, incident_id=out.id, level=level, reason="set by the test", actor="test"
             )
         await session.flush()

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.audit import AuditEntry
 from core.events import Event
-from incidents.models import Incident, TimelineEntry
+from incidents import service as incident_service
+from incidents.schemas import Status
 from plans.loading import LIBRARY
 from plans.models import Requirement
 from tests.conftest import TokenFor
@@ -109,11 +110,9 @@ async def test_activation_creates_tasks_requirements_notices_on_the_timeline(
     first = min(out["tasks"], key=lambda t: t["due_minutes"])
     assert first["status"] == "pending" and first["due_at"] > out["activated_at"]
 
-    refreshed = await session.get(Incident, incident.id, populate_existing=True)
-    assert refreshed is not None and refreshed.status == "responding"
-    kinds = [
-        e.kind for e in await session.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == incident.id))
-    ]
+    refreshed = await incident_service.get_incident(session, incident_id=incident.id)  # read again from the table
+    assert refreshed.status == "responding"
+    kinds = [e.kind for e in await incident_service.timeline(session, incident_id=incident.id)]
     # The plan's entry, then the move to responding it caused.
     assert kinds[-2:] == ["plan_activated", "transition"]
     events = list(await session.scalars(select(Event).where(Event.incident_id == incident.id).order_by(Event.id)))
@@ -168,7 +167,7 @@ async def test_escalation_adds_only_the_delta_and_lowering_withdraws_nothing(
     assert lowered.status_code == 200 and lowered.json()["outcome"] == "lowered"
     assert "nothing was withdrawn" in lowered.json()["message"]
     assert len(lowered.json()["tasks"]) == len(titles) and lowered.json()["requirements"] == out["requirements"]
-    timeline = (await session.scalars(select(TimelineEntry.kind).where(TimelineEntry.incident_id == incident.id))).all()
+    timeline = [e.kind for e in await incident_service.timeline(session, incident_id=incident.id)]
     assert {"plan_escalated", "plan_level_lowered"} <= set(timeline)
     back_up = (await _activate(client, commander, incident.id, plan_id="cn-earthquake", level="I")).json()
     assert back_up["outcome"] == "escalated" and back_up["added"] == {"tasks": [], "requirements": {}, "notices": []}
@@ -233,9 +232,6 @@ async def test_roles_and_states(
     )
     assert graded.status_code == 201 and graded.json()["level"] == "III", "a graded incident's level is the default"
     for step in ("contained", "closed"):
-        from incidents import service as incident_service
-        from incidents.lifecycle import Status
-
         await incident_service.transition(session, incident_id=incident.id, to=Status(step), actor="test")
     await session.commit()
     closed = await _activate(client, commander, incident.id, plan_id="cn-hazardous-chemicals")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from incidents import taxonomy
+from incidents.schemas import SUBTYPES
 from plans import service
 from plans.loading import LIBRARY
 from plans.schemas import CheckIn
@@ -39,12 +39,12 @@ async def test_every_subtype_has_an_example_and_the_check_reports_coverage(
 ) -> None:
     examples = validate(CheckIn, parse_yaml(EXAMPLES.read_bytes())).incidents
     assert examples is not None
-    assert {e.subtype for e in examples} == set(taxonomy.SUBTYPES)
+    assert {e.subtype for e in examples} == set(SUBTYPES)
     report = (await service.check(session, examples=examples)).as_dict()
     assert report["incidents"] == len(examples)
     covered, uncovered = set(report["subtypes"]["covered"]), set(report["subtypes"]["uncovered"])
     assert uncovered == UNCOVERED_ON_PURPOSE
-    assert covered | uncovered == set(taxonomy.SUBTYPES) and not covered & uncovered
+    assert covered | uncovered == set(SUBTYPES) and not covered & uncovered
     assert report["covered"] + len(report["uncovered"]) == report["incidents"]
     # The subtype plans fire first where they exist; the local plans fire in their place and season.
     first = {r["incident"]["name"]: r["matches"][0]["plan_id"] for r in report["results"] if r["matches"]}

@@ -20,11 +20,9 @@ APRIL = datetime(2026, 4, 15, 2, 0, tzinfo=UTC)
 
 
 def facts(subtype: str, where: tuple[float, float], at: datetime, level: str | None = "IV") -> IncidentFacts:
-    from incidents import taxonomy
+    from incidents.schemas import category_of
 
-    return IncidentFacts(
-        category=taxonomy.category_of(subtype), subtype=subtype, level=level, lon=where[0], lat=where[1], at=at
-    )
+    return IncidentFacts(category=category_of(subtype), subtype=subtype, level=level, lon=where[0], lat=where[1], at=at)
 
 
 async def ids(session: AsyncSession, f: IncidentFacts) -> list[str]:

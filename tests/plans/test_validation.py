@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import Invalid, TooLarge
-from incidents import taxonomy
+from incidents.schemas import SUBTYPES
 from plans.loading import parse_plan, read_plans
 from plans.schemas import PlanDocument
 from plans.vocabulary import LEVELS, RESOURCE_TYPES
@@ -78,7 +78,7 @@ def test_every_shipped_plan_loads_and_validates() -> None:
     assert any(d.triggers.time_window for _, d in plans)
     for _, document in plans:
         for subtype in document.triggers.subtypes:
-            assert subtype in taxonomy.SUBTYPES
+            assert subtype in SUBTYPES
 
 
 def test_a_minimal_plan_with_a_few_anchors_loads() -> None:

@@ -7,10 +7,9 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from command.models import Dispatch
 from core.clock import utcnow
 from core.db import create_sessionmaker
 from core.events import Event
@@ -202,7 +201,8 @@ async def test_fifty_commanders_racing_for_one_unit(
     assert codes == [201] + [409] * 49, [r.text for r in responses if r.status_code not in (201, 409)]
     assert all(str(unit) in r.json()["detail"] for r in responses if r.status_code == 409)
     async with create_sessionmaker(engine)() as session:
-        assert await session.scalar(select(func.count()).select_from(Dispatch).where(Dispatch.unit_id == unit)) == 1
+        booked = text("SELECT count(*) FROM dispatch WHERE unit_id = :unit")
+        assert await session.scalar(booked, {"unit": unit}) == 1
 
 
 async def test_overlapping_requests_never_double_book(
@@ -228,7 +228,7 @@ async def test_overlapping_requests_never_double_book(
     async with create_sessionmaker(engine)() as session:
         open_units = list(
             await session.scalars(
-                select(Dispatch.unit_id).where(Dispatch.closed_at.is_(None), Dispatch.unit_id.in_(units))
+                text("SELECT unit_id FROM dispatch WHERE closed_at IS NULL AND unit_id = ANY(:units)"), {"units": units}
             )
         )
     assert sorted(open_units) == sorted(winner[0])  # the winner's three, each in one active dispatch only

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from core.errors import Invalid
-from incidents.intake import classify_report
+from incidents.service import classify_report
 from tests.conftest import TokenFor
 
 FIRE = "成都市武侯区一居民楼发生火灾，造成3人死亡，5人受伤。"

@@ -4,16 +4,16 @@ incident or the plan library changes, and read, not recomputed."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import Event
-from incidents.models import Incident
-from plans.loading import LIBRARY
+from plans.service import LIBRARY
 from tests.conftest import TokenFor
 
 WUHOU = {"type": "Point", "coordinates": [104.0430, 30.6420]}
@@ -98,7 +98,8 @@ async def test_reads_use_the_stored_matches(
         await client.post("/api/v1/incidents", json={"description": FIRE, "location": WUHOU}, headers=officer)
     ).json()
     planted = [{**created["plan_matches"][0], "reasons": ["planted by the test"]}]
-    await session.execute(update(Incident).where(Incident.id == created["id"]).values(plan_matches=planted))
+    plant = text("UPDATE incident SET plan_matches = CAST(:matches AS jsonb) WHERE id = :id")
+    await session.execute(plant, {"matches": json.dumps(planted), "id": created["id"]})
     await session.commit()
     got, listed, _ = await _read_and_listed(client, officer, created["id"])
     matches = (await client.get(f"/api/v1/incidents/{created['id']}/plan-matches", headers=officer)).json()

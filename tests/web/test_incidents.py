@@ -8,12 +8,11 @@ from typing import Any
 import httpx
 import pytest
 from pyproj import Geod
-from sqlalchemy import func, select
+from sqlalchemy import func, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.events import Event
-from incidents.models import Incident, TimelineEntry
 from tests.conftest import TokenFor
 
 WUHOU = (104.0430, 30.6420)
@@ -47,9 +46,9 @@ async def create(client: httpx.AsyncClient, auth: dict[str, str], payload: dict[
     return dict(response.json())
 
 
-async def _count(session: AsyncSession, model: Any) -> int:
-    """Rows as this test's transaction sees them: compared before and after, never to a fixed total."""
-    return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+async def _count(session: AsyncSession, name: str) -> int:
+    """Rows of a table as this test's transaction sees them: compared before and after, never to a fixed total."""
+    return int(await session.scalar(select(func.count()).select_from(table(name))) or 0)
 
 
 async def _incident_events(session: AsyncSession) -> int:
@@ -89,14 +88,14 @@ async def test_idempotent_retry_returns_the_same_incident(
     client: httpx.AsyncClient, officer: dict[str, str], session: AsyncSession
 ) -> None:
     key = {"Idempotency-Key": "call-2026-11-28-0001"}
-    incidents_before, events_before = await _count(session, Incident), await _incident_events(session)
+    incidents_before, events_before = await _count(session, "incident"), await _incident_events(session)
     first = await client.post("/api/v1/incidents", json=body(), headers={**officer, **key})
     again = await client.post("/api/v1/incidents", json=body(), headers={**officer, **key})
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     changed = await client.post("/api/v1/incidents", json=body("另一起事件：仓库起火"), headers={**officer, **key})
     assert changed.status_code == 409 and changed.json()["error"] == "conflict"
-    assert await _count(session, Incident) == incidents_before + 1
+    assert await _count(session, "incident") == incidents_before + 1
     assert await _incident_events(session) == events_before + 1
 
 
@@ -285,12 +284,20 @@ async def test_bad_input_is_422_naming_the_field(
     field: str,
     words: str,
 ) -> None:
-    before = (await _count(session, Incident), await _count(session, TimelineEntry), await _incident_events(session))
+    before = (
+        await _count(session, "incident"),
+        await _count(session, "incident_timeline"),
+        await _incident_events(session),
+    )
     response = await client.post("/api/v1/incidents", json=payload, headers=officer)
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert field in detail and words in detail
-    after = (await _count(session, Incident), await _count(session, TimelineEntry), await _incident_events(session))
+    after = (
+        await _count(session, "incident"),
+        await _count(session, "incident_timeline"),
+        await _incident_events(session),
+    )
     assert after == before, "a refused report writes nothing"
 
 
@@ -307,10 +314,10 @@ async def test_nan_count_is_refused(client: httpx.AsyncClient, officer: dict[str
 async def test_incident_responses_carry_the_matching_plans(
     client: httpx.AsyncClient, officer: dict[str, str], session: AsyncSession
 ) -> None:
-    from plans.loading import LIBRARY, load_plan, read_plan_file
+    from plans import service as plans
 
-    document = read_plan_file(LIBRARY / "building-fire.yaml")
-    await load_plan(session, document=document, source="test")
+    [(_, document)] = plans.read_plans(plans.LIBRARY / "building-fire.yaml")
+    await plans.load_plan(session, document=document, source="test")
     await session.commit()
     incident = await create(client, officer, body())
     assert [m["plan_id"] for m in incident["plan_matches"]] == ["cn-building-fire"]

@@ -91,15 +91,13 @@ async def check_plans(settings: Settings, *, file: str | None, limit: int) -> di
     back, whatever the check touched."""
     from core.db import create_engine, create_sessionmaker
     from plans import service as plans_service
-    from plans.schemas import CheckIn
-    from plans.yamlio import parse_yaml, validate
 
     examples = None
     if file:
         path = Path(file)
         if not path.is_file():
             raise Failure(f"no such file: {path}")
-        examples = validate(CheckIn, parse_yaml(path.read_bytes()), what=path.name).incidents
+        examples = plans_service.read_check_file(path).incidents
     engine = create_engine(settings, bulk=True)
     try:
         async with create_sessionmaker(engine)() as session:

@@ -4,7 +4,6 @@ default; with several, one is elected by an advisory lock)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -33,7 +32,7 @@ def scheduler_command() -> None:
 
 async def _scheduler(settings: Settings) -> None:
     from core.db import create_engine
-    from notify.bus import RedisDoorbell
+    from notify import service as notify
     from web.scheduler import run_forever
 
     engine = create_engine(settings)
@@ -43,12 +42,7 @@ async def _scheduler(settings: Settings) -> None:
         import redis.asyncio as redis_async
 
         client = redis_async.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-        doorbell = RedisDoorbell(client, settings.redis_prefix)
-
-        async def ring(event_ids: Sequence[int]) -> None:
-            await doorbell.ring(max(event_ids))
-
-        announce = ring
+        announce = notify.redis_announcer(client, prefix=settings.redis_prefix)
     try:
         await run_forever(settings, engine, announce=announce)
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from incidents.intake import classify_report
+from incidents import service as incidents
 from incidents.schemas import ClassifyRequest, ClassifyResult
 from web.audit import READ_ONLY
 from web.deps import AnyUser
@@ -18,4 +18,4 @@ async def classify(body: ClassifyRequest, user: AnyUser) -> ClassifyResult:
 
     Facts given in the request win over the ones read from the text. Pure: writes nothing, not even an audit row.
     """
-    return classify_report(body.text, body.facts)
+    return incidents.classify_report(body.text, body.facts)

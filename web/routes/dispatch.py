@@ -7,9 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from command import service
-from command.recommend import MAX_COUNT, recommend
-from command.schemas import DispatchIn, DispatchOut, StatusIn
-from command.situation import situation as situation_picture
+from command.schemas import MAX_AD_HOC_COUNT, DispatchIn, DispatchOut, StatusIn
 from core.users import Role
 from gis.schemas import ResourceOut
 from web.audit import add_target
@@ -34,12 +32,12 @@ async def recommendations(
     settings: SettingsDep,
     user: Watcher,
     type: Annotated[str | None, Query(min_length=1, max_length=32, description="an ad-hoc unit type key")] = None,
-    count: Annotated[int | None, Query(ge=1, le=MAX_COUNT, description="how many of the ad-hoc type")] = None,
+    count: Annotated[int | None, Query(ge=1, le=MAX_AD_HOC_COUNT, description="how many of the ad-hoc type")] = None,
 ) -> dict[str, Any]:
     """Per open requirement (of the active plans; else the ad-hoc ``type``/``count``; else a preview of the best
     matching plan), the available units ranked by road travel time, each with its reason; every shortfall with
     its cause (``none_available``, ``too_far``, ``stale_locations``)."""
-    return await recommend(session, incident_id=incident_id, settings=settings, type=type, count=count)
+    return await service.recommend(session, incident_id=incident_id, settings=settings, type=type, count=count)
 
 
 @router.post("/incidents/{incident_id}/dispatches", name="dispatch.create", status_code=201)
@@ -84,4 +82,4 @@ async def unit_status(unit_id: int, body: StatusIn, session: SessionDep, user: C
 @router.get("/situation", name="situation.get")
 async def situation(session: SessionDep, user: Watcher) -> dict[str, Any]:
     """Open incidents by category and grade, units by status and type, unmet requirements, overdue tasks."""
-    return await situation_picture(session)
+    return await service.situation(session)

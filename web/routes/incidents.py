@@ -7,19 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from command import intake
+from command import service as command
 from core.geojson import feature, feature_collection
 from core.settings import Settings
 from core.users import Role
 from incidents import service
-from incidents.lifecycle import Status
-from incidents.record_schemas import (
+from incidents.schemas import (
     DuplicateDecisionIn,
     GradeOverrideIn,
     IncidentIn,
     IncidentOut,
     IncidentPatch,
     Level,
+    Status,
     TimelineEntryOut,
     TransitionIn,
 )
@@ -54,7 +54,7 @@ async def create(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> IncidentOut:
     """Log a report. The same ``Idempotency-Key`` with the same body returns the same incident (200)."""
-    incident, created = await intake.log_report(
+    incident, created = await command.log_report(
         session, data=body, actor=user.username, idempotency_key=idempotency_key, duplicates=_policy(settings)
     )
     if not created:
@@ -120,7 +120,7 @@ async def edit(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """Correct the report; new text or facts regrade it. Send the ``version`` you read to refuse stale edits."""
-    return await intake.edit(
+    return await command.edit_incident(
         session,
         incident_id=incident_id,
         patch=body,
@@ -138,7 +138,7 @@ async def transition(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """Move the incident along reported → verified → responding → contained → closed (or cancelled)."""
-    return await intake.transition(
+    return await command.transition_incident(
         session,
         incident_id=incident_id,
         to=body.to,
@@ -157,7 +157,7 @@ async def override_grade(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """A commander's grade, with the reason; the computed grade stays visible beside it."""
-    return await intake.override_grade(
+    return await command.override_grade(
         session,
         incident_id=incident_id,
         level=body.level,
@@ -176,7 +176,7 @@ async def decide_duplicate(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """Confirm a possible duplicate (it is merged into the original and cancelled) or dismiss the flag."""
-    return await intake.decide_duplicate(
+    return await command.decide_duplicate(
         session,
         incident_id=incident_id,
         action=body.action,

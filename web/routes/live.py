@@ -31,9 +31,10 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from core.bounds import ascii_whole_number
 from core.errors import Invalid
-from core.events import EventEnvelope, events_after, newest_event_id
+from core.events import newest_event_id
 from core.users import Role
-from notify.hub import EventFilter, Subscription, serialise
+from notify import service as notify
+from notify.schemas import EventFilter
 from web.listing import bbox_param
 from web.socket_auth import REFUSED, Refused, SocketUser, accept_with_token
 
@@ -43,7 +44,6 @@ WATCHERS = frozenset({Role.admin, Role.commander, Role.duty_officer, Role.observ
 POLICY_VIOLATION = REFUSED
 BAD_REQUEST = 4400
 TOO_SLOW = 4008
-REPLAY_BATCH = 500
 
 
 async def _parse(
@@ -66,22 +66,20 @@ async def _parse(
 
 
 async def _replay(ws: WebSocket, watcher: SocketUser, after_id: int, event_filter: EventFilter) -> int:
-    """Send every committed event after ``after_id`` that passes the filter; returns the last id looked at."""
+    """Send every committed event after ``after_id`` that passes the filter (notify's replay, page by page, the
+    watcher still proven before each page); returns the last id looked at."""
     last = after_id
-    while True:
-        async with ws.app.state.read_sessionmaker() as session:
-            batch = await events_after(session, last, limit=REPLAY_BATCH)
-        if not batch:
-            return last
-        await watcher.still_proven()
-        for event in batch:
-            envelope = EventEnvelope.of(event)
-            if event_filter.accepts(envelope):
-                await ws.send_text(serialise(envelope))
-            last = event.id
+    pages = notify.replay(ws.app.state.read_sessionmaker, after_id=after_id, accepts=event_filter.accepts)
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            await watcher.still_proven()
+            for envelope in page.events:
+                await ws.send_text(notify.serialise(envelope))
+            last = page.last_id
+    return last
 
 
-async def _send(ws: WebSocket, watcher: SocketUser, subscription: Subscription, last: int) -> None:
+async def _send(ws: WebSocket, watcher: SocketUser, subscription: notify.Subscription, last: int) -> None:
     """Live events from the hub, skipping what the replay already sent; ends when the client is cut off or its
     user is no longer proven."""
     while True:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from geoalchemy2.shape import to_shape
 
-from command import service, visibility
+from command import service
 from command.schemas import BatchOut, FixOutcome, LocationIn, LocationOut, TrackOut
 from core.clock import ObservedAt, utcnow
 from core.errors import NotFound, TooLarge, TooManyRequests
@@ -109,7 +109,7 @@ async def unit_track(
     limit: Annotated[int, Query(ge=1, le=TRACK_MAX)] = 100,
 ) -> TrackOut:
     """The unit's fixes observed between ``since`` and ``until`` (at most 31 days apart), newest first."""
-    if not visibility.may_see_unit(caller_of(user), unit_id):
+    if not service.may_see_unit(caller_of(user), unit_id):
         raise NotFound(f"unit {unit_id} does not exist")
     until = until or utcnow()
     since = since or until - TRACK_DEFAULT_WINDOW

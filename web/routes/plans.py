@@ -6,19 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.errors import Invalid, TooLarge
+from core.errors import TooLarge
 from core.settings import Settings
 from core.users import Role
 from incidents import service as incident_service
 from plans import service
-from plans.present import plan_out, plan_summary, task_out
-from plans.schemas import ActivationIn, CheckIn, PlanDocument, ReassignIn, TaskActionIn
-from plans.tasks import Action
-from plans.yamlio import parse_json, parse_yaml, problems_of, refuse
+from plans.schemas import ActivationIn, CheckIn, PlanDocument, ReassignIn, TaskAction, TaskActionIn
+from plans.service import plan_out, plan_summary, task_out
 from web.audit import READ_ONLY, add_target
 from web.deps import AnyUser, CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
 from web.door import BodyKind, body_limit
@@ -126,20 +123,7 @@ async def check(
     stored incidents is clamped. Writes nothing."""
     raw, kind = await read_body(request, settings) if request.headers.get("content-type") else (b"", "json")
     cap, setting = _check_cap(settings, user)
-    body = CheckIn()
-    if raw.strip():
-        parsed = parse_yaml(raw) if kind == "yaml" else parse_json(raw)
-        given = parsed.data.get("incidents") if isinstance(parsed.data, dict) else None
-        if isinstance(given, list) and len(given) > cap:  # before validating each of them
-            raise Invalid(
-                f"at most {cap} example incidents per check for role {user.role.value} ({setting}); got {len(given)}",
-                field="incidents",
-                max_items=cap,
-            )
-        try:
-            body = CheckIn.model_validate(parsed.data if parsed.data is not None else {})
-        except ValidationError as exc:
-            raise refuse(problems_of(exc, parsed.node), what="the example set") from None
+    body = service.parse_check(raw, media=kind, max_examples=cap, cap_source=f" for role {user.role.value} ({setting})")
     report = await service.check(session, examples=body.incidents, limit=min(body.limit, cap), scope=scope)
     return report.as_dict()
 
@@ -209,7 +193,7 @@ async def _task_action(
     session: AsyncSession,
     user: CurrentUser,
     task_id: int,
-    action: Action,
+    action: TaskAction,
     *,
     note: str | None,
     if_match: str | None,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from core.errors import NotFound
 from gis import service
 from gis.schemas import TileLayer
-from incidents.tiles import incident_tile
+from incidents import service as incidents
 from web.deps import ScopeDep, SessionDep
 
 router = APIRouter(tags=["map"])
@@ -35,7 +35,7 @@ async def get_tile(
     """A Mapbox Vector Tile of one layer: resources, jurisdictions, zones, roads or incidents (those the caller may
     see)."""
     if layer == INCIDENTS:
-        data = await incident_tile(session, z=z, x=x, y=y, scope=scope)
+        data = await incidents.incident_tile(session, z=z, x=x, y=y, scope=scope)
         headers = {"Cache-Control": CACHE[INCIDENTS]}
     else:
         try:
