@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from geoalchemy2.shape import to_shape
 
 from command import service
-from command.schemas import MAX_AD_HOC_COUNT, DispatchIn, DispatchOut, LocationIn, StatusIn
+from command.schemas import (
+    MAX_AD_HOC_COUNT,
+    DispatchIn,
+    DispatchOut,
+    FixOut,
+    LocationIn,
+    LocationReport,
+    Recommendations,
+    Situation,
+    StatusIn,
+)
 from core.errors import NotFound
 from core.users import Role
 from gis.schemas import ResourceOut
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, VisibleIncident, caller_of, require
+from web.listing import ListOf, list_of
 
 router = APIRouter(tags=["dispatch"])
 
 Commander = Annotated[CurrentUser, Depends(require(Role.commander))]
 Crew = Annotated[CurrentUser, Depends(require(Role.commander, Role.field_unit))]
 Watcher = Annotated[CurrentUser, Depends(require(Role.commander, Role.duty_officer, Role.observer))]
-
-
-def _items(dispatches: list[Any]) -> dict[str, Any]:
-    items = [DispatchOut.of(d).model_dump(mode="json") for d in dispatches]
-    return {"items": items, "total": len(items)}
 
 
 @router.get("/incidents/{incident_id}/recommendations", name="dispatch.recommendations")
@@ -35,7 +40,7 @@ async def recommendations(
     user: Watcher,
     type: Annotated[str | None, Query(min_length=1, max_length=32, description="an ad-hoc unit type key")] = None,
     count: Annotated[int | None, Query(ge=1, le=MAX_AD_HOC_COUNT, description="how many of the ad-hoc type")] = None,
-) -> dict[str, Any]:
+) -> Recommendations:
     """Per open requirement (of the active plans; else the ad-hoc ``type``/``count``; else a preview of the best
     matching plan), the available units ranked by road travel time, each with its reason; every shortfall with
     its cause (``none_available``, ``too_far``, ``stale_locations``)."""
@@ -45,19 +50,20 @@ async def recommendations(
 @router.post("/incidents/{incident_id}/dispatches", name="dispatch.create", status_code=201)
 async def dispatch(
     incident_id: int, body: DispatchIn, request: Request, session: SessionDep, user: Commander
-) -> dict[str, Any]:
+) -> ListOf[DispatchOut]:
     """Send units, all or none: 409 naming the first unit that is not available."""
     dispatches = await service.dispatch_units(
         session, incident_id=incident_id, unit_ids=body.unit_ids, actor=user.username
     )
     add_target(request, dispatch_ids=[d.id for d in dispatches], unit_ids=sorted(set(body.unit_ids)))
-    return _items(dispatches)
+    return list_of([DispatchOut.of(d) for d in dispatches])
 
 
 @router.get("/incidents/{incident_id}/dispatches", name="dispatch.of_incident")
-async def dispatches_of_incident(session: SessionDep, user: AnyUser, incident: VisibleIncident) -> dict[str, Any]:
+async def dispatches_of_incident(session: SessionDep, user: AnyUser, incident: VisibleIncident) -> ListOf[DispatchOut]:
     """The incident's dispatches the caller may see (a field unit: its own unit's)."""
-    return _items(await service.dispatches_of_incident(session, incident_id=incident.id, caller=caller_of(user)))
+    found = await service.dispatches_of_incident(session, incident_id=incident.id, caller=caller_of(user))
+    return list_of([DispatchOut.of(d) for d in found])
 
 
 @router.get("/dispatches/{dispatch_id}", name="dispatch.get", response_model=DispatchOut)
@@ -82,39 +88,25 @@ async def unit_status(unit_id: int, body: StatusIn, session: SessionDep, user: C
 
 
 @router.post("/units/{unit_id}/location", name="units.location")
-async def unit_location(unit_id: int, body: LocationIn, session: SessionDep, user: Crew) -> dict[str, Any]:
+async def unit_location(unit_id: int, body: LocationIn, session: SessionDep, user: Crew) -> LocationReport:
     """A position fix. An implausible one (impossible speed since the last) is kept on the track, flagged
     ``trusted: false``, and moves nothing."""
     fix, unit = await service.report_location(
         session, unit_id=unit_id, lon=body.lon, lat=body.lat, at=body.at, caller=caller_of(user)
     )
-    return {
-        "unit": ResourceOut.of(unit).model_dump(mode="json"),
-        "fix": {"id": fix.id, "at": fix.at.isoformat(), "trusted": fix.trusted, "speed_kmh": fix.speed_kmh},
-    }
+    return LocationReport(unit=ResourceOut.of(unit), fix=FixOut.of(fix))
 
 
 @router.get("/units/{unit_id}/track", name="units.track")
-async def unit_track(unit_id: int, session: SessionDep, user: AnyUser, limit: int = 100) -> dict[str, Any]:
+async def unit_track(unit_id: int, session: SessionDep, user: AnyUser, limit: int = 100) -> ListOf[FixOut]:
     """The unit's latest fixes, newest first (at most 500 are kept)."""
     if not service.may_see_unit(caller_of(user), unit_id):
         raise NotFound(f"unit {unit_id} does not exist")
     fixes = await service.track(session, unit_id=unit_id, limit=min(max(limit, 1), 500))
-    items = []
-    for f in fixes:
-        point = to_shape(f.location)
-        items.append(
-            {
-                "at": f.at.isoformat(),
-                "trusted": f.trusted,
-                "speed_kmh": f.speed_kmh,
-                "location": {"type": "Point", "coordinates": [point.x, point.y]},
-            }
-        )
-    return {"items": items, "total": len(items)}
+    return list_of([FixOut.of(f) for f in fixes])
 
 
 @router.get("/situation", name="situation.get")
-async def situation(session: SessionDep, user: Watcher) -> dict[str, Any]:
+async def situation(session: SessionDep, user: Watcher) -> Situation:
     """Open incidents by category and grade, units by status and type, unmet requirements, overdue tasks."""
     return await service.situation(session)
