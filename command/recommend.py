@@ -13,21 +13,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from command.schemas import MAX_AD_HOC_COUNT
+from command.schemas import (
+    MAX_AD_HOC_COUNT,
+    Cause,
+    NeedFilled,
+    PlanPreview,
+    Recommendations,
+    RecommendedUnit,
+    Shortfall,
+    Source,
+)
 from core.errors import Invalid
 from core.settings import Settings
 from gis import service as gis
-from gis.schemas import MAX_K, Reach, RoadPolicy
+from gis.schemas import MAX_K, Reach, ReachOut, RoadPolicy
 from incidents import service as incident_service
 from plans import service as plans
-
-Source = Literal["activation", "ad_hoc", "plan_preview", "none"]
-Cause = Literal["none_available", "too_far", "stale_locations", "limit"]
 
 
 @dataclass
@@ -82,20 +88,20 @@ class Filled:
 
 async def _needs(
     session: AsyncSession, *, incident: Any, type: str | None, count: int | None
-) -> tuple[Source, dict[str, Any] | None, list[Need]]:
+) -> tuple[Source, PlanPreview | None, list[Need]]:
     if type is not None:
         return "ad_hoc", None, [Need(type, count or 1)]
     if count is not None:
         raise Invalid("count needs a type", field="count")
     unmet = await plans.unmet_requirements(session, incident_id=incident.id)
     if unmet:
-        return "activation", None, [Need(r["resource_type"], r["count"], r["filled"]) for r in unmet]
+        return "activation", None, [Need(r.resource_type, r.count, r.filled) for r in unmet]
     if await plans.activations_of(session, incident_id=incident.id):
         return "activation", None, []  # every requirement of the active plans is filled
     preview = await plans.preview_requirements(session, incident=incident)
     if preview is None or not preview.resources:
         return "none", None, []
-    plan = {"plan_id": preview.plan_id, "version": preview.version, "level": preview.level}
+    plan = PlanPreview(plan_id=preview.plan_id, version=preview.version, level=preview.level)
     return "plan_preview", plan, [Need(t, n) for t, n in sorted(preview.resources.items())]
 
 
@@ -133,7 +139,7 @@ async def recommend(
     settings: Settings,
     type: str | None = None,
     count: int | None = None,
-) -> dict[str, Any]:
+) -> Recommendations:
     """Per requirement, the units to send ranked by ETA, and every shortfall with its cause."""
     if count is not None and not 1 <= count <= MAX_AD_HOC_COUNT:
         raise Invalid(f"count must be between 1 and {MAX_AD_HOC_COUNT}", field="count")
@@ -141,41 +147,36 @@ async def recommend(
     source, plan, needs = await _needs(session, incident=incident, type=type, count=count)
     centre = to_shape(incident.location)
     max_eta_s = settings.recommend_max_eta_minutes * 60
-    requirements: list[dict[str, Any]] = []
-    unmet: list[dict[str, Any]] = []
-    items: list[dict[str, Any]] = []
+    requirements: list[NeedFilled] = []
+    unmet: list[Shortfall] = []
     for need in needs:
         filled = await _fill(session, need, lon=centre.x, lat=centre.y, settings=settings, max_eta_s=max_eta_s)
         cause = filled.cause()
-        units = [{**r.as_json(), "rank": i} for i, r in enumerate(filled.units, start=1)]
-        items += units
         requirements.append(
-            {
-                "resource_type": need.resource_type,
-                "count": need.count,
-                "filled": need.filled,
-                "missing": need.missing,
-                "units": units,
-                "unmet": filled.unmet,
-                "cause": cause,
-            }
+            NeedFilled(
+                resource_type=need.resource_type,
+                count=need.count,
+                filled=need.filled,
+                missing=need.missing,
+                units=[_ranked(reach, rank) for rank, reach in enumerate(filled.units, start=1)],
+                unmet=filled.unmet,
+                cause=cause,
+            )
         )
         if cause is not None:
-            unmet.append(
-                {
-                    "resource_type": need.resource_type,
-                    "missing": filled.unmet,
-                    "cause": cause,
-                    "detail": filled.detail(settings.recommend_max_eta_minutes),
-                }
-            )
-    # ``items``/``total``: also the list shape of API.md (every proposed unit, requirement by requirement).
-    return {
-        "incident_id": incident.id,
-        "source": source,
-        "plan": plan,
-        "requirements": requirements,
-        "unmet": unmet,
-        "items": items,
-        "total": len(items),
-    }
+            detail = filled.detail(settings.recommend_max_eta_minutes)
+            unmet.append(Shortfall(resource_type=need.resource_type, missing=filled.unmet, cause=cause, detail=detail))
+    items = [unit for requirement in requirements for unit in requirement.units]
+    return Recommendations(
+        incident_id=incident.id,
+        source=source,
+        plan=plan,
+        requirements=requirements,
+        unmet=unmet,
+        items=items,
+        total=len(items),
+    )
+
+
+def _ranked(reach: Reach, rank: int) -> RecommendedUnit:
+    return RecommendedUnit(**dict(ReachOut.of(reach)), rank=rank)

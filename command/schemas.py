@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from core.bounds import Id
 from core.clock import ObservedAt
 from core.geojson import Point
-from gis.schemas import MAX_K, ResourceOut, UnitStatus
+from gis.schemas import MAX_K, ReachOut, ResourceOut, StoredGeometry, UnitStatus
+from plans.schemas import UnmetRequirement
+
+# Where a recommendation's needs come from, and why a need is short (command.recommend).
+Source = Literal["activation", "ad_hoc", "plan_preview", "none"]
+Cause = Literal["none_available", "too_far", "stale_locations", "limit"]
 
 # How many units of an ad-hoc type a recommendation may ask for: as many as gis ranks in one query.
 MAX_AD_HOC_COUNT = MAX_K
@@ -41,22 +46,6 @@ class LocationIn(Point):
     accuracy: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False, description="metres")
 
 
-class FixOut(BaseModel):
-    """A stored fix: ``trusted`` false when its implied speed is impossible; ``moved`` true when it moved the unit
-    (false for an implausible one or one older than the unit's newest)."""
-
-    id: int
-    at: datetime
-    trusted: bool | None
-    moved: bool | None
-    speed_kmh: float | None
-
-
-class LocationOut(BaseModel):
-    unit: ResourceOut
-    fix: FixOut
-
-
 class FixOutcome(BaseModel):
     """One fix of a batch, in the order sent: accepted (then ``trusted`` and ``moved`` as for one fix) or refused
     with its ``reason`` (invalid, future, too_old, not_permitted, unknown_unit, not_a_unit) and a ``detail``."""
@@ -80,22 +69,11 @@ class BatchOut(BaseModel):
     results: list[FixOutcome]
 
 
-class TrackFix(BaseModel):
-    at: datetime
-    trusted: bool
-    speed_kmh: float | None
-    speed: float | None = Field(description="m/s, as the device reported it")
-    heading: float | None
-    accuracy: float | None
-    location: dict[str, Any]
-
-
-class TrackOut(BaseModel):
-    items: list[TrackFix]
-    total: int
-
-
 class DispatchOut(BaseModel):
+    """A dispatch, as every answer and every ``dispatch.*`` event shows it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     incident_id: int
     unit_id: int
@@ -113,3 +91,102 @@ class DispatchOut(BaseModel):
     @classmethod
     def of(cls, dispatch: Any) -> DispatchOut:
         return cls.model_validate(dispatch, from_attributes=True)
+
+
+class FixOut(BaseModel):
+    """A position fix as kept on the unit's track: the answer to a fix and a line of the track alike.
+    ``trusted: false``: implausible (an impossible speed since the last trusted fix), so it moved nothing."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    unit_id: int
+    at: datetime
+    trusted: bool
+    speed_kmh: float | None = Field(description="implied by the distance from the last trusted fix")
+    location: StoredGeometry
+    # As the device reported them (W3C Geolocation API units), when it did.
+    speed: float | None = Field(default=None, validation_alias=AliasChoices("speed", "reported_speed_ms"))
+    heading: float | None = Field(default=None, validation_alias=AliasChoices("heading", "heading_deg"))
+    accuracy: float | None = Field(default=None, validation_alias=AliasChoices("accuracy", "accuracy_m"))
+
+    @classmethod
+    def of(cls, fix: Any) -> FixOut:
+        return cls.model_validate(fix, from_attributes=True)
+
+
+class LocationReport(BaseModel):
+    """The answer to a position fix: the unit as it now stands (as its ``unit.location`` event shows it), the fix
+    as kept, and whether it moved the unit (not when implausible, nor when older than the unit's newest fix)."""
+
+    unit: ResourceOut
+    fix: FixOut
+    moved: bool
+
+
+class IncidentCounts(BaseModel):
+    open: int
+    by_category: dict[str, dict[str, int]]  # category (or "unclassified") → grade (or "ungraded") → open incidents
+
+
+class UnitCounts(BaseModel):
+    by_status: dict[str, int]
+    by_type: dict[str, dict[str, int]]  # unit type → status → units
+
+
+class Situation(BaseModel):
+    """The command room's counters: ``GET /situation`` and the ``data`` of ``situation.updated`` alike."""
+
+    at: datetime
+    incidents: IncidentCounts
+    units: UnitCounts
+    unmet_requirements: list[UnmetRequirement]
+    overdue_tasks: int
+    escalated_dispatches: int
+
+
+class RecommendedUnit(ReachOut):
+    """A unit proposed for a need, ranked by arrival (1 first) within it."""
+
+    rank: int
+
+
+class NeedFilled(BaseModel):
+    """One resource type the incident needs: how many in all, already there or on the way, still missing; the
+    units proposed; and, when they are not enough, how many are still unmet and why."""
+
+    resource_type: str
+    count: int
+    filled: int
+    missing: int
+    units: list[RecommendedUnit]
+    unmet: int
+    cause: Cause | None
+
+
+class Shortfall(BaseModel):
+    resource_type: str
+    missing: int
+    cause: Cause
+    detail: str
+
+
+class PlanPreview(BaseModel):
+    """The plan whose requirements a preview shows, before anyone activates it."""
+
+    plan_id: str
+    version: str
+    level: str
+
+
+class Recommendations(BaseModel):
+    """``GET /incidents/{id}/recommendations``: per need, the units to send ranked by ETA, and every shortfall with
+    its cause; ``items``/``total``: also the list shape of API.md (every proposed unit, need by need)."""
+
+    incident_id: int
+    source: Source
+    plan: PlanPreview | None
+    requirements: list[NeedFilled]
+    unmet: list[Shortfall]
+    items: list[RecommendedUnit]
+    total: int

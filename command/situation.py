@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command import repository as repo
+from command.schemas import IncidentCounts, Situation, UnitCounts
 from core.clock import utcnow
 from core.events import queue_event
 from gis import service as gis
@@ -17,7 +18,7 @@ from incidents import service as incidents
 from plans import service as plans
 
 
-async def situation(session: AsyncSession) -> dict[str, Any]:
+async def situation(session: AsyncSession) -> Situation:
     """Everything the counters show, in one answer. Clients refresh it when ``incident.*``, ``unit.*``,
     ``dispatch.*``, ``plan.*`` or ``task.*`` events arrive."""
     by_category: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -30,14 +31,14 @@ async def situation(session: AsyncSession) -> dict[str, Any]:
     for unit_type, status, count in await gis.unit_counts(session):
         by_type[unit_type][status] += count
         by_status[status] += count
-    return {
-        "at": utcnow().isoformat(),
-        "incidents": {"open": open_total, "by_category": {k: dict(v) for k, v in by_category.items()}},
-        "units": {"by_status": dict(by_status), "by_type": {k: dict(v) for k, v in by_type.items()}},
-        "unmet_requirements": await plans.unmet_requirements(session),
-        "overdue_tasks": await plans.overdue_task_count(session),
-        "escalated_dispatches": await repo.escalated_count(session),
-    }
+    return Situation(
+        at=utcnow(),
+        incidents=IncidentCounts(open=open_total, by_category={k: dict(v) for k, v in by_category.items()}),
+        units=UnitCounts(by_status=dict(by_status), by_type={k: dict(v) for k, v in by_type.items()}),
+        unmet_requirements=await plans.unmet_requirements(session),
+        overdue_tasks=await plans.overdue_task_count(session),
+        escalated_dispatches=await repo.escalated_count(session),
+    )
 
 
 class SituationWatch:
@@ -49,7 +50,7 @@ class SituationWatch:
         self.last_digest: str | None = None
 
     async def sweep(self, session: AsyncSession) -> int:
-        picture = await situation(session)
+        picture = (await situation(session)).model_dump(mode="json")  # the answer to GET /situation, as it is sent
         digest = _digest(picture)
         if digest == self.last_digest:
             return 0

@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 from geoalchemy2 import WKBElement
 from geoalchemy2.shape import to_shape
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasPath, BaseModel, BeforeValidator, ConfigDict, Field
 from shapely.geometry import Polygon, mapping
 
 from core.bounds import Id, JsonObject
@@ -26,14 +26,17 @@ from gis.roads.schemas import (
     Candidate,
     GraphReport,
     Isochrone,
+    IsochroneFeature,
     Leg,
     LonLat,
     Method,
     Piece,
     PositionSource,
     Reach,
+    ReachOut,
     RoadPolicy,
     Route,
+    RouteFeature,
 )
 
 __all__ = [
@@ -44,15 +47,18 @@ __all__ = [
     "TILE_BUFFER",
     "TILE_EXTENT",
     "Affected",
+    "AffectedOut",
     "BBox",
     "Candidate",
     "ExportFormat",
     "GraphReport",
     "HazardZoneOut",
     "ImpactArea",
+    "ImpactFeature",
     "ImportLimits",
     "ImportReport",
     "Isochrone",
+    "IsochroneFeature",
     "JurisdictionOut",
     "Layer",
     "LayerKind",
@@ -64,6 +70,7 @@ __all__ = [
     "Place",
     "PositionSource",
     "Reach",
+    "ReachOut",
     "ResourceHit",
     "ResourceIn",
     "ResourceKind",
@@ -72,7 +79,9 @@ __all__ = [
     "ResourcePage",
     "RoadPolicy",
     "Route",
+    "RouteFeature",
     "RowProblem",
+    "StoredGeometry",
     "TileLayer",
     "UnitStatus",
     "geometry_json",
@@ -98,6 +107,14 @@ class TileLayer(StrEnum):
 def geometry_json(value: WKBElement) -> dict[str, Any]:
     """A stored geometry as a GeoJSON geometry object."""
     return dict(mapping(to_shape(value)))
+
+
+def _stored_geometry(value: Any) -> Any:
+    return geometry_json(value) if isinstance(value, WKBElement) else value
+
+
+# A geometry column in a response model built ``from_attributes``: the stored WKB read as a GeoJSON geometry.
+StoredGeometry = Annotated[dict[str, Any], BeforeValidator(_stored_geometry)]
 
 
 class ResourceIn(BaseModel):
@@ -196,9 +213,9 @@ class JurisdictionOut(BaseModel):
 
     id: int
     name: str
-    name_en: str | None
-    admin_level: int | None
-    code: str | None
+    name_en: str | None = None  # the list answer leaves out what is None
+    admin_level: int | None = None
+    code: str | None = None
     area_km2: float
     source: str
     external_id: str
@@ -226,7 +243,7 @@ class HazardZoneOut(BaseModel):
     """A hazard zone: its own geometry (a fault trace, a flood polygon) and the buffer that widens it."""
 
     id: int
-    name: str | None
+    name: str | None = None  # the list answer leaves out what is None
     kind: str
     buffer_m: float
     source: str
@@ -299,3 +316,56 @@ class Affected:
 
     resource: Resource
     distance_m: float
+
+
+class AffectedOut(BaseModel):
+    """A resource inside an impact area, nearest first, as the impact answer lists it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(validation_alias=AliasPath("resource", "id"))
+    name: str = Field(validation_alias=AliasPath("resource", "name"))
+    name_en: str | None = Field(validation_alias=AliasPath("resource", "name_en"))
+    capacity: dict[str, Any] = Field(validation_alias=AliasPath("resource", "capacity"))
+    distance_m: float
+    location: StoredGeometry = Field(validation_alias=AliasPath("resource", "location"))
+
+
+class ImpactProperties(BaseModel):
+    incident_id: int
+    subtype: str | None
+    level: str
+    assumed_level: bool
+    radius_m: float
+    rule: str
+    resources: dict[str, list[AffectedOut]]
+    counts: dict[str, int]
+
+
+class ImpactFeature(BaseModel):
+    """``GET /incidents/{id}/impact``: the default impact area as a GeoJSON Feature (its id the incident's), with
+    the resources inside it by type (every type asked for, empty or not) and their counts."""
+
+    type: Literal["Feature"] = "Feature"
+    id: int
+    geometry: dict[str, Any]
+    properties: ImpactProperties
+
+    @classmethod
+    def of(
+        cls, impact: ImpactArea, *, incident_id: int, subtype: str | None, types: list[str], inside: list[Affected]
+    ) -> ImpactFeature:
+        by_type: dict[str, list[AffectedOut]] = {t: [] for t in types}
+        for hit in inside:
+            by_type.setdefault(hit.resource.type, []).append(AffectedOut.model_validate(hit, from_attributes=True))
+        properties = ImpactProperties(
+            incident_id=incident_id,
+            subtype=subtype,
+            level=impact.level,
+            assumed_level=impact.assumed_level,
+            radius_m=impact.radius_m,
+            rule=impact.rule,
+            resources=by_type,
+            counts={t: len(items) for t, items in by_type.items()},
+        )
+        return cls(id=incident_id, geometry=dict(mapping(impact.area)), properties=properties)

@@ -316,8 +316,16 @@ class IncidentOut(BaseModel):
 
 
 class TimelineEntryOut(BaseModel):
+    """A line of the incident's timeline: what happened, when, by whom, with its details."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     at: datetime
     kind: str
     actor: str | None
     data: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: Any) -> TimelineEntryOut:
+        return cls.model_validate(entry, from_attributes=True)

@@ -23,7 +23,7 @@ from incidents import service as incident_service
 from incidents.schemas import IncidentRecord
 from plans import repository as repo
 from plans.models import Activation, Plan, PlanNotice, PlanTask, Requirement
-from plans.present import activation_out
+from plans.present import ActivationOut
 from plans.schemas import LevelPackage, PlanDocument
 from plans.vocabulary import SEVERITY
 from plans.window import DEFAULT_TZ
@@ -54,7 +54,7 @@ class ActivationResult:
     outcome: Outcome
     added: Added
     message: str
-    out: dict[str, Any]
+    out: ActivationOut
 
 
 def package_of(plan: Plan, level: str) -> LevelPackage:
@@ -115,8 +115,8 @@ async def _issue(
     return added
 
 
-async def _out(session: AsyncSession, activation: Activation, now: datetime) -> dict[str, Any]:
-    return activation_out(
+async def _out(session: AsyncSession, activation: Activation, now: datetime) -> ActivationOut:
+    return ActivationOut.of(
         activation,
         tasks=await repo.tasks_of_activation(session, activation.id),
         requirements=await repo.requirements_of(session, activation.id),
@@ -207,7 +207,7 @@ async def _first(
     queue_event(  # after the move to responding it caused, as on the timeline
         session,
         type="plan.activated",
-        data={"incident_id": incident_id, "activation": out},
+        data={"incident_id": incident_id, "activation": out.model_dump(mode="json")},
         incident_id=incident_id,
         actor=actor,
     )
@@ -253,7 +253,12 @@ async def _escalate(
     queue_event(
         session,
         type="plan.escalated",
-        data={"incident_id": activation.incident_id, "from": previous, "added": added.summary(), "activation": out},
+        data={
+            "incident_id": activation.incident_id,
+            "from": previous,
+            "added": added.summary(),
+            "activation": out.model_dump(mode="json"),
+        },
         incident_id=activation.incident_id,
         actor=actor,
     )
@@ -291,14 +296,19 @@ async def _lower(
             "open_tasks": open_tasks,
             "note": message,
         },
-        events=[Happened("plan.lowered", {"incident_id": activation.incident_id, "from": previous, "activation": out})],
+        events=[
+            Happened(
+                "plan.lowered",
+                {"incident_id": activation.incident_id, "from": previous, "activation": out.model_dump(mode="json")},
+            )
+        ],
     )
     return ActivationResult(activation, "lowered", Added(), message, out)
 
 
 async def activations_of(
     session: AsyncSession, *, incident_id: int, now: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[ActivationOut]:
     """Every activation of the incident, with its tasks, requirements and notices."""
     await incident_service.get_incident(session, incident_id=incident_id)
     return [

@@ -28,6 +28,17 @@ from core.bounds import json_problem
 from core.clock import EARLIEST, LATEST_SCENARIO, ScenarioAt
 from core.geojson import LonLat, check_lon_lat
 from incidents import schemas as incident_schemas
+from plans.present import (  # noqa: F401  (re-exported: the answers of the plan endpoints, built in plans.present)
+    ActivationOut,
+    ActivationResultOut,
+    AddedOut,
+    CheckReportOut,
+    PlanLoaded,
+    PlanOut,
+    PlanSummaryOut,
+    TaskOut,
+    UnmetRequirement,
+)
 from plans.vocabulary import CHANNELS, RESOURCE_TYPES, ROLES, Level, PlanKind, levels_from
 from plans.vocabulary import TaskAction as TaskAction  # the task actions' names travel through this door
 from plans.window import DEFAULT_TZ, parse_window, text_of
@@ -339,25 +350,6 @@ def version_number(version: str) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ API shapes
-
-
-class PlanSummary(BaseModel):
-    id: str
-    version: str
-    name: str
-    name_en: str
-    kind: str
-    agency: str
-    effective_from: date
-    current: bool
-    superseded_at: datetime | None
-    source: str | None
-    loaded_at: datetime
-    triggers: dict[str, Any]
-
-
-class PlanOut(PlanSummary):
-    document: dict[str, Any]
 
 
 class ActivationIn(BaseModel):

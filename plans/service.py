@@ -32,8 +32,7 @@ from plans.activation import ActivationResult, activate, activations_of, package
 from plans.loading import LIBRARY, LoadResult, parse_check, parse_plan, read_check_file, read_plans
 from plans.matching import Candidate, IncidentFacts, Match, jurisdiction_names, rank
 from plans.models import Plan
-from plans.present import plan_out, plan_summary, task_out
-from plans.schemas import ExampleIncident, PlanDocument
+from plans.schemas import CheckReportOut, ExampleIncident, PlanDocument, UnmetRequirement
 from plans.tasks import sweep_overdue, tasks_of_incident, update_task
 from plans.window import DEFAULT_TZ, Window, parse_window
 
@@ -59,14 +58,11 @@ __all__ = [
     "matches_of",
     "parse_check",
     "parse_plan",
-    "plan_out",
-    "plan_summary",
     "rank",
     "read_check_file",
     "read_plans",
     "rematch_open",
     "sweep_overdue",
-    "task_out",
     "tasks_of_incident",
     "update_task",
 ]
@@ -271,6 +267,10 @@ class CheckReport:
     matched: Counter[str] = field(default_factory=Counter)
     uncovered: list[dict[str, Any]] = field(default_factory=list)
 
+    def out(self) -> CheckReportOut:
+        """The report as the API gives it."""
+        return CheckReportOut.model_validate(self.as_dict())
+
     def as_dict(self) -> dict[str, Any]:
         covered_subtypes = sorted({r["incident"]["subtype"] for r in self.results if r["matches"]} - {None})
         uncovered_subtypes = sorted({u["subtype"] for u in self.uncovered} - {None} - set(covered_subtypes))
@@ -385,9 +385,11 @@ async def preview_requirements(session: AsyncSession, *, incident: IncidentRecor
     return RequirementsPreview(plan_id=top.plan_id, version=top.version, level=top.level, resources=resources)
 
 
-async def unmet_requirements(session: AsyncSession, *, incident_id: int | None = None) -> list[dict[str, Any]]:
-    """Requirements not yet filled: ``{incident_id, resource_type, count, filled, missing}`` per incident and type."""
-    return await repo.unmet_requirements(session, incident_id=incident_id)
+async def unmet_requirements(session: AsyncSession, *, incident_id: int | None = None) -> list[UnmetRequirement]:
+    """Requirements not yet filled, per incident and resource type."""
+    return [
+        UnmetRequirement.model_validate(row) for row in await repo.unmet_requirements(session, incident_id=incident_id)
+    ]
 
 
 async def overdue_task_count(session: AsyncSession) -> int:

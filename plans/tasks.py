@@ -17,7 +17,7 @@ from core.events import Happened
 from incidents import service as incident_service
 from plans import repository as repo
 from plans.models import PlanTask
-from plans.present import task_out
+from plans.present import TaskOut
 from plans.vocabulary import ROLES, TaskAction, TaskStatus
 
 SWEEP_BATCH = 500
@@ -98,7 +98,12 @@ async def update_task(
         },
         events=[
             Happened(
-                "task.updated", {"incident_id": task.incident_id, "action": action, "task": task_out(task, now=now)}
+                "task.updated",
+                {
+                    "incident_id": task.incident_id,
+                    "action": action,
+                    "task": TaskOut.of(task, now=now).model_dump(mode="json"),
+                },
             )
         ],
     )
@@ -134,6 +139,11 @@ async def sweep_overdue(session: AsyncSession, *, now: datetime | None = None, l
                 "due_at": task.due_at.isoformat(),
                 "minutes_late": late,
             },
-            events=[Happened("task.overdue", {"incident_id": task.incident_id, "task": task_out(task, now=now)})],
+            events=[
+                Happened(
+                    "task.overdue",
+                    {"incident_id": task.incident_id, "task": TaskOut.of(task, now=now).model_dump(mode="json")},
+                )
+            ],
         )
     return len(tasks)

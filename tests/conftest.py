@@ -27,6 +27,7 @@ from core.settings import Settings, get_settings
 from core.users import Role, add_user
 from web.app import create_app
 from web.cli import server_options
+from web.state import state_of
 
 RUN_ID = secrets.token_hex(4)
 TEST_SECRET = secrets.token_urlsafe(32)
@@ -223,7 +224,7 @@ def live_token_for(live_app: Any, live_client: httpx.AsyncClient) -> TokenFor:
         role = Role(role)
         username = username or f"{role.value}_{secrets.token_hex(3)}"
         password = secrets.token_urlsafe(12)
-        async with live_app.state.sessionmaker() as session:
+        async with state_of(live_app).sessionmaker() as session:
             await add_user(session, username=username, password=password, role=role, unit_id=unit_id)
             await session.commit()
         response = await live_client.post("/api/v1/auth/token", data={"username": username, "password": password})
@@ -245,7 +246,7 @@ async def live_server(live_app: Any) -> AsyncIterator[str]:
         port = s.getsockname()[1]
     # As `commandpost serve` runs it (web.cli.server_options), but for its logging configuration: this process's
     # logging belongs to pytest (tests/web/test_served_logs.py reads a real `serve`'s log in a subprocess).
-    options = {k: v for k, v in server_options(live_app.state.settings).items() if k != "log_config"}
+    options = {k: v for k, v in server_options(state_of(live_app).settings).items() if k != "log_config"}
     config = uvicorn.Config(live_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as redis_async
 from fastapi import Depends, FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -34,6 +34,7 @@ from web.routes import tiles as tile_routes
 from web.scheduler import Scheduler
 from web.security import AuthCache
 from web.signin import SignInGuard
+from web.state import AppState, install
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,16 @@ class Service(FastAPI):
     X-Forwarded-For: ``commandpost serve`` turns uvicorn's own reading off.
     """
 
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        # The settings the middleware in front is built with, before the lifespan builds the state (web/state.py)
+        # holding the same object.
+        self.settings = settings
+        super().__init__(**kwargs)
+
     def build_middleware_stack(self) -> ASGIApp:
-        stack: ASGIApp = SecurityHeadersMiddleware(super().build_middleware_stack(), self.state.settings)
+        stack: ASGIApp = SecurityHeadersMiddleware(super().build_middleware_stack(), self.settings)
         stack = RequestIdMiddleware(stack)
-        trusted: list[str] = self.state.settings.trusted_proxies
+        trusted: list[str] = self.settings.trusted_proxies
         if not trusted:
             return stack
         return cast(ASGIApp, ProxyHeadersMiddleware(stack, trusted_hosts=trusted))  # type: ignore[arg-type]
@@ -80,56 +87,70 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = None
+        engine: AsyncEngine | None = None
         if sessionmaker is None:
             engine = create_engine(settings)
-            app.state.sessionmaker = create_sessionmaker(engine)
-            app.state.read_sessionmaker = create_read_sessionmaker(engine)
+            writes, reads = create_sessionmaker(engine), create_read_sessionmaker(engine)
         else:
-            app.state.sessionmaker = app.state.read_sessionmaker = sessionmaker
-        app.state.redis = (
+            writes = reads = sessionmaker
+        redis = (
             redis_async.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
             if settings.redis_url
             else None
         )
-        app.state.counters = build_counters(app.state.redis, settings.redis_prefix)
-        app.state.signin_guard = SignInGuard(app.state.counters, settings)
-        app.state.audit_bursts = BurstAudit(
-            app.state.counters, app.state.sessionmaker, burst_s=settings.audit_burst_seconds
-        )
+        counters = build_counters(redis, settings.redis_prefix)
+        audit_bursts = BurstAudit(counters, writes, burst_s=settings.audit_burst_seconds)
         if engine is not None:  # never in the background on a borrowed (test) connection: closed at shutdown
-            app.state.audit_bursts.start()
-        await _bootstrap_admin(settings, app.state.sessionmaker)
-        # The hub reads committed events. With a borrowed sessionmaker (tests run inside one uncommitted
-        # transaction on one connection) it gets an engine of its own instead of sharing that connection.
+            audit_bursts.start()
+        await _bootstrap_admin(settings, writes)
+        # One engine (and pool) per process: the hub reads committed events through the app's own engine. Only a
+        # test's borrowed sessionmaker differs: it is one connection inside one uncommitted transaction, which the
+        # hub's background polls must neither share (asyncpg runs one statement at a time per connection) nor read
+        # through (they would see uncommitted rows). The hub then gets an engine of its own, in tests only.
         hub_engine = create_engine(settings) if engine is None else None
-        hub_sessions = create_read_sessionmaker(hub_engine) if hub_engine else app.state.read_sessionmaker
-        app.state.live = build_live_stream(settings, hub_sessions, app.state.redis)
-        await app.state.live.start()
+        live = build_live_stream(settings, create_read_sessionmaker(hub_engine) if hub_engine else reads, redis)
+        await live.start()
         # Sweeps run in one process among all that embed them (advisory-lock election); never on a borrowed
         # sessionmaker (tests), whose one connection must not be shared with a background job.
-        app.state.scheduler = (
-            Scheduler(settings, engine, announce=app.state.live.announce)
+        scheduler = (
+            Scheduler(settings, engine, announce=live.announce)
             if engine is not None and settings.scheduler_embedded
             else None
         )
-        if app.state.scheduler is not None:
-            await app.state.scheduler.start()
+        if scheduler is not None:
+            await scheduler.start()
+        install(
+            app,
+            AppState(
+                settings=settings,
+                engine=engine,
+                sessionmaker=writes,
+                read_sessionmaker=reads,
+                redis=redis,
+                counters=counters,
+                signin_guard=SignInGuard(counters, settings),
+                audit_bursts=audit_bursts,
+                auth_cache=AuthCache(settings.auth_cache_seconds),
+                live=live,
+                scheduler=scheduler,
+            ),
+        )
         try:
             yield
         finally:
-            if app.state.scheduler is not None:
-                await app.state.scheduler.stop()
-            await app.state.live.stop()
-            await app.state.audit_bursts.stop()
+            if scheduler is not None:
+                await scheduler.stop()
+            await live.stop()
+            await audit_bursts.stop()
             if hub_engine is not None:
                 await hub_engine.dispose()
-            if app.state.redis is not None:
-                await app.state.redis.aclose()
+            if redis is not None:
+                await redis.aclose()
             if engine is not None:
                 await engine.dispose()
 
     app = Service(
+        settings,
         title="Commandpost",
         summary="Emergency management command and dispatch",
         version="0.1.0",
@@ -138,8 +159,6 @@ def create_app(
         redoc_url=None,
         dependencies=[Depends(bounded_integers)],
     )
-    app.state.settings = settings
-    app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     errors.install(app)
     app.include_router(health.router)
     docs.install(app)

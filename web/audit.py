@@ -100,21 +100,24 @@ async def audit_success(session: AsyncSession, request: Request) -> None:
         await record_audit(session, outcome="ok", **_fields(request))
 
 
-async def audit_burst_success(request: Request) -> None:
+async def audit_burst_success(request: Request, bursts: BurstAudit) -> None:
     """Count a committed success of a route audited in bursts; the first of a burst writes the burst's row."""
-    bursts: BurstAudit | None = getattr(request.app.state, "audit_bursts", None)
-    if bursts is not None and audited_in_bursts(request):
+    if audited_in_bursts(request):
         await bursts.record(request, outcome="ok", status_code=200)
 
 
-async def audit_apart(request: Request, *, outcome: str, status_code: int | None, **changes: Any) -> int | None:
+async def audit_apart(
+    request: Request,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    outcome: str,
+    status_code: int | None,
+    **changes: Any,
+) -> int | None:
     """Write the request's audit row (``changes`` override its fields) in a transaction of its own; its id.
 
     Best effort: when the database itself is the failure, the row cannot be written and the log says so.
     """
-    sessionmaker: async_sessionmaker[AsyncSession] | None = getattr(request.app.state, "sessionmaker", None)
-    if sessionmaker is None:
-        return None
     try:
         async with sessionmaker() as session:
             fields = _fields(request) | changes
@@ -126,17 +129,15 @@ async def audit_apart(request: Request, *, outcome: str, status_code: int | None
         return None
 
 
-async def audit_failure(request: Request, *, outcome: str, status_code: int) -> None:
-    """The audit row of a refused or failed mutation: its own row for a signed-in caller, a burst's otherwise."""
-    if not is_audited(request):
-        return
+async def audit_failure(request: Request, bursts: BurstAudit, *, outcome: str, status_code: int) -> None:
+    """The audit row of a refused or failed mutation (``is_audited``): its own row for a signed-in caller, a burst's
+    otherwise (``bursts``: the app's, which writes through the app's sessionmaker)."""
     for row in getattr(request.state, "rows_on_failure", []):
-        await audit_apart(request, **row)
-    bursts: BurstAudit | None = getattr(request.app.state, "audit_bursts", None)
-    if bursts is not None and (getattr(request.state, "role", None) is None or audited_in_bursts(request)):
+        await audit_apart(request, bursts.sessionmaker, **row)
+    if getattr(request.state, "role", None) is None or audited_in_bursts(request):
         await bursts.record(request, outcome=outcome, status_code=status_code)
     else:
-        await audit_apart(request, outcome=outcome, status_code=status_code)
+        await audit_apart(request, bursts.sessionmaker, outcome=outcome, status_code=status_code)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,9 @@ class BurstAudit:
         if await self.counters.hit(key, window_s=self.burst_s + _COUNTER_GRACE_S) != 1:
             return
         target = {**fields["target"], "count": 1, "burst_s": self.burst_s}
-        entry_id = await audit_apart(request, outcome=outcome, status_code=status_code, target=target)
+        entry_id = await audit_apart(
+            request, self.sessionmaker, outcome=outcome, status_code=status_code, target=target
+        )
         if entry_id is None:
             await self.counters.forget(key)  # no row for this burst: let the next failure try again
             return

@@ -15,7 +15,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import redis.asyncio as redis_async
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+@runtime_checkable
 class Counters(Protocol):
     """Counts and blocks by key, each forgotten after its time."""
 

@@ -19,13 +19,13 @@ from incidents import service as incident_service
 from incidents.schemas import IncidentRecord
 from web.audit import audit_burst_success, audit_success, is_audited, set_actor
 from web.security import AuthCache, TokenClaims, password_stamp, verify_token
+from web.state import state_of
 
 
 async def get_settings(request: Request) -> Settings:
     """The settings the app was created with. (``async``: FastAPI runs a plain ``def`` dependency in a worker
     thread, a hop every request would pay for nothing.)"""
-    settings: Settings = request.app.state.settings
-    return settings
+    return state_of(request).settings
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -36,8 +36,8 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     so the change and its record of who made it commit together or not at all. Any error rolls everything back.
     GET and HEAD requests read in autocommit mode: they write nothing, so they need no transaction.
     """
-    reads_only = request.method in ("GET", "HEAD")
-    factory = request.app.state.read_sessionmaker if reads_only else request.app.state.sessionmaker
+    state = state_of(request)
+    factory = state.read_sessionmaker if request.method in ("GET", "HEAD") else state.sessionmaker
     async with factory() as session:
         try:
             yield session
@@ -47,9 +47,9 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         if is_audited(request):
             await audit_success(session, request)
         await session.commit()
-        await request.app.state.live.announce(take_pending_event_ids(session))
+        await state.live.announce(take_pending_event_ids(session))
         if is_audited(request):
-            await audit_burst_success(request)
+            await audit_burst_success(request, state.audit_bursts)
 
 
 # scope="function": the commit happens before the response leaves, so a 201 means the change is durable.
@@ -81,11 +81,9 @@ async def current_user(
     token was issued under (a reset password revokes older tokens)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("this endpoint needs 'Authorization: Bearer <token>'")
+    state = state_of(request)
     caller = await user_from_token(
-        request.app.state.read_sessionmaker,
-        settings=settings,
-        token=credentials.credentials,
-        cache=request.app.state.auth_cache,
+        state.read_sessionmaker, settings=settings, token=credentials.credentials, cache=state.auth_cache
     )
     set_actor(request, username=caller.username, role=caller.role.value)
     return caller

@@ -16,7 +16,8 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import errors
-from web.audit import audit_failure
+from web.audit import audit_failure, is_audited
+from web.state import state_of
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
 async def _respond(
     request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
-    await audit_failure(request, outcome=code, status_code=status)
+    if is_audited(request):
+        await audit_failure(request, state_of(request).audit_bursts, outcome=code, status_code=status)
     return JSONResponse(error_body(code, detail, **extra), status_code=status, headers=headers)
 
 

@@ -4,16 +4,38 @@ reports the field it could not read."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 from fastapi import Depends, Query
+from pydantic import BaseModel
 
 from core.bounds import PG_INT_MAX, ascii_whole_number
 from core.errors import Invalid
-from core.geojson import parse_bbox, parse_lon_lat
+from core.geojson import FeatureCollectionOut, parse_bbox, parse_lon_lat
 
 MAX_LIMIT = 1000
+Item = TypeVar("Item", bound=BaseModel)
+
+
+class ListOf(BaseModel, Generic[Item]):
+    """A list answer: ``{"items": [...], "total": n}``, its items one of the packages' response models (the
+    OpenAPI document names it ``ListOf_DispatchOut_`` and so on)."""
+
+    items: list[Item]
+    total: int
+
+
+def list_of(items: Sequence[Item], total: int | None = None) -> ListOf[Item]:
+    """The list answer of ``items``; ``total``: how many match in all (default: these)."""
+    return ListOf(items=list(items), total=len(items) if total is None else total)
+
+
+class FeaturePage(FeatureCollectionOut):
+    """A list answer with ``?format=geojson``: a FeatureCollection that keeps the list's ``total``."""
+
+    total: int
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from core.clock import utcnow
 from core.errors import Unauthenticated
 from core.users import Role, Signer
 from web.deps import CurrentUser, user_from_token
-from web.security import AuthCache
+from web.state import state_of
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class SocketUser:
         """Prove the token's user now, through the app's AuthCache (the database only when it cannot tell)."""
         if not self.token:
             raise Refused(REFUSED, "a token is required: see the Sec-WebSocket-Protocol, ?token= or auth message")
-        state = self.ws.app.state
+        state = state_of(self.ws)
         try:
             claims = state.auth_cache.claims(self.token, settings=state.settings)
             user = await user_from_token(
@@ -113,7 +113,7 @@ class SocketUser:
 
         Nothing to do while the token has not expired and the auth cache still holds the very reading of the user
         the last proof used (the common case, for every message of a busy stream)."""
-        cache: AuthCache = self.ws.app.state.auth_cache
+        cache = state_of(self.ws).auth_cache
         if self._proven_with is not None and time.time() < self._expires_ts and cache.holds(self._proven_with):
             return
         try:

@@ -7,8 +7,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
+from pydantic import BaseModel, ConfigDict
+from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
+from core.geojson import Point
 from core.settings import Settings
 
 Method = Literal["road", "straight_line"]
@@ -103,21 +106,32 @@ class Reach:
     straight_m: float
     last_fix_at: datetime | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        """The wire form (API.md): ``unit_id``, ``type``, ``eta_s``, ``distance_m``, ``method``, ``reason`` and
-        where the unit is taken to be."""
-        return {
-            "unit_id": self.unit_id,
-            "type": self.type,
-            "name": self.name,
-            "eta_s": self.eta_s,
-            "distance_m": self.distance_m,
-            "method": self.method,
-            "reason": self.reason,
-            "position_source": self.position_source,
-            "straight_m": self.straight_m,
-            "location": {"type": "Point", "coordinates": [self.lon, self.lat]},
-        }
+    @property
+    def location(self) -> Point:
+        """Where the unit is taken to be."""
+        return Point.of(self.lon, self.lat)
+
+
+class ReachOut(BaseModel):
+    """A unit and how soon it reaches a point, as API.md shows it (nearest units by road, recommendations):
+    ``unit_id``, ``type``, ``eta_s``, ``distance_m``, ``method``, ``reason`` and where the unit is taken to be."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    unit_id: int
+    type: str
+    name: str
+    eta_s: float
+    distance_m: float
+    method: Method
+    reason: str
+    position_source: PositionSource
+    straight_m: float
+    location: Point
+
+    @classmethod
+    def of(cls, reach: Reach) -> ReachOut:
+        return cls.model_validate(reach, from_attributes=True)
 
 
 @dataclass
@@ -127,6 +141,59 @@ class Isochrone:
     minutes: float
     area: BaseGeometry
     snap_m: float
+
+
+class RouteProperties(BaseModel):
+    """What a route answer says besides its line: time, length, whether the roads were used and why, and how far
+    each end was from the road it joined (None on a straight line)."""
+
+    duration_s: float
+    distance_m: float
+    method: Method
+    reason: str
+    snap_from_m: float | None
+    snap_to_m: float | None
+
+
+class RouteFeature(BaseModel):
+    """``GET /route``: a GeoJSON Feature, its geometry the LineString travelled."""
+
+    type: Literal["Feature"] = "Feature"
+    geometry: dict[str, Any]
+    properties: RouteProperties
+
+    @classmethod
+    def of(cls, route: Route) -> RouteFeature:
+        """Times and lengths to 0.1 (s, m), coordinates to 7 decimals (about a centimetre)."""
+        properties = RouteProperties(
+            duration_s=round(route.duration_s, 1),
+            distance_m=round(route.distance_m, 1),
+            method=route.method,
+            reason=route.reason,
+            snap_from_m=None if route.snap_from_m is None else round(route.snap_from_m, 1),
+            snap_to_m=None if route.snap_to_m is None else round(route.snap_to_m, 1),
+        )
+        line = {"type": "LineString", "coordinates": [[round(x, 7), round(y, 7)] for x, y in route.coordinates]}
+        return cls(geometry=line, properties=properties)
+
+
+class IsochroneProperties(BaseModel):
+    minutes: float
+    snap_m: float
+    at: LonLat
+
+
+class IsochroneFeature(BaseModel):
+    """``GET /isochrone``: a GeoJSON Feature, its geometry the (Multi)Polygon reachable in time."""
+
+    type: Literal["Feature"] = "Feature"
+    geometry: dict[str, Any]
+    properties: IsochroneProperties
+
+    @classmethod
+    def of(cls, isochrone: Isochrone, *, at: LonLat) -> IsochroneFeature:
+        properties = IsochroneProperties(minutes=isochrone.minutes, snap_m=round(isochrone.snap_m, 1), at=at)
+        return cls(geometry=dict(mapping(isochrone.area)), properties=properties)
 
 
 @dataclass(frozen=True)

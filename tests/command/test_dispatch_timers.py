@@ -4,13 +4,13 @@ the scheduler runs (command.service.sweep_dispatch_timers)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command import intake
 from command import service as command
+from command.schemas import Situation
 from command.situation import situation
 from core.clock import utcnow
 from core.events import Event
@@ -20,10 +20,10 @@ from gis.schemas import ResourceIn
 from incidents.schemas import IncidentIn
 
 
-def _counters(picture: dict[str, Any]) -> tuple[int, int, int]:
+def _counters(picture: Situation) -> tuple[int, int, int]:
     """The situation's counters this test moves: escalated dispatches, dispatched ambulances, open incidents."""
-    ambulances = picture["units"]["by_type"].get("ambulance", {})
-    return picture["escalated_dispatches"], ambulances.get("dispatched", 0), picture["incidents"]["open"]
+    ambulances = picture.units.by_type.get("ambulance", {})
+    return picture.escalated_dispatches, ambulances.get("dispatched", 0), picture.incidents.open
 
 
 async def test_unacknowledged_dispatch_warns_then_escalates_once(session: AsyncSession) -> None:

@@ -7,12 +7,14 @@ import json
 import geopandas as gpd
 import httpx
 import pytest
+from fastapi import FastAPI
 from shapely.geometry import Point
 
 from core.settings import Settings
 from gis import repository
 from gis.schemas import OsmReport
 from tests.conftest import TokenFor
+from web.state import state_of
 
 HOSPITAL = {
     "type": "hospital",
@@ -167,10 +169,10 @@ async def test_upload_reports_rows_and_exports(client: httpx.AsyncClient, token_
 
 
 async def test_oversize_upload_is_413(
-    app: object, client: httpx.AsyncClient, token_for: TokenFor, settings: Settings
+    app: FastAPI, client: httpx.AsyncClient, token_for: TokenFor, settings: Settings
 ) -> None:
     admin = await token_for("admin")
-    app.state.settings = settings.model_copy(update={"max_upload_mb": 1})  # type: ignore[attr-defined]
+    state_of(app).settings = settings.model_copy(update={"max_upload_mb": 1})
     try:
         big = {"file": ("big.csv", b"type,name,lon,lat\n" + b"x" * 1_200_000, "text/csv")}
         declared = await client.post("/api/v1/resources/import", files=big, headers=admin)
@@ -188,7 +190,7 @@ async def test_oversize_upload_is_413(
         )
         assert streamed.status_code == 413
     finally:
-        app.state.settings = settings  # type: ignore[attr-defined]
+        state_of(app).settings = settings
 
 
 @pytest.mark.parametrize("path", ["/api/v1/jurisdictions", "/api/v1/hazard-zones", "/api/v1/resources/1"])

@@ -30,6 +30,7 @@ from core.audit import AuditEntry
 from core.settings import Settings
 from gis.io import transfer
 from tests.conftest import TokenFor
+from web.state import state_of
 
 IMPORT = "/api/v1/layers/hazard_zones/import"
 SQUARE = Polygon([(104.0, 30.0), (104.01, 30.0), (104.01, 30.01), (104.0, 30.01)])
@@ -217,10 +218,10 @@ def limited(app: Any, settings: Settings) -> Iterator[Callable[..., None]]:
     """Set some settings of the running app for one test."""
 
     def change(**values: Any) -> None:
-        app.state.settings = settings.model_copy(update=values)
+        state_of(app).settings = settings.model_copy(update=values)
 
     yield change
-    app.state.settings = settings
+    state_of(app).settings = settings
 
 
 def _shelters(fmt: str, count: int) -> tuple[str, bytes]:

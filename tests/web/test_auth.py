@@ -19,6 +19,7 @@ from core.settings import Settings
 from core.users import Role, add_user, ensure_admin
 from tests.conftest import TokenFor
 from web.security import AuthCache, issue_token
+from web.state import state_of
 
 PASSWORD = "correct horse battery"
 
@@ -111,7 +112,7 @@ class FakeClock:
 def clock(app: FastAPI, settings: Settings) -> FakeClock:
     """The app's auth cache on a clock the test moves."""
     fake = FakeClock()
-    app.state.auth_cache = AuthCache(settings.auth_cache_seconds, clock=fake)
+    state_of(app).auth_cache = AuthCache(settings.auth_cache_seconds, clock=fake)
     return fake
 
 
@@ -138,7 +139,7 @@ async def test_deactivated_user_is_locked_out(
     app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, settings: Settings, cached: bool
 ) -> None:
     clock = FakeClock()
-    app.state.auth_cache = AuthCache(settings.auth_cache_seconds if cached else 0, clock=clock)
+    state_of(app).auth_cache = AuthCache(settings.auth_cache_seconds if cached else 0, clock=clock)
     user = await add_user(session, username="gone", password=PASSWORD, role=Role.commander)
     await session.commit()
     token = (await _sign_in(client, "gone", PASSWORD)).json()["access_token"]
@@ -177,11 +178,11 @@ async def test_role_gate(client: httpx.AsyncClient, token_for: TokenFor, role: s
         assert response.json()["error"] == "forbidden" and role in response.json()["detail"]
 
 
-async def test_no_secret_key_means_no_tokens(app: object, settings: Settings, session: AsyncSession) -> None:
+async def test_no_secret_key_means_no_tokens(app: FastAPI, settings: Settings, session: AsyncSession) -> None:
     await add_user(session, username="keyless", password=PASSWORD, role=Role.observer)
     await session.commit()
-    app.state.settings = settings.model_copy(update={"secret_key": None})  # type: ignore[attr-defined]
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    state_of(app).settings = settings.model_copy(update={"secret_key": None})
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await _sign_in(client, "keyless", PASSWORD)
     assert response.status_code == 503 and "SECRET_KEY" in response.json()["detail"]

@@ -26,6 +26,7 @@ from tests.conftest import LIVE_TABLES
 from tests.support.tcp_proxy import TcpProxy
 from tests.web import probe_routes
 from web.app import create_app
+from web.state import state_of
 
 FIRE = {"description": "成都市武侯区一居民楼发生火灾", "location": {"type": "Point", "coordinates": [104.043, 30.642]}}
 UNAVAILABLE = "unavailable"
@@ -52,7 +53,7 @@ async def _signed_in(client: httpx.AsyncClient, officer: tuple[str, str]) -> dic
 
 async def _pool_settles(app: Any) -> None:
     """Every connection goes back to the pool (the live stream's poll borrows one now and then: wait it out)."""
-    pool = app.state.sessionmaker.kw["bind"].pool
+    pool = state_of(app).sessionmaker.kw["bind"].pool
     for _ in range(100):
         if pool.checkedout() == 0:
             return

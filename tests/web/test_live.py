@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from core.events import queue_event, take_pending_event_ids
 from tests.conftest import TokenFor
+from web.state import state_of
 
 POINT = {"type": "Point", "coordinates": [104.06, 30.66]}
 
@@ -86,7 +87,7 @@ async def test_the_ready_frame_is_opt_in_and_follows_the_replay(
 @pytest.mark.parametrize("query", ["", "?token=forged.token.value", "?token="], ids=["none", "forged", "empty"])
 async def test_no_valid_token_is_closed_with_policy_violation(live_app: Any, live_server: str, query: str) -> None:
     # Without a token the server waits ws_auth_timeout_s for an auth message: a short wait here.
-    live_app.state.settings = live_app.state.settings.model_copy(update={"ws_auth_timeout_s": 0.5})
+    state_of(live_app).settings = state_of(live_app).settings.model_copy(update={"ws_auth_timeout_s": 0.5})
     async with connect(f"ws://{live_server}/ws/command{query}") as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
@@ -164,18 +165,18 @@ async def test_concurrent_writers_and_a_client_resuming_midway_lose_nothing(
 async def test_slow_client_is_cut_off_and_resumes(
     live_app: Any, live_server: str, http: httpx.AsyncClient, live_token_for: TokenFor
 ) -> None:
-    live_app.state.live.hub.queue_size = 5  # a tiny queue: a burst overflows it before the client can read
+    state_of(live_app).live.hub.queue_size = 5  # a tiny queue: a burst overflows it before the client can read
     auth = await live_token_for("commander")
     token = auth["Authorization"].removeprefix("Bearer ")
     async with connect(f"ws://{live_server}/ws/command?token={token}&ready=1") as ws:
         await _subscribed(ws)
         # 40 events in one commit land in the hub at once: more than the client's queue can hold.
-        async with live_app.state.sessionmaker() as session:
+        async with state_of(live_app).sessionmaker() as session:
             for n in range(40):
                 queue_event(session, type="test.burst", data={"n": n})
             await session.commit()
             burst = take_pending_event_ids(session)
-        await live_app.state.live.announce(burst)
+        await state_of(live_app).live.announce(burst)
         received = []
         with pytest.raises(ConnectionClosed) as closed:
             while True:

@@ -18,6 +18,7 @@ from core.clock import utcnow
 from core.events import queue_event, take_pending_event_ids
 from tests.conftest import TokenFor
 from web.security import AuthCache, issue_token
+from web.state import state_of
 
 
 class FakeClock:
@@ -34,16 +35,16 @@ async def _token(live_token_for: TokenFor, username: str, role: str = "commander
 
 async def _event(live_app: Any, n: int) -> int:
     """A committed event, announced to the hub; its id."""
-    async with live_app.state.sessionmaker() as session:
+    async with state_of(live_app).sessionmaker() as session:
         queue_event(session, type="test.tick", data={"n": n})
         await session.commit()
         [event_id] = take_pending_event_ids(session)
-    await live_app.state.live.announce([event_id])
+    await state_of(live_app).live.announce([event_id])
     return event_id
 
 
 async def _change_user(live_app: Any, username: str, assignment: str) -> None:
-    async with live_app.state.sessionmaker() as session:
+    async with state_of(live_app).sessionmaker() as session:
         await session.execute(text(f"UPDATE app_user SET {assignment} WHERE username = :name"), {"name": username})
         await session.commit()
 
@@ -67,7 +68,7 @@ def _bearer(token: str) -> list[Subprotocol]:
 
 
 def _settings(live_app: Any, **changes: Any) -> None:
-    live_app.state.settings = live_app.state.settings.model_copy(update=changes)
+    state_of(live_app).settings = state_of(live_app).settings.model_copy(update=changes)
 
 
 async def test_a_token_offered_in_the_subprotocol_header(
@@ -106,7 +107,7 @@ async def test_a_deactivated_users_idle_socket_is_closed_on_the_timer(
     live_app: Any, live_server: str, live_token_for: TokenFor
 ) -> None:
     _settings(live_app, ws_recheck_seconds=0.2)
-    live_app.state.auth_cache = AuthCache(0.5)
+    state_of(live_app).auth_cache = AuthCache(0.5)
     token = await _token(live_token_for, "soon.gone")
     async with connect(f"ws://{live_server}/ws/command", subprotocols=_bearer(token)) as ws:
         await _change_user(live_app, "soon.gone", "active = false")
@@ -118,7 +119,7 @@ async def test_no_event_after_the_deactivation_reaches_the_socket(
     live_app: Any, live_server: str, live_token_for: TokenFor
 ) -> None:
     clock = FakeClock()
-    live_app.state.auth_cache = AuthCache(live_app.state.settings.auth_cache_seconds, clock=clock)
+    state_of(live_app).auth_cache = AuthCache(state_of(live_app).settings.auth_cache_seconds, clock=clock)
     _settings(live_app, ws_recheck_seconds=3600)  # the timer stays out of it: the check before sending acts
     token = await _token(live_token_for, "gone.mid.stream")
     start = await _event(live_app, 0)
@@ -126,7 +127,7 @@ async def test_no_event_after_the_deactivation_reaches_the_socket(
         sent = await _event(live_app, 1)
         assert await _next_id(ws) == sent
         await _change_user(live_app, "gone.mid.stream", "active = false")
-        clock.now += live_app.state.settings.auth_cache_seconds  # the longest an HTTP request may be let through
+        clock.now += state_of(live_app).settings.auth_cache_seconds  # the longest an HTTP request may be let through
         await _event(live_app, 2)
         code, _ = await _closed(ws)
     assert code == 4401
@@ -136,7 +137,7 @@ async def test_a_user_demoted_to_a_role_that_may_not_watch_is_closed(
     live_app: Any, live_server: str, live_token_for: TokenFor
 ) -> None:
     _settings(live_app, ws_recheck_seconds=0.2)
-    live_app.state.auth_cache = AuthCache(0)
+    state_of(live_app).auth_cache = AuthCache(0)
     token = await _token(live_token_for, "demoted")
     async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:
         await _change_user(live_app, "demoted", "role = 'field_unit', unit_id = 1")
@@ -148,14 +149,14 @@ async def test_a_token_that_expires_while_connected_closes_the_socket(
     live_app: Any, live_server: str, live_token_for: TokenFor
 ) -> None:
     await live_token_for("observer", username="short.lived")
-    async with live_app.state.sessionmaker() as session:
+    async with state_of(live_app).sessionmaker() as session:
         changed = await session.scalar(text("SELECT password_changed_at FROM app_user WHERE username = 'short.lived'"))
-    minutes = live_app.state.settings.token_minutes
+    minutes = state_of(live_app).settings.token_minutes
     token, expires_at = issue_token(
         username="short.lived",
         role="observer",
         password_changed_at=changed,
-        settings=live_app.state.settings,
+        settings=state_of(live_app).settings,
         now=utcnow() - timedelta(minutes=minutes) + timedelta(seconds=2),
     )
     async with connect(f"ws://{live_server}/ws/command", subprotocols=_bearer(token)) as ws:

@@ -21,6 +21,7 @@ from core.settings import Settings
 from core.users import get_by_username
 from tests.conftest import TokenFor
 from web.app import create_app
+from web.state import state_of
 
 BASE = (104.06, 30.67)
 
@@ -237,7 +238,7 @@ async def test_location_traffic_is_audited_per_burst(
             one = [{"unit_id": unit, "location": _point(*BASE), "at": utcnow().isoformat()}]
             for _ in range(5):
                 assert (await client.post("/api/v1/units/locations", json=one, headers=commander)).status_code == 200
-            await app.state.audit_bursts.close(everything=True)
+            await state_of(app).audit_bursts.close(everything=True)
     rows = list(await session.scalars(select(AuditEntry).where(AuditEntry.action == "units.locations")))
     assert len(rows) == 1 and rows[0].target["count"] == 5 and rows[0].actor == "cmd.audit"
     fixes = await session.scalar(text("SELECT count(*) FROM unit_fix WHERE unit_id = :u"), {"u": unit})

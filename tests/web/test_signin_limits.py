@@ -22,6 +22,7 @@ from tests.conftest import TokenFor
 from web.app import create_app
 from web.counters import MemoryCounters
 from web.signin import SignInGuard
+from web.state import state_of
 
 PASSWORD = "correct horse battery"
 LIMIT = 3  # failures per name in most tests: each one costs a real argon2 check
@@ -172,7 +173,7 @@ async def test_a_block_lasts_the_lockout_and_a_success_clears_the_count(
 ) -> None:
     clock = FakeClock()
     limits = settings.model_copy(update={"signin_max_failures_per_name": LIMIT})
-    app.state.signin_guard = SignInGuard(MemoryCounters(clock=clock), limits)  # a worker without Redis
+    state_of(app).signin_guard = SignInGuard(MemoryCounters(clock=clock), limits)  # a worker without Redis
     await add_user(session, username="forgetful", password=PASSWORD, role=Role.duty_officer)
     await session.commit()
     limit = LIMIT

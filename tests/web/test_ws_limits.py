@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import TokenFor
 from web.cli import server_options
+from web.state import state_of
 
 TOO_BIG = 1009
 
@@ -19,7 +20,7 @@ TOO_BIG = 1009
 async def test_an_observer_may_not_send_a_huge_message(
     live_app: Any, live_server: str, live_token_for: TokenFor
 ) -> None:
-    limit = live_app.state.settings.ws_max_message_kb * 1024
+    limit = state_of(live_app).settings.ws_max_message_kb * 1024
     assert limit == 64 * 1024  # the default
     token = (await live_token_for("observer"))["Authorization"].removeprefix("Bearer ")
     async with connect(f"ws://{live_server}/ws/command?token={token}", max_size=None) as ws:

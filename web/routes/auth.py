@@ -13,7 +13,8 @@ from core.users import get_by_username, verify_password_off_loop
 from web.audit import add_row_on_failure, set_actor
 from web.deps import SessionDep, SettingsDep, SignedIn
 from web.security import issue_token
-from web.signin import SignInGuard, Trip
+from web.signin import Trip
+from web.state import state_of
 
 router = APIRouter(tags=["auth"])
 
@@ -49,7 +50,7 @@ async def issue(
     Too many failures for the name, or from the client's address, and it is 429 with ``Retry-After`` before any
     password is checked (web/signin.py)."""
     set_actor(request, username=username, role=None)
-    guard: SignInGuard = request.app.state.signin_guard
+    guard = state_of(request).signin_guard
     address = request.client.host if request.client else "-"
     await guard.check(username=username, address=address)
     user = await get_by_username(session, username=username)

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from command import service
-from command.schemas import MAX_AD_HOC_COUNT, DispatchIn, DispatchOut, StatusIn
+from command.schemas import MAX_AD_HOC_COUNT, DispatchIn, DispatchOut, Recommendations, Situation, StatusIn
 from core.users import Role
 from gis.schemas import ResourceOut
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, VisibleIncident, caller_of, require
+from web.listing import ListOf, list_of
 
 router = APIRouter(tags=["dispatch"])
 
 Commander = Annotated[CurrentUser, Depends(require(Role.commander))]
 Crew = Annotated[CurrentUser, Depends(require(Role.commander, Role.field_unit))]
 Watcher = Annotated[CurrentUser, Depends(require(Role.commander, Role.duty_officer, Role.observer))]
-
-
-def _items(dispatches: list[Any]) -> dict[str, Any]:
-    items = [DispatchOut.of(d).model_dump(mode="json") for d in dispatches]
-    return {"items": items, "total": len(items)}
 
 
 @router.get("/incidents/{incident_id}/recommendations", name="dispatch.recommendations")
@@ -33,7 +29,7 @@ async def recommendations(
     user: Watcher,
     type: Annotated[str | None, Query(min_length=1, max_length=32, description="an ad-hoc unit type key")] = None,
     count: Annotated[int | None, Query(ge=1, le=MAX_AD_HOC_COUNT, description="how many of the ad-hoc type")] = None,
-) -> dict[str, Any]:
+) -> Recommendations:
     """Per open requirement (of the active plans; else the ad-hoc ``type``/``count``; else a preview of the best
     matching plan), the available units ranked by road travel time, each with its reason; every shortfall with
     its cause (``none_available``, ``too_far``, ``stale_locations``)."""
@@ -43,19 +39,20 @@ async def recommendations(
 @router.post("/incidents/{incident_id}/dispatches", name="dispatch.create", status_code=201)
 async def dispatch(
     incident_id: int, body: DispatchIn, request: Request, session: SessionDep, user: Commander
-) -> dict[str, Any]:
+) -> ListOf[DispatchOut]:
     """Send units, all or none: 409 naming the first unit that is not available."""
     dispatches = await service.dispatch_units(
         session, incident_id=incident_id, unit_ids=body.unit_ids, actor=user.username
     )
     add_target(request, dispatch_ids=[d.id for d in dispatches], unit_ids=sorted(set(body.unit_ids)))
-    return _items(dispatches)
+    return list_of([DispatchOut.of(d) for d in dispatches])
 
 
 @router.get("/incidents/{incident_id}/dispatches", name="dispatch.of_incident")
-async def dispatches_of_incident(session: SessionDep, user: AnyUser, incident: VisibleIncident) -> dict[str, Any]:
+async def dispatches_of_incident(session: SessionDep, user: AnyUser, incident: VisibleIncident) -> ListOf[DispatchOut]:
     """The incident's dispatches the caller may see (a field unit: its own unit's)."""
-    return _items(await service.dispatches_of_incident(session, incident_id=incident.id, caller=caller_of(user)))
+    found = await service.dispatches_of_incident(session, incident_id=incident.id, caller=caller_of(user))
+    return list_of([DispatchOut.of(d) for d in found])
 
 
 @router.get("/dispatches/{dispatch_id}", name="dispatch.get", response_model=DispatchOut)
@@ -80,6 +77,6 @@ async def unit_status(unit_id: int, body: StatusIn, session: SessionDep, user: C
 
 
 @router.get("/situation", name="situation.get")
-async def situation(session: SessionDep, user: Watcher) -> dict[str, Any]:
+async def situation(session: SessionDep, user: Watcher) -> Situation:
     """Open incidents by category and grade, units by status and type, unmet requirements, overdue tasks."""
     return await service.situation(session)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from web.errors import error_body
+from web.state import AppState, StateDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -22,13 +24,9 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _check_database(request: Request) -> None:
-    async with request.app.state.sessionmaker() as session:
+async def _check_database(state: AppState) -> None:
+    async with state.sessionmaker() as session:
         await session.execute(text("SELECT 1"))
-
-
-async def _check_redis(request: Request) -> None:
-    await request.app.state.redis.ping()
 
 
 def _reason(exc: BaseException) -> str:
@@ -39,18 +37,18 @@ def _reason(exc: BaseException) -> str:
 
 
 @router.get("/readyz", name="health.ready", responses={503: {"description": "a dependency does not answer"}})
-async def readyz(request: Request) -> Any:
+async def readyz(state: StateDep) -> Any:
     """200 when PostgreSQL (and Redis, when configured) answer; otherwise 503 naming what is unavailable.
 
     Anyone may ask, so the answer says up or down and nothing else: why (an exception's text names hosts and
     ports) goes to the server's log.
     """
-    timeout = request.app.state.settings.readiness_timeout_s
-    checks = {"database": _check_database}
-    if request.app.state.redis is not None:
-        checks["redis"] = _check_redis
+    timeout = state.settings.readiness_timeout_s
+    checks: dict[str, Callable[[], Awaitable[Any]]] = {"database": lambda: _check_database(state)}
+    if state.redis is not None:
+        checks["redis"] = state.redis.ping
     results = await asyncio.gather(
-        *(asyncio.wait_for(check(request), timeout) for check in checks.values()), return_exceptions=True
+        *(asyncio.wait_for(check(), timeout) for check in checks.values()), return_exceptions=True
     )
     status = dict.fromkeys(checks, "ok")
     for name, result in zip(checks, results, strict=True):

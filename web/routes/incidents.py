@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from command import service as command
-from core.geojson import feature, feature_collection
+from core.geojson import feature
 from core.settings import Settings
 from core.users import Role
 from incidents import service
@@ -25,7 +25,17 @@ from incidents.schemas import (
 )
 from web.audit import add_target
 from web.deps import CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
-from web.listing import BboxQuery, FormatParam, KeyQuery, PageDep, bbox_param, if_match_version
+from web.listing import (
+    BboxQuery,
+    FeaturePage,
+    FormatParam,
+    KeyQuery,
+    ListOf,
+    PageDep,
+    bbox_param,
+    if_match_version,
+    list_of,
+)
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -63,7 +73,7 @@ async def create(
     return incident
 
 
-@router.get("", name="incidents.list")
+@router.get("", name="incidents.list", response_model=ListOf[IncidentOut] | FeaturePage)
 async def list_incidents(
     session: SessionDep,
     scope: ScopeDep,
@@ -88,13 +98,17 @@ async def list_incidents(
         limit=page.limit,
         offset=page.offset,
     )
-    out = [service.present(i).model_dump(mode="json") for i in items]
+    out = [service.present(i) for i in items]
     if fmt == "geojson":
-        collection = feature_collection(
-            [feature(o.pop("location"), o, id=o["id"]) for o in out]  # geometry out of the properties
-        )
-        return {**collection, "total": total}
-    return {"items": out, "total": total}
+        features = [_feature(o) for o in out]
+        return FeaturePage(type="FeatureCollection", features=features, total=total)
+    return list_of(out, total)
+
+
+def _feature(incident: IncidentOut) -> dict[str, Any]:
+    """The incident as a GeoJSON Feature: its location the geometry, the rest its properties."""
+    properties = incident.model_dump(mode="json", exclude={"location"})
+    return feature(incident.location.model_dump(mode="json"), properties, id=incident.id)
 
 
 @router.get("/{incident_id}", name="incidents.get", response_model=IncidentOut)
@@ -104,11 +118,9 @@ async def get(incident: VisibleIncident) -> IncidentOut:
 
 
 @router.get("/{incident_id}/timeline", name="incidents.timeline")
-async def timeline(session: SessionDep, incident: VisibleIncident) -> dict[str, Any]:
+async def timeline(session: SessionDep, incident: VisibleIncident) -> ListOf[TimelineEntryOut]:
     """Everything that happened to the incident, oldest first."""
-    entries = await service.timeline(session, incident_id=incident.id)
-    items = [TimelineEntryOut.model_validate(e, from_attributes=True).model_dump(mode="json") for e in entries]
-    return {"items": items, "total": len(items)}
+    return list_of([TimelineEntryOut.of(e) for e in await service.timeline(session, incident_id=incident.id)])
 
 
 @router.patch("/{incident_id}", name="incidents.edit", response_model=IncidentOut)

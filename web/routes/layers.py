@@ -15,12 +15,22 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from core.errors import Invalid, NotFound
-from core.geojson import feature_collection
+from core.geojson import FeatureCollectionOut, feature_collection
 from core.users import Role
 from gis import service
-from gis.schemas import ExportFormat, HazardZoneOut, JurisdictionOut, Layer, LayerKind, ResourceOut
+from gis.schemas import ExportFormat, HazardZoneOut, ImportReport, JurisdictionOut, Layer, LayerKind, ResourceOut
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, require
-from web.listing import BboxQuery, FormatParam, KeyQuery, KeysQuery, PageDep, bbox_param, lon_lat_param
+from web.listing import (
+    BboxQuery,
+    FormatParam,
+    KeyQuery,
+    KeysQuery,
+    ListOf,
+    PageDep,
+    bbox_param,
+    list_of,
+    lon_lat_param,
+)
 from web.routes.resources import import_body, upload_layer
 
 router = APIRouter(tags=["layers"])
@@ -38,13 +48,15 @@ def cached_json(request: Request, body: Any) -> Response:
     return Response(payload, media_type="application/json", headers=headers)
 
 
-def _page(items: list[Any], total: int, *, format: str) -> dict[str, Any]:
+def _page(items: list[JurisdictionOut] | list[HazardZoneOut], total: int, *, format: str) -> dict[str, Any]:
+    """The list answer (what is None left out, the geometry first of all) or, with ``?format=geojson``, a
+    FeatureCollection: a dict, since ``cached_json`` tags the very bytes it sends."""
     if format == "geojson":
         return feature_collection([item.as_feature() for item in items])
-    return {"items": [item.model_dump(mode="json", exclude_none=True) for item in items], "total": total}
+    return list_of(items, total).model_dump(mode="json", exclude_none=True)
 
 
-@router.get("/jurisdictions", name="jurisdictions.list")
+@router.get("/jurisdictions", name="jurisdictions.list", response_model=ListOf[JurisdictionOut] | FeatureCollectionOut)
 async def list_jurisdictions(
     request: Request,
     session: SessionDep,
@@ -70,13 +82,13 @@ async def list_jurisdictions(
     return cached_json(request, _page(out, total, format=format))
 
 
-@router.get("/jurisdictions/{jurisdiction_id}", name="jurisdictions.get")
+@router.get("/jurisdictions/{jurisdiction_id}", name="jurisdictions.get", response_model=JurisdictionOut)
 async def get_jurisdiction(request: Request, jurisdiction_id: int, session: SessionDep, user: AnyUser) -> Response:
     row = await service.get_jurisdiction(session, jurisdiction_id=jurisdiction_id)
     return cached_json(request, JurisdictionOut.of(row, with_geometry=True).model_dump(mode="json"))
 
 
-@router.get("/hazard-zones", name="hazard_zones.list")
+@router.get("/hazard-zones", name="hazard_zones.list", response_model=ListOf[HazardZoneOut] | FeatureCollectionOut)
 async def list_hazard_zones(
     request: Request,
     session: SessionDep,
@@ -102,24 +114,26 @@ async def list_hazard_zones(
     return cached_json(request, _page(out, total, format=format))
 
 
-@router.get("/hazard-zones/{zone_id}", name="hazard_zones.get")
+@router.get("/hazard-zones/{zone_id}", name="hazard_zones.get", response_model=HazardZoneOut)
 async def get_hazard_zone(request: Request, zone_id: int, session: SessionDep, user: AnyUser) -> Response:
     row = await service.get_zone(session, zone_id=zone_id)
     return cached_json(request, HazardZoneOut.of(row, with_geometry=True).model_dump(mode="json"))
 
 
 @router.get("/hazard-zones/{zone_id}/resources", name="hazard_zones.resources")
-async def resources_in_zone(zone_id: int, session: SessionDep, user: AnyUser, type: KeysQuery = None) -> dict[str, Any]:
+async def resources_in_zone(
+    zone_id: int, session: SessionDep, user: AnyUser, type: KeysQuery = None
+) -> ListOf[ResourceOut]:
     """What lies inside the zone: the resources (of some types, comma-separated) within its area."""
     types = [t.strip() for t in type.split(",") if t.strip()] if type else None
     found = await service.resources_in_zone(session, zone_id=zone_id, types=types)
-    return {"items": [ResourceOut.of(r).model_dump(mode="json") for r in found], "total": len(found)}
+    return list_of([ResourceOut.of(r) for r in found])
 
 
 @router.post("/layers/{kind}/import", status_code=201, name="layers.import", openapi_extra=import_body(with_kind=False))
 async def import_layer_file(
     kind: str, request: Request, session: SessionDep, settings: SettingsDep, user: Editor
-) -> Response:
+) -> ImportReport:
     """Upload a layer of ``kind`` (resources, jurisdictions, hazard_zones): the same fields as /resources/import."""
     try:
         layer_kind = LayerKind(kind)

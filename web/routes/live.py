@@ -39,6 +39,7 @@ from notify import service as notify
 from notify.schemas import EventFilter
 from web.listing import bbox_param
 from web.socket_auth import REFUSED, Refused, SocketUser, accept_with_token
+from web.state import state_of
 
 router = APIRouter()
 
@@ -56,7 +57,7 @@ async def _parse(
         since_id = ascii_whole_number(since)
         if since_id is None:
             raise Invalid(f"since must be a non-negative event id, not {since[:40]!r}", field="since")
-        async with ws.app.state.read_sessionmaker() as session:
+        async with state_of(ws).read_sessionmaker() as session:
             newest = await newest_event_id(session)
         if since_id > newest:
             raise Invalid(f"since={since_id} is in the future: the newest event is {newest}", field="since")
@@ -81,7 +82,7 @@ async def _replay(
     """Send every committed event after ``after_id`` that passes the filter (notify's replay, page by page, the
     watcher still proven before each page); returns the last id looked at."""
     last = after_id
-    pages = notify.replay(ws.app.state.read_sessionmaker, after_id=after_id, accepts=event_filter.accepts)
+    pages = notify.replay(state_of(ws).read_sessionmaker, after_id=after_id, accepts=event_filter.accepts)
     async with contextlib.aclosing(pages):
         async for page in pages:
             await watcher.still_proven()
@@ -115,7 +116,7 @@ async def _send(
 
 async def _watch(ws: WebSocket, watcher: SocketUser) -> None:
     """Close the socket when its user is no longer proven, even if nothing is being sent."""
-    refused = await watcher.watch(every_s=ws.app.state.settings.ws_recheck_seconds)
+    refused = await watcher.watch(every_s=state_of(ws).settings.ws_recheck_seconds)
     await ws.close(code=refused.code, reason=refused.reason)
 
 
@@ -147,7 +148,7 @@ async def command_room(
 ) -> None:
     watcher = SocketUser(ws, None, roles=WATCHERS, what="watch the command room")
     try:
-        settings = ws.app.state.settings
+        settings = state_of(ws).settings
         watcher.token = await accept_with_token(ws, query_token=token, timeout_s=settings.ws_auth_timeout_s)
         await watcher.prove()
     except Refused as exc:
@@ -162,7 +163,7 @@ async def command_room(
         await ws.close(code=BAD_REQUEST, reason=exc.detail[:120])
         return
 
-    hub = ws.app.state.live.hub
+    hub = state_of(ws).live.hub
     subscription = hub.subscribe(event_filter)
     area = event_filter.bbox
     view = notify.UnitView(area, resumed=since_id is not None) if area is not None else None
@@ -173,7 +174,7 @@ async def command_room(
             await ws.send_text(json.dumps({"type": "ready", "last_id": last}))
         tasks = [
             asyncio.create_task(_send(ws, watcher, subscription, last, view)),
-            asyncio.create_task(_receive(ws, ws.app.state.settings.ws_max_client_messages_per_s)),
+            asyncio.create_task(_receive(ws, state_of(ws).settings.ws_max_client_messages_per_s)),
             asyncio.create_task(_watch(ws, watcher)),
         ]
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

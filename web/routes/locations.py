@@ -6,14 +6,13 @@ one row per request, and each caller's fixes are counted against ``location_max_
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from geoalchemy2.shape import to_shape
 
 from command import service
-from command.schemas import BatchOut, FixOutcome, LocationIn, LocationOut, TrackOut
+from command.schemas import BatchOut, FixOut, FixOutcome, LocationIn, LocationReport
 from core.clock import ObservedAt, utcnow
 from core.errors import NotFound, TooLarge, TooManyRequests
 from core.settings import Settings
@@ -21,6 +20,8 @@ from core.users import Role
 from gis.schemas import ResourceOut
 from web.audit import IN_BURSTS, add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, caller_of, require
+from web.listing import ListOf, list_of
+from web.state import state_of
 
 router = APIRouter(tags=["locations"])
 
@@ -35,7 +36,7 @@ async def _within_rate(request: Request, settings: Settings, user: CurrentUser, 
     """Count ``fixes`` against the caller's rate (all workers share the count when Redis is configured)."""
     second = int(utcnow().timestamp())
     key = f"fixes:{user.username}:{second}"
-    count = await request.app.state.counters.hit(key, window_s=2.0, amount=fixes)
+    count = await state_of(request).counters.hit(key, window_s=2.0, amount=fixes)
     if count > settings.location_max_fixes_per_second:
         raise TooManyRequests(
             f"more than {settings.location_max_fixes_per_second} fixes a second from {user.username}", retry_after=1
@@ -45,7 +46,7 @@ async def _within_rate(request: Request, settings: Settings, user: CurrentUser, 
 @router.post("/units/{unit_id}/location", name="units.location", openapi_extra=IN_BURSTS)
 async def unit_location(
     unit_id: int, body: LocationIn, request: Request, session: SessionDep, settings: SettingsDep, user: Reporter
-) -> LocationOut:
+) -> LocationReport:
     """A position fix. An implausible one (impossible speed since the last) is kept on the track, flagged
     ``trusted: false``, and moves nothing; one older than the unit's newest is kept and moves nothing."""
     await _within_rate(request, settings, user, 1)
@@ -62,14 +63,18 @@ async def unit_location(
         heading_deg=body.heading,
         accuracy_m=body.accuracy,
     )
-    fix = {
-        "id": fix_id,
-        "at": outcome.at,
-        "trusted": outcome.trusted,
-        "moved": outcome.moved,
-        "speed_kmh": outcome.speed_kmh,
-    }
-    return LocationOut(unit=ResourceOut.listed(unit), fix=fix)
+    fix = FixOut(
+        id=fix_id,
+        unit_id=unit_id,
+        at=outcome.at.astimezone(UTC) if outcome.at else utcnow(),
+        trusted=bool(outcome.trusted),
+        speed_kmh=outcome.speed_kmh,
+        location={"type": "Point", "coordinates": [body.lon, body.lat]},
+        speed=body.speed,
+        heading=body.heading,
+        accuracy=body.accuracy,
+    )
+    return LocationReport(unit=ResourceOut.listed(unit), fix=fix, moved=bool(outcome.moved))
 
 
 @router.post("/units/locations", name="units.locations", openapi_extra=IN_BURSTS)
@@ -107,7 +112,7 @@ async def unit_track(
     since: Annotated[ObservedAt | None, Query(description="from (default: a day before until)")] = None,
     until: Annotated[ObservedAt | None, Query(description="to (default: now)")] = None,
     limit: Annotated[int, Query(ge=1, le=TRACK_MAX)] = 100,
-) -> TrackOut:
+) -> ListOf[FixOut]:
     """The unit's fixes observed between ``since`` and ``until`` (at most 31 days apart), newest first."""
     if not service.may_see_unit(caller_of(user), unit_id):
         raise NotFound(f"unit {unit_id} does not exist")
@@ -115,18 +120,4 @@ async def unit_track(
     since = since or until - TRACK_DEFAULT_WINDOW
     since = max(since, until - TRACK_MAX_WINDOW)
     fixes = await service.track(session, unit_id=unit_id, since=since, until=until, limit=limit)
-    items = [_track_item(f) for f in fixes]
-    return TrackOut(items=items, total=len(items))
-
-
-def _track_item(fix: Any) -> dict[str, Any]:
-    point = to_shape(fix.location)
-    return {
-        "at": fix.at,
-        "trusted": fix.trusted,
-        "speed_kmh": fix.speed_kmh,
-        "speed": fix.reported_speed_ms,
-        "heading": fix.heading_deg,
-        "accuracy": fix.accuracy_m,
-        "location": {"type": "Point", "coordinates": [point.x, point.y]},
-    }
+    return list_of([FixOut.of(f) for f in fixes])

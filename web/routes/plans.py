@@ -3,7 +3,7 @@ the dry run."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,13 +13,28 @@ from core.errors import TooLarge
 from core.settings import Settings
 from core.users import Role
 from incidents import service as incident_service
+from incidents.schemas import PlanMatchOut
 from plans import service
-from plans.schemas import ActivationIn, CheckIn, PlanDocument, ReassignIn, TaskAction, TaskActionIn
-from plans.service import plan_out, plan_summary, task_out
+from plans.schemas import (
+    ActivationIn,
+    ActivationOut,
+    ActivationResultOut,
+    AddedOut,
+    CheckIn,
+    CheckReportOut,
+    PlanDocument,
+    PlanLoaded,
+    PlanOut,
+    PlanSummaryOut,
+    ReassignIn,
+    TaskAction,
+    TaskActionIn,
+    TaskOut,
+)
 from web.audit import READ_ONLY, add_target
 from web.deps import AnyUser, CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
 from web.door import BodyKind, body_limit
-from web.listing import PageDep, if_match_version
+from web.listing import ListOf, PageDep, if_match_version, list_of
 from web.openapi import document_body
 
 router = APIRouter(tags=["plans"])
@@ -67,20 +82,20 @@ async def list_plans(
     page: PageDep,
     all_versions: bool = False,
     id: Annotated[str | None, Query(max_length=64, description="only this plan id")] = None,
-) -> dict[str, Any]:
+) -> ListOf[PlanSummaryOut]:
     """The library: the current version of every plan, or every version with ``?all_versions=true``."""
     items, total = await service.list_plans(
         session, all_versions=all_versions, plan_id=id, limit=page.limit, offset=page.offset
     )
-    return {"items": [plan_summary(p) for p in items], "total": total}
+    return list_of([PlanSummaryOut.of(p) for p in items], total)
 
 
 @router.get("/plans/{plan_id}", name="plans.get")
 async def get_plan(
     plan_id: str, session: SessionDep, user: AnyUser, version: Annotated[str | None, Query(max_length=32)] = None
-) -> dict[str, Any]:
+) -> PlanOut:
     """A plan's current version (or ``?version=``), with its whole document."""
-    return plan_out(await service.get_plan(session, plan_id=plan_id, version=version))
+    return PlanOut.of(await service.get_plan(session, plan_id=plan_id, version=version))
 
 
 @router.post(
@@ -91,7 +106,7 @@ async def get_plan(
 )
 async def load_plan(
     request: Request, response: Response, session: SessionDep, settings: SettingsDep, user: Planner
-) -> dict[str, Any]:
+) -> PlanLoaded:
     """Load a plan version (JSON or YAML body). 201 when stored; 200 when the same id, version and content are
     already there; 409 for the same id and version with other content; 422 naming each bad field (and line)."""
     raw, kind = await read_body(request, settings)
@@ -100,7 +115,8 @@ async def load_plan(
     if result.outcome == "unchanged":
         response.status_code = 200
     add_target(request, plan_id=document.id, version=document.version, outcome=result.outcome)
-    return {**plan_out(result.plan), "outcome": result.outcome, "superseded": result.superseded}
+    loaded = PlanOut.of(result.plan)
+    return PlanLoaded(**dict(loaded), outcome=result.outcome, superseded=result.superseded)
 
 
 def _check_cap(settings: Settings, user: CurrentUser) -> tuple[int, str]:
@@ -116,7 +132,7 @@ def _check_cap(settings: Settings, user: CurrentUser) -> tuple[int, str]:
 )
 async def check(
     request: Request, session: SessionDep, settings: SettingsDep, user: AnyUser, scope: ScopeDep
-) -> dict[str, Any]:
+) -> CheckReportOut:
     """Dry run: which plans would fire for the posted example incidents (JSON or YAML ``{"incidents": [...]}``),
     or, with an empty body, for the newest stored incidents the caller may see; and which incidents no plan covers.
     At most ``PLANS_CHECK_MAX_EXAMPLES`` examples (admins: ``..._ADMIN``): more is a 422, a larger ``limit`` of
@@ -125,24 +141,23 @@ async def check(
     cap, setting = _check_cap(settings, user)
     body = service.parse_check(raw, media=kind, max_examples=cap, cap_source=f" for role {user.role.value} ({setting})")
     report = await service.check(session, examples=body.incidents, limit=min(body.limit, cap), scope=scope)
-    return report.as_dict()
+    return report.out()
 
 
 # ------------------------------------------------------------------------------------------------ incidents
 
 
 @router.get("/incidents/{incident_id}/plan-matches", name="plans.matches")
-async def plan_matches(incident: VisibleIncident) -> dict[str, Any]:
+async def plan_matches(incident: VisibleIncident) -> ListOf[PlanMatchOut]:
     """Every plan that applies to the incident, most specific first, with the reasons it matched (the incident's
     ``plan_matches``, stored when it or the plan library last changed)."""
-    items = [m.model_dump(mode="json") for m in incident_service.present(incident).plan_matches]
-    return {"items": items, "total": len(items)}
+    return list_of(incident_service.present(incident).plan_matches)
 
 
 @router.post("/incidents/{incident_id}/activations", name="plans.activate", status_code=201)
 async def activate(
     incident_id: int, body: ActivationIn, request: Request, response: Response, session: SessionDep, user: Commander
-) -> dict[str, Any]:
+) -> ActivationResultOut:
     """Activate a plan: tasks, requirements and notices of the level (default: the incident's grade, IV without
     one); the incident moves to responding. Again at a higher level: only the difference is added (200)."""
     incident = await incident_service.get_incident(session, incident_id=incident_id)
@@ -160,20 +175,19 @@ async def activate(
         level=result.activation.level,
         outcome=result.outcome,
     )
-    return {
-        **result.out,
-        "outcome": result.outcome,
-        "message": result.message,
-        "matched": bool(reasons),
-        "added": result.added.summary(),
-    }
+    return ActivationResultOut(
+        **dict(result.out),
+        outcome=result.outcome,
+        message=result.message,
+        matched=bool(reasons),
+        added=AddedOut.model_validate(result.added.summary()),
+    )
 
 
 @router.get("/incidents/{incident_id}/activations", name="plans.activations")
-async def activations(session: SessionDep, incident: VisibleIncident) -> dict[str, Any]:
+async def activations(session: SessionDep, incident: VisibleIncident) -> ListOf[ActivationOut]:
     """The plans activated for the incident, with their tasks and requirements."""
-    items = await service.activations_of(session, incident_id=incident.id)
-    return {"items": items, "total": len(items)}
+    return list_of(await service.activations_of(session, incident_id=incident.id))
 
 
 @router.get("/incidents/{incident_id}/tasks", name="plans.incident_tasks")
@@ -181,11 +195,11 @@ async def incident_tasks(
     session: SessionDep,
     incident: VisibleIncident,
     status: Literal["pending", "started", "done"] | None = None,
-) -> dict[str, Any]:
+) -> ListOf[TaskOut]:
     """The incident's plan tasks by deadline; ``overdue`` marks open ones past it."""
     now = utcnow()
     tasks = await service.tasks_of_incident(session, incident_id=incident.id, status=status)
-    return {"items": [task_out(t, now=now) for t in tasks], "total": len(tasks)}
+    return list_of([TaskOut.of(t, now=now) for t in tasks])
 
 
 async def _task_action(
@@ -199,7 +213,7 @@ async def _task_action(
     if_match: str | None,
     assignee: str | None = None,
     role: str | None = None,
-) -> dict[str, Any]:
+) -> TaskOut:
     task = await service.update_task(
         session,
         task_id=task_id,
@@ -211,7 +225,7 @@ async def _task_action(
         expected_version=if_match_version(if_match),
     )
     add_target(request, incident_id=task.incident_id, status=task.status)
-    return task_out(task)
+    return TaskOut.of(task)
 
 
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
@@ -225,7 +239,7 @@ async def start_task(
     user: TaskKeeper,
     if_match: IfMatch = None,
     body: TaskActionIn | None = None,
-) -> dict[str, Any]:
+) -> TaskOut:
     return await _task_action(
         request, session, user, task_id, "start", note=body.note if body else None, if_match=if_match
     )
@@ -239,7 +253,7 @@ async def complete_task(
     user: TaskKeeper,
     if_match: IfMatch = None,
     body: TaskActionIn | None = None,
-) -> dict[str, Any]:
+) -> TaskOut:
     return await _task_action(
         request, session, user, task_id, "complete", note=body.note if body else None, if_match=if_match
     )
@@ -248,7 +262,7 @@ async def complete_task(
 @router.post("/tasks/{task_id}/reassign", name="plans.task_reassign")
 async def reassign_task(
     task_id: int, body: ReassignIn, request: Request, session: SessionDep, user: TaskKeeper, if_match: IfMatch = None
-) -> dict[str, Any]:
+) -> TaskOut:
     return await _task_action(
         request,
         session,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import pydantic_core
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from core.errors import Invalid
 from core.geojson import FeatureCollectionOut, feature_collection
@@ -106,7 +106,7 @@ def _float_field(fields: dict[str, str], name: str) -> float | None:
 
 async def upload_layer(
     request: Request, session: SessionDep, settings: SettingsDep, *, kind: LayerKind | None
-) -> JSONResponse:
+) -> ImportReport:
     """Shared by the import endpoints: receive the file, import it all or nothing, answer with the report."""
     async with receive_upload(request, settings) as upload:
         if kind is None:
@@ -126,7 +126,7 @@ async def upload_layer(
             strict=upload.fields.get("strict", "").lower() in ("1", "true", "yes"),
         )
     add_target(request, kind=kind.value, file=report.file, imported=report.imported, rejected=len(report.rejected))
-    return JSONResponse(report.model_dump(mode="json"), status_code=201)
+    return report
 
 
 def import_body(*, with_kind: bool) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def import_body(*, with_kind: bool) -> dict[str, Any]:
 
 
 @router.post("/resources/import", status_code=201, name="resources.import", openapi_extra=import_body(with_kind=True))
-async def import_resources(request: Request, session: SessionDep, settings: SettingsDep, user: Editor) -> JSONResponse:
+async def import_resources(request: Request, session: SessionDep, settings: SettingsDep, user: Editor) -> ImportReport:
     """Upload a layer file (GeoJSON, GeoPackage, zipped Shapefile, CSV with lon/lat) as multipart field ``file``.
 
     Optional fields: ``kind`` (resources, jurisdictions, hazard_zones), ``crs`` for a file that names none,

@@ -8,13 +8,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from geoalchemy2.shape import to_shape
-from shapely.geometry import mapping
 
-from core.geojson import feature, feature_collection
+from core.geojson import FeatureCollectionOut, feature, feature_collection
 from gis import service
-from gis.schemas import EVACUATION_TYPES, MAX_ISOCHRONE_MINUTES, MAX_K, RoadPolicy
+from gis.schemas import (
+    EVACUATION_TYPES,
+    MAX_ISOCHRONE_MINUTES,
+    MAX_K,
+    ImpactFeature,
+    IsochroneFeature,
+    ReachOut,
+    RoadPolicy,
+    RouteFeature,
+)
 from web.deps import AnyUser, SessionDep, SettingsDep, VisibleIncident
-from web.listing import FormatParam, lon_lat_param
+from web.listing import FormatParam, ListOf, list_of, lon_lat_param
 
 router = APIRouter(tags=["roads"])
 
@@ -34,7 +42,7 @@ async def get_route(
     user: AnyUser,
     start: Annotated[str, Query(alias="from", max_length=100, description="lon,lat")],
     end: Annotated[str, Query(alias="to", max_length=100, description="lon,lat")],
-) -> dict[str, Any]:
+) -> RouteFeature:
     """The fastest route by road (one-ways honoured) as a GeoJSON LineString with its duration and length.
 
     A point more than ``road_max_snap_m`` from any road gets the straight line, with ``method: straight_line``
@@ -42,16 +50,7 @@ async def get_route(
     found = await service.route(
         session, start=_point(start, "from"), end=_point(end, "to"), policy=RoadPolicy.of(settings)
     )
-    properties = {
-        "duration_s": round(found.duration_s, 1),
-        "distance_m": round(found.distance_m, 1),
-        "method": found.method,
-        "reason": found.reason,
-        "snap_from_m": None if found.snap_from_m is None else round(found.snap_from_m, 1),
-        "snap_to_m": None if found.snap_to_m is None else round(found.snap_to_m, 1),
-    }
-    line = {"type": "LineString", "coordinates": [[round(x, 7), round(y, 7)] for x, y in found.coordinates]}
-    return feature(line, properties)
+    return RouteFeature.of(found)
 
 
 @router.get("/isochrone", name="roads.isochrone")
@@ -61,15 +60,14 @@ async def get_isochrone(
     user: AnyUser,
     at: LonLatQuery,
     minutes: Annotated[float, Query(gt=0, le=MAX_ISOCHRONE_MINUTES, description="more than 0, at most 120")],
-) -> dict[str, Any]:
+) -> IsochroneFeature:
     """The area reachable by road within ``minutes`` from a point, as a GeoJSON (Multi)Polygon."""
     lon, lat = _point(at, "at")
     found = await service.isochrone(session, lon=lon, lat=lat, minutes=minutes, policy=RoadPolicy.of(settings))
-    properties = {"minutes": found.minutes, "snap_m": round(found.snap_m, 1), "at": [lon, lat]}
-    return feature(dict(mapping(found.area)), properties)
+    return IsochroneFeature.of(found, at=(lon, lat))
 
 
-@router.get("/units/nearest", name="roads.nearest")
+@router.get("/units/nearest", name="roads.nearest", response_model=ListOf[ReachOut] | FeatureCollectionOut)
 async def get_nearest_units(
     session: SessionDep,
     settings: SettingsDep,
@@ -78,7 +76,7 @@ async def get_nearest_units(
     type: Annotated[str, Query(min_length=1, max_length=32, description="a unit type key, e.g. ambulance")],
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 5,
     format: FormatParam = "json",
-) -> dict[str, Any]:
+) -> Any:
     """The ``k`` available units of a type that reach the point first by road, each with ``eta_s``,
     ``distance_m``, ``method`` (road or straight_line) and the reason; straight line only as a stated fallback."""
     lon, lat = _point(at, "at")
@@ -91,10 +89,15 @@ async def get_nearest_units(
         stale_after=timedelta(minutes=settings.unit_fix_stale_minutes),
         policy=RoadPolicy.of(settings),
     )
-    items = [reach.as_json() for reach in found]
+    items = [ReachOut.of(reach) for reach in found]
     if format == "geojson":
-        return feature_collection([feature(i.pop("location"), i, id=i["unit_id"]) for i in items])
-    return {"items": items, "total": len(items)}
+        return feature_collection([_reach_feature(item) for item in items])
+    return list_of(items)
+
+
+def _reach_feature(item: ReachOut) -> dict[str, Any]:
+    properties = item.model_dump(mode="json", exclude={"location"})
+    return feature(item.location.model_dump(mode="json"), properties, id=item.unit_id)
 
 
 @router.get("/incidents/{incident_id}/impact", name="incidents.impact")
@@ -106,7 +109,7 @@ async def get_impact(
         str | None,
         Query(max_length=1000, description="resource types, separated by commas (default: school,hospital,shelter)"),
     ] = None,
-) -> dict[str, Any]:
+) -> ImpactFeature:
     """The incident's default impact area (by subtype and grade) as a GeoJSON Polygon, with the resources inside it
     by type, nearest first: the start of evacuation planning."""
     centre = to_shape(incident.location)
@@ -115,27 +118,4 @@ async def get_impact(
     )
     types = [t.strip() for t in type.split(",") if t.strip()] if type else list(EVACUATION_TYPES)
     inside = await service.affected(session, impact=impact, lon=centre.x, lat=centre.y, types=types)
-    by_type: dict[str, list[dict[str, Any]]] = {t: [] for t in types}
-    for hit in inside:
-        point = to_shape(hit.resource.location)
-        by_type.setdefault(hit.resource.type, []).append(
-            {
-                "id": hit.resource.id,
-                "name": hit.resource.name,
-                "name_en": hit.resource.name_en,
-                "capacity": hit.resource.capacity,
-                "distance_m": hit.distance_m,
-                "location": {"type": "Point", "coordinates": [point.x, point.y]},
-            }
-        )
-    properties = {
-        "incident_id": incident.id,
-        "subtype": incident.subtype,
-        "level": impact.level,
-        "assumed_level": impact.assumed_level,
-        "radius_m": impact.radius_m,
-        "rule": impact.rule,
-        "resources": by_type,
-        "counts": {t: len(items) for t, items in by_type.items()},
-    }
-    return feature(dict(mapping(impact.area)), properties, id=incident.id)
+    return ImpactFeature.of(impact, incident_id=incident.id, subtype=incident.subtype, types=types, inside=inside)
