@@ -1,10 +1,11 @@
-"""A client's view of the units inside its bbox: which of them it has been shown, and the message that one left.
+"""A client's view of the units inside its bbox: which it has been told are gone, and the message that one left.
 
 A command-room screen that watches a district (``bbox``) gets the unit events of the units inside it; when a unit it
 was shown moves out, it gets one ``unit.left_view`` message (with the id of the event that moved the unit, so ids
-still increase) and nothing more of that unit until it comes back. A client resuming by id may still show units from
-before: the first time such a unit is seen outside, it is told too (telling a client about a unit it never showed
-costs one small message; keeping a gone unit on its map would be wrong).
+still increase) and nothing more of that unit until it comes back. A client may show units this stream never told
+it about (a screen loads the units of its area with ``GET /resources?bbox=`` and then listens; a client resumes by
+id): the first time such a unit is seen outside, the client is told too. Telling a client about a unit it never
+showed costs one small message, once per unit; leaving a gone unit on its map would be wrong.
 """
 
 from __future__ import annotations
@@ -36,11 +37,9 @@ def inside(position: tuple[float, float], bbox: tuple[float, float, float, float
 
 @dataclass
 class UnitView:
-    """The units a client has been shown inside ``bbox`` (at most as many ids as there are units)."""
+    """The units a client has been told are outside ``bbox`` (at most as many ids as there are units)."""
 
     bbox: tuple[float, float, float, float]
-    resumed: bool = False
-    shown: set[int] = field(default_factory=set)
     told_gone: set[int] = field(default_factory=set)
 
     def judge(self, envelope: EventEnvelope) -> Verdict:
@@ -51,11 +50,9 @@ class UnitView:
         if not envelope.type.startswith("unit.") or not isinstance(unit_id, int) or position is None:
             return "send"
         if inside(position, self.bbox):
-            self.shown.add(unit_id)
             self.told_gone.discard(unit_id)
             return "send"
-        if unit_id in self.shown or (self.resumed and unit_id not in self.told_gone):
-            self.shown.discard(unit_id)
+        if unit_id not in self.told_gone:  # shown by this stream, or perhaps by the client's own load
             self.told_gone.add(unit_id)
             return "left"
         return "drop"

@@ -166,7 +166,7 @@ async def command_room(
     hub = state_of(ws).live.hub
     subscription = hub.subscribe(event_filter)
     area = event_filter.bbox
-    view = notify.UnitView(area, resumed=since_id is not None) if area is not None else None
+    view = notify.UnitView(area) if area is not None else None
     try:
         # Subscribe first, then replay: whatever commits meanwhile is in the queue, and ids already sent are skipped.
         last = await _replay(ws, watcher, since_id, event_filter, view) if since_id is not None else hub.last_id
