@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, String, func, text
+from sqlalchemy import REAL, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Sequence, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
@@ -44,16 +44,39 @@ class Dispatch(Base):
 
 class UnitFix(Base):
     """A location fix as reported. Implausible ones (impossible speed from the last trusted fix) are kept, flagged
-    and not trusted: they move nothing on the map and count for nothing in "nearest"."""
+    and not trusted: they move nothing on the map and count for nothing in "nearest". Every fix is kept (for tracks
+    and reports) in a table partitioned by day of ``at`` (migration 0009, command/fix_partitions.py), whose primary
+    key must therefore include ``at``."""
 
     __tablename__ = "unit_fix"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger, Sequence("unit_fix_id_seq"), primary_key=True, server_default=text("nextval('unit_fix_id_seq')")
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     unit_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("resource.id", ondelete="CASCADE"), nullable=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     location: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
-    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    speed_kmh: Mapped[float | None] = mapped_column(Float)  # implied by the distance from the last trusted fix
+    reported_speed_ms: Mapped[float | None] = mapped_column(REAL)
+    heading_deg: Mapped[float | None] = mapped_column(REAL)
+    accuracy_m: Mapped[float | None] = mapped_column(REAL)
     trusted: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
-    __table_args__ = (Index("ix_unit_fix_unit_id_at", "unit_id", "at"),)
+    __table_args__ = (
+        Index("ix_unit_fix_unit_id_at", "unit_id", "at"),
+        {"postgresql_partition_by": "RANGE (at)"},
+    )
+
+
+class GatewayUnit(Base):
+    """A unit a gateway account (a vehicle tracking system, AVL) may report locations for."""
+
+    __tablename__ = "gateway_unit"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("app_user.id", ondelete="CASCADE", name="fk_gateway_unit_user_id"), primary_key=True
+    )
+    unit_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("resource.id", ondelete="CASCADE", name="fk_gateway_unit_unit_id"), primary_key=True
+    )

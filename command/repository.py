@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import BigInteger, Boolean, ColumnElement, DateTime, Float, bindparam, delete, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from command.models import Dispatch, UnitFix
+from command.models import Dispatch, GatewayUnit, UnitFix
 from command.workflow import UnitStatus
-
-TRACK_LENGTH = 500
+from core.users import AppUser
 
 
 async def open_dispatch(session: AsyncSession, *, unit_id: int, lock: bool = True) -> Dispatch | None:
@@ -47,24 +49,66 @@ async def add_dispatches(session: AsyncSession, dispatches: Sequence[Dispatch]) 
     await session.flush()
 
 
-async def add_fix(session: AsyncSession, fix: UnitFix) -> None:
-    """Keep the fix, and only the newest ``TRACK_LENGTH`` fixes of its unit."""
-    session.add(fix)
-    await session.flush()
-    cutoff = (
-        select(UnitFix.id)
-        .where(UnitFix.unit_id == fix.unit_id)
-        .order_by(UnitFix.id.desc())
-        .offset(TRACK_LENGTH)
-        .limit(1)
-        .scalar_subquery()
+_FIX_COLUMNS = (
+    ("unit_id", BigInteger),
+    ("at", DateTime(timezone=True)),
+    ("lon", Float),
+    ("lat", Float),
+    ("speed_kmh", Float),
+    ("reported_speed_ms", Float),
+    ("heading_deg", Float),
+    ("accuracy_m", Float),
+    ("trusted", Boolean),
+)
+_ARRAYS = ", ".join(f":{name}" for name, _ in _FIX_COLUMNS)
+_AS = ", ".join(name for name, _ in _FIX_COLUMNS)
+# One statement for any number of fixes (arrays bound whole: the text never changes, the plan is cached).
+_INSERT_FIXES = text(
+    "INSERT INTO unit_fix (unit_id, at, location, speed_kmh, reported_speed_ms, heading_deg, accuracy_m, trusted) "
+    "SELECT unit_id, at, ST_SetSRID(ST_MakePoint(lon, lat), 4326), speed_kmh, reported_speed_ms, heading_deg, "
+    f"accuracy_m, trusted FROM unnest({_ARRAYS}) AS f({_AS}) RETURNING id"
+).bindparams(*(bindparam(name, type_=ARRAY(type_)) for name, type_ in _FIX_COLUMNS))
+
+
+async def insert_fixes(session: AsyncSession, *, rows: Sequence[Sequence[Any]]) -> list[int]:
+    """Store fixes, each a tuple in the order of ``_FIX_COLUMNS`` (unit_id, at, lon, lat, speed_kmh,
+    reported_speed_ms, heading_deg, accuracy_m, trusted), in one multi-row insert; the new ids (as a set: SQL
+    promises no order for them)."""
+    if not rows:
+        return []
+    columns = list(zip(*rows, strict=True))
+    params = {name: list(columns[i]) for i, (name, _) in enumerate(_FIX_COLUMNS)}
+    return list(await session.scalars(_INSERT_FIXES, params))
+
+
+async def gateway_units(session: AsyncSession, *, username: str, unit_ids: Collection[int]) -> set[int]:
+    """Those of ``unit_ids`` assigned to the gateway account ``username``."""
+    stmt = (
+        select(GatewayUnit.unit_id)
+        .join(AppUser, AppUser.id == GatewayUnit.user_id)
+        .where(AppUser.username == username, GatewayUnit.unit_id.in_(sorted(unit_ids)))
     )
-    await session.execute(delete(UnitFix).where(UnitFix.unit_id == fix.unit_id, UnitFix.id <= cutoff))
+    return set(await session.scalars(stmt))
 
 
-async def track(session: AsyncSession, *, unit_id: int, limit: int) -> list[UnitFix]:
-    """The unit's newest fixes, newest first."""
-    stmt = select(UnitFix).where(UnitFix.unit_id == unit_id).order_by(UnitFix.id.desc()).limit(limit)
+async def assign_gateway_units(session: AsyncSession, *, user_id: int, unit_ids: Collection[int]) -> None:
+    """Make ``unit_ids`` exactly the units the gateway ``user_id`` reports for."""
+    await session.execute(delete(GatewayUnit).where(GatewayUnit.user_id == user_id))
+    if unit_ids:
+        await session.execute(
+            pg_insert(GatewayUnit).values([{"user_id": user_id, "unit_id": u} for u in sorted(set(unit_ids))])
+        )
+
+
+async def track(session: AsyncSession, *, unit_id: int, since: datetime, until: datetime, limit: int) -> list[UnitFix]:
+    """The unit's fixes observed in [since, until], newest first. The window on ``at`` lets PostgreSQL read only
+    the day partitions it spans."""
+    stmt = (
+        select(UnitFix)
+        .where(UnitFix.unit_id == unit_id, UnitFix.at >= since, UnitFix.at <= until)
+        .order_by(UnitFix.at.desc(), UnitFix.id.desc())
+        .limit(limit)
+    )
     return list(await session.scalars(stmt))
 
 

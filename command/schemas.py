@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from core.bounds import Id
 from core.clock import ObservedAt
@@ -35,11 +35,38 @@ class StatusIn(BaseModel):
 
 
 class LocationIn(Point):
-    """A GeoJSON Point, optionally with the time of the fix (default: when it arrives)."""
+    """A GeoJSON Point, optionally with the time of the fix (default: when it arrives) and what the device says of
+    its motion and precision, as the W3C Geolocation API reports them."""
 
     model_config = ConfigDict(extra="forbid")
 
     at: ObservedAt | None = None
+    speed: float | None = Field(default=None, ge=0, le=200, allow_inf_nan=False, description="m/s")
+    heading: float | None = Field(default=None, ge=0, le=360, allow_inf_nan=False, description="degrees from north")
+    accuracy: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False, description="metres")
+
+
+class FixOutcome(BaseModel):
+    """One fix of a batch, in the order sent: accepted (then ``trusted`` and ``moved`` as for one fix) or refused
+    with its ``reason`` (invalid, future, too_old, not_permitted, unknown_unit, not_a_unit) and a ``detail``."""
+
+    index: int
+    unit_id: int | None
+    accepted: bool
+    reason: str | None = None
+    detail: str | None = None
+    trusted: bool | None = None
+    moved: bool | None = None
+
+    @classmethod
+    def of(cls, outcome: Any) -> FixOutcome:
+        return cls.model_validate(outcome, from_attributes=True)
+
+
+class BatchOut(BaseModel):
+    accepted: int
+    refused: int
+    results: list[FixOutcome]
 
 
 class DispatchOut(BaseModel):
@@ -76,8 +103,12 @@ class FixOut(BaseModel):
     unit_id: int
     at: datetime
     trusted: bool
-    speed_kmh: float | None
+    speed_kmh: float | None = Field(description="implied by the distance from the last trusted fix")
     location: StoredGeometry
+    # As the device reported them (W3C Geolocation API units), when it did.
+    speed: float | None = Field(default=None, validation_alias=AliasChoices("speed", "reported_speed_ms"))
+    heading: float | None = Field(default=None, validation_alias=AliasChoices("heading", "heading_deg"))
+    accuracy: float | None = Field(default=None, validation_alias=AliasChoices("accuracy", "accuracy_m"))
 
     @classmethod
     def of(cls, fix: Any) -> FixOut:
@@ -85,11 +116,12 @@ class FixOut(BaseModel):
 
 
 class LocationReport(BaseModel):
-    """The answer to a position fix: the unit as it now stands (as its ``unit.location`` event shows it) and the
-    fix as kept."""
+    """The answer to a position fix: the unit as it now stands (as its ``unit.location`` event shows it), the fix
+    as kept, and whether it moved the unit (not when implausible, nor when older than the unit's newest fix)."""
 
     unit: ResourceOut
     fix: FixOut
+    moved: bool
 
 
 class IncidentCounts(BaseModel):

@@ -13,14 +13,13 @@ timeline entry: see ``incidents.repository.get``). tests/command/test_unit_of_wo
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from geoalchemy2.shape import from_shape, to_shape
-from pyproj import Geod
-from shapely.geometry import Point as ShapelyPoint
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command import fix_partitions, locations
 from command import repository as repo
 from command.intake import decide_duplicate as decide_duplicate
 from command.intake import edit_incident as edit_incident
@@ -39,16 +38,11 @@ from command.visibility import may_see_unit as may_see_unit
 from command.workflow import UnitStatus, check_status_change, ends_assignment
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
-from core.events import Happened, queue_event
+from core.events import Happened
 from gis import service as gis
 from gis.service import Resource
 from incidents import service as incidents
 from plans import service as plans
-
-_geod = Geod(ellps="WGS84")
-# Faster than this between two fixes is not a unit moving, it is a bad fix (GPS jump, a phone in a plane...).
-MAX_SPEED_KMH = {"helicopter": 400.0}
-DEFAULT_MAX_SPEED_KMH = 200.0
 
 
 def _dispatch_data(dispatch: Dispatch, unit: Resource | None = None) -> dict[str, Any]:
@@ -175,59 +169,71 @@ async def change_unit_status(
 
 
 async def report_location(
-    session: AsyncSession, *, unit_id: int, lon: float, lat: float, at: datetime | None, caller: Caller
-) -> tuple[UnitFix, Resource]:
-    """Keep the fix on the unit's track; move the unit only when the fix is plausible and newer than the last."""
-    if not caller.may_act_for_unit(unit_id):
-        raise Forbidden(f"only unit {unit_id}'s crew or a commander may report its location")
-    now = utcnow()
-    at = at or now
-    if at > now + timedelta(minutes=2):
-        raise Invalid("the fix time is in the future", field="at")
-    unit = await gis.get_resource(session, resource_id=unit_id, for_update=True)
-    if unit.status is None:
-        raise Invalid(f"resource {unit_id} is a {unit.type}, not a unit", field="unit_id")
-    speed = _speed_kmh(unit, lon, lat, at)
-    trusted = speed is None or speed <= MAX_SPEED_KMH.get(unit.type, DEFAULT_MAX_SPEED_KMH)
-    fix = UnitFix(
-        unit_id=unit_id,
-        at=at,
-        location=from_shape(ShapelyPoint(lon, lat), srid=4326),
-        speed_kmh=speed,
-        trusted=trusted,
+    session: AsyncSession,
+    *,
+    unit_id: int,
+    lon: float,
+    lat: float,
+    at: datetime | None,
+    caller: Caller,
+    keep_days: int,
+    stream_s: float = 0.0,
+    speed_ms: float | None = None,
+    heading_deg: float | None = None,
+    accuracy_m: float | None = None,
+) -> tuple[locations.Outcome, int, dict[str, Any]]:
+    """One fix (the phone's door): kept on the track, moving the unit only when plausible and newer than its last.
+    Its outcome, the stored fix's id and the unit as it now stands (a ``ResourceOut.listed`` row). A refusal is
+    raised: 403 for a unit the caller may not report for, 404 for none, 422 for a bad fix."""
+    raw: dict[str, Any] = {"unit_id": unit_id, "location": {"type": "Point", "coordinates": [lon, lat]}, "at": at}
+    raw |= {"speed": speed_ms, "heading": heading_deg, "accuracy": accuracy_m}
+    result = await locations.ingest(
+        session, raw_fixes=[raw], caller=caller, now=utcnow(), keep_days=keep_days, stream_s=stream_s
     )
-    await repo.add_fix(session, fix)
-    if trusted:
-        unit = await gis.set_unit_location(session, unit_id=unit_id, lon=lon, lat=lat, at=at)
-    else:
-        queue_event(
-            session,
-            type="unit.location_suspect",
-            data={
-                "id": unit_id,
-                "at": at.isoformat(),
-                "speed_kmh": round(speed or 0, 1),
-                "location": {"type": "Point", "coordinates": [lon, lat]},
-            },
-            unit_id=unit_id,
-            actor=caller.username,
-        )
-    return fix, unit
+    outcome = result.outcomes[0]
+    if outcome.reason is locations.Refusal.not_permitted:
+        raise Forbidden(f"only unit {unit_id}'s crew, its gateway or a commander may report its location")
+    if outcome.reason is locations.Refusal.unknown_unit:
+        raise NotFound(f"resource {unit_id} does not exist")
+    if outcome.reason is locations.Refusal.not_a_unit:
+        raise Invalid(outcome.detail or "not a unit", field="unit_id")
+    if not outcome.accepted:
+        field = "at" if outcome.reason in (locations.Refusal.future, locations.Refusal.too_old) else "location"
+        raise Invalid(outcome.detail or "not a fix", field=field)
+    return outcome, result.fix_ids[0], result.units[unit_id]
 
 
-def _speed_kmh(unit: Resource, lon: float, lat: float, at: datetime) -> float | None:
-    """Speed implied by travelling from the unit's last trusted fix to this one; None without a previous fix."""
-    if unit.last_fix_at is None or at <= unit.last_fix_at:
-        return None
-    last = to_shape(unit.location)
-    _, _, metres = _geod.inv(last.x, last.y, lon, lat)
-    hours = (at - unit.last_fix_at).total_seconds() / 3600
-    return float(metres / 1000 / hours) if hours > 0 else None
+async def report_locations(
+    session: AsyncSession, *, raw_fixes: Sequence[Any], caller: Caller, keep_days: int, stream_s: float = 0.0
+) -> list[locations.Outcome]:
+    """A batch of fixes (a gateway's, or a phone's backlog): each judged on its own; the outcome of each. A unit's
+    ``unit.location`` event is written at most once per ``stream_s`` (command/locations.py)."""
+    result = await locations.ingest(
+        session, raw_fixes=raw_fixes, caller=caller, now=utcnow(), keep_days=keep_days, stream_s=stream_s
+    )
+    return result.outcomes
 
 
-async def track(session: AsyncSession, *, unit_id: int, limit: int = 100) -> list[UnitFix]:
-    """The unit's newest fixes (trusted or not), newest first."""
-    return await repo.track(session, unit_id=unit_id, limit=limit)
+async def sweep_positions(session: AsyncSession, *, now: datetime, stream_s: float) -> int:
+    """The newest position of each unit that moved within its stream interval, sent once that interval is over."""
+    return await locations.send_positions(session, now=now, stream_s=stream_s)
+
+
+async def track(
+    session: AsyncSession, *, unit_id: int, since: datetime, until: datetime, limit: int = 100
+) -> list[UnitFix]:
+    """The unit's fixes (trusted or not) observed between ``since`` and ``until``, newest first."""
+    return await repo.track(session, unit_id=unit_id, since=since, until=until, limit=limit)
+
+
+async def assign_gateway_units(session: AsyncSession, *, user_id: int, unit_ids: Collection[int]) -> None:
+    """The units a gateway account reports for, replacing those it had. Each must be a unit."""
+    if unit_ids:
+        rows = await gis.unit_rows(session, unit_ids=sorted(set(unit_ids)), lock=False)
+        wrong = sorted(u for u in set(unit_ids) if u not in rows or rows[u]["status"] is None)
+        if wrong:
+            raise Invalid(f"not units: {', '.join(map(str, wrong[:10]))}", field="unit_ids")
+    await repo.assign_gateway_units(session, user_id=user_id, unit_ids=unit_ids)
 
 
 async def sweep_dispatch_timers(
@@ -256,3 +262,8 @@ async def sweep_dispatch_timers(
             events=[Happened(event, _dispatch_data(dispatch), unit_id=dispatch.unit_id)],
         )
     return handled
+
+
+async def sweep_fix_partitions(session: AsyncSession, *, now: datetime, days_ahead: int, keep_days: int) -> int:
+    """unit_fix's day partitions made ahead and detached after ``keep_days`` (command/fix_partitions.py)."""
+    return await fix_partitions.sweep(session, today=now.date(), days_ahead=days_ahead, keep_days=keep_days)

@@ -112,6 +112,17 @@ class Settings(BaseSettings):
     straight_line_speed_kmh: float = Field(default=30.0, gt=0, le=300)
     straight_line_detour: float = Field(default=1.4, ge=1, le=5)
     unit_fix_stale_minutes: float = Field(default=10.0, gt=0, le=7 * 24 * 60)
+    # Location ingest (command/locations.py). Every fix is kept location_keep_days (older ones are refused, and the
+    # day partitions of unit_fix older than that are detached by the fix_partitions sweep, which also creates
+    # location_partition_days_ahead days ahead; detached tables stay for the operator to archive or drop). One caller
+    # (a gateway, a phone) may send location_max_fixes_per_second fixes a second, summed over every worker (429).
+    location_keep_days: int = Field(default=90, ge=1, le=3650)
+    # At most one unit.location event per unit per location_stream_seconds reaches the live streams (0: one per
+    # fix); the positions sweep (every location_stream_seconds) sends a unit's newest position when its interval ends.
+    location_stream_seconds: float = Field(default=1.0, ge=0, le=60)
+    location_partition_days_ahead: int = Field(default=7, ge=1, le=60)
+    location_max_fixes_per_second: int = Field(default=5000, ge=1, le=1_000_000)
+    fix_partition_sweep_seconds: float = Field(default=3600.0, gt=0)
     # Recommendation: a unit farther than this by travel time is not proposed (it counts as "too far").
     recommend_max_eta_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
     # Default impact radii in metres by incident subtype, [IV, III, II, I], over the table of gis.impact.

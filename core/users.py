@@ -27,13 +27,14 @@ _DUMMY_HASH = _hasher.hash("commandpost-timing-equaliser")
 
 
 class Role(StrEnum):
-    """The five roles of API.md. ``admin`` may call every endpoint."""
+    """The six roles of API.md. ``admin`` may call every endpoint."""
 
     admin = "admin"
     duty_officer = "duty_officer"
     commander = "commander"
     field_unit = "field_unit"
     observer = "observer"
+    gateway = "gateway"  # a vehicle tracking system: reports locations for the units assigned to it, nothing else
 
 
 class AppUser(Base):

@@ -85,6 +85,11 @@ class Resource(Base):
     status: Mapped[str | None] = mapped_column(String(32))
     location: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     last_fix_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The last unit.location event written for this unit: when, and the fix time it carried. The live stream gets at
+    # most one such event per unit per location_stream_seconds (gis/units.py): a fix within the interval moves the
+    # unit without one, and the positions sweep writes the newest when the interval is over.
+    location_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    location_event_fix_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Where the row came from ('api', 'osm', 'demo', 'import:<file>'); with external_id, what makes a re-import
     # update the row instead of adding a second one.
     source: Mapped[str] = mapped_column(String(200), nullable=False, server_default="api")
@@ -108,6 +113,12 @@ class Resource(Base):
             "type",
             postgresql_include=["last_fix_at"],
             postgresql_where=text("status = 'available'"),
+        ),
+        # Only the units whose newest position has not been sent yet: the positions sweep's work, kept small.
+        Index(
+            "ix_resource_position_unsent",
+            "location_event_at",
+            postgresql_where=text("last_fix_at IS DISTINCT FROM location_event_fix_at"),
         ),
     )
 

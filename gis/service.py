@@ -48,14 +48,16 @@ from gis.schemas import (
     TileLayer,
     resource_event_data,
 )
+from gis.units import Move, move_units, unit_rows, unsent_positions
 
 __all__ = [
     "Resource", "affected", "build_road_graph", "clean_file_name", "create_resource", "export_layer",
-    "get_jurisdiction", "get_resource", "get_zone", "impact_area", "import_layer", "import_osm", "isochrone",
+    "Move", "get_jurisdiction", "get_resource", "get_zone", "impact_area", "import_layer", "import_osm", "isochrone",
     "jurisdiction_containing", "jurisdiction_names_covering", "jurisdictions_covering", "list_jurisdictions",
-    "list_resources", "list_zones", "nearest_by_road", "render_tile", "resources_in_zone",
+    "list_resources", "list_zones", "move_units", "nearest_by_road", "render_tile", "resources_in_zone",
     "resources_within", "road_speeds", "route", "set_unit_location", "set_unit_status", "tile",
-    "tile_bounds", "tile_sql", "travel_times", "unit_counts", "units_nearest_by_line", "zones_containing",
+    "tile_bounds", "tile_sql", "travel_times", "unit_counts", "unit_rows", "unsent_positions", "units_nearest_by_line",
+    "zones_containing",
 ]  # fmt: skip
 
 # ``Resource`` is named here only as the type of what the registry functions return (a unit or facility row):
@@ -184,7 +186,8 @@ async def set_unit_location(session: AsyncSession, *, unit_id: int, lon: float, 
     if unit.last_fix_at is not None and at < unit.last_fix_at:
         return unit
     unit.location = from_shape(ShapelyPoint(lon, lat), srid=4326)
-    unit.last_fix_at = at
+    unit.last_fix_at = unit.location_event_fix_at = at
+    unit.location_event_at = utcnow()
     _bump(unit)
     await session.flush()
     await session.refresh(unit, ["location"])

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from core.settings import get_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from registry import load_metadata  # noqa: E402  (migrations/ is a folder of scripts, not a package)
+from registry import include_object, load_metadata  # noqa: E402  (migrations/ is a folder of scripts, not a package)
 
 config = context.config
 target_metadata = load_metadata()
@@ -28,7 +28,7 @@ def _configure(connection: Connection | None = None, **kwargs: object) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        include_object=alembic_helpers.include_object,
+        include_object=include_object,
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
         compare_type=True,

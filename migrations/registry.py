@@ -6,7 +6,10 @@ Add a package's models module here when it gains tables.
 from __future__ import annotations
 
 import importlib
+import re
+from typing import Any
 
+from geoalchemy2 import alembic_helpers
 from sqlalchemy import MetaData
 
 MODEL_MODULES = [
@@ -28,3 +31,15 @@ def load_metadata() -> MetaData:
     from core.db import Base
 
     return Base.metadata
+
+
+# Partitions are made by the application (command.fix_partitions), not by models: autogenerate must not see them.
+PARTITION_NAME = re.compile(r"unit_fix_(?:default|p\d{8})")
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """geoalchemy2's filter, and no table that is a partition (nor its indexes)."""
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    if table is not None and PARTITION_NAME.fullmatch(table):
+        return False
+    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))

@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from core.events import EventEnvelope
 from notify.bus import Doorbell
@@ -27,25 +28,37 @@ ReadAfter = Callable[[int, int], Awaitable[Sequence[EventEnvelope]]]
 Newest = Callable[[], Awaitable[int]]
 
 
+class Delivery(NamedTuple):
+    """An event for one client: its id, its wire form, and the event itself (for a ``UnitView`` to judge, in the
+    order the client receives events). Id -1 is the marker of a client cut off."""
+
+    id: int
+    text: str
+    envelope: EventEnvelope | None
+
+
+CUT = Delivery(-1, "", None)
+
+
 @dataclass(eq=False)
 class Subscription:
     """One client's place in the hub: its filter, its bounded queue of serialised events, and why it was cut."""
 
     filter: EventFilter
-    queue: asyncio.Queue[tuple[int, str]]
+    queue: asyncio.Queue[Delivery]
     cut: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, event_id: int, text: str) -> None:
+    def offer(self, envelope: EventEnvelope, text: str) -> None:
         if self.cut.is_set():
             return
         try:
-            self.queue.put_nowait((event_id, text))
+            self.queue.put_nowait(Delivery(envelope.id, text, envelope))
         except asyncio.QueueFull:
             # Too slow: drop what is queued (memory back at once) and leave one marker telling the sender to close.
             self.cut.set()
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait((-1, ""))
+            self.queue.put_nowait(CUT)
 
 
 def serialise(envelope: EventEnvelope) -> str:
@@ -134,7 +147,7 @@ class Hub:
                 text = serialise(envelope)
                 for subscription in tuple(self._subscriptions):
                     if subscription.filter.accepts(envelope):
-                        subscription.offer(envelope.id, text)
+                        subscription.offer(envelope, text)
                 self.last_id = envelope.id
             if len(batch) < BATCH:  # all read for now: what commits later rings (or the poll finds it)
                 if self.last_id > started_at and self._doorbell is not None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from core.events import EventEnvelope
+from notify.view import inside, position_of
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,11 @@ class EventFilter:
         data = envelope.data
         if self.incident_id is not None and _incident_of(envelope) != self.incident_id:
             return False
-        if self.bbox is not None:
-            position = _position(data)
-            if position is not None and not _inside(position, self.bbox):
+        # A unit event's place in the bbox is the client's UnitView's to judge (notify/view.py): it may be news
+        # that the unit left.
+        if self.bbox is not None and not envelope.type.startswith("unit."):
+            position = position_of(data)
+            if position is not None and not inside(position, self.bbox):
                 return False
         return True
 
@@ -34,17 +36,3 @@ def _incident_of(envelope: EventEnvelope) -> object:
     if envelope.type.startswith("incident."):
         return envelope.data.get("id")
     return envelope.data.get("incident_id")
-
-
-def _position(data: dict[str, Any]) -> tuple[float, float] | None:
-    location = data.get("location")
-    if isinstance(location, dict) and location.get("type") == "Point":
-        coordinates = location.get("coordinates") or []
-        if len(coordinates) >= 2:
-            return float(coordinates[0]), float(coordinates[1])
-    return None
-
-
-def _inside(position: tuple[float, float], bbox: tuple[float, float, float, float]) -> bool:
-    lon, lat = position
-    return bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]

@@ -17,6 +17,8 @@ from notify.hub import Subscription as Subscription  # what a websocket endpoint
 from notify.hub import serialise as serialise
 from notify.live import LiveStream as LiveStream
 from notify.live import build_live_stream as build_live_stream
+from notify.view import UnitView as UnitView  # a bbox client's view of the units (unit.left_view)
+from notify.view import left_view_text as left_view_text
 
 # Events read per page of a replay: a client far behind is caught up in bounded reads, never in one.
 REPLAY_PAGE = 500

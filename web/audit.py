@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_ONLY: dict[str, Any] = {"x-read-only": True}
+# Routes whose traffic is audited per burst (per caller, route and status), not one row per request: location fixes,
+# many a second from every unit, are their own record.
+IN_BURSTS: dict[str, Any] = {"x-audit": "burst"}
 # A burst's counter outlives the burst a little, so that its total can still be read when the burst closes.
 _COUNTER_GRACE_S = 60.0
 
@@ -47,6 +50,12 @@ def is_audited(request: Request) -> bool:
     if route is None or request.method not in MUTATING_METHODS:
         return False
     return not (getattr(route, "openapi_extra", None) or {}).get("x-read-only", False)
+
+
+def audited_in_bursts(request: Request) -> bool:
+    """True for a route declared with ``openapi_extra=IN_BURSTS``."""
+    route = request.scope.get("route")
+    return (getattr(route, "openapi_extra", None) or {}).get("x-audit") == "burst"
 
 
 def set_actor(request: Request, *, username: str | None, role: str | None) -> None:
@@ -85,8 +94,16 @@ def _fields(request: Request) -> dict[str, Any]:
 
 
 async def audit_success(session: AsyncSession, request: Request) -> None:
-    """The audit row of a successful mutation, in the mutation's own transaction."""
-    await record_audit(session, outcome="ok", **_fields(request))
+    """The audit row of a successful mutation, in the mutation's own transaction (a route audited in bursts counts
+    its success after the commit instead: ``audit_burst_success``)."""
+    if not audited_in_bursts(request):
+        await record_audit(session, outcome="ok", **_fields(request))
+
+
+async def audit_burst_success(request: Request, bursts: BurstAudit) -> None:
+    """Count a committed success of a route audited in bursts; the first of a burst writes the burst's row."""
+    if audited_in_bursts(request):
+        await bursts.record(request, outcome="ok", status_code=200)
 
 
 async def audit_apart(
@@ -117,7 +134,7 @@ async def audit_failure(request: Request, bursts: BurstAudit, *, outcome: str, s
     otherwise (``bursts``: the app's, which writes through the app's sessionmaker)."""
     for row in getattr(request.state, "rows_on_failure", []):
         await audit_apart(request, bursts.sessionmaker, **row)
-    if getattr(request.state, "role", None) is None:
+    if getattr(request.state, "role", None) is None or audited_in_bursts(request):
         await bursts.record(request, outcome=outcome, status_code=status_code)
     else:
         await audit_apart(request, bursts.sessionmaker, outcome=outcome, status_code=status_code)
@@ -152,11 +169,13 @@ class BurstAudit:
     async def record(self, request: Request, *, outcome: str, status_code: int) -> None:
         """Count the failure; the first of a burst writes the burst's row."""
         client = request.client.host if request.client else "-"
-        action = _fields(request)["action"]
-        key = f"audit:{status_code}:{action}:{client}"
+        fields = _fields(request)
+        # A signed-in caller's traffic (a route audited in bursts) is counted per caller; a stranger's per address.
+        who = fields["actor"] if fields["role"] is not None else "-"
+        key = f"audit:{status_code}:{fields['action']}:{client}:{who}"
         if await self.counters.hit(key, window_s=self.burst_s + _COUNTER_GRACE_S) != 1:
             return
-        target = {**_fields(request)["target"], "count": 1, "burst_s": self.burst_s}
+        target = {**fields["target"], "count": 1, "burst_s": self.burst_s}
         entry_id = await audit_apart(
             request, self.sessionmaker, outcome=outcome, status_code=status_code, target=target
         )

@@ -30,8 +30,8 @@ _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 class Counters(Protocol):
     """Counts and blocks by key, each forgotten after its time."""
 
-    async def hit(self, key: str, *, window_s: float) -> int:
-        """Add one to ``key``'s count and return it; a count lives ``window_s`` from its first hit."""
+    async def hit(self, key: str, *, window_s: float, amount: int = 1) -> int:
+        """Add ``amount`` (one) to ``key``'s count and return it; a count lives ``window_s`` from its first hit."""
         ...
 
     async def take(self, key: str) -> int:
@@ -60,15 +60,15 @@ class MemoryCounters:
         self._counts: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._blocks: OrderedDict[str, float] = OrderedDict()
 
-    async def hit(self, key: str, *, window_s: float) -> int:
+    async def hit(self, key: str, *, window_s: float, amount: int = 1) -> int:
         now = self._clock()
         count, until = self._counts.get(key, (0, 0.0))
         if until <= now:
             count, until = 0, now + window_s
-        self._counts[key] = (count + 1, until)
+        self._counts[key] = (count + amount, until)
         self._counts.move_to_end(key)
         self._trim(self._counts)
-        return count + 1
+        return count + amount
 
     async def take(self, key: str) -> int:
         count, until = self._counts.pop(key, (0, 0.0))
@@ -99,10 +99,10 @@ class RedisCounters:
         self._redis = client
         self._prefix = f"{prefix}:limits:"
 
-    async def hit(self, key: str, *, window_s: float) -> int:
+    async def hit(self, key: str, *, window_s: float, amount: int = 1) -> int:
         name = self._prefix + key
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
+            pipe.incrby(name, amount)
             pipe.pexpire(name, max(1, int(window_s * 1000)), nx=True)
             count, _ = await pipe.execute()
         return int(count)
@@ -141,11 +141,11 @@ class FallbackCounters:
             log.warning("Redis does not answer (%s): counting sign-in failures in this worker's memory", exc)
         return self.fallback
 
-    async def hit(self, key: str, *, window_s: float) -> int:
+    async def hit(self, key: str, *, window_s: float, amount: int = 1) -> int:
         try:
-            return await self.primary.hit(key, window_s=window_s)
+            return await self.primary.hit(key, window_s=window_s, amount=amount)
         except _REDIS_DOWN as exc:
-            return await self._down(exc).hit(key, window_s=window_s)
+            return await self._down(exc).hit(key, window_s=window_s, amount=amount)
 
     async def take(self, key: str) -> int:
         taken = await self.fallback.take(key)

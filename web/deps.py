@@ -17,7 +17,7 @@ from core.settings import Settings
 from core.users import Role, Signer, signer
 from incidents import service as incident_service
 from incidents.schemas import IncidentRecord
-from web.audit import audit_success, is_audited, set_actor
+from web.audit import audit_burst_success, audit_success, is_audited, set_actor
 from web.security import AuthCache, TokenClaims, password_stamp, verify_token
 from web.state import state_of
 
@@ -48,6 +48,8 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
             await audit_success(session, request)
         await session.commit()
         await state.live.announce(take_pending_event_ids(session))
+        if is_audited(request):
+            await audit_burst_success(request, state.audit_bursts)
 
 
 # scope="function": the commit happens before the response leaves, so a 201 means the change is durable.
@@ -140,7 +142,10 @@ def require(*roles: Role) -> Callable[..., Coroutine[Any, Any, CurrentUser]]:
     return check
 
 
-AnyUser = Annotated[CurrentUser, Depends(current_user)]
+# Every person: a gateway account (a machine that reports locations) reads nothing and is refused everywhere else.
+PEOPLE = tuple(role for role in Role if role is not Role.gateway)
+AnyUser = Annotated[CurrentUser, Depends(require(*PEOPLE))]
+SignedIn = Annotated[CurrentUser, Depends(current_user)]
 
 
 # ------------------------------------------------------------------------ what the caller may see (command's rule)

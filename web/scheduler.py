@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -46,6 +46,7 @@ class Sweep:
     name: str
     every: Callable[[Settings], float]
     run: SweepFn
+    at_start: bool = False  # also run once as soon as the scheduler starts, not only after the first period
 
 
 SWEEPS: dict[str, Sweep] = {}
@@ -83,6 +84,23 @@ async def _situation_changes(session: AsyncSession, now: datetime, settings: Set
 
 
 register(Sweep("command.situation", lambda s: s.situation_sweep_seconds, _situation_changes))
+
+
+async def _fix_partitions(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    return await command_service.sweep_fix_partitions(
+        session, now=now, days_ahead=settings.location_partition_days_ahead, keep_days=settings.location_keep_days
+    )
+
+
+async def _positions(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    return await command_service.sweep_positions(session, now=now, stream_s=settings.location_stream_seconds)
+
+
+register(Sweep("command.positions", lambda s: max(s.location_stream_seconds, 0.5), _positions))
+
+
+# Also at start: a fresh database has only the default partition.
+register(Sweep("command.fix_partitions", lambda s: s.fix_partition_sweep_seconds, _fix_partitions, at_start=True))
 
 
 async def run_sweep(
@@ -154,6 +172,7 @@ class Scheduler:
                 id=sweep.name,
                 max_instances=1,
                 coalesce=True,
+                **({"next_run_time": datetime.now(UTC)} if sweep.at_start else {}),
             )
         aps.start()
         return aps

@@ -166,7 +166,9 @@ def _operations(rng: random.Random, units: list[int], incidents_: list[int], n: 
     def location(unit: int, i: int) -> Work:
         at = base + timedelta(seconds=i)
         lon, lat = 104.06 + rng.random() * 0.0001, 30.67 + rng.random() * 0.0001
-        return lambda s: command.report_location(s, unit_id=unit, lon=lon, lat=lat, at=at, caller=COMMANDER)
+        return lambda s: command.report_location(
+            s, unit_id=unit, lon=lon, lat=lat, at=at, caller=COMMANDER, keep_days=90
+        )
 
     def ack(unit: int) -> Work:
         async def run(s: AsyncSession) -> None:

@@ -9,13 +9,12 @@ import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from geoalchemy2 import alembic_helpers
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import migrate
-from migrations.registry import load_metadata
+from migrations.registry import include_object, load_metadata
 from tests.conftest import drop_database, fresh_database_url
 
 EXPECTED_TABLES = {"event", "app_user", "audit_log"}
@@ -68,7 +67,7 @@ async def test_empty_to_head_then_down_and_up_again(empty_database: str) -> None
 def _diff(connection: Connection, metadata: MetaData) -> list[object]:
     context = MigrationContext.configure(
         connection,
-        opts={"include_object": alembic_helpers.include_object, "compare_type": True},
+        opts={"include_object": include_object, "compare_type": True},
     )
     return list(compare_metadata(context, metadata))
 

@@ -15,6 +15,7 @@ import pytest
 
 from core.events import Event, EventEnvelope
 from core.settings import Settings
+from notify.hub import Delivery
 from notify.live import LiveStream, build_live_stream
 from notify.schemas import EventFilter
 from tests.notify.conftest import Events
@@ -33,7 +34,7 @@ async def _started(settings: Settings, events: Events) -> LiveStream:
     return live
 
 
-async def _next(queue: asyncio.Queue[tuple[int, str]], what: str) -> tuple[int, str]:
+async def _next(queue: asyncio.Queue[Delivery], what: str) -> Delivery:
     try:
         return await asyncio.wait_for(queue.get(), 10)
     except TimeoutError:
@@ -55,7 +56,7 @@ async def test_rung_events_reach_matching_subscribers_in_order(live_settings: Se
         )
         await live.doorbell.ring(four)
         got = [await _next(everything.queue, f"event {n} of 3 to the unfiltered client") for n in (1, 2, 3)]
-        assert [i for i, _ in got] == [two, three, four]
+        assert [i for i, *_ in got] == [two, three, four]
         async with events.sessions() as session:
             stored = await session.get(Event, two)
             assert stored is not None

@@ -95,6 +95,11 @@ async def test_users_add_then_sign_in(served: str, cli_env: dict[str, str]) -> N
         run, cli_env, "users", "add", "nounit", "--role", "field_unit", "--password-stdin", stdin="another-pass\n"
     )
     assert unbound.returncode == 2 and "unit" in unbound.stderr
+    no_such_units = await asyncio.to_thread(
+        run, cli_env, "users", "add", "avl", "--role", "gateway", "--units", "17,40-42", "--password-stdin",
+        stdin="gateway-pass-1\n",
+    )  # fmt: skip
+    assert no_such_units.returncode == 2 and "not units: 17, 40, 41, 42" in no_such_units.stderr
 
     async with httpx.AsyncClient(base_url=served) as client:
         token = await client.post("/api/v1/auth/token", data={"username": "zhao.field", "password": "field-pass-123"})

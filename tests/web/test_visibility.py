@@ -62,6 +62,7 @@ NO_INCIDENT_DATA = {
     ("GET", "/api/v1/plans/{plan_id}"),
     ("POST", "/api/v1/units/{unit_id}/status"),  # a unit's own status: units are public, incidents are not
     ("POST", "/api/v1/units/{unit_id}/location"),
+    ("POST", "/api/v1/units/locations"),  # fixes of units (each checked against the caller), no incident data
 }
 # Websocket routes: /ws/command refuses field units before sending anything (tests/web/test_live.py
 # test_field_unit_may_not_watch_the_command_room); a new one must be classified here.

@@ -47,6 +47,9 @@ def upgrade_command(quiet: bool) -> None:
         say(f"database {name} migrated to {migrate.head_revision()} ({len(pending)} step(s))")
     else:
         say(f"database {name} is up to date ({migrate.head_revision()})")
+    made = asyncio.run(_fix_partitions(settings))
+    if made:
+        say(f"unit_fix: {made} day partition(s) made or detached")
     if settings.admin_password is not None:
         done = asyncio.run(_ensure_admin(settings))
         say(f"admin user {done} from COMMANDPOST_ADMIN_PASSWORD")
@@ -60,6 +63,20 @@ def downgrade_command(revision: str) -> None:
 
     migrate.downgrade(load_settings().database_url, revision)
     say(f"database downgraded to {revision}")
+
+
+async def _fix_partitions(settings: Settings) -> int:
+    """The scheduler's partition sweep, once now: the service starts with today's partition in place."""
+    from command.service import sweep_fix_partitions
+    from core.clock import utcnow
+
+    async with unit_of_work(settings) as session:
+        return await sweep_fix_partitions(
+            session,
+            now=utcnow(),
+            days_ahead=settings.location_partition_days_ahead,
+            keep_days=settings.location_keep_days,
+        )
 
 
 async def _ensure_admin(settings: Settings) -> str:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from core.errors import Unauthenticated
 from core.users import get_by_username, verify_password_off_loop
 from web.audit import add_row_on_failure, set_actor
-from web.deps import AnyUser, SessionDep, SettingsDep
+from web.deps import SessionDep, SettingsDep, SignedIn
 from web.security import issue_token
 from web.signin import Trip
 from web.state import state_of
@@ -74,6 +74,6 @@ def _audit_lockout(request: Request, trip: Trip) -> None:
 
 
 @router.get("/me", name="auth.me", response_model=MeOut, response_model_exclude_none=True)
-async def me(user: AnyUser) -> MeOut:
+async def me(user: SignedIn) -> MeOut:
     """The caller's name, role and, for a field unit, its unit."""
     return MeOut(username=user.username, role=user.role.value, unit_id=user.unit_id)

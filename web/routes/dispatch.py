@@ -7,18 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from command import service
-from command.schemas import (
-    MAX_AD_HOC_COUNT,
-    DispatchIn,
-    DispatchOut,
-    FixOut,
-    LocationIn,
-    LocationReport,
-    Recommendations,
-    Situation,
-    StatusIn,
-)
-from core.errors import NotFound
+from command.schemas import MAX_AD_HOC_COUNT, DispatchIn, DispatchOut, Recommendations, Situation, StatusIn
 from core.users import Role
 from gis.schemas import ResourceOut
 from web.audit import add_target
@@ -85,25 +74,6 @@ async def unit_status(unit_id: int, body: StatusIn, session: SessionDep, user: C
         session, unit_id=unit_id, status=body.status, caller=caller_of(user), reason=body.reason
     )
     return ResourceOut.of(unit)
-
-
-@router.post("/units/{unit_id}/location", name="units.location")
-async def unit_location(unit_id: int, body: LocationIn, session: SessionDep, user: Crew) -> LocationReport:
-    """A position fix. An implausible one (impossible speed since the last) is kept on the track, flagged
-    ``trusted: false``, and moves nothing."""
-    fix, unit = await service.report_location(
-        session, unit_id=unit_id, lon=body.lon, lat=body.lat, at=body.at, caller=caller_of(user)
-    )
-    return LocationReport(unit=ResourceOut.of(unit), fix=FixOut.of(fix))
-
-
-@router.get("/units/{unit_id}/track", name="units.track")
-async def unit_track(unit_id: int, session: SessionDep, user: AnyUser, limit: int = 100) -> ListOf[FixOut]:
-    """The unit's latest fixes, newest first (at most 500 are kept)."""
-    if not service.may_see_unit(caller_of(user), unit_id):
-        raise NotFound(f"unit {unit_id} does not exist")
-    fixes = await service.track(session, unit_id=unit_id, limit=min(max(limit, 1), 500))
-    return list_of([FixOut.of(f) for f in fixes])
 
 
 @router.get("/situation", name="situation.get")

@@ -3,7 +3,9 @@
 Protocol: connect with a token — offered as the subprotocols ``["commandpost.bearer", "<token>"]`` (preferred: it
 stays out of URLs), as ``?token=``, or sent as the first message ``{"type": "auth", "token": "<token>"}`` within
 ``ws_auth_timeout_s`` (web/socket_auth.py) — and optionally ``since=<event id>``, ``incident=<id>``,
-``types=incident.,unit.``, ``bbox=minlon,minlat,maxlon,maxlat``. Each message is ``{"id", "type", "at", "data"}``
+``types=incident.,unit.``, ``bbox=minlon,minlat,maxlon,maxlat`` (a unit shown inside it that moves out gets one
+``unit.left_view`` message: ``{"id", "type", "at", "data": {"id": <unit>, "location"}}``, carrying the id of the
+event that moved it, and nothing more until it is back). Each message is ``{"id", "type", "at", "data"}``
 with strictly increasing ids. Heartbeats are websocket pings (the server's). A client that connects with
 ``ready=1`` first gets ``{"type": "ready", "last_id": n}`` once it is subscribed (and the replay is sent): every
 event after ``n`` follows.
@@ -31,7 +33,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from core.bounds import ascii_whole_number
 from core.errors import Invalid
-from core.events import newest_event_id
+from core.events import EventEnvelope, newest_event_id
 from core.users import Role
 from notify import service as notify
 from notify.schemas import EventFilter
@@ -66,7 +68,17 @@ async def _parse(
     return since_id, EventFilter(incident_id=incident_id, type_prefixes=prefixes, bbox=bbox_param(bbox))
 
 
-async def _replay(ws: WebSocket, watcher: SocketUser, after_id: int, event_filter: EventFilter) -> int:
+def _through(view: notify.UnitView | None, envelope: EventEnvelope, text: str | None = None) -> str | None:
+    """What the client gets of an event: the event, the news that a unit left its view, or nothing."""
+    verdict = view.judge(envelope) if view is not None else "send"
+    if verdict == "send":
+        return text if text is not None else notify.serialise(envelope)
+    return notify.left_view_text(envelope) if verdict == "left" else None
+
+
+async def _replay(
+    ws: WebSocket, watcher: SocketUser, after_id: int, event_filter: EventFilter, view: notify.UnitView | None
+) -> int:
     """Send every committed event after ``after_id`` that passes the filter (notify's replay, page by page, the
     watcher still proven before each page); returns the last id looked at."""
     last = after_id
@@ -75,17 +87,20 @@ async def _replay(ws: WebSocket, watcher: SocketUser, after_id: int, event_filte
         async for page in pages:
             await watcher.still_proven()
             for envelope in page.events:
-                await ws.send_text(notify.serialise(envelope))
+                if (text := _through(view, envelope)) is not None:
+                    await ws.send_text(text)
             last = page.last_id
     return last
 
 
-async def _send(ws: WebSocket, watcher: SocketUser, subscription: notify.Subscription, last: int) -> None:
-    """Live events from the hub, skipping what the replay already sent; ends when the client is cut off or its
-    user is no longer proven."""
+async def _send(
+    ws: WebSocket, watcher: SocketUser, subscription: notify.Subscription, last: int, view: notify.UnitView | None
+) -> None:
+    """Live events from the hub, skipping what the replay already sent, judged by the client's view in the order
+    it receives them; ends when the client is cut off or its user is no longer proven."""
     while True:
-        event_id, text = await subscription.queue.get()
-        if event_id < 0:  # the hub cut this client off
+        event_id, text, envelope = await subscription.queue.get()
+        if event_id < 0 or envelope is None:  # the hub cut this client off
             await ws.close(code=TOO_SLOW, reason=f"too slow; reconnect with since={last}")
             return
         if event_id > last:
@@ -94,7 +109,8 @@ async def _send(ws: WebSocket, watcher: SocketUser, subscription: notify.Subscri
             except Refused as exc:
                 await ws.close(code=exc.code, reason=exc.reason)
                 return
-            await ws.send_text(text)
+            if (message := _through(view, envelope, text)) is not None:
+                await ws.send_text(message)
             last = event_id
 
 
@@ -149,13 +165,15 @@ async def command_room(
 
     hub = state_of(ws).live.hub
     subscription = hub.subscribe(event_filter)
+    area = event_filter.bbox
+    view = notify.UnitView(area) if area is not None else None
     try:
         # Subscribe first, then replay: whatever commits meanwhile is in the queue, and ids already sent are skipped.
-        last = await _replay(ws, watcher, since_id, event_filter) if since_id is not None else hub.last_id
+        last = await _replay(ws, watcher, since_id, event_filter, view) if since_id is not None else hub.last_id
         if ready in ("1", "true"):  # opt-in, so older clients see only events: "subscribed, live from here"
             await ws.send_text(json.dumps({"type": "ready", "last_id": last}))
         tasks = [
-            asyncio.create_task(_send(ws, watcher, subscription, last)),
+            asyncio.create_task(_send(ws, watcher, subscription, last, view)),
             asyncio.create_task(_receive(ws, state_of(ws).settings.ws_max_client_messages_per_s)),
             asyncio.create_task(_watch(ws, watcher)),
         ]
