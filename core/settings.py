@@ -47,6 +47,10 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
     redis_prefix: str = "commandpost"
+    # Each worker's connections to Redis; a command waits up to redis_pool_wait_s for a free one (then: Redis is
+    # treated as away for that call, e.g. counters fall back to memory).
+    redis_max_connections: int = Field(default=50, ge=2, le=10_000)
+    redis_pool_wait_s: float = Field(default=2.0, gt=0, le=60)
 
     secret_key: SecretStr | None = None
     admin_password: SecretStr | None = None

@@ -75,6 +75,21 @@ async def _bootstrap_admin(settings: Settings, sessionmaker: async_sessionmaker[
         log.warning("could not create or reset the admin user at start-up: %s", exc)
 
 
+def _redis_client(settings: Settings) -> redis_async.Redis:
+    """The worker's Redis client. Its pool waits (up to ``redis_pool_wait_s``) for one of its ``redis_max_connections``
+    to be free rather than failing at once: redis-py's default pool refuses the 101st concurrent command, which a
+    burst of 200 requests each counting something in Redis reaches."""
+    assert settings.redis_url is not None
+    pool = redis_async.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_wait_s,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+    )
+    return redis_async.Redis.from_pool(pool)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -93,11 +108,7 @@ def create_app(
             writes, reads = create_sessionmaker(engine), create_read_sessionmaker(engine)
         else:
             writes = reads = sessionmaker
-        redis = (
-            redis_async.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-            if settings.redis_url
-            else None
-        )
+        redis = _redis_client(settings) if settings.redis_url else None
         counters = build_counters(redis, settings.redis_prefix)
         audit_bursts = BurstAudit(counters, writes, burst_s=settings.audit_burst_seconds)
         if engine is not None:  # never in the background on a borrowed (test) connection: closed at shutdown
