@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from core.events import EventEnvelope
 from notify.bus import Doorbell
-from notify.schemas import EventFilter
+from notify.schemas import StreamFilter
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ CUT = Delivery(-1, "", None)
 class Subscription:
     """One client's place in the hub: its filter, its bounded queue of serialised events, and why it was cut."""
 
-    filter: EventFilter
+    filter: StreamFilter
     queue: asyncio.Queue[Delivery]
     cut: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -109,7 +109,7 @@ class Hub:
                 log.warning("hub tasks still running after 5 s: %s", [t.get_name() for t in pending])
         self._tasks = []
 
-    def subscribe(self, event_filter: EventFilter) -> Subscription:
+    def subscribe(self, event_filter: StreamFilter) -> Subscription:
         subscription = Subscription(filter=event_filter, queue=asyncio.Queue(maxsize=self.queue_size))
         self._subscriptions.add(subscription)
         return subscription
