@@ -74,12 +74,14 @@ async def acknowledge(dispatch_id: int, session: SessionDep, user: Crew) -> Disp
 
 
 @router.post("/dispatches/{dispatch_id}/escalation/ack", name="dispatch.escalation_ack", response_model=DispatchOut)
-async def acknowledge_escalation(dispatch_id: int, session: SessionDep, user: Commander) -> DispatchOut:
+async def acknowledge_escalation(
+    dispatch_id: int, request: Request, session: SessionDep, user: Commander
+) -> DispatchOut:
     """A commander takes an escalated dispatch in hand: the escalation closes (who, when, ``acknowledged``).
     409 if the dispatch was never escalated; a second acknowledgement changes nothing and answers the same."""
-    return DispatchOut.of(
-        await service.acknowledge_escalation(session, dispatch_id=dispatch_id, caller=caller_of(user))
-    )
+    dispatch = await service.acknowledge_escalation(session, dispatch_id=dispatch_id, caller=caller_of(user))
+    add_target(request, dispatch_id=dispatch.id, unit_id=dispatch.unit_id, handled_by=dispatch.escalation_handled_by)
+    return DispatchOut.of(dispatch)
 
 
 @router.post("/units/{unit_id}/status", name="units.status", response_model=ResourceOut)
