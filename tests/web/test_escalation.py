@@ -74,7 +74,10 @@ async def test_a_commander_handles_an_escalation_once_and_it_is_audited(
     assert list(await session.scalars(events)) == ["dispatch.escalation_handled"]
     rows = select(AuditEntry).where(AuditEntry.action == "dispatch.escalation_ack").order_by(AuditEntry.id)
     audited = [(r.actor, r.outcome, (r.target or {}).get("dispatch_id")) for r in await session.scalars(rows)]
-    assert [(actor, outcome) for actor, outcome, _ in audited[:2]] == [("cmd.esc", "conflict"), ("crew.esc", "forbidden")]
+    assert [(actor, outcome) for actor, outcome, _ in audited[:2]] == [
+        ("cmd.esc", "conflict"),
+        ("crew.esc", "forbidden"),
+    ]
     assert audited[2:] == [("cmd.esc", "ok", dispatch["id"]), ("cmd.esc", "ok", dispatch["id"])]
 
 
