@@ -88,7 +88,7 @@ async def field_stream(
     # The hub's filter lets every incident event through until the unit's incidents are read (just below); the
     # stream's exact filter decides each event in id order from where this client starts.
     loose = command.field_filter(own, every_incident=True)
-    subscription = hub.subscribe(loose)
+    subscription = hub.subscribe(loose, first=True)  # a crew's alert goes out before the screens' copies
     start = since_id if since_id is not None else hub.last_id
     try:
         async with state.read_sessionmaker() as session:
