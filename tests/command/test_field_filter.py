@@ -1,5 +1,5 @@
-"""A field unit's filter (notify.schemas.UnitFilter, with command's rule): its unit's events, its incidents' events
-from its dispatch on, nothing of another unit; pure, judged in id order."""
+"""A field unit's filter (command.visibility.field_filter: notify's UnitFilter with command's rule): its unit's
+events, its incidents' events from its dispatch on, nothing of another unit; pure, judged in id order."""
 
 from __future__ import annotations
 
