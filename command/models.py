@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import REAL, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Sequence, String, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
@@ -13,7 +15,12 @@ from core.db import Base
 
 class Dispatch(Base):
     """One unit sent to one incident. A unit holds at most one open dispatch: the database says so (a partial
-    unique index), so two commanders racing for the same unit cannot both win."""
+    unique index), so two commanders racing for the same unit cannot both win.
+
+    It also holds the state of its timers (command/timers.py), so that a restart or a second scheduler loses and
+    repeats nothing: the acknowledgement deadline by grade (``ack_due_at``), the re-alert (``warned_at``), the
+    escalation and who handled it, every alert sent (``alerts``: when, why, by which channel), the route's ETA from
+    dispatch (for ``unit.overdue``) and the episodes of ``unit.overdue`` and ``unit.stale`` already raised."""
 
     __tablename__ = "dispatch"
 
@@ -26,18 +33,37 @@ class Dispatch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
-    warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ack_due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the re-alert, once
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalation_handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalation_handled_by: Mapped[str | None] = mapped_column(String(64))
+    escalation_handling: Mapped[str | None] = mapped_column(String(16))  # acknowledged, redispatched, recalled, ...
+    alerts: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, server_default="[]")
+    eta_s: Mapped[float | None] = mapped_column(Float)  # the route's travel time at dispatch
+    eta_method: Mapped[str | None] = mapped_column(String(16))  # road | straight_line
+    en_route_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stale_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The unit's last fix time when unit.stale was raised (None: it had none): a newer fix ends the episode.
+    stale_fix_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     close_reason: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         Index("uq_dispatch_open_unit", "unit_id", unique=True, postgresql_where=text("closed_at IS NULL")),
         Index("ix_dispatch_incident_id", "incident_id"),
+        # The acknowledgement sweep's work: open, unanswered and not yet escalated, by deadline.
         Index(
             "ix_dispatch_open_unacknowledged",
-            "created_at",
-            postgresql_where=text("closed_at IS NULL AND acknowledged_at IS NULL"),
+            "ack_due_at",
+            postgresql_where=text("closed_at IS NULL AND acknowledged_at IS NULL AND escalated_at IS NULL"),
+        ),
+        # Escalations a commander has not handled yet (the situation counts them; redispatch looks them up).
+        Index(
+            "ix_dispatch_escalation_open",
+            "incident_id",
+            postgresql_where=text("escalated_at IS NOT NULL AND escalation_handled_at IS NULL"),
         ),
     )
 

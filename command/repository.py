@@ -4,15 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Boolean, ColumnElement, DateTime, Float, bindparam, delete, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Float,
+    Interval,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command.models import Dispatch, GatewayUnit, UnitFix
 from command.workflow import UnitStatus
+from core.events import Event
 from core.users import AppUser
 
 
@@ -112,9 +127,12 @@ async def track(session: AsyncSession, *, unit_id: int, since: datetime, until: 
     return list(await session.scalars(stmt))
 
 
-async def lock_unacknowledged(session: AsyncSession, *, created_before: datetime, limit: int) -> list[Dispatch]:
-    """Open dispatches neither acknowledged, departed nor escalated, older than ``created_before``, oldest first,
-    locked; rows another sweep holds are skipped."""
+async def lock_ack_due(
+    session: AsyncSession, *, now: datetime, escalate_before: datetime, limit: int
+) -> list[Dispatch]:
+    """Open dispatches neither acknowledged, departed nor escalated whose deadline has passed and that still need
+    a step (not yet re-alerted, or due for escalation: deadline before ``escalate_before``), by deadline, locked;
+    rows another sweep holds are skipped."""
     stmt = (
         select(Dispatch)
         .where(
@@ -122,20 +140,111 @@ async def lock_unacknowledged(session: AsyncSession, *, created_before: datetime
             Dispatch.acknowledged_at.is_(None),
             Dispatch.escalated_at.is_(None),
             Dispatch.status == UnitStatus.dispatched.value,
-            Dispatch.created_at <= created_before,
+            Dispatch.ack_due_at <= now,
+            or_(Dispatch.warned_at.is_(None), Dispatch.ack_due_at <= escalate_before),
         )
-        .order_by(Dispatch.created_at)
+        .order_by(Dispatch.ack_due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(await session.scalars(stmt))
+
+
+_SECOND = literal_column("interval '1 second'", type_=Interval())
+
+
+async def lock_overdue(
+    session: AsyncSession, *, now: datetime, factor: float, margin_s: float, limit: int
+) -> list[Dispatch]:
+    """Open dispatches whose unit has been en route longer than its ETA times ``factor`` plus ``margin_s``
+    seconds and was not yet said to be overdue, locked; rows another sweep holds are skipped."""
+    allowed = (func.coalesce(Dispatch.eta_s, 0.0) * factor + margin_s) * _SECOND
+    stmt = (
+        select(Dispatch)
+        .where(
+            Dispatch.closed_at.is_(None),
+            Dispatch.status == UnitStatus.en_route.value,
+            Dispatch.overdue_at.is_(None),
+            Dispatch.en_route_at + allowed <= now,
+        )
+        .order_by(Dispatch.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(await session.scalars(stmt))
+
+
+class DispatchTimers(NamedTuple):
+    """What the stale sweep reads of an open dispatch before it locks any."""
+
+    id: int
+    unit_id: int
+    created_at: datetime
+    stale_at: datetime | None
+    stale_fix_at: datetime | None
+
+
+async def open_dispatch_timers(session: AsyncSession) -> list[DispatchTimers]:
+    """The open dispatches' stale-timer state, unlocked (the stale sweep judges its candidates first). No limit is
+    needed: a unit holds one open dispatch at most, so there are never more than units."""
+    stmt = select(Dispatch.id, Dispatch.unit_id, Dispatch.created_at, Dispatch.stale_at, Dispatch.stale_fix_at).where(
+        Dispatch.closed_at.is_(None)
+    )
+    return [DispatchTimers(*row) for row in await session.execute(stmt)]
+
+
+async def lock_open(session: AsyncSession, *, dispatch_ids: Collection[int]) -> list[Dispatch]:
+    """Those of the dispatches that are still open, locked, by id; rows another sweep holds are skipped."""
+    stmt = (
+        select(Dispatch)
+        .where(Dispatch.id.in_(sorted(dispatch_ids)), Dispatch.closed_at.is_(None))
+        .order_by(Dispatch.id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def open_escalations(
+    session: AsyncSession, *, incident_id: int, unit_type: str, excluding: Collection[int]
+) -> list[Dispatch]:
+    """The incident's escalations of ``unit_type`` dispatches that no one has handled yet, locked."""
+    stmt = (
+        select(Dispatch)
+        .where(
+            Dispatch.incident_id == incident_id,
+            Dispatch.unit_type == unit_type,
+            Dispatch.escalated_at.is_not(None),
+            Dispatch.escalation_handled_at.is_(None),
+            Dispatch.id.not_in(sorted(excluding)),
+        )
+        .order_by(Dispatch.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return list(await session.scalars(stmt))
 
 
 async def escalated_count(session: AsyncSession) -> int:
-    """Open dispatches that were escalated to a commander."""
+    """Escalations to a commander that no one has handled yet."""
     stmt = (
         select(func.count())
         .select_from(Dispatch)
-        .where(Dispatch.closed_at.is_(None), Dispatch.escalated_at.is_not(None))
+        .where(Dispatch.escalated_at.is_not(None), Dispatch.escalation_handled_at.is_(None))
     )
     return int(await session.scalar(stmt) or 0)
+
+
+async def incidents_of_unit(session: AsyncSession, *, unit_id: int, joined_by: str, up_to: int | None) -> set[int]:
+    """The incidents ``unit_id`` has been dispatched to: all (``up_to`` None), or those whose ``joined_by`` event
+    (the dispatch's) has an id at most ``up_to`` (the incidents its stream had joined by that event)."""
+    if up_to is None:
+        return set(await session.scalars(select(Dispatch.incident_id).where(Dispatch.unit_id == unit_id).distinct()))
+    stmt = (
+        select(Event.incident_id)
+        .where(Event.unit_id == unit_id, Event.type == joined_by, Event.id <= up_to, Event.incident_id.is_not(None))
+        .distinct()
+    )
+    return {i for i in await session.scalars(stmt) if i is not None}

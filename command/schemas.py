@@ -69,6 +69,15 @@ class BatchOut(BaseModel):
     results: list[FixOutcome]
 
 
+class Alert(BaseModel):
+    """One alert sent to a dispatched unit's crew."""
+
+    at: datetime
+    kind: Literal["alert", "realert"]
+    unit_id: int
+    channels: list[str]
+
+
 class DispatchOut(BaseModel):
     """A dispatch, as every answer and every ``dispatch.*`` event shows it."""
 
@@ -81,16 +90,39 @@ class DispatchOut(BaseModel):
     status: str
     created_by: str | None
     created_at: datetime
+    ack_due_at: datetime = Field(description="the acknowledgement deadline, by the incident's grade")
     acknowledged_at: datetime | None
     acknowledged_by: str | None
-    warned_at: datetime | None
+    warned_at: datetime | None = Field(description="when the unit was alerted again, its deadline missed")
     escalated_at: datetime | None
+    escalation_handled_at: datetime | None
+    escalation_handled_by: str | None
+    escalation_handling: str | None = Field(description="acknowledged, redispatched, recalled or completed")
+    alerts: list[Alert] = Field(description="every alert sent to the unit: when, why and by which channels")
+    eta_s: float | None = Field(description="the route's travel time from the unit to the incident at dispatch")
+    eta_method: str | None
+    en_route_at: datetime | None
+    overdue_at: datetime | None = Field(description="when unit.overdue was raised (en route past its ETA)")
+    stale_at: datetime | None = Field(description="when unit.stale was last raised (no recent location fix)")
     closed_at: datetime | None
     close_reason: str | None
 
     @classmethod
     def of(cls, dispatch: Any) -> DispatchOut:
         return cls.model_validate(dispatch, from_attributes=True)
+
+
+def dispatch_event_data(
+    dispatch: Any, *, unit: dict[str, Any] | None = None, incident: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``data`` of a ``dispatch.*`` event: the dispatch as the API shows it, with the unit it concerns (who was
+    alerted) and, for the alert itself, the incident it is sent to (all a crew needs to set off)."""
+    data = DispatchOut.of(dispatch).model_dump(mode="json")
+    if unit is not None:
+        data["unit"] = unit
+    if incident is not None:
+        data["incident"] = incident
+    return data
 
 
 class FixOut(BaseModel):

@@ -13,14 +13,17 @@ timeline entry: see ``incidents.repository.get``). tests/command/test_unit_of_wo
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from geoalchemy2.shape import to_shape
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from command import fix_partitions, locations
+from command import fix_partitions, locations, timers
 from command import repository as repo
+from command.deadlines import AckRules as AckRules  # the web route builds it from the settings
 from command.intake import decide_duplicate as decide_duplicate
 from command.intake import edit_incident as edit_incident
 from command.intake import log_report as log_report
@@ -28,11 +31,14 @@ from command.intake import override_grade as override_grade
 from command.intake import transition_incident as transition_incident
 from command.models import Dispatch, UnitFix
 from command.recommend import recommend as recommend
-from command.schemas import DispatchOut
+from command.schemas import dispatch_event_data
 from command.situation import SituationWatch as SituationWatch
 from command.situation import situation as situation
+from command.timers import alert
+from command.visibility import FIELD_JOINS, dispatch_condition
 from command.visibility import Caller as Caller  # callers build it next to the service calls
-from command.visibility import dispatch_condition
+from command.visibility import field_event_condition as field_event_condition
+from command.visibility import field_filter as field_filter
 from command.visibility import incident_scope as incident_scope
 from command.visibility import may_see_unit as may_see_unit
 from command.workflow import UnitStatus, check_status_change, ends_assignment
@@ -40,23 +46,65 @@ from core.clock import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.events import Happened
 from gis import service as gis
+from gis.schemas import RoadPolicy
 from gis.service import Resource
 from incidents import service as incidents
+from incidents.schemas import IncidentRecord
 from plans import service as plans
 
 
 def _dispatch_data(dispatch: Dispatch, unit: Resource | None = None) -> dict[str, Any]:
-    data = DispatchOut.of(dispatch).model_dump(mode="json")
-    if unit is not None:
-        data["unit"] = {"id": unit.id, "type": unit.type, "name": unit.name, "status": unit.status}
-    return data
+    brief = {"id": unit.id, "type": unit.type, "name": unit.name, "status": unit.status} if unit else None
+    return dispatch_event_data(dispatch, unit=brief)
 
 
-async def dispatch_units(session: AsyncSession, *, incident_id: int, unit_ids: list[int], actor: str) -> list[Dispatch]:
+def _alert_data(dispatch: Dispatch, unit: Resource, incident: IncidentRecord) -> Callable[[], dict[str, Any]]:
+    """The alert's data, built when the unit of work commits: the dispatch, the unit, and the incident as it then
+    stands (responding), so the crew's phone has where to go and what for in the one message."""
+    brief = {"id": unit.id, "type": unit.type, "name": unit.name, "status": unit.status}
+    return lambda: dispatch_event_data(
+        dispatch, unit=brief, incident=incidents.present(incident).model_dump(mode="json", include=_INCIDENT_BRIEF)
+    )
+
+
+DEFAULT_RULES = AckRules()
+# What of the incident the alert carries (its full shape is one GET away, and the crew may read it).
+_INCIDENT_BRIEF = {"id", "title", "description", "location", "category", "subtype", "grade", "status", "jurisdiction"}
+
+
+async def _etas(
+    session: AsyncSession, *, incident: IncidentRecord, units: Sequence[Resource], policy: RoadPolicy
+) -> list[Any]:
+    """Each unit's travel time to the incident (gis: by road, or the stated straight-line estimate); ``None``s when
+    routing fails: a dispatch must never wait on, or fail for, a road graph (the overdue timer then allows only its
+    margin)."""
+    at = to_shape(incident.location)
+    origins = [(u.id, p.x, p.y) for u in units for p in [to_shape(u.location)]]
+    try:
+        async with session.begin_nested():
+            return list(await gis.travel_times(session, origins=origins, lon=at.x, lat=at.y, policy=policy))
+    except DBAPIError:
+        return [None] * len(units)
+
+
+async def dispatch_units(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    unit_ids: list[int],
+    actor: str,
+    rules: AckRules = DEFAULT_RULES,
+    policy: RoadPolicy | None = None,
+    now: datetime | None = None,
+) -> list[Dispatch]:
     """Send every unit in ``unit_ids`` to the incident, or none: a unit that is not available is a Conflict
-    naming it. The incident moves to ``responding``, each unit to ``dispatched``, the plan's requirements fill."""
+    naming it. Each dispatch's acknowledgement deadline follows the incident's grade (``rules``) and it keeps the
+    route's ETA; the alert (``dispatch.created``, carrying the incident) goes to each crew's field stream. The
+    incident then moves to ``responding``, each unit to ``dispatched``, the plan's requirements fill, and an open
+    escalation of the same need on the incident is handled (re-dispatched)."""
+    now = now or utcnow()
     wanted = sorted(set(unit_ids))
-    await incidents.mark_responding(session, incident_id=incident_id, actor=actor, cause="units dispatched")
+    incident = await incidents.lock_for_response(session, incident_id=incident_id)
     units = []
     for unit_id in wanted:  # ascending ids: two dispatches never wait on each other in a circle
         try:
@@ -68,10 +116,23 @@ async def dispatch_units(session: AsyncSession, *, incident_id: int, unit_ids: l
         if unit.status != UnitStatus.available:
             raise Conflict(f"unit {unit_id} ({unit.name}) is not available: it is {unit.status}", unit_id=unit_id)
         units.append(unit)
-    dispatches = [
-        Dispatch(incident_id=incident_id, unit_id=u.id, unit_type=u.type, status="dispatched", created_by=actor)
-        for u in units
-    ]
+    legs = await _etas(session, incident=incident, units=units, policy=policy or RoadPolicy())
+    dispatches = []
+    for unit, leg in zip(units, legs, strict=True):
+        dispatch = Dispatch(
+            incident_id=incident_id,
+            unit_id=unit.id,
+            unit_type=unit.type,
+            status="dispatched",
+            created_by=actor,
+            created_at=now,
+            ack_due_at=rules.due_at(incident.level, now),
+            alerts=[],
+            eta_s=round(leg.eta_s, 1) if leg is not None else None,
+            eta_method=leg.method if leg is not None else None,
+        )
+        alert(dispatch, kind="alert", at=now)
+        dispatches.append(dispatch)
     await repo.add_dispatches(session, dispatches)
     for unit in units:
         await gis.set_unit_status(session, unit_id=unit.id, status=UnitStatus.dispatched)
@@ -85,10 +146,13 @@ async def dispatch_units(session: AsyncSession, *, incident_id: int, unit_ids: l
         actor=actor,
         data={"units": [{"id": u.id, "type": u.type, "name": u.name} for u in units]},
         events=[
-            Happened("dispatch.created", _dispatch_data(d, u), unit_id=u.id)
+            Happened("dispatch.created", _alert_data(d, u, incident), unit_id=u.id)
             for d, u in zip(dispatches, units, strict=True)
         ],
     )
+    # After the alerts, so that a crew's stream, joined to the incident by its alert, also gets this change.
+    await incidents.mark_responding(session, incident_id=incident_id, actor=actor, cause="units dispatched")
+    await timers.handle_redispatch(session, incident_id=incident_id, sent=dispatches, actor=actor, now=now)
     return dispatches
 
 
@@ -144,8 +208,9 @@ async def change_unit_status(
     check_status_change(current, status)
     dispatch = await repo.open_dispatch(session, unit_id=unit_id)
     if dispatch is not None:
+        now = utcnow()
         if ends_assignment(current, status):
-            dispatch.closed_at = utcnow()
+            dispatch.closed_at = now
             dispatch.close_reason = (
                 "completed"
                 if current in (UnitStatus.on_scene, UnitStatus.transporting, UnitStatus.at_hospital)
@@ -158,13 +223,19 @@ async def change_unit_status(
                 )
         else:
             dispatch.status = status.value
+            if status is UnitStatus.en_route and dispatch.en_route_at is None:
+                dispatch.en_route_at = now  # the overdue timer runs from here
+        event = "dispatch.closed" if dispatch.closed_at is not None else "dispatch.updated"
         incidents.record(
             session,
             incident_id=dispatch.incident_id,
             kind="unit_status",
             actor=caller.username,
             data={"unit_id": unit_id, "from": current, "to": status, "reason": reason},
+            events=[Happened(event, _dispatch_data(dispatch), unit_id=unit_id)],
         )
+        if dispatch.closed_at is not None and dispatch.close_reason is not None:
+            timers.handle_escalation(session, dispatch, how=dispatch.close_reason, actor=caller.username, now=now)
     return await gis.set_unit_status(session, unit_id=unit_id, status=status)
 
 
@@ -236,32 +307,32 @@ async def assign_gateway_units(session: AsyncSession, *, user_id: int, unit_ids:
     await repo.assign_gateway_units(session, user_id=user_id, unit_ids=unit_ids)
 
 
-async def sweep_dispatch_timers(
-    session: AsyncSession, *, now: datetime, warn_after: timedelta, escalate_after: timedelta, limit: int = 200
+async def acknowledge_escalation(session: AsyncSession, *, dispatch_id: int, caller: Caller) -> Dispatch:
+    """A commander takes an escalated dispatch in hand: the escalation closes (``dispatch.escalation_handled``).
+    Conflict if it was never escalated; a second acknowledgement changes nothing."""
+    dispatch = await get_dispatch(session, dispatch_id=dispatch_id, lock=True, caller=caller)
+    await timers.acknowledge_escalation(session, dispatch=dispatch, caller=caller, now=utcnow())
+    return dispatch
+
+
+async def sweep_ack_deadlines(session: AsyncSession, *, now: datetime, rules: AckRules, limit: int = 200) -> int:
+    """Unanswered dispatches past their deadline: re-alerted, then escalated, each once (command/timers.py)."""
+    return await timers.sweep_ack_deadlines(session, now=now, rules=rules, limit=limit)
+
+
+async def sweep_unit_timers(
+    session: AsyncSession, *, now: datetime, overdue_factor: float, overdue_margin: timedelta, stale_after: timedelta
 ) -> int:
-    """Dispatches neither acknowledged nor departed in time: a warning first, then escalation to the commander.
-    Idempotent (each step happens once per dispatch) and safe with two schedulers (``SKIP LOCKED``)."""
-    handled = 0
-    for dispatch in await repo.lock_unacknowledged(session, created_before=now - warn_after, limit=limit):
-        waited = now - dispatch.created_at
-        if waited >= escalate_after:
-            dispatch.escalated_at = now
-            kind, event = "dispatch_escalated", "dispatch.escalated"
-        elif dispatch.warned_at is None:
-            dispatch.warned_at = now
-            kind, event = "dispatch_warning", "dispatch.warning"
-        else:
-            continue
-        handled += 1
-        incidents.record(
-            session,
-            incident_id=dispatch.incident_id,
-            kind=kind,
-            actor=None,
-            data={"dispatch_id": dispatch.id, "unit_id": dispatch.unit_id, "waited_s": int(waited.total_seconds())},
-            events=[Happened(event, _dispatch_data(dispatch), unit_id=dispatch.unit_id)],
-        )
-    return handled
+    """``unit.overdue`` and ``unit.stale``, each once per episode (command/timers.py)."""
+    return await timers.sweep_unit_timers(
+        session, now=now, overdue_factor=overdue_factor, overdue_margin=overdue_margin, stale_after=stale_after
+    )
+
+
+async def field_incidents(session: AsyncSession, *, unit_id: int, up_to: int | None = None) -> set[int]:
+    """The incidents whose events the field stream of ``unit_id`` sends: those it was ever dispatched to, or (with
+    ``up_to``) those it had been dispatched to by that event id (where a resuming stream starts)."""
+    return await repo.incidents_of_unit(session, unit_id=unit_id, joined_by=FIELD_JOINS, up_to=up_to)
 
 
 async def sweep_fix_partitions(session: AsyncSession, *, now: datetime, days_ahead: int, keep_days: int) -> int:

@@ -8,13 +8,16 @@ and the plans' dry run filter in the database, each in the statement it already 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from command.models import Dispatch
+from core.events import Event
 from core.users import Role
 from incidents.service import EVERY_INCIDENT, NO_INCIDENT, IncidentScope
+from notify.schemas import UnitFilter
 
 
 @dataclass(frozen=True)
@@ -55,3 +58,38 @@ def dispatch_condition(caller: Caller) -> ColumnElement[bool]:
 def may_see_unit(caller: Caller, unit_id: int) -> bool:
     """Whether ``caller`` may read a unit's own records (its track of location fixes)."""
     return caller.role in SEE_EVERYTHING or (caller.role is Role.field_unit and caller.unit_id == unit_id)
+
+
+# The field stream (WS /ws/field): what a crew's phone gets. Its own unit's events (dispatches and their changes,
+# re-alerts, escalations, its status and timers, messages addressed to it), but not the echo of its own positions;
+# and the incident events of the incidents it was dispatched to, from its dispatch on. Nothing scoped to another
+# unit, nothing else (plans, resources, the situation) at all.
+FIELD_UNIT_TYPES = ("dispatch.", "unit.", "message.")
+FIELD_UNIT_EXCLUDED = frozenset({"unit.location", "unit.left_view"})
+FIELD_INCIDENT_TYPES = ("incident.",)
+FIELD_JOINS = "dispatch.created"
+
+
+def field_filter(unit_id: int, *, incidents: Iterable[int] = (), every_incident: bool = False) -> UnitFilter:
+    """The field stream's rule for ``unit_id``'s crew, already joined to ``incidents`` (see notify's UnitFilter)."""
+    return UnitFilter(
+        unit_id=unit_id,
+        unit_types=FIELD_UNIT_TYPES,
+        incident_types=FIELD_INCIDENT_TYPES,
+        joins=FIELD_JOINS,
+        excluded=FIELD_UNIT_EXCLUDED,
+        incidents=set(incidents),
+        every_incident=every_incident,
+    )
+
+
+def field_event_condition(unit_id: int) -> ColumnElement[bool]:
+    """A WHERE clause on ``event`` that holds every event the field stream of ``unit_id`` may send (a superset: the
+    unit's events, and incident events of the incidents it has a dispatch to); the replay reads only these and
+    ``field_filter`` decides each in id order."""
+    incident_events = or_(*(Event.type.startswith(prefix) for prefix in FIELD_INCIDENT_TYPES))
+    dispatched_to = select(Dispatch.incident_id).where(Dispatch.unit_id == unit_id)
+    return or_(
+        Event.unit_id == unit_id,
+        and_(Event.unit_id.is_(None), incident_events, Event.incident_id.in_(dispatched_to)),
+    )

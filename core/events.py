@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import BigInteger, ColumnElement, DateTime, Index, String, bindparam, event, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,16 +56,26 @@ class Event(Base):
 
 
 class EventEnvelope(BaseModel):
-    """What a live client receives: ``{"id", "type", "at", "data"}`` (API.md, Live)."""
+    """What a live client receives: ``{"id", "type", "at", "data"}`` (API.md, Live). The event's scope (the incident
+    and unit it concerns, as stored) travels with it for the streams' filters to judge, never on the wire."""
 
     id: int
     type: str
     at: datetime
     data: dict[str, Any]
+    incident_id: int | None = Field(default=None, exclude=True)
+    unit_id: int | None = Field(default=None, exclude=True)
 
     @classmethod
     def of(cls, event: Event) -> EventEnvelope:
-        return cls(id=event.id, type=event.type, at=event.created_at, data=event.data)
+        return cls(
+            id=event.id,
+            type=event.type,
+            at=event.created_at,
+            data=event.data,
+            incident_id=event.incident_id,
+            unit_id=event.unit_id,
+        )
 
 
 # The unit of work's queue (events not yet written), the ids its commit is writing, and the ids it has committed

@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # HS256 with a short key can be brute-forced from one token; scripts/setup writes 64 characters.
 MIN_SECRET_KEY_LENGTH = 32
+# Seconds a crew has to acknowledge a dispatch, by the incident's grade (DOMAIN.md section 2's levels).
+GRADES = ("I", "II", "III", "IV")
+DEFAULT_ACK_DEADLINES = {"I": 30.0, "II": 60.0, "III": 90.0, "IV": 180.0}
 
 
 class Settings(BaseSettings):
@@ -75,10 +78,20 @@ class Settings(BaseSettings):
     # client (each connection has its own context), which dominates fan-out to many clients. Off unless asked.
     ws_compression: bool = False
 
-    # A dispatch neither acknowledged nor departed this long is warned about, then escalated to the commander.
-    dispatch_warn_seconds: int = Field(default=90, ge=5)
-    dispatch_escalate_seconds: int = Field(default=180, ge=10)
-    dispatch_sweep_seconds: float = Field(default=15.0, gt=0)
+    # Acknowledgement deadlines by the incident's grade (seconds from the dispatch; an ungraded incident gets IV's),
+    # e.g. COMMANDPOST_ACK_DEADLINES='{"I": 30, "II": 60, "III": 90, "IV": 180}': every grade, each a positive
+    # number, or the service refuses to start. A dispatch neither acknowledged nor departed by its deadline is
+    # re-alerted; ack_escalate_after_seconds later (still unanswered) it is escalated to the commander.
+    ack_deadlines: Annotated[dict[str, float], NoDecode] = Field(default_factory=lambda: dict(DEFAULT_ACK_DEADLINES))
+    ack_escalate_after_seconds: float = Field(default=30.0, ge=0, le=3600)
+    dispatch_sweep_seconds: float = Field(default=5.0, gt=0)
+    # A unit en route longer than its route's ETA (stored at dispatch) times unit_overdue_factor plus
+    # unit_overdue_margin_seconds raises unit.overdue; a dispatched unit whose last fix is older than
+    # unit_fix_stale_minutes raises unit.stale. Each once per episode; the unit timers sweep looks every
+    # unit_timer_sweep_seconds.
+    unit_overdue_factor: float = Field(default=1.0, ge=1, le=10)
+    unit_overdue_margin_seconds: float = Field(default=300.0, ge=0, le=24 * 3600)
+    unit_timer_sweep_seconds: float = Field(default=15.0, gt=0, le=3600)
     # How often the situation picture is looked at; a `situation.updated` event goes out when it has changed.
     situation_sweep_seconds: float = Field(default=2.0, gt=0, le=600)
 
@@ -197,6 +210,33 @@ class Settings(BaseSettings):
                 except ValueError as exc:
                     raise ValueError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from exc
         return value
+
+    @field_validator("ack_deadlines", mode="before")
+    @classmethod
+    def _deadlines_cover_every_grade(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("ACK_DEADLINES must be a JSON object of seconds by grade") from None
+        if not isinstance(value, dict):
+            raise ValueError('ACK_DEADLINES must be a JSON object of seconds by grade, e.g. {"I": 30, "II": 60, ...}')
+        unknown = sorted(str(k) for k in value if k not in GRADES)
+        missing = [g for g in GRADES if g not in value]
+        if unknown or missing:
+            raise ValueError(
+                "ACK_DEADLINES must give seconds for each grade I, II, III and IV"
+                + (f"; missing: {', '.join(missing)}" if missing else "")
+                + (f"; not a grade: {', '.join(unknown)}" if unknown else "")
+            )
+        for grade in GRADES:
+            seconds = value[grade]
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 24 * 3600:
+                raise ValueError(
+                    f"ACK_DEADLINES: grade {grade} must be a number of seconds above 0 and at most 86400, "
+                    f"not {seconds!r}"
+                )
+        return {grade: float(value[grade]) for grade in GRADES}
 
     @field_validator("redis_prefix")
     @classmethod

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from core.events import EventEnvelope
 from notify.bus import Doorbell
-from notify.schemas import EventFilter
+from notify.schemas import StreamFilter
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ CUT = Delivery(-1, "", None)
 class Subscription:
     """One client's place in the hub: its filter, its bounded queue of serialised events, and why it was cut."""
 
-    filter: EventFilter
+    filter: StreamFilter
     queue: asyncio.Queue[Delivery]
     cut: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -77,6 +77,10 @@ class Hub:
         self.queue_size = queue_size
         self.poll_interval = poll_interval
         self.last_id = 0
+        # Clients offered an event first (a crew's alert), then the rest (command-room screens): each offer wakes the
+        # client's sender, and the event loop runs them in that order, so a crew's alert does not wait behind the
+        # sends to a hundred screens (bench/field.py).
+        self._first: set[Subscription] = set()
         self._subscriptions: set[Subscription] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -85,7 +89,7 @@ class Hub:
 
     @property
     def clients(self) -> int:
-        return len(self._subscriptions)
+        return len(self._first) + len(self._subscriptions)
 
     async def start(self, doorbell: Doorbell) -> None:
         """Begin delivering the events committed from now on (clients replay older ones from the table)."""
@@ -109,12 +113,14 @@ class Hub:
                 log.warning("hub tasks still running after 5 s: %s", [t.get_name() for t in pending])
         self._tasks = []
 
-    def subscribe(self, event_filter: EventFilter) -> Subscription:
+    def subscribe(self, event_filter: StreamFilter, *, first: bool = False) -> Subscription:
+        """A client's place in the hub; ``first``: offered every event before the clients that are not."""
         subscription = Subscription(filter=event_filter, queue=asyncio.Queue(maxsize=self.queue_size))
-        self._subscriptions.add(subscription)
+        (self._first if first else self._subscriptions).add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
+        self._first.discard(subscription)
         self._subscriptions.discard(subscription)
 
     def nudge(self) -> None:
@@ -145,7 +151,7 @@ class Hub:
             batch = await self._read_after(self.last_id, BATCH)
             for envelope in batch:
                 text = serialise(envelope)
-                for subscription in tuple(self._subscriptions):
+                for subscription in (*self._first, *self._subscriptions):
                     if subscription.filter.accepts(envelope):
                         subscription.offer(envelope, text)
                 self.last_id = envelope.id

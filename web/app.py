@@ -24,7 +24,7 @@ from web.door import BodyKind, BodyLimit, InputGuard, bounded_integers
 from web.headers import SecurityHeadersMiddleware
 from web.logs import install_redaction
 from web.request_ids import RequestIdMiddleware
-from web.routes import auth, classify, dispatch, docs, health, live, locations
+from web.routes import auth, classify, dispatch, docs, field, health, live, locations
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
 from web.routes import plans as plan_routes
@@ -174,6 +174,7 @@ def create_app(
     app.include_router(health.router)
     docs.install(app)
     app.include_router(live.router)
+    app.include_router(field.router)
     app.include_router(auth.router, prefix="/api/v1")
     app.include_router(classify.router, prefix="/api/v1")
     app.include_router(incident_routes.router, prefix="/api/v1")

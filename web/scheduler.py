@@ -65,16 +65,24 @@ async def _overdue_tasks(session: AsyncSession, now: datetime, settings: Setting
 register(Sweep("plans.overdue_tasks", lambda s: s.overdue_sweep_seconds, _overdue_tasks))
 
 
-async def _dispatch_timers(session: AsyncSession, now: datetime, settings: Settings) -> int:
-    return await command_service.sweep_dispatch_timers(
+async def _ack_deadlines(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    return await command_service.sweep_ack_deadlines(session, now=now, rules=command_service.AckRules.of(settings))
+
+
+register(Sweep("command.ack_deadlines", lambda s: s.dispatch_sweep_seconds, _ack_deadlines))
+
+
+async def _unit_timers(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    return await command_service.sweep_unit_timers(
         session,
         now=now,
-        warn_after=timedelta(seconds=settings.dispatch_warn_seconds),
-        escalate_after=timedelta(seconds=settings.dispatch_escalate_seconds),
+        overdue_factor=settings.unit_overdue_factor,
+        overdue_margin=timedelta(seconds=settings.unit_overdue_margin_seconds),
+        stale_after=timedelta(minutes=settings.unit_fix_stale_minutes),
     )
 
 
-register(Sweep("command.dispatch_timers", lambda s: s.dispatch_sweep_seconds, _dispatch_timers))
+register(Sweep("command.unit_timers", lambda s: s.unit_timer_sweep_seconds, _unit_timers))
 
 _situation = command_service.SituationWatch()
 

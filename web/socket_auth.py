@@ -84,6 +84,7 @@ class SocketUser:
         self.token = token
         self.roles = roles
         self.what = what  # e.g. "watch the command room", for the refusal
+        self.unit_id: int | None = None  # a field stream's unit: the user must stay bound to it
         self.user: CurrentUser | None = None
         self.expires_at: datetime = utcnow()
         self._expires_ts = 0.0
@@ -103,6 +104,8 @@ class SocketUser:
             raise Refused(REVOKED, exc.detail) from exc
         if user.role not in self.roles:
             raise Refused(ROLE_WITHDRAWN, f"role {user.role.value!r} may not {self.what}")
+        if self.unit_id is not None and user.unit_id != self.unit_id:
+            raise Refused(ROLE_WITHDRAWN, f"the user is no longer bound to unit {self.unit_id}")
         self.user, self.expires_at = user, claims.expires_at
         self._expires_ts = claims.expires_at.timestamp()
         self._proven_with = state.auth_cache.signer(claims.username)

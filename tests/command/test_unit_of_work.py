@@ -121,7 +121,7 @@ async def test_a_status_report_on_the_timeline_of_the_incident_a_dispatch_holds(
 
     assert refused is not None and "not available" in str(refused)
     events = await _events_after(committed, start)
-    assert [e.id for e in events] == b_ids and [e.type for e in events] == ["unit.status"]
+    assert [e.id for e in events] == b_ids and [e.type for e in events] == ["dispatch.updated", "unit.status"]
     async with committed() as session:
         kinds = [entry.kind for entry in await incidents.timeline(session, incident_id=incident)]
         assert kinds.count("unit_status") == 1 and kinds.count("units_dispatched") == 1
@@ -146,7 +146,7 @@ Work = Callable[[AsyncSession], Awaitable[Any]]
 # The events each kind of operation may write (a refused one writes none): name -> (type -> most per operation).
 MAY_WRITE = {
     "dispatch": {"dispatch.created": 2, "unit.status": 2, "incident.updated": 1},
-    "status": {"unit.status": 1},
+    "status": {"unit.status": 1, "dispatch.updated": 1, "dispatch.closed": 1},
     "location": {"unit.location": 1, "unit.location_suspect": 1},
     "ack": {"dispatch.acknowledged": 1},
 }

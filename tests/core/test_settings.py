@@ -81,3 +81,23 @@ def test_a_trusted_proxy_must_be_an_address_or_network(monkeypatch: pytest.Monke
     monkeypatch.setenv("COMMANDPOST_TRUSTED_PROXIES", value)
     with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_acknowledgement_deadlines_default_to_the_issue_and_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMMANDPOST_ACK_DEADLINES", raising=False)
+    assert Settings(_env_file=None).ack_deadlines == {"I": 30, "II": 60, "III": 90, "IV": 180}  # type: ignore[call-arg]
+    monkeypatch.setenv("COMMANDPOST_ACK_DEADLINES", '{"I": 20, "II": 40, "III": 60.5, "IV": 120}')
+    assert Settings(_env_file=None).ack_deadlines["III"] == 60.5  # type: ignore[call-arg]
+    refused = {
+        '{"I": 20, "II": 40, "IV": 120}': "missing: III",
+        '{"I": 20, "II": 40, "III": 0, "IV": 120}': "grade III must be a number of seconds above 0",
+        '{"I": -1, "II": 40, "III": 60, "IV": 120}': "grade I must be",
+        '{"I": 20, "II": 40, "III": 60, "IV": "soon"}': "grade IV must be",
+        '{"I": 20, "II": 40, "III": 60, "IV": 120, "V": 5}': "not a grade: V",
+        "[30, 60, 90, 180]": "JSON object of seconds by grade",
+        "thirty": "JSON object of seconds by grade",
+    }
+    for table, says in refused.items():
+        monkeypatch.setenv("COMMANDPOST_ACK_DEADLINES", table)
+        with pytest.raises(ValueError, match=says):
+            Settings(_env_file=None)  # type: ignore[call-arg]

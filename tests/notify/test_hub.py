@@ -105,3 +105,25 @@ def test_bbox_filter_uses_the_event_position() -> None:
     event_filter = EventFilter(bbox=(104.0, 30.6, 104.1, 30.7))
     assert event_filter.accepts(_envelope(1, **inside))
     assert not event_filter.accepts(_envelope(2, **outside))
+
+
+async def test_clients_subscribed_first_are_woken_first(live_settings: Settings, events: Events) -> None:
+    live = await _started(live_settings, events)
+    screens = [live.hub.subscribe(EventFilter()) for _ in range(20)]
+    crew = live.hub.subscribe(EventFilter(), first=True)  # subscribed last, but a crew: its alert goes out first
+    woken: list[str] = []
+
+    async def wait(name: str, queue: asyncio.Queue[Delivery]) -> None:
+        await queue.get()
+        woken.append(name)
+
+    waiting = [asyncio.create_task(wait(f"screen {n}", s.queue)) for n, s in enumerate(screens)]
+    waiting.append(asyncio.create_task(wait("crew", crew.queue)))
+    try:
+        await asyncio.sleep(0)  # every waiter is parked on its queue
+        [alert] = await events.commit(("dispatch.created", {"id": 1}))
+        await live.doorbell.ring(alert)
+        await asyncio.wait_for(asyncio.gather(*waiting), 10)
+        assert woken[0] == "crew" and len(woken) == 21
+    finally:
+        await live.stop()

@@ -135,3 +135,17 @@ def test_serve_refuses_a_short_secret_key(cli_env: dict[str, str]) -> None:
     assert result.returncode == 2
     assert "SECRET_KEY must have at least 32 characters" in result.stderr
     assert "too-short-a-key" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ('{"I": 30, "II": 60, "III": 90}', "missing: IV"),
+        ('{"I": 30, "II": -60, "III": 90, "IV": 180}', "grade II must be a number of seconds above 0"),
+    ],
+    ids=["missing", "negative"],
+)
+def test_serve_refuses_a_deadline_table_that_is_not_whole(cli_env: dict[str, str], table: str, says: str) -> None:
+    result = run({**cli_env, "COMMANDPOST_ACK_DEADLINES": table}, "serve", "--port", str(_free_port()))
+    assert result.returncode == 2 and "ACK_DEADLINES" in result.stderr and says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -9,18 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import secrets
 import signal
-import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,94 +20,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from core.db import create_sessionmaker
 from core.events import Event
-from core.settings import Settings
-from core.users import Role, add_user
-from tests.conftest import LIVE_TABLES
 from tests.support.signals import wait_for_signal
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.workers import Worker, two_workers
 
-ROOT = Path(__file__).resolve().parents[2]
 SCENE = {"type": "Point", "coordinates": [104.0614, 30.6880]}
-PASSWORD = "worker-test-password"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Worker:
-    """One ``commandpost serve`` process."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve", "--port", str(self.port), "--log-level", "error"],
-            env=env,
-            cwd=ROOT,
-        )
-        self.base = f"127.0.0.1:{self.port}"
-
-    async def ready(self) -> Worker:
-        async with httpx.AsyncClient() as client:
-            for _ in range(150):
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"worker on {self.base} exited ({self.proc.returncode}) before it was ready")
-                try:
-                    if (await client.get(f"http://{self.base}/readyz", timeout=1)).status_code == 200:
-                        return self
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"worker on {self.base} did not become ready")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=15)
-
-
-@pytest.fixture
-async def committed(settings: Settings, engine: AsyncEngine) -> AsyncIterator[None]:
-    """A commander user that really exists; every table these tests write is emptied afterwards."""
-    async with create_sessionmaker(engine)() as session:
-        await add_user(session, username="workers.cmd", password=PASSWORD, role=Role.commander)
-        await session.commit()
-    yield
-    async with engine.begin() as conn:
-        existing = {r[0] for r in await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))}
-        await conn.execute(
-            text(f"TRUNCATE {', '.join(t for t in LIVE_TABLES if t in existing)} RESTART IDENTITY CASCADE")
-        )
-
-
-@pytest.fixture
-def worker_env(settings: Settings, committed: None, redis: Any) -> dict[str, str]:
-    return {
-        **os.environ,
-        "COMMANDPOST_DATABASE_URL": settings.database_url,
-        "COMMANDPOST_REDIS_URL": settings.redis_url or "redis://127.0.0.1:6379/0",
-        "COMMANDPOST_REDIS_PREFIX": settings.redis_prefix + secrets.token_hex(2),
-        "COMMANDPOST_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "x" * 40,
-        "COMMANDPOST_ADMIN_PASSWORD": "",
-        "COMMANDPOST_HUB_POLL_SECONDS": "0.5",
-    }
-
-
-@pytest.fixture
-def workers(worker_env: dict[str, str]) -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
-async def _token(base: str) -> dict[str, str]:
-    async with httpx.AsyncClient(base_url=f"http://{base}") as client:
-        response = await client.post("/api/v1/auth/token", data={"username": "workers.cmd", "password": PASSWORD})
-        response.raise_for_status()
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 async def _create(client: httpx.AsyncClient, auth: dict[str, str], n: int) -> int:
@@ -140,14 +49,6 @@ async def _incident_ids(ws: ClientConnection, n: int, timeout: float = 20) -> li
     return [incident for _, incident in await _created(ws, n, timeout)]
 
 
-async def _two_workers(env: dict[str, str], workers: list[Worker]) -> tuple[Worker, Worker, dict[str, str]]:
-    """Two servers on one database and one Redis, both ready, and a commander's token good on both."""
-    a, b = Worker(env), Worker(env)
-    workers += [a, b]
-    await asyncio.gather(a.ready(), b.ready())
-    return a, b, await _token(a.base)
-
-
 @contextlib.asynccontextmanager
 async def _write_on_a_watch_on_b(
     a: Worker, b: Worker, auth: dict[str, str]
@@ -170,7 +71,7 @@ async def _write_on_a_watch_on_b(
 async def test_an_event_made_on_one_worker_reaches_a_client_on_the_other(
     worker_env: dict[str, str], workers: list[Worker]
 ) -> None:
-    a, b, auth = await _two_workers(worker_env, workers)
+    a, b, auth = await two_workers(worker_env, workers)
     async with _write_on_a_watch_on_b(a, b, auth) as (http, ws):
         created = [await _create(http, auth, n) for n in range(3)]
         assert await _incident_ids(ws, 3, timeout=5) == created
@@ -183,7 +84,7 @@ async def test_redis_away_intake_still_answers_and_nothing_is_lost(
     proxy = await TcpProxy(redis_url.host or "127.0.0.1", redis_url.port or 6379).start()
     env = {**worker_env, "COMMANDPOST_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
     try:
-        a, b, auth = await _two_workers(env, workers)
+        a, b, auth = await two_workers(env, workers)
         async with _write_on_a_watch_on_b(a, b, auth) as (http, ws):
             before = [await _create(http, auth, n) for n in range(2)]
             proxy.block()
@@ -199,7 +100,7 @@ async def test_redis_away_intake_still_answers_and_nothing_is_lost(
 async def test_a_worker_killed_mid_load_loses_nothing_committed(
     worker_env: dict[str, str], workers: list[Worker], engine: AsyncEngine
 ) -> None:
-    a, b, auth = await _two_workers(worker_env, workers)
+    a, b, auth = await two_workers(worker_env, workers)
     token = auth["Authorization"].removeprefix("Bearer ")
     async with create_sessionmaker(engine)() as session:  # this test's rows are the ones after these
         first_event = await session.scalar(select(func.coalesce(func.max(Event.id), 0)))

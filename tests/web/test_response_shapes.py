@@ -39,7 +39,9 @@ async def test_the_answer_and_the_event_show_a_dispatch_and_a_unit_alike(
     assert sent.status_code == 201, sent.text
     [dispatch] = sent.json()["items"]
     created = await _event(session, "dispatch.created", id=dispatch["id"])
-    assert {k: v for k, v in created.items() if k != "unit"} == dispatch  # the event adds the unit it sent
+    # The alert adds the unit it sent and the incident it sends it to.
+    assert {k: v for k, v in created.items() if k not in ("unit", "incident")} == dispatch
+    assert created["incident"]["id"] == incident and created["incident"]["status"] == "responding"
     listed = (await client.get(f"/api/v1/incidents/{incident}/dispatches", headers=commander)).json()
     assert listed == {"items": [dispatch], "total": 1}
 

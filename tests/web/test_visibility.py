@@ -65,8 +65,9 @@ NO_INCIDENT_DATA = {
     ("POST", "/api/v1/units/locations"),  # fixes of units (each checked against the caller), no incident data
 }
 # Websocket routes: /ws/command refuses field units before sending anything (tests/web/test_live.py
-# test_field_unit_may_not_watch_the_command_room); a new one must be classified here.
-WEBSOCKETS = {"/ws/command"}
+# test_field_unit_may_not_watch_the_command_room); /ws/field sends a crew only its own unit's news
+# (tests/web/test_field_stream.py, replay and live, one and two workers). A new one must be classified here.
+WEBSOCKETS = {"/ws/command", "/ws/field"}
 TEST_ONLY_PREFIX = "/api/v1/_probe/"
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from command import service
 from command.schemas import MAX_AD_HOC_COUNT, DispatchIn, DispatchOut, Recommendations, Situation, StatusIn
 from core.users import Role
-from gis.schemas import ResourceOut
+from gis.schemas import ResourceOut, RoadPolicy
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, VisibleIncident, caller_of, require
 from web.listing import ListOf, list_of
@@ -38,11 +38,17 @@ async def recommendations(
 
 @router.post("/incidents/{incident_id}/dispatches", name="dispatch.create", status_code=201)
 async def dispatch(
-    incident_id: int, body: DispatchIn, request: Request, session: SessionDep, user: Commander
+    incident_id: int, body: DispatchIn, request: Request, session: SessionDep, settings: SettingsDep, user: Commander
 ) -> ListOf[DispatchOut]:
-    """Send units, all or none: 409 naming the first unit that is not available."""
+    """Send units, all or none: 409 naming the first unit that is not available. Each dispatch's ``ack_due_at``
+    follows the incident's grade (``COMMANDPOST_ACK_DEADLINES``); each crew is alerted on its field stream."""
     dispatches = await service.dispatch_units(
-        session, incident_id=incident_id, unit_ids=body.unit_ids, actor=user.username
+        session,
+        incident_id=incident_id,
+        unit_ids=body.unit_ids,
+        actor=user.username,
+        rules=service.AckRules.of(settings),
+        policy=RoadPolicy.of(settings),
     )
     add_target(request, dispatch_ids=[d.id for d in dispatches], unit_ids=sorted(set(body.unit_ids)))
     return list_of([DispatchOut.of(d) for d in dispatches])
@@ -65,6 +71,17 @@ async def get_dispatch(dispatch_id: int, session: SessionDep, user: AnyUser) -> 
 async def acknowledge(dispatch_id: int, session: SessionDep, user: Crew) -> DispatchOut:
     """The unit's crew (or a commander) acknowledges the alert; escalation stops."""
     return DispatchOut.of(await service.acknowledge(session, dispatch_id=dispatch_id, caller=caller_of(user)))
+
+
+@router.post("/dispatches/{dispatch_id}/escalation/ack", name="dispatch.escalation_ack", response_model=DispatchOut)
+async def acknowledge_escalation(
+    dispatch_id: int, request: Request, session: SessionDep, user: Commander
+) -> DispatchOut:
+    """A commander takes an escalated dispatch in hand: the escalation closes (who, when, ``acknowledged``).
+    409 if the dispatch was never escalated; a second acknowledgement changes nothing and answers the same."""
+    dispatch = await service.acknowledge_escalation(session, dispatch_id=dispatch_id, caller=caller_of(user))
+    add_target(request, dispatch_id=dispatch.id, unit_id=dispatch.unit_id, handled_by=dispatch.escalation_handled_by)
+    return DispatchOut.of(dispatch)
 
 
 @router.post("/units/{unit_id}/status", name="units.status", response_model=ResourceOut)
