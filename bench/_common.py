@@ -91,8 +91,8 @@ def server(
     database_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None, app: str | None = None
 ) -> Iterator[str]:
     """``commandpost serve`` on a free port against ``database_url``; yields its base URL once ``/readyz`` answers.
-    ``app``: another ASGI app on the same uvicorn instead (``module:attribute``; ``module:function()`` for a
-    factory), for a floor or a variant."""
+    ``app``: another ASGI app on the same uvicorn, run the same way, instead (``module:attribute``;
+    ``module:function()`` for a factory), for a floor or a variant."""
     port = free_port()
     env = {
         **os.environ,
@@ -102,10 +102,10 @@ def server(
         **(extra_env or {}),
     }
     cmd = [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--workers", str(workers)]
-    if app is not None:
-        factory = ["--factory"] if app.endswith("()") else []
-        cmd = [sys.executable, "-m", "uvicorn", *factory, app.removesuffix("()"), "--port", str(port)]
-    proc = subprocess.Popen([*cmd, "--log-level", "warning"], env=env, cwd=ROOT)
+    cmd += ["--log-level", "warning"]
+    if app is not None:  # with the options of ``commandpost serve`` (bench/_serve.py)
+        cmd = [sys.executable, "-m", "bench._serve", app, str(port), "warning"]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     SERVER_PIDS[base] = proc.pid
     try:
@@ -131,9 +131,15 @@ async def admin_token(client: httpx.AsyncClient) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-async def open_loop(rate_per_s: float, seconds: float, call: object) -> tuple[list[float], int]:
+# When each slow answer of the open loops was asked (perf_counter) and how long it took: where a stall came from.
+SLOW: list[tuple[float, float, str]] = []
+SLOW_S = 0.1
+
+
+async def open_loop(rate_per_s: float, seconds: float, call: object, *, name: str = "") -> tuple[list[float], int]:
     """Start ``call()`` every 1/rate seconds whatever the previous calls are doing (an open loop, so a slow
-    server cannot slow the offered load down); returns the latencies and the number of failures."""
+    server cannot slow the offered load down); returns the latencies and the number of failures. Answers slower
+    than ``SLOW_S`` are also kept in ``SLOW`` under ``name``."""
     latencies: list[float] = []
     failures = 0
 
@@ -146,6 +152,8 @@ async def open_loop(rate_per_s: float, seconds: float, call: object) -> tuple[li
             ok = False
         if ok:
             latencies.append(time.perf_counter() - started)
+            if latencies[-1] > SLOW_S:
+                SLOW.append((started, latencies[-1], name))
         else:
             failures += 1
 
@@ -161,3 +169,34 @@ async def open_loop(rate_per_s: float, seconds: float, call: object) -> tuple[li
         n += 1
     await asyncio.gather(*tasks)
     return latencies, failures
+
+
+async def alternating(
+    rate_per_s: float, seconds: float, calls: dict[str, object], *, chunk_s: float = 5.0
+) -> dict[str, tuple[list[float], int]]:
+    """Each call offered at ``rate_per_s`` (open loop) for ``seconds`` in all, in turns of ``chunk_s`` seconds (one
+    call's turn, then the next's, ...), so that the machine's drift and other helpers' load fall on all alike."""
+    results: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in calls}
+    turns = max(1, round(seconds / chunk_s))
+    for _ in range(turns):
+        for name, call in calls.items():
+            latencies, failures = await open_loop(rate_per_s, seconds / turns, call, name=name)
+            kept, failed = results[name]
+            results[name] = (kept + latencies, failed + failures)
+    return results
+
+
+def load_note() -> str:
+    """The machine's load averages and core count, for the record of a run."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+def print_slow(since: float) -> None:
+    """The answers slower than ``SLOW_S`` since ``since`` (perf_counter): when, how slow, which."""
+    slow = [(t - since, latency, name) for t, latency, name in SLOW if t >= since]
+    if slow:
+        print(
+            f"  answers over {SLOW_S * 1000:.0f} ms: "
+            + ", ".join(f"{n} at {t:.1f}s {lat * 1000:.0f} ms" for t, lat, n in slow[:12])
+        )

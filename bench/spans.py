@@ -1,0 +1,198 @@
+"""Where the time of ``POST /api/v1/incidents`` goes, in the serving process: timing spans around the stages of
+intake (bench/floor_app.py installs them when ``BENCH_SPANS=1``; ``GET /floor/spans`` reports them).
+
+Each stage is timed by wrapping the module attribute its caller looks up at call time (so nothing in the product
+changes); every SQL statement is timed between SQLAlchemy's ``before_cursor_execute`` and ``after_cursor_execute``
+(the round trip through the driver). Spans are kept per request (a context variable set by ``Traced``), nested
+spans are told apart from top-level ones, and what no top-level span covers is the framework (routing, validation
+of the body, dependencies, the response model and its JSON) and the ORM's own work outside the stages.
+perf_counter around a call costs about a microsecond; the figures are means over the requests timed.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import functools
+import importlib
+import inspect
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# (module, attribute, label): the stages, in the order intake meets them.
+STAGES = [
+    ("web.deps", "user_from_token", "auth: the token (auth cache)"),
+    ("plans.service", "hold_library", "plans: hold the library (shared lock)"),
+    ("incidents.service", "_classify", "reader + grading (classify_report)"),
+    ("incidents.intake", "classify", "  reader: classify"),
+    ("incidents.intake", "extract_facts", "  reader: extract facts"),
+    ("incidents.intake", "grade", "  grading"),
+    ("incidents.service", "_apply_classification", "classification onto the row"),
+    ("gis.service", "jurisdiction_containing", "jurisdiction"),
+    ("incidents.repository", "find_duplicate", "duplicate check"),
+    ("plans.service", "matches_of", "plan matching"),
+    ("incidents.service", "present", "present (IncidentOut)"),
+    ("web.deps", "audit_success", "audit row"),
+]
+METHODS = [
+    (AsyncSession, "flush", "session.flush (INSERT incident, timeline)"),
+    (AsyncSession, "commit", "commit (flush, events INSERT, COMMIT)"),
+]
+_request: ContextVar[Record | None] = ContextVar("bench_spans_request", default=None)
+
+
+class Record:
+    """One request's spans: label → [calls, inclusive seconds, seconds at top level]."""
+
+    def __init__(self) -> None:
+        self.spans: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+        self.depth = 0
+        self.sql_started: float | None = None
+
+    def add(self, label: str, seconds: float, *, top: bool) -> None:
+        span = self.spans[label]
+        span[0] += 1
+        span[1] += seconds
+        if top:
+            span[2] += seconds
+
+
+_done: list[tuple[float, Record]] = []
+
+
+def _timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            record = _request.get()
+            if record is None:
+                return await fn(*args, **kwargs)
+            record.depth += 1
+            started = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                record.depth -= 1
+                record.add(label, time.perf_counter() - started, top=record.depth == 0)
+
+        return async_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        record = _request.get()
+        if record is None:
+            return fn(*args, **kwargs)
+        record.depth += 1
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            record.depth -= 1
+            record.add(label, time.perf_counter() - started, top=record.depth == 0)
+
+    return wrapper
+
+
+def install() -> None:
+    """Wrap the stages (once per process)."""
+    for module_name, attribute, label in STAGES:
+        module = importlib.import_module(module_name)
+        setattr(module, attribute, _timed(label, getattr(module, attribute)))
+    for cls, attribute, label in METHODS:
+        setattr(cls, attribute, _timed(label, getattr(cls, attribute)))
+
+
+_WORDS = re.compile(r"\s+")
+
+
+def _sql_label(statement: str) -> str:
+    words = _WORDS.sub(" ", statement.strip())
+    if words.startswith("WITH ordered AS (SELECT pg_advisory_xact_lock"):
+        return "  SQL: events INSERT (lock, then ids)"
+    return "  SQL: " + words[:44]
+
+
+def _before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    record = _request.get()
+    if record is not None:
+        record.sql_started = time.perf_counter()
+
+
+def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    record = _request.get()
+    if record is not None and record.sql_started is not None:
+        record.add(_sql_label(statement), time.perf_counter() - record.sql_started, top=False)
+        record.sql_started = None
+
+
+class Traced:
+    """The service, with each ``POST /api/v1/incidents`` timed from its first byte in to its last byte out."""
+
+    def __init__(self, app: ASGIApp, *, engine: Callable[[], AsyncEngine]) -> None:
+        self.app = app
+        self.engine = engine
+        self.listening = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/api/v1/incidents"):
+            await self.app(scope, receive, send)
+            return
+        if not self.listening:  # the engine exists once the lifespan has started
+            event.listen(self.engine().sync_engine, "before_cursor_execute", _before)
+            event.listen(self.engine().sync_engine, "after_cursor_execute", _after)
+            self.listening = True
+        record = Record()
+        token = _request.set(record)
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _request.reset(token)
+            _done.append((time.perf_counter() - started, record))
+
+
+async def report(reset: bool = False) -> dict[str, Any]:
+    """Means per request over the requests timed so far: the total, each span (calls, inclusive ms, top-level ms)."""
+    n = len(_done)
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for _, record in _done:
+        for label, (calls, inclusive, top) in record.spans.items():
+            kept = totals[label]
+            kept[0] += calls
+            kept[1] += inclusive
+            kept[2] += top
+    answer = {
+        "requests": n,
+        "total_ms": sum(t for t, _ in _done) / n * 1000 if n else 0.0,
+        "spans": {
+            label: {"calls": calls / n, "ms": inclusive / n * 1000, "top_ms": top / n * 1000}
+            for label, (calls, inclusive, top) in totals.items()
+        },
+    }
+    if reset:
+        _done.clear()
+    return answer
+
+
+_profiler: list[cProfile.Profile] = []
+
+
+async def profile(start: bool = False, out: str | None = None) -> dict[str, str]:
+    """``start=1``: run cProfile over the whole process from now; ``out=path``: stop it and write its stats there
+    (a run of its own: the profiler slows Python down several times, so its figures are shares, not timings)."""
+    if start:
+        _profiler[:] = [cProfile.Profile()]
+        _profiler[0].enable()
+        return {"profiling": "started"}
+    profiler = _profiler.pop()
+    profiler.disable()
+    profiler.dump_stats(out or "/dev/null")
+    return {"profiling": "stopped", "out": out or ""}
