@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
+import pstats
+import re
 import secrets
 import socket
 import statistics
@@ -22,6 +25,7 @@ from core import migrate
 from core.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
+CENTRE = (104.0657, 30.6598)  # Tianfu Square, Chengdu: where the benches' resources and searches are
 # One signing key for every server of a run, so a token from one worker is good on the others.
 BENCH_SECRET = secrets.token_urlsafe(32)
 # The process id behind each server's base URL (for memory figures).
@@ -200,3 +204,18 @@ def print_slow(since: float) -> None:
             f"  answers over {SLOW_S * 1000:.0f} ms: "
             + ", ".join(f"{n} at {t:.1f}s {lat * 1000:.0f} ms" for t, lat, n in slow[:12])
         )
+
+
+def profile_top(path: str, lines: int = 25) -> str:
+    """A cProfile dump, shortly: the functions with the most time of their own, then our own modules' functions by
+    cumulative time (for a coroutine, the time of its resumptions and what they called, not the time it awaited)."""
+    text = io.StringIO()
+    stats = pstats.Stats(path, stream=text)
+    stats.sort_stats("tottime").print_stats(lines)
+    stats.sort_stats("cumulative").print_stats(r"(command|incidents|plans|gis|core|web|notify)/.*\.py", lines)
+    site = str(Path(pstats.__file__).parent)
+    kept = []
+    for line in text.getvalue().splitlines():
+        if line.strip() and not line.lstrip().startswith(("List reduced", "Ordered by", "/")):
+            kept.append(re.sub(r"\S*site-packages/", "", line).replace(f"{ROOT}/", "").replace(f"{site}/", ""))
+    return "\n".join(kept)

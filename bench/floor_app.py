@@ -16,8 +16,8 @@ no app-wide dependencies; its routes use the service's own engine and pool, its 
   intake writes (copied from the last incident the service logged: ``GET /floor/intake/ready`` loads them), in
   one transaction, the event by the unit of work's own statement (the event advisory lock, then the INSERT).
 
-``BENCH_SPANS=1`` also times the stages of the service's intake (bench/spans.py; ``GET /floor/spans``), and lets
-``GET /floor/profile`` run cProfile over the process.
+``GET /floor/profile`` runs cProfile over the whole process (bench/spans.py); ``BENCH_SPANS=1`` also times the
+stages of the service's intake (``GET /floor/spans``).
 """
 
 from __future__ import annotations
@@ -36,25 +36,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bench import spans
+from bench.knn_floor import SERVICE_NEAR_SQL
 from core.errors import Unauthenticated
 from core.events import _INSERT_EVENTS  # the unit of work's own event INSERT: lock first, then ids
 from web.app import create_app
 from web.deps import user_from_token
 
-# What ``gis.service.list_resources`` sends for ``near`` with a page of 5 at offset 0 and no other filter: the
-# distance on the spheroid, the count capped 100 past the page (+1), every listed column, KNN order.
-NEAR_SQL = text("""
-SELECT ST_Distance(CAST(resource.location AS geography),
-         CAST(ST_SetSRID(ST_MakePoint(CAST(:lon AS FLOAT), CAST(:lat AS FLOAT)), 4326) AS geography)) AS distance_m,
-       (SELECT count(*) AS count_1 FROM (SELECT 1 FROM resource LIMIT 106) AS counted) AS total,
-       resource.id, resource.type, resource.name, resource.name_zh, resource.name_en, resource.capacity,
-       resource.home_station_id, resource.agency, resource.status, resource.last_fix_at, resource.source,
-       resource.external_id, resource.properties, resource.created_at, resource.updated_at, resource.version,
-       ST_X(resource.location) AS lon, ST_Y(resource.location) AS lat
-FROM resource
-ORDER BY resource.location <-> ST_SetSRID(ST_MakePoint(CAST(:lon AS FLOAT), CAST(:lat AS FLOAT)), 4326)
-LIMIT 5 OFFSET 0
-""")
+# The statement the service sends for ``near=...&limit=5`` (bench/knn_floor.py), with named parameters.
+NEAR_SQL = text(SERVICE_NEAR_SQL.replace("$1", ":lon").replace("$2", ":lat"))
 
 # Module level: FastAPI resolves the routes' (string) annotations in the module's namespace.
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
@@ -186,12 +176,10 @@ def create() -> ASGIApp:
         event.remove(target, "before_cursor_execute", capture)
         return list(captured)
 
+    floor.add_api_route("/floor/profile", spans.profile, methods=["GET"])
     if os.environ.get("BENCH_SPANS"):
-        from bench import spans
-
         spans.install()
         floor.add_api_route("/floor/spans", spans.report, methods=["GET"])
-        floor.add_api_route("/floor/profile", spans.profile, methods=["GET"])
         traced: ASGIApp = spans.Traced(service, engine=lambda: engine(reads=False))
     else:
         traced = service

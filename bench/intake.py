@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import pstats
 import random
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from bench._common import (  # noqa: E402
     open_loop,
     print_slow,
     print_table,
+    profile_top,
     server,
     summary_ms,
 )
@@ -167,19 +167,8 @@ async def where_the_time_goes(url: str, rate: float, requests: int, profile: int
                     await client.get("/floor/profile", params={"start": 1})
                     await open_loop(rate, profile / rate, post)
                     await client.get("/floor/profile", params={"out": out})
-                    top = _profile_top(out)
+                    top = profile_top(out)
     return spans, top
-
-
-def _profile_top(path: str, lines: int = 30) -> str:
-    """The functions with the most time of their own, and the cumulative time of our own modules' functions."""
-    import io
-
-    text = io.StringIO()
-    stats = pstats.Stats(path, stream=text)
-    stats.sort_stats("tottime").print_stats(lines)
-    stats.sort_stats("cumulative").print_stats(r"(command|incidents|plans|gis|core|web|notify)/.*\.py", lines)
-    return "\n".join(line for line in text.getvalue().splitlines() if line.strip())
 
 
 def print_spans(spans: dict[str, Any]) -> None:
