@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import os
 import pstats
@@ -14,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -138,6 +139,8 @@ async def admin_token(client: httpx.AsyncClient) -> dict[str, str]:
 # When each slow answer of the open loops was asked (perf_counter) and how long it took: where a stall came from.
 SLOW: list[tuple[float, float, str]] = []
 SLOW_S = 0.1
+# Why calls of the open loops failed: "name: exception" → how many times.
+ERRORS: dict[str, int] = {}
 
 
 async def open_loop(rate_per_s: float, seconds: float, call: object, *, name: str = "") -> tuple[list[float], int]:
@@ -152,8 +155,10 @@ async def open_loop(rate_per_s: float, seconds: float, call: object, *, name: st
         started = time.perf_counter()
         try:
             ok = await call()  # type: ignore[operator]
-        except Exception:
+        except Exception as exc:
             ok = False
+            what = f"{name}: {type(exc).__name__} {str(exc)[:80]}"
+            ERRORS[what] = ERRORS.get(what, 0) + 1
         if ok:
             latencies.append(time.perf_counter() - started)
             if latencies[-1] > SLOW_S:
@@ -163,28 +168,46 @@ async def open_loop(rate_per_s: float, seconds: float, call: object, *, name: st
 
     tasks = []
     interval = 1 / rate_per_s
-    start = time.perf_counter()
-    n = 0
-    while (now := time.perf_counter()) - start < seconds:
-        due = start + n * interval
-        if now < due:
-            await asyncio.sleep(due - now)
-        tasks.append(asyncio.create_task(one()))
-        n += 1
-    await asyncio.gather(*tasks)
+    # This (measuring) process's full garbage collection would pause the replies being read (100 ms and more with
+    # geopandas and the app imported): collect before the stretch, not during it.
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        n = 0
+        while (now := time.perf_counter()) - start < seconds:
+            due = start + n * interval
+            if now < due:
+                await asyncio.sleep(due - now)
+            tasks.append(asyncio.create_task(one()))
+            n += 1
+        await asyncio.gather(*tasks)
+    finally:
+        gc.enable()
     return latencies, failures
 
 
 async def alternating(
-    rate_per_s: float, seconds: float, calls: dict[str, object], *, chunk_s: float = 5.0
+    rate_per_s: float,
+    seconds: float,
+    calls: dict[str, object],
+    *,
+    chunk_s: float = 5.0,
+    before_turn: Callable[[], Awaitable[object]] | None = None,
+    after_turn: Callable[[str], Awaitable[object]] | None = None,
 ) -> dict[str, tuple[list[float], int]]:
     """Each call offered at ``rate_per_s`` (open loop) for ``seconds`` in all, in turns of ``chunk_s`` seconds (one
-    call's turn, then the next's, ...), so that the machine's drift and other helpers' load fall on all alike."""
+    call's turn, then the next's, ...), so that the machine's drift and other helpers' load fall on all alike.
+    ``before_turn()`` and ``after_turn(name)`` run around each turn (e.g. to read the server's own figures)."""
     results: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in calls}
     turns = max(1, round(seconds / chunk_s))
     for _ in range(turns):
         for name, call in calls.items():
+            if before_turn is not None:
+                await before_turn()
             latencies, failures = await open_loop(rate_per_s, seconds / turns, call, name=name)
+            if after_turn is not None:
+                await after_turn(name)
             kept, failed = results[name]
             results[name] = (kept + latencies, failed + failures)
     return results
@@ -197,7 +220,10 @@ def load_note() -> str:
 
 
 def print_slow(since: float) -> None:
-    """The answers slower than ``SLOW_S`` since ``since`` (perf_counter): when, how slow, which."""
+    """The answers slower than ``SLOW_S`` since ``since`` (perf_counter): when, how slow, which; and why any call
+    failed."""
+    if ERRORS:
+        print("  failed calls: " + "; ".join(f"{what} ×{n}" for what, n in ERRORS.items()))
     slow = [(t - since, latency, name) for t, latency, name in SLOW if t >= since]
     if slow:
         print(

@@ -16,12 +16,14 @@ no app-wide dependencies; its routes use the service's own engine and pool, its 
   intake writes (copied from the last incident the service logged: ``GET /floor/intake/ready`` loads them), in
   one transaction, the event by the unit of work's own statement (the event advisory lock, then the INSERT).
 
-``GET /floor/profile`` runs cProfile over the whole process (bench/spans.py); ``BENCH_SPANS=1`` also times the
-stages of the service's intake (``GET /floor/spans``).
+``GET /floor/profile`` runs cProfile over the whole process (bench/spans.py), ``GET /floor/gc`` tells its full
+garbage collections; ``BENCH_SPANS=1`` also times the stages of the service's intake (``GET /floor/spans``), and
+``BENCH_GC_FREEZE=1`` moves everything made at start-up out of the collector's reach (``gc.freeze()``), a variant.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from typing import Annotated, Any
@@ -177,6 +179,10 @@ def create() -> ASGIApp:
         return list(captured)
 
     floor.add_api_route("/floor/profile", spans.profile, methods=["GET"])
+    floor.add_api_route("/floor/gc", spans.GcLog().report, methods=["GET"])
+    if os.environ.get("BENCH_GC_FREEZE"):  # a variant: what the service would gain from gc.freeze() at start-up
+        gc.collect()
+        gc.freeze()
     if os.environ.get("BENCH_SPANS"):
         spans.install()
         floor.add_api_route("/floor/spans", spans.report, methods=["GET"])

@@ -239,6 +239,10 @@ def report(rows: list[tuple[str, float, str, float]], limits: dict[str, float | 
         )
 
 
+async def near_figures_of(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    return await near_figures(url, args.near_requests, args.near_rate, args.near_seconds, gc_freeze=args.gc_freeze)
+
+
 async def main_async(args: argparse.Namespace) -> None:
     base = get_settings()
     name = f"commandpost_bench_{secrets.token_hex(4)}"
@@ -257,7 +261,7 @@ async def main_async(args: argparse.Namespace) -> None:
         if args.near_only:
             await our_import(settings, gpkg)
             await vacuum(dsn)
-            print_near(await near_figures(url, args.near_requests, args.near_rate, args.near_seconds), args.near_rate)
+            print_near(await near_figures_of(url, args), args.near_rate)
             return
         # Alternating, three of each, medians: ogr2ogr alone varies by a factor of two from run to run here.
         floors, same_work, ours_runs = [], [], []
@@ -280,7 +284,7 @@ async def main_async(args: argparse.Namespace) -> None:
         rows += await serve_figures(settings, dsn, args.repeat)
         report(rows, {"import": 1.5, "import_same_work": None, "import_registry": None, "z14": 2.0, "z12": 2.0})
         print(f"\nimport under 10 s: {'yes' if ours < 10 else 'NO'} ({ours:.2f} s)")
-        print_near(await near_figures(url, args.near_requests, args.near_rate, args.near_seconds), args.near_rate)
+        print_near(await near_figures_of(url, args), args.near_rate)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         admin = await asyncpg.connect(make_url(dsn).set(database="postgres").render_as_string(hide_password=False))
@@ -298,6 +302,7 @@ def main() -> None:
     parser.add_argument("--near-rate", type=float, default=200.0, help="near's open-loop rate (requests/s)")
     parser.add_argument("--near-seconds", type=float, default=30.0, help="near's open loop, each side")
     parser.add_argument("--near-only", action="store_true", help="one import, then only the near figures")
+    parser.add_argument("--gc-freeze", action="store_true", help="near's server freezes start-up's objects (variant)")
     parser.add_argument("--import-runs", type=int, default=5, help="imports of each side, alternating (median)")
     if shutil.which("ogr2ogr") is None:
         raise SystemExit("bench/map.py needs ogr2ogr (Debian: apt-get install gdal-bin; scripts/setup installs it)")

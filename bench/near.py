@@ -15,6 +15,7 @@ loads the 100,000 resources and calls ``near_figures``):
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
 import time
@@ -102,29 +103,42 @@ async def same_statement(base: str, auth: dict[str, str], at: tuple[float, float
 
 
 class RawPool:
-    """RawHTTP connections to one server, as many as the open loop has requests in flight."""
+    """RawHTTP connections to one server, as many as the open loop has requests in flight. A connection idle for
+    ``IDLE_S`` is closed instead of reused: uvicorn closes keep-alive connections idle for 5 s, and a request on one
+    it is closing would fail (a real client would retry it; this one does not send it)."""
+
+    IDLE_S = 4.0
 
     def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
         self.port, self.headers = port, headers
-        self.idle: list[RawHTTP] = []
+        self.idle: list[tuple[float, RawHTTP]] = []
 
     async def get(self, target: str) -> bytes:
-        connection = self.idle.pop() if self.idle else await RawHTTP(self.port, self.headers).__aenter__()
+        now = time.monotonic()
+        while self.idle and now - self.idle[-1][0] > self.IDLE_S:
+            await self.idle.pop()[1].__aexit__()
+        connection = self.idle.pop()[1] if self.idle else await RawHTTP(self.port, self.headers).__aenter__()
         body = await connection.get(target)
-        self.idle.append(connection)  # not on failure: a connection in an unknown state is dropped
+        self.idle.append((time.monotonic(), connection))  # not on failure: one in an unknown state is dropped
         return body
 
     async def close(self) -> None:
-        for connection in self.idle:
+        for _, connection in self.idle:
             await connection.__aexit__()
 
 
-async def near_figures(database_url: str, times: int, rate: float, seconds: float) -> dict[str, Any]:
+async def near_figures(
+    database_url: str, times: int, rate: float, seconds: float, *, gc_freeze: bool = False
+) -> dict[str, Any]:
     """``near`` over real HTTP: the service and its framework floor in one process (bench/floor_app.py), the bare
     ASGI floor (bench/knn_floor.py) on the same uvicorn, and the raw SQL from here. First one request to each in
     turn, ``times`` rounds (closed loop: the machine's drift falls on all alike); then the service and the framework
-    floor each offered ``rate`` requests a second (open loop, in turns of 5 s) for ``seconds`` in all."""
+    floor each offered ``rate`` requests a second (open loop, in turns of 5 s) for ``seconds`` in all, with the
+    server's full garbage collections during each side's turns. ``gc_freeze``: the variant of the server that
+    freezes what start-up made (bench/floor_app.py's ``BENCH_GC_FREEZE``)."""
     quiet = {"COMMANDPOST_SCHEDULER_EMBEDDED": "false", "COMMANDPOST_REDIS_URL": ""}  # no background sweeps
+    if gc_freeze:
+        quiet["BENCH_GC_FREEZE"] = "1"
     floor_env = {"FLOOR_DSN": asyncpg_dsn(database_url)}
     points = near_points(1000)
     started = time.perf_counter()
@@ -158,7 +172,7 @@ async def near_figures(database_url: str, times: int, rate: float, seconds: floa
 
             closed = await _interleaved({name: call(name) for name in NEAR_ROWS}, times)
 
-            async def ok(name: str) -> Callable[[], Awaitable[bool]]:
+            def ok(name: str) -> Callable[[], Awaitable[bool]]:
                 fetch = call(name)
 
                 async def one() -> bool:
@@ -167,12 +181,27 @@ async def near_figures(database_url: str, times: int, rate: float, seconds: floa
 
                 return one
 
-            loaded = await alternating(rate, seconds, {name: await ok(name) for name in ("floor", "ours")})
+            collections: dict[str, list[dict[str, Any]]] = {"floor": [], "ours": []}
+            async with httpx.AsyncClient(base_url=ours_base) as client:
+
+                async def gc_before() -> None:
+                    await client.get("/floor/gc", params={"reset": 1})
+
+                async def gc_after(name: str) -> None:
+                    collections[name].append((await client.get("/floor/gc", params={"reset": 1})).json())
+
+                loaded = await alternating(
+                    rate,
+                    seconds,
+                    {name: ok(name) for name in ("floor", "ours")},
+                    before_turn=gc_before,
+                    after_turn=gc_after,
+                )
         finally:
             await raw.close()
             await ours.close()
             await bare.close()
-    return {"closed": closed, "loaded": loaded, "started": started}
+    return {"closed": closed, "loaded": loaded, "started": started, "gc": collections, "gc_freeze": gc_freeze}
 
 
 def _port(base: str) -> int:
@@ -185,12 +214,18 @@ async def _interleaved(calls: dict[str, Callable[[], Awaitable[Any]]], times: in
         answer = await call()
         assert len(answer if isinstance(answer, list) else json.loads(answer)["items"]) == 5, name
     samples: dict[str, list[float]] = {name: [] for name in calls}
-    for round_ in range(times + 50):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            await call()
-            if round_ >= 50:
-                samples[name].append(time.perf_counter() - start)
+    gc.disable()  # this process's full collections (~130 ms here) between rounds, not inside a timed request
+    try:
+        for round_ in range(times + 50):
+            if round_ % 200 == 0:
+                gc.collect()
+            for name, call in calls.items():
+                start = time.perf_counter()
+                await call()
+                if round_ >= 50:
+                    samples[name].append(time.perf_counter() - start)
+    finally:
+        gc.enable()
     return samples
 
 
@@ -204,11 +239,20 @@ def print_near(figures: dict[str, Any], rate: float) -> None:
     )
     print("  target: the service's p50 ≤ 1.5× the framework floor's")
     loaded = figures["loaded"]
+    variant = ", server with gc.freeze() at start-up" if figures["gc_freeze"] else ""
     print_table(
-        f"near at an offered {rate:g} requests/s (open loop, turns of 5 s)",
+        f"near at an offered {rate:g} requests/s (open loop, turns of 5 s){variant}; {load_note()}",
         [(NEAR_ROWS[name], summary_ms(loaded[name][0])) for name in ("floor", "ours")],
         floor=NEAR_ROWS["floor"],
     )
     failures = {name: failed for name, (_, failed) in loaded.items()}
     print(f"  failures: {failures}; target: the service's p99 < 25 ms")
+    for name, turns in figures["gc"].items():
+        pauses = [turn["max_ms"] for turn in turns if turn["count"]]
+        count = sum(turn["count"] for turn in turns)
+        frozen = turns[0]["frozen"] if turns else 0
+        print(
+            f"  server's full garbage collections in {name}'s turns: {count}, longest {max(pauses, default=0):.0f} ms"
+            + (f" ({frozen:,} objects frozen at start-up: gc.freeze() variant)" if frozen else "")
+        )
     print_slow(figures["started"])

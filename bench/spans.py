@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import cProfile
 import functools
+import gc
 import importlib
 import inspect
 import re
@@ -196,3 +197,27 @@ async def profile(start: bool = False, out: str | None = None) -> dict[str, str]
     profiler.disable()
     profiler.dump_stats(out or "/dev/null")
     return {"profiling": "stopped", "out": out or ""}
+
+
+class GcLog:
+    """The process's full (generation 2) garbage collections: how many, how long (a pause of every request)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._started)
+
+    async def report(self, reset: bool = False) -> dict[str, Any]:
+        """The full collections since the last reset: their number, the longest and the total, in ms."""
+        ms = [p * 1000 for p in self.pauses]
+        if reset:
+            self.pauses.clear()
+        return {"count": len(ms), "max_ms": max(ms, default=0.0), "total_ms": sum(ms), "frozen": gc.get_freeze_count()}
