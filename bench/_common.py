@@ -245,3 +245,72 @@ def profile_top(path: str, lines: int = 25) -> str:
         if line.strip() and not line.lstrip().startswith(("List reduced", "Ordered by", "/")):
             kept.append(re.sub(r"\S*site-packages/", "", line).replace(f"{ROOT}/", "").replace(f"{site}/", ""))
     return "\n".join(kept)
+
+
+class RawHTTP:
+    """A keep-alive HTTP/1.1 client that does the least a client can (one socket, one request at a time, the answer
+    read by Content-Length), so that the client's own cost does not hide the servers' difference (httpx cost this
+    process several ms a request here)."""
+
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items()).encode()
+
+    async def __aenter__(self) -> RawHTTP:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.writer.close()
+
+    async def get(self, target: str) -> bytes:
+        """The body of a 200 answer (anything else raises)."""
+        status, body = await self.request("GET", target)
+        if status != 200:
+            raise RuntimeError(f"GET {target}: {status} {body[:200]!r}")
+        return body
+
+    async def request(self, method: str, target: str, json_body: bytes | None = None) -> tuple[int, bytes]:
+        """Any answer's status and body."""
+        head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + self.extra
+        if json_body is not None:
+            head += b"content-type: application/json\r\ncontent-length: %d\r\n" % len(json_body)
+        async with asyncio.timeout(10):  # a stuck server fails the bench instead of hanging it
+            self.writer.write(head + b"\r\n" + (json_body or b""))
+            answer = await self.reader.readuntil(b"\r\n\r\n")
+            fields = dict(line.split(b":", 1) for line in answer.lower().split(b"\r\n")[1:] if b":" in line)
+            return int(answer[9:12]), await self.reader.readexactly(int(fields[b"content-length"]))
+
+
+class RawPool:
+    """RawHTTP connections to one server, as many as an open loop has requests in flight. A connection idle for
+    ``IDLE_S`` is closed instead of reused: uvicorn closes keep-alive connections idle for 5 s, and a request on one
+    it is closing would fail (a real client would retry it; this one does not send it)."""
+
+    IDLE_S = 4.0
+
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
+        self.port, self.headers = port, headers
+        self.idle: list[tuple[float, RawHTTP]] = []
+
+    async def _connection(self) -> RawHTTP:
+        now = time.monotonic()
+        while self.idle and now - self.idle[-1][0] > self.IDLE_S:  # the newest is stale: so are all
+            await self.idle.pop()[1].__aexit__()
+        return self.idle.pop()[1] if self.idle else await RawHTTP(self.port, self.headers).__aenter__()
+
+    async def get(self, target: str) -> bytes:
+        connection = await self._connection()
+        body = await connection.get(target)
+        self.idle.append((time.monotonic(), connection))  # not on failure: one in an unknown state is dropped
+        return body
+
+    async def request(self, method: str, target: str, json_body: bytes | None = None) -> tuple[int, bytes]:
+        connection = await self._connection()
+        answer = await connection.request(method, target, json_body)
+        self.idle.append((time.monotonic(), connection))
+        return answer
+
+    async def close(self) -> None:
+        for _, connection in self.idle:
+            await connection.__aexit__()

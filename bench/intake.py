@@ -9,8 +9,10 @@
   floor, and under 20 ms; p99 60 ms (issue 5);
 - for scale, a plain asyncpg INSERT of an incident row from this process (no HTTP, no timeline, no event);
 - ``GET /api/v1/incidents/{id}`` of the incidents just logged, at the same rate (it reads the stored matches);
-- where the time goes: ``--spans`` more requests to a server that times intake's stages (bench/spans.py), and with
-  ``--profile n`` cProfile over n more requests (its top functions by own time).
+- where the time goes: ``--spans`` more requests to a server that times intake's stages (bench/spans.py), in turns
+  with as many to the floor (timed whole, server side), and with ``--profile n`` cProfile over n more requests (its
+  top functions by own time). The floor writes tables of its own, so the service's duplicate check never reads its
+  rows.
 
 ``--plans`` loads the shipped plan library first, so that each report is matched against it as in production.
 """
@@ -34,6 +36,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (  # noqa: E402
+    RawPool,
     admin_token,
     alternating,
     asyncpg_dsn,
@@ -113,61 +116,70 @@ async def _warm_up(client: httpx.AsyncClient, auth: dict[str, str], rng: random.
         (await client.post("/floor/incidents", json=payload(i, rng), headers=auth)).raise_for_status()
 
 
+class Poster:
+    """POSTs of the bench's reports (and GETs) through a minimal keep-alive client (bench/_common.RawPool): httpx
+    cost this process ~4 ms a request, which a 2-core machine's server then waits for too."""
+
+    def __init__(self, base: str, auth: dict[str, str], rng: random.Random) -> None:
+        self.pool = RawPool(int(base.rsplit(":", 1)[1]), auth)
+        self.rng, self.counter = rng, itertools.count()
+        self.made: list[int] = []
+
+    async def post(self, path: str = "/api/v1/incidents") -> bool:
+        body = json.dumps(payload(next(self.counter), self.rng), ensure_ascii=False).encode()
+        status, answer = await self.pool.request("POST", path, body)
+        if status == 201 and path == "/api/v1/incidents":
+            self.made.append(json.loads(answer)["id"])
+        return status == 201
+
+    async def floor_post(self) -> bool:
+        return await self.post("/floor/incidents")
+
+    async def get(self, target: str) -> bool:
+        return (await self.pool.request("GET", target))[0] == 200
+
+
 async def through_api(base: str, rate: float, seconds: float) -> dict[str, Timings]:
     """POST reports to the service and to its floor at ``rate``, in turns; then GET the incidents they made."""
-    rng = random.Random(1)
-    counter = itertools.count()
-    limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
-    made: list[int] = []
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         auth = await admin_token(client)
-        await _warm_up(client, auth, rng)
-
-        async def post() -> bool:
-            response = await client.post("/api/v1/incidents", json=payload(next(counter), rng), headers=auth)
-            if response.status_code == 201:
-                made.append(response.json()["id"])
-            return response.status_code == 201
-
-        async def floor_post() -> bool:
-            response = await client.post("/floor/incidents", json=payload(next(counter), rng), headers=auth)
-            return response.status_code == 201
-
-        results = await alternating(rate, seconds, {"api": post, "floor": floor_post})
-        ids = itertools.cycle(made or [0])
+        await _warm_up(client, auth, random.Random(1))
+    poster = Poster(base, auth, random.Random(2))
+    try:
+        results = await alternating(rate, seconds, {"api": poster.post, "floor": poster.floor_post})
+        ids = itertools.cycle(poster.made or [0])
 
         async def get() -> bool:
-            return (await client.get(f"/api/v1/incidents/{next(ids)}", headers=auth)).status_code == 200
+            return await poster.get(f"/api/v1/incidents/{next(ids)}")
 
         results["get"] = await open_loop(rate, seconds / 2, get, name="get")
-        return results
+    finally:
+        await poster.pool.close()
+    return results
 
 
 async def where_the_time_goes(url: str, rate: float, requests: int, profile: int) -> tuple[dict[str, Any], str]:
     """The service with intake's stages timed (bench/spans.py): ``requests`` reports at ``rate``; then, with
     ``profile``, cProfile over that many more. Returns the spans' means and the profile's top lines."""
-    rng = random.Random(3)
-    counter = itertools.count()
     top = ""
     with server(url, app=FLOOR_APP, extra_env={"BENCH_SPANS": "1"}) as base:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             auth = await admin_token(client)
-            await _warm_up(client, auth, rng)
+            await _warm_up(client, auth, random.Random(3))
             await client.get("/floor/spans", params={"reset": 1})
-
-            async def post() -> bool:
-                body = payload(next(counter), rng)
-                return (await client.post("/api/v1/incidents", json=body, headers=auth)).status_code == 201
-
-            await open_loop(rate, requests / rate, post)
-            spans = (await client.get("/floor/spans")).json()
-            if profile:
-                with tempfile.TemporaryDirectory() as work:
-                    out = str(Path(work) / "intake.prof")
-                    await client.get("/floor/profile", params={"start": 1})
-                    await open_loop(rate, profile / rate, post)
-                    await client.get("/floor/profile", params={"out": out})
-                    top = profile_top(out)
+            poster = Poster(base, auth, random.Random(4))
+            try:
+                await alternating(rate, 2 * requests / rate, {"api": poster.post, "floor": poster.floor_post})
+                spans = (await client.get("/floor/spans")).json()
+                if profile:
+                    with tempfile.TemporaryDirectory() as work:
+                        out = str(Path(work) / "intake.prof")
+                        await client.get("/floor/profile", params={"start": 1})
+                        await open_loop(rate, profile / rate, poster.post)
+                        await client.get("/floor/profile", params={"out": out})
+                        top = profile_top(out)
+            finally:
+                await poster.pool.close()
     return spans, top
 
 
@@ -189,6 +201,8 @@ def print_spans(spans: dict[str, Any]) -> None:
     label = "the rest: framework, body, response model, ORM"
     print(f"  {label:<50} {'':>6} {'':>7} {rest:>13.2f} {rest / total:>6.0%}")
     print(f"  {'whole request (server side)':<50} {'':>6} {'':>7} {total:>13.2f}")
+    floor = f"the floor's whole request (server side, {spans['floor_requests']} in turns with these)"
+    print(f"  {floor:<50} {'':>6} {'':>7} {spans['floor_ms']:>13.2f}")
     sql = {label: span for label, span in spans["spans"].items() if "SQL:" in label}
     print(f"  SQL round trips (inside the stages above): {sum(s['ms'] for s in sql.values()):.2f} ms in all")
     for label, span in sorted(sql.items(), key=lambda item: -item[1]["ms"]):

@@ -146,7 +146,7 @@ async def intake_to_room(base: str, clients: int, rate: float, seconds: float) -
         return latencies, sample[0]
 
 
-FLOOR_TABLE = "CREATE TABLE IF NOT EXISTS floor_event (LIKE event INCLUDING DEFAULTS INCLUDING INDEXES)"
+FLOOR_TABLE = "CREATE TABLE IF NOT EXISTS floor_event (LIKE event INCLUDING ALL)"
 
 
 @contextlib.contextmanager

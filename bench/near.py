@@ -14,7 +14,6 @@ loads the 100,000 resources and calls ``near_figures``):
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import re
@@ -28,6 +27,7 @@ import numpy as np
 
 from bench._common import (
     CENTRE,
+    RawPool,
     admin_token,
     alternating,
     asyncpg_dsn,
@@ -38,32 +38,6 @@ from bench._common import (
     summary_ms,
 )
 from bench.knn_floor import SERVICE_NEAR_SQL
-
-
-class RawHTTP:
-    """A keep-alive HTTP/1.1 client that does the least a client can (one socket, GET, read by Content-Length), so
-    that the client's own cost does not hide the servers' difference."""
-
-    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
-        self.port = port
-        self.extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items()).encode()
-
-    async def __aenter__(self) -> RawHTTP:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.writer.close()
-
-    async def get(self, target: str) -> bytes:
-        async with asyncio.timeout(10):  # a stuck server fails the bench instead of hanging it
-            self.writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + self.extra + b"\r\n")
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            if head[9:12] != b"200":
-                raise RuntimeError(head.decode("latin-1"))
-            fields = dict(line.split(b":", 1) for line in head.lower().split(b"\r\n")[1:] if b":" in line)
-            return await self.reader.readexactly(int(fields[b"content-length"]))
-
 
 NEAR_QUERY = "limit=5"  # issue 15: GET /resources?near=lon,lat&limit=5 (every type)
 FLOOR_APP = "bench.floor_app:create()"
@@ -100,31 +74,6 @@ async def same_statement(base: str, auth: dict[str, str], at: tuple[float, float
     assert len(sent) == 2 and plain(sent[0]) == plain(sent[1]), "the floor's SQL is not the service's:\n" + "\n".join(
         plain(s) for s in sent
     )
-
-
-class RawPool:
-    """RawHTTP connections to one server, as many as the open loop has requests in flight. A connection idle for
-    ``IDLE_S`` is closed instead of reused: uvicorn closes keep-alive connections idle for 5 s, and a request on one
-    it is closing would fail (a real client would retry it; this one does not send it)."""
-
-    IDLE_S = 4.0
-
-    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
-        self.port, self.headers = port, headers
-        self.idle: list[tuple[float, RawHTTP]] = []
-
-    async def get(self, target: str) -> bytes:
-        now = time.monotonic()
-        while self.idle and now - self.idle[-1][0] > self.IDLE_S:
-            await self.idle.pop()[1].__aexit__()
-        connection = self.idle.pop()[1] if self.idle else await RawHTTP(self.port, self.headers).__aenter__()
-        body = await connection.get(target)
-        self.idle.append((time.monotonic(), connection))  # not on failure: one in an unknown state is dropped
-        return body
-
-    async def close(self) -> None:
-        for _, connection in self.idle:
-            await connection.__aexit__()
 
 
 async def near_figures(

@@ -65,7 +65,7 @@ class Record:
             span[2] += seconds
 
 
-_done: list[tuple[float, Record]] = []
+_done: list[tuple[str, float, Record]] = []  # (service or floor, seconds, spans)
 
 
 def _timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,8 +134,12 @@ def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         record.sql_started = None
 
 
+TRACED = {"/api/v1/incidents": "service", "/floor/incidents": "floor"}
+
+
 class Traced:
-    """The service, with each ``POST /api/v1/incidents`` timed from its first byte in to its last byte out."""
+    """The process's app, with each ``POST /api/v1/incidents`` (the service's intake) and ``POST /floor/incidents``
+    (its floor) timed from the first byte in to the last byte out; the service's with its stages."""
 
     def __init__(self, app: ASGIApp, *, engine: Callable[[], AsyncEngine]) -> None:
         self.app = app
@@ -143,7 +147,8 @@ class Traced:
         self.listening = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not (scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/api/v1/incidents"):
+        kind = TRACED.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if kind is None:
             await self.app(scope, receive, send)
             return
         if not self.listening:  # the engine exists once the lifespan has started
@@ -151,20 +156,24 @@ class Traced:
             event.listen(self.engine().sync_engine, "after_cursor_execute", _after)
             self.listening = True
         record = Record()
-        token = _request.set(record)
+        token = _request.set(record) if kind == "service" else None
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send)
         finally:
-            _request.reset(token)
-            _done.append((time.perf_counter() - started, record))
+            if token is not None:
+                _request.reset(token)
+            _done.append((kind, time.perf_counter() - started, record))
 
 
 async def report(reset: bool = False) -> dict[str, Any]:
-    """Means per request over the requests timed so far: the total, each span (calls, inclusive ms, top-level ms)."""
-    n = len(_done)
+    """Means per request over the requests timed so far: the service's whole request and each span (calls,
+    inclusive ms, top-level ms); the floor's whole request."""
+    service = [(t, record) for kind, t, record in _done if kind == "service"]
+    floor = [t for kind, t, _ in _done if kind == "floor"]
+    n = len(service)
     totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
-    for _, record in _done:
+    for _, record in service:
         for label, (calls, inclusive, top) in record.spans.items():
             kept = totals[label]
             kept[0] += calls
@@ -172,7 +181,9 @@ async def report(reset: bool = False) -> dict[str, Any]:
             kept[2] += top
     answer = {
         "requests": n,
-        "total_ms": sum(t for t, _ in _done) / n * 1000 if n else 0.0,
+        "total_ms": sum(t for t, _ in service) / n * 1000 if n else 0.0,
+        "floor_requests": len(floor),
+        "floor_ms": sum(floor) / len(floor) * 1000 if floor else 0.0,
         "spans": {
             label: {"calls": calls / n, "ms": inclusive / n * 1000, "top_ms": top / n * 1000}
             for label, (calls, inclusive, top) in totals.items()
