@@ -8,6 +8,7 @@ CPU time per round, to show it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import time
 from collections.abc import Awaitable, Callable
@@ -111,6 +112,10 @@ class Arrivals:
             self.done.set()
 
 
+def _itself(client: LightClient) -> LightClient:
+    return client
+
+
 async def light_clients(base: str, token: str, n: int, counter: Arrivals) -> list[LightClient]:
     loop = asyncio.get_running_loop()
     host, port = base.split(":")
@@ -118,7 +123,7 @@ async def light_clients(base: str, token: str, n: int, counter: Arrivals) -> lis
     clients = []
     for i in range(0, n, 100):  # connect in batches so the accept queue keeps up
         batch = [LightClient(uri, counter) for _ in range(min(100, n - i))]
-        await asyncio.gather(*(loop.create_connection(lambda c=c: c, host, int(port)) for c in batch))
+        await asyncio.gather(*(loop.create_connection(functools.partial(_itself, c), host, int(port)) for c in batch))
         await asyncio.gather(*(c.open for c in batch))
         clients.extend(batch)
     return clients

@@ -80,7 +80,7 @@ class IntakeRows:
             for statement in FLOOR_TABLES:
                 await conn.execute(text(statement))
             incident_id, incident = row[0], json.loads(row[1])
-            types = dict((await conn.execute(_COLUMN_TYPES)).all())
+            types: dict[str, str] = dict((await conn.execute(_COLUMN_TYPES)).tuples().all())
             timeline = (await conn.execute(_TIMELINE_OF, {"id": incident_id})).one()
             event_row = (await conn.execute(_EVENT_OF, {"id": incident_id})).one()
         kept = {k: v for k, v in incident.items() if k not in _SET_HERE and v is not None}

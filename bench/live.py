@@ -80,7 +80,7 @@ def _rss_kb(pid: int) -> int:
 
 
 async def _clients(base: str, token: str, n: int) -> list[object]:
-    sockets = []
+    sockets: list[object] = []
     for i in range(0, n, 100):  # connect in batches so the accept queue keeps up
         batch = await asyncio.gather(
             *(connect(f"ws://{base}/ws/command?token={token}", max_queue=None) for _ in range(min(100, n - i)))
