@@ -213,10 +213,53 @@ async def alternating(
     return results
 
 
-def load_note() -> str:
-    """The machine's load averages and core count, for the record of a run."""
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} cores"
+def _cpu_ticks() -> dict[int, tuple[int, int, str]]:
+    """Every process's (parent, CPU ticks so far, command name)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        found[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]), name)
+    return found
+
+
+class Others:
+    """How busy other processes (not this bench and its servers: other helpers' tests, say) kept the machine from
+    this object's making to ``note()``: their CPU in cores on average, the busiest by name."""
+
+    def __init__(self) -> None:
+        self.ticks, self.at = _cpu_ticks(), time.monotonic()
+
+    def note(self) -> str:
+        after, seconds = _cpu_ticks(), time.monotonic() - self.at
+        ours = {os.getpid()}
+        for _ in range(4):  # children, grandchildren (uvicorn's, the floors')
+            ours |= {pid for pid, (parent, _, _) in after.items() if parent in ours}
+        used = {
+            pid: ticks - self.ticks.get(pid, (0, 0, ""))[1]
+            for pid, (_, ticks, _) in after.items()
+            if pid not in ours and ticks > self.ticks.get(pid, (0, 0, ""))[1]
+        }
+        per_core = os.sysconf("SC_CLK_TCK") * max(seconds, 0.01)
+        busiest = [pid for pid in sorted(used, key=lambda pid: -used[pid])[:3] if used[pid] / per_core >= 0.05]
+        names = ", ".join(f"{after[pid][2]} {used[pid] / per_core:.2f}" for pid in busiest)
+        one, five, _ = os.getloadavg()
+        return (
+            f"over {seconds:.0f} s other processes used {sum(used.values()) / per_core:.2f} of {os.cpu_count()} cores"
+            + (f" ({names})" if names else "")
+            + f"; load average now {one:.2f} (1 min) {five:.2f} (5 min)"
+        )
+
+
+def load_note(sample_s: float = 0.5) -> str:
+    """Other processes' use of the machine over the next ``sample_s`` seconds, and its load averages."""
+    others = Others()
+    time.sleep(sample_s)
+    return others.note()
 
 
 def print_slow(since: float) -> None:

@@ -36,6 +36,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (  # noqa: E402
+    Others,
     RawPool,
     admin_token,
     alternating,
@@ -223,12 +224,14 @@ async def main() -> None:
         if args.plans:
             await load_library(url)
         with server(url, app=FLOOR_APP) as base:
+            others = Others()
             results = await through_api(base, args.rate, args.seconds)
+            note = others.note()
         raw, raw_failures = await floor(url, args.rate, args.seconds / 2)
         spans, top = await where_the_time_goes(url, args.rate, args.spans, args.profile) if args.spans else ({}, "")
     library = "the shipped plan library loaded" if args.plans else "no plans"
     print_table(
-        f"Intake at an offered {args.rate:g}/s (open loop, turns of 5 s), {library}; {load_note()}",
+        f"Intake at an offered {args.rate:g}/s (open loop, turns of 5 s), {library}",
         [
             (FLOOR, summary_ms(results["floor"][0])),
             ("POST /api/v1/incidents", summary_ms(results["api"][0])),
@@ -240,6 +243,7 @@ async def main() -> None:
     failures = {name: failed for name, (_, failed) in results.items()}
     print(f"  failures: {failures}, plain INSERT {raw_failures}")
     print("  targets: POST p50 ≤ 3× floor and < 20 ms; p99 < 60 ms")
+    print(f"  {note}")
     print_slow(started)
     if spans:
         print_spans(spans)

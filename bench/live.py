@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import (  # noqa: E402
     ROOT,
     SERVER_PIDS,
+    Others,
     admin_token,
     asyncpg_dsn,
     bench_database,
@@ -320,14 +321,17 @@ async def main() -> None:
     print(f"start: {load_note()}")
     async with bench_database("live") as url:
         with server(url) as base, tempfile.TemporaryDirectory() as work:
+            others = Others()
             ours, sample = await intake_to_room(base.removeprefix("http://"), args.clients, args.rate, args.seconds)
             message_file = Path(work) / "message.json"
             message_file.write_text(sample, encoding="utf-8")
             raw = await floor(url, args.clients, args.rate, args.seconds, message_file)
+            notes = [others.note()]
+            others = Others()
             spread, bare, memory = await fanout(url, args.fanout_clients, args.repeats, message_file, args.profile)
+            notes.append(others.note())
     print_table(
-        f"Intake → command room, {args.clients} clients, {args.rate:g} incidents/s for {args.seconds:g} s; "
-        + load_note(),
+        f"Intake → command room, {args.clients} clients, {args.rate:g} incidents/s for {args.seconds:g} s",
         [
             ("INSERT + PUBLISH + bare websockets (floor)", summary_ms(raw)),
             ("POST → every client's event", summary_ms(ours)),
@@ -336,8 +340,9 @@ async def main() -> None:
     )
     print(f"  (each message {len(sample.encode()):,} bytes of JSON, on both sides)")
     print("  target: p99 within 3× of the floor")
+    print(f"  {notes[0]}")
     print_table(
-        f"Fan-out of one event to {args.fanout_clients} clients on 2 processes, rounds alternating; {load_note()}",
+        f"Fan-out of one event to {args.fanout_clients} clients on 2 processes, rounds alternating",
         [
             ("floor: INSERT + PUBLISH + 2 bare broadcast servers", summary_ms(bare.times)),
             ("service: POST → the last client has it", summary_ms(spread.times)),
@@ -345,6 +350,7 @@ async def main() -> None:
         floor="floor: INSERT + PUBLISH + 2 bare broadcast servers",
     )
     print("  target: the service's p99 under 250 ms")
+    print(f"  {notes[1]}")
     cpu = {side: statistics.median(times) * 1000 for side, times in (("floor", bare.cpu), ("service", spread.cpu))}
     print(
         f"  this (measuring) process's CPU a round, median: floor {cpu['floor']:.1f} ms, ours {cpu['service']:.1f} ms"

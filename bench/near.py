@@ -27,11 +27,11 @@ import numpy as np
 
 from bench._common import (
     CENTRE,
+    Others,
     RawPool,
     admin_token,
     alternating,
     asyncpg_dsn,
-    load_note,
     print_slow,
     print_table,
     server,
@@ -119,7 +119,10 @@ async def near_figures(
                     return lambda: bare.get("/full?near={},{}".format(*next_point()))
                 return lambda: ours.get(paths[name] + "?near={},{}&".format(*next_point()) + NEAR_QUERY)
 
+            others = Others()
             closed = await _interleaved({name: call(name) for name in NEAR_ROWS}, times)
+            notes = [others.note()]
+            others = Others()
 
             def ok(name: str) -> Callable[[], Awaitable[bool]]:
                 fetch = call(name)
@@ -150,7 +153,15 @@ async def near_figures(
             await raw.close()
             await ours.close()
             await bare.close()
-    return {"closed": closed, "loaded": loaded, "started": started, "gc": collections, "gc_freeze": gc_freeze}
+    notes.append(others.note())
+    return {
+        "closed": closed,
+        "loaded": loaded,
+        "started": started,
+        "gc": collections,
+        "gc_freeze": gc_freeze,
+        "notes": notes,
+    }
 
 
 def _port(base: str) -> int:
@@ -182,20 +193,22 @@ def print_near(figures: dict[str, Any], rate: float) -> None:
     """Both tables, with the load of the machine as they end."""
     closed = figures["closed"]
     print_table(
-        f"near over {len(closed['ours'])} rounds, one request to each in turn (closed loop); {load_note()}",
+        f"near over {len(closed['ours'])} rounds, one request to each in turn (closed loop)",
         [(NEAR_ROWS[name], summary_ms(closed[name])) for name in NEAR_ROWS],
         floor=NEAR_ROWS["floor"],
     )
     print("  target: the service's p50 ≤ 1.5× the framework floor's")
+    print(f"  {figures['notes'][0]}")
     loaded = figures["loaded"]
     variant = ", server with gc.freeze() at start-up" if figures["gc_freeze"] else ""
     print_table(
-        f"near at an offered {rate:g} requests/s (open loop, turns of 5 s){variant}; {load_note()}",
+        f"near at an offered {rate:g} requests/s (open loop, turns of 5 s){variant}",
         [(NEAR_ROWS[name], summary_ms(loaded[name][0])) for name in ("floor", "ours")],
         floor=NEAR_ROWS["floor"],
     )
     failures = {name: failed for name, (_, failed) in loaded.items()}
     print(f"  failures: {failures}; target: the service's p99 < 25 ms")
+    print(f"  {figures['notes'][1]}")
     for name, turns in figures["gc"].items():
         pauses = [turn["max_ms"] for turn in turns if turn["count"]]
         count = sum(turn["count"] for turn in turns)
