@@ -229,7 +229,8 @@ def _cpu_ticks() -> dict[int, tuple[int, int, str]]:
 
 class Others:
     """How busy other processes (not this bench and its servers: other helpers' tests, say) kept the machine from
-    this object's making to ``note()``: their CPU in cores on average, the busiest by name."""
+    this object's making to ``note()``: their CPU in cores on average, the busiest by name. PostgreSQL is left out:
+    it works for this bench too (its own share shows in the load average)."""
 
     def __init__(self) -> None:
         self.ticks, self.at = _cpu_ticks(), time.monotonic()
@@ -241,15 +242,16 @@ class Others:
             ours |= {pid for pid, (parent, _, _) in after.items() if parent in ours}
         used = {
             pid: ticks - self.ticks.get(pid, (0, 0, ""))[1]
-            for pid, (_, ticks, _) in after.items()
-            if pid not in ours and ticks > self.ticks.get(pid, (0, 0, ""))[1]
+            for pid, (_, ticks, name) in after.items()
+            if pid not in ours and name != "postgres" and ticks > self.ticks.get(pid, (0, 0, ""))[1]
         }
         per_core = os.sysconf("SC_CLK_TCK") * max(seconds, 0.01)
         busiest = [pid for pid in sorted(used, key=lambda pid: -used[pid])[:3] if used[pid] / per_core >= 0.05]
         names = ", ".join(f"{after[pid][2]} {used[pid] / per_core:.2f}" for pid in busiest)
         one, five, _ = os.getloadavg()
         return (
-            f"over {seconds:.0f} s other processes used {sum(used.values()) / per_core:.2f} of {os.cpu_count()} cores"
+            f"over {seconds:.0f} s other processes (PostgreSQL aside) used {sum(used.values()) / per_core:.2f} of "
+            f"{os.cpu_count()} cores"
             + (f" ({names})" if names else "")
             + f"; load average now {one:.2f} (1 min) {five:.2f} (5 min)"
         )
