@@ -41,6 +41,12 @@ STAGES = [
     ("plans.service", "matches_of", "plan matching"),
     ("incidents.service", "present", "present (IncidentOut)"),
     ("web.deps", "audit_success", "audit row"),
+    ("fastapi.routing", "serialize_response", "FastAPI: response model, JSON"),
+]
+# Calls that hold stages: timed for what they do besides the stages inside them (their own top-level time).
+CONTAINERS = [
+    ("fastapi.routing", "solve_dependencies", "FastAPI: dependencies, body validation (besides auth)"),
+    ("command.intake", "log_report", "log_report besides its stages (ORM objects, orchestration)"),
 ]
 METHODS = [
     (AsyncSession, "flush", "session.flush (INSERT incident, timeline)"),
@@ -55,6 +61,7 @@ class Record:
     def __init__(self) -> None:
         self.spans: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
         self.depth = 0
+        self.top_total = 0.0
         self.sql_started: float | None = None
 
     def add(self, label: str, seconds: float, *, top: bool) -> None:
@@ -63,6 +70,7 @@ class Record:
         span[1] += seconds
         if top:
             span[2] += seconds
+            self.top_total += seconds
 
 
 _done: list[tuple[str, float, Record]] = []  # (service or floor, seconds, spans)
@@ -102,11 +110,30 @@ def _timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _container(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        record = _request.get()
+        if record is None:
+            return await fn(*args, **kwargs)
+        inner, started = record.top_total, time.perf_counter()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            inner = record.top_total - inner
+            record.add(label, time.perf_counter() - started - inner, top=True)
+
+    return wrapper
+
+
 def install() -> None:
     """Wrap the stages (once per process)."""
     for module_name, attribute, label in STAGES:
         module = importlib.import_module(module_name)
         setattr(module, attribute, _timed(label, getattr(module, attribute)))
+    for module_name, attribute, label in CONTAINERS:
+        module = importlib.import_module(module_name)
+        setattr(module, attribute, _container(label, getattr(module, attribute)))
     for cls, attribute, label in METHODS:
         setattr(cls, attribute, _timed(label, getattr(cls, attribute)))
 
