@@ -207,7 +207,7 @@ def print_spans(spans: dict[str, Any]) -> None:
     label = "the rest: uvicorn, middleware, routing, body read"
     print(f"  {label:<62} {'':>6} {'':>7} {rest:>13.2f} {rest / total:>6.0%}")
     print(f"  {'whole request (server side)':<62} {'':>6} {'':>7} {total:>13.2f}")
-    floor = f"the floor's whole request (server side, {spans['floor_requests']} in turns with these)"
+    floor = f"the floor's whole request, server side ({spans['floor_requests']}, in turns)"
     print(f"  {floor:<62} {'':>6} {'':>7} {spans['floor_ms']:>13.2f}")
     sql = {label: span for label, span in spans["spans"].items() if "SQL:" in label}
     print(f"  SQL round trips (inside the stages above): {sum(s['ms'] for s in sql.values()):.2f} ms in all")
