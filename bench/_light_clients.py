@@ -139,7 +139,8 @@ class Side:
         self.times: list[float] = []
         self.cpu: list[float] = []  # this (measuring) process's CPU seconds in each round
 
-    async def round(self, n: int) -> None:
+    async def round(self, n: int, *, timed: bool = True) -> None:
+        """One event to every client; its time kept when ``timed`` and ``n`` is not a warm-up round's (< 0)."""
         # This one process holds all the clients: its own garbage collection (thousands of connections' objects)
         # would pause the reading clients mid-measure. Collect between rounds, not during them.
         gc.collect()
@@ -149,7 +150,7 @@ class Side:
             started, cpu = time.perf_counter(), time.process_time()
             await self.ring(n)
             await asyncio.wait_for(self.counter.done.wait(), 60)
-            if n >= 0:
+            if timed and n >= 0:
                 self.times.append(time.perf_counter() - started)
                 self.cpu.append(time.process_time() - cpu)
         finally:

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import resource
 import secrets
 import statistics
@@ -294,7 +295,7 @@ async def fanout(
                         out = str(Path(work) / "fanout.prof")
                         await http.get("/floor/profile", params={"start": 1})
                         for n in range(repeats, repeats + profile):
-                            await ours.round(n)
+                            await ours.round(n, timed=False)
                         await http.get("/floor/profile", params={"out": out})
                         top = profile_top(out)
                 for client in [*ours.clients, *bare.clients]:
@@ -316,8 +317,16 @@ async def main() -> None:
     parser.add_argument("--fanout-clients", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=200, help="fan-out rounds of each side (at least 200: p99)")
     parser.add_argument("--profile", type=int, default=0, help="fan-out rounds profiled in a worker (0: none)")
+    parser.add_argument(
+        "--auth-cache-seconds",
+        type=float,
+        help="a variant: the service's COMMANDPOST_AUTH_CACHE_SECONDS (default: its own, 5 s)",
+    )
     args = parser.parse_args()
     _raise_file_limit(args.fanout_clients * 6 + 1000)  # both sides' clients, and the servers' (they inherit it)
+    if args.auth_cache_seconds is not None:  # every server started from here inherits it
+        os.environ["COMMANDPOST_AUTH_CACHE_SECONDS"] = str(args.auth_cache_seconds)
+        print(f"variant: the service's auth cache keeps a user's reading {args.auth_cache_seconds:g} s")
     print(f"start: {load_note()}")
     async with bench_database("live") as url:
         with server(url) as base, tempfile.TemporaryDirectory() as work:
