@@ -1,16 +1,17 @@
 """Map benchmark: each figure beside its raw floor, measured in the same run on the same machine.
 
     .venv/bin/python bench/map.py [--rows 100000] [--repeat 100] [--near-requests 1000] [--import-runs 5]
+                                  [--near-rate 200] [--near-seconds 30] [--near-only]
 
 - importing N points from a GeoPackage (our import-layer path) vs ``ogr2ogr -f PostgreSQL`` into a new plain table
   (the floor), five of each in turn, medians. For scale: ogr2ogr plus giving its table the registry's other
   indexes and constraints (the database work our import also does), and ogr2ogr appending the same file into the
   registry table itself (30-50 s here, even with PG_USE_COPY);
 - a z14 and a z12 resources tile through the API (in process) vs the bare ``ST_AsMVT`` statement;
-- ``GET /api/v1/resources?near=...&type=...&limit=5`` over real HTTP from ``commandpost serve`` vs the floor: the
-  plain KNN SQL behind bare HTTP (bench/knn_floor.py: no framework, no authentication, one connection, on the same
-  uvicorn), one request to each in turn from a minimal keep-alive client, medians. For scale: the same floor
-  returning every field the API's answer has.
+- ``GET /api/v1/resources?near=lon,lat&limit=5`` over real HTTP beside the framework floor, a bare FastAPI route in
+  the service's own process that checks the same token and sends the same KNN statement through the same pool;
+  closed loop (p50) and at 200 requests a second (p99). See bench/near.py; ``--near-only`` loads the resources
+  once and measures only this.
 
 It creates a throwaway database (``commandpost_bench_<random>``), migrates it, and drops it at the end.
 
@@ -23,16 +24,13 @@ ratios much less):
   secondary indexes and two constraints (~0.7-0.9 s here, GiST ~0.3 s): with them ogr2ogr's run costs about as
   much as ours (1.04-1.10x). Before the Arrow rows (tuples through asyncpg's encoder, a COPY per chunk) the same
   runs read 1.6-1.7x: the tuples' GIL time starved the event loop driving the COPY.
-- near: every request goes through the FastAPI route (the fast read path in front of FastAPI is gone: one HTTP
-  stack); what is left over the floor is the framework, the token check, the count past the page, 19 columns
-  instead of 4 and their JSON.
+- near: see bench/near.py and the figures in the issue's notes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import secrets
 import shutil
@@ -56,7 +54,8 @@ from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench._common import admin_token, asyncpg_dsn, server  # noqa: E402
+from bench._common import CENTRE  # noqa: E402
+from bench.near import near_figures, print_near  # noqa: E402
 from core import migrate  # noqa: E402
 from core.db import create_engine, create_sessionmaker, transaction  # noqa: E402
 from core.settings import get_settings  # noqa: E402
@@ -65,7 +64,6 @@ from gis import service as gis  # noqa: E402
 from gis.schemas import ImportLimits, LayerKind, TileLayer  # noqa: E402
 from web.app import create_app  # noqa: E402
 
-CENTRE = (104.0657, 30.6598)  # Tianfu Square, Chengdu
 TYPES = ["ambulance", "fire_engine", "police_unit", "hospital", "shelter", "school", "rescue_team", "supply_depot"]
 
 
@@ -228,75 +226,6 @@ async def serve_figures(settings: Any, dsn: str, times: int) -> list[tuple[str, 
     return rows
 
 
-class RawHTTP:
-    """A keep-alive HTTP/1.1 client that does the least a client can (one socket, GET, read by Content-Length), so
-    that the client's own cost does not hide the servers' difference."""
-
-    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
-        self.port = port
-        self.extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items()).encode()
-
-    async def __aenter__(self) -> RawHTTP:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.writer.close()
-
-    async def get(self, target: str) -> bytes:
-        async with asyncio.timeout(10):  # a stuck server fails the bench instead of hanging it
-            self.writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + self.extra + b"\r\n")
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            if head[9:12] != b"200":
-                raise RuntimeError(head.decode("latin-1"))
-            fields = dict(line.split(b":", 1) for line in head.lower().split(b"\r\n")[1:] if b":" in line)
-            return await self.reader.readexactly(int(fields[b"content-length"]))
-
-
-async def near_figures(database_url: str, times: int) -> list[tuple[str, float, str, float]]:
-    """``near`` over real HTTP, our service (``commandpost serve``) vs the bare KNN server (bench/knn_floor.py) on
-    the same uvicorn, one request to each in turn (the machine's drift falls on both alike), medians."""
-    quiet = {"COMMANDPOST_SCHEDULER_EMBEDDED": "false", "COMMANDPOST_REDIS_URL": ""}  # no background sweeps
-    floor_env = {"FLOOR_DSN": asyncpg_dsn(database_url)}
-    query = f"near={CENTRE[0]},{CENTRE[1]}&type=ambulance&limit=5"
-    with (
-        server(database_url, extra_env=quiet) as ours_base,
-        server(database_url, extra_env=floor_env, app="bench.knn_floor:app") as floor_base,
-    ):
-        async with httpx.AsyncClient(base_url=ours_base) as client:
-            auth = await admin_token(client)
-        async with RawHTTP(_port(ours_base), auth) as ours, RawHTTP(_port(floor_base)) as floor:
-            calls = {
-                "ours": lambda: ours.get(f"/api/v1/resources?{query}"),
-                "floor": lambda: floor.get(f"/?{query}"),
-                "full": lambda: floor.get(f"/full?{query}"),
-            }
-            samples = await _interleaved(calls, times)
-    ours_t, floor_t, full_t = (statistics.median(samples[name]) for name in calls)
-    return [
-        ("near=...&type=ambulance&limit=5", ours_t, "KNN SQL + HTTP", floor_t),
-        ("  (same, vs KNN of the API's fields)", ours_t, "KNN, all fields", full_t),
-    ]
-
-
-def _port(base: str) -> int:
-    return int(base.rsplit(":", 1)[1])
-
-
-async def _interleaved(calls: dict[str, Callable[[], Awaitable[bytes]]], times: int) -> dict[str, list[float]]:
-    """Each call ``times`` times, one of each in turn, after 50 rounds of warming up (plans, the token cache)."""
-    for name, call in calls.items():
-        assert len(json.loads(await call())["items"]) == 5, name
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for round_ in range(times + 50):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            await call()
-            if round_ >= 50:
-                samples[name].append(time.perf_counter() - start)
-    return samples
-
-
 def report(rows: list[tuple[str, float, str, float]], limits: dict[str, float | None]) -> None:
     """One line per figure; a limit of None marks a line given for scale, with no target of its own."""
     print(f"\n{'figure':<36} {'ours':>10}   {'floor':<16} {'floor time':>10} {'ratio':>7} {'target':>7}")
@@ -308,6 +237,10 @@ def report(rows: list[tuple[str, float, str, float]], limits: dict[str, float | 
             f"{label:<36} {ours * scale:>8.2f}{unit:>2}   {floor_label:<16} {floor * scale:>8.2f}{unit:>2} "
             f"{ratio:>6.2f}x {'—' if limits[key] is None else '≤' + str(limits[key]) + 'x':>7}"
         )
+
+
+async def near_figures_of(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    return await near_figures(url, args.near_requests, args.near_rate, args.near_seconds, gc_freeze=args.gc_freeze)
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -325,6 +258,11 @@ async def main_async(args: argparse.Namespace) -> None:
         gpkg = work / "points.gpkg"
         await asyncio.to_thread(make_gpkg, gpkg, args.rows)
         print(f"database {name}; {args.rows:,} points in {gpkg.stat().st_size / 1e6:.1f} MB GeoPackage")
+        if args.near_only:
+            await our_import(settings, gpkg)
+            await vacuum(dsn)
+            print_near(await near_figures_of(url, args), args.near_rate)
+            return
         # Alternating, three of each, medians: ogr2ogr alone varies by a factor of two from run to run here.
         floors, same_work, ours_runs = [], [], []
         for _ in range(args.import_runs):
@@ -344,20 +282,9 @@ async def main_async(args: argparse.Namespace) -> None:
         # query this same table. Without it the first queries of fresh rows also set their hint bits.
         await vacuum(dsn)
         rows += await serve_figures(settings, dsn, args.repeat)
-        rows += await near_figures(url, args.near_requests)
-        report(
-            rows,
-            {
-                "import": 1.5,
-                "import_same_work": None,
-                "import_registry": None,
-                "z14": 2.0,
-                "z12": 2.0,
-                "near": 1.5,
-                "near_full": None,
-            },
-        )
+        report(rows, {"import": 1.5, "import_same_work": None, "import_registry": None, "z14": 2.0, "z12": 2.0})
         print(f"\nimport under 10 s: {'yes' if ours < 10 else 'NO'} ({ours:.2f} s)")
+        print_near(await near_figures_of(url, args), args.near_rate)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         admin = await asyncpg.connect(make_url(dsn).set(database="postgres").render_as_string(hide_password=False))
@@ -371,7 +298,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=100, help="requests per tile figure")
-    parser.add_argument("--near-requests", type=int, default=1000, help="requests per server for near")
+    parser.add_argument("--near-requests", type=int, default=1000, help="rounds of near, one request to each")
+    parser.add_argument("--near-rate", type=float, default=200.0, help="near's open-loop rate (requests/s)")
+    parser.add_argument("--near-seconds", type=float, default=30.0, help="near's open loop, each side")
+    parser.add_argument("--near-only", action="store_true", help="one import, then only the near figures")
+    parser.add_argument("--gc-freeze", action="store_true", help="near's server freezes start-up's objects (variant)")
     parser.add_argument("--import-runs", type=int, default=5, help="imports of each side, alternating (median)")
     if shutil.which("ogr2ogr") is None:
         raise SystemExit("bench/map.py needs ogr2ogr (Debian: apt-get install gdal-bin; scripts/setup installs it)")

@@ -1,0 +1,215 @@
+"""The service with its framework floors beside it, in one process.
+
+    python -m bench._serve 'bench.floor_app:create()' PORT
+
+``create()`` builds the service as ``commandpost serve`` does (``web.app.create_app``) and puts a bare FastAPI app
+beside it in the same process: a request whose path starts with ``/floor/`` goes to the bare app, every other
+request to the service (one ``startswith`` in front of both). The bare app has no middleware, no error handlers and
+no app-wide dependencies; its routes use the service's own engine and pool, its auth cache and its token check
+(``web.deps.user_from_token``, what every authenticated route calls), once the service's lifespan has made them:
+
+- ``GET /floor/near?near=lon,lat&limit=5``: the token, then the same KNN statement the service's
+  ``GET /api/v1/resources?near=...&limit=5`` sends (``NEAR_SQL``; ``GET /floor/sql`` shows both as sent, for the
+  bench to compare), through the service's read engine, its rows as JSON. The same route is also mounted inside the
+  service at ``/api/v1/floor/near``: the difference between the two is the service's middleware.
+- ``POST /floor/incidents``: the token, then the same incident row, timeline row and event row the service's
+  intake writes (copied from the last incident the service logged: ``GET /floor/intake/ready`` loads them), in
+  one transaction, the event by the unit of work's own statement (the event advisory lock, then the INSERT), into
+  tables made like the service's (``FLOOR_TABLES``) that the service never reads.
+
+``GET /floor/profile`` runs cProfile over the whole process (bench/spans.py), ``GET /floor/gc`` tells its full
+garbage collections; ``BENCH_SPANS=1`` also times the stages of the service's intake (``GET /floor/spans``), and
+``BENCH_GC_FREEZE=1`` moves everything made at start-up out of the collector's reach (``gc.freeze()``), a variant.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from typing import Annotated, Any
+
+import pydantic_core
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bench import spans
+from bench.knn_floor import SERVICE_NEAR_SQL
+from core.errors import Unauthenticated
+from core.events import _INSERT_EVENTS  # the unit of work's own event INSERT: lock first, then ids
+from web.app import create_app
+from web.deps import user_from_token
+
+# The statement the service sends for ``near=...&limit=5`` (bench/knn_floor.py), with named parameters.
+NEAR_SQL = text(SERVICE_NEAR_SQL.replace("$1", ":lon").replace("$2", ":lat"))
+
+# Module level: FastAPI resolves the routes' (string) annotations in the module's namespace.
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
+_UNAUTHENTICATED = JSONResponse({"detail": "this endpoint needs 'Authorization: Bearer <token>'"}, status_code=401)
+
+
+class Report(BaseModel):
+    """The body the bench posts: the fields of ``IncidentIn`` it uses, no more checks than their types."""
+
+    description: str
+    location: dict[str, Any]
+    source: str | None = None
+
+
+class IntakeRows:
+    """The rows of the last incident the service logged (incident, its ``created`` timeline entry, its
+    ``incident.created`` event), to insert again with each floor request's own description and place."""
+
+    def __init__(self) -> None:
+        self.incident: dict[str, Any] | None = None
+        self.insert_incident: Any = None
+        self.timeline: dict[str, Any] = {}
+        self.event: dict[str, Any] = {}
+
+    async def load(self, engine: AsyncEngine) -> bool:
+        async with engine.begin() as conn:
+            row = (await conn.execute(_LAST_INCIDENT)).first()
+            if row is None:
+                return False
+            for statement in FLOOR_TABLES:
+                await conn.execute(text(statement))
+            incident_id, incident = row[0], json.loads(row[1])
+            types: dict[str, str] = dict((await conn.execute(_COLUMN_TYPES)).tuples().all())
+            timeline = (await conn.execute(_TIMELINE_OF, {"id": incident_id})).one()
+            event_row = (await conn.execute(_EVENT_OF, {"id": incident_id})).one()
+        kept = {k: v for k, v in incident.items() if k not in _SET_HERE and v is not None}
+        names = ", ".join(kept)
+        values = ", ".join(f"CAST(:{k} AS {types[k]})" for k in kept)
+        self.insert_incident = text(
+            f"INSERT INTO floor_incident ({names}, description, location, reported_at) VALUES ({values}, :description, "
+            "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), now()) RETURNING id"
+        )
+        self.incident = {k: json.dumps(v) if types[k] == "jsonb" else v for k, v in kept.items()}
+        self.timeline = {"kind": timeline[0], "actor": timeline[1], "data": timeline[2]}
+        self.event = {"type": event_row[0], "data": json.loads(event_row[1]), "actor": event_row[2]}
+        return True
+
+
+_LAST_INCIDENT = text("SELECT id, to_jsonb(incident)::text FROM incident ORDER BY id DESC LIMIT 1")
+_COLUMN_TYPES = text("SELECT column_name, udt_name FROM information_schema.columns WHERE table_name = 'incident'")
+_TIMELINE_OF = text(
+    "SELECT kind, actor, data::text FROM incident_timeline WHERE incident_id = :id AND kind = 'created' LIMIT 1"
+)
+_EVENT_OF = text("SELECT type, data::text, actor FROM event WHERE incident_id = :id AND type = 'incident.created'")
+# Set by each insert (or by the database's defaults), not copied.
+_SET_HERE = {"id", "description", "location", "reported_at", "created_at", "updated_at", "version"}
+_INSERT_TIMELINE = text(
+    "INSERT INTO floor_incident_timeline (incident_id, kind, actor, data) VALUES (:incident_id, :kind, :actor, "
+    "CAST(:data AS jsonb))"
+)
+# The floor writes tables of its own, made like the service's (columns, defaults and sequences, indexes, checks,
+# and the timeline's key to its incident), so that its rows cost what the service's do to insert and are never
+# read by the service (its duplicate check, its hub).
+FLOOR_TABLES = [
+    "CREATE TABLE IF NOT EXISTS floor_incident (LIKE incident INCLUDING ALL)",
+    """CREATE TABLE IF NOT EXISTS floor_incident_timeline (LIKE incident_timeline INCLUDING ALL,
+        FOREIGN KEY (incident_id) REFERENCES floor_incident (id) ON DELETE CASCADE)""",
+    "CREATE TABLE IF NOT EXISTS floor_event (LIKE event INCLUDING ALL)",
+]
+# The unit of work's own statement (the event advisory lock, then the INSERT), into the floor's table.
+_INSERT_FLOOR_EVENTS = text(_INSERT_EVENTS.text.replace("INSERT INTO event (", "INSERT INTO floor_event (")).bindparams(
+    *_INSERT_EVENTS._bindparams.values()
+)
+assert "floor_event" in _INSERT_FLOOR_EVENTS.text
+
+
+def create() -> ASGIApp:
+    """The service, with the bare floor app beside it (see the module's docstring)."""
+    service = create_app()
+    floor = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    rows = IntakeRows()
+    captured: list[str] = []
+
+    def engine(*, reads: bool) -> AsyncEngine:
+        maker = service.state.read_sessionmaker if reads else service.state.sessionmaker
+        bound: AsyncEngine = maker.kw["bind"]
+        return bound
+
+    async def proven(credentials: HTTPAuthorizationCredentials | None) -> bool:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            return False
+        try:
+            await user_from_token(
+                service.state.read_sessionmaker,
+                settings=service.state.settings,
+                token=credentials.credentials,
+                cache=service.state.auth_cache,
+            )
+        except Unauthenticated:
+            return False
+        return True
+
+    async def near(near: str, credentials: Credentials, limit: int = 5) -> Response:
+        if not await proven(credentials):
+            return _UNAUTHENTICATED
+        lon, lat = (float(v) for v in near.split(","))
+        async with engine(reads=True).connect() as conn:
+            found = (await conn.execute(NEAR_SQL, {"lon": lon, "lat": lat})).mappings().all()
+        body = pydantic_core.to_json({"items": [dict(row) for row in found], "total": found[0]["total"]})
+        return Response(body, media_type="application/json")
+
+    floor.add_api_route("/floor/near", near, methods=["GET"])
+    service.add_api_route("/api/v1/floor/near", near, methods=["GET"])
+
+    @floor.post("/floor/incidents", status_code=201)
+    async def intake(report: Report, credentials: Credentials) -> Response:
+        if not await proven(credentials):
+            return _UNAUTHENTICATED
+        lon, lat = report.location["coordinates"]
+        values = {**rows.incident, "description": report.description, "lon": lon, "lat": lat}  # type: ignore[dict-item]
+        async with engine(reads=False).begin() as conn:
+            incident_id = (await conn.execute(rows.insert_incident, values)).scalar_one()
+            await conn.execute(_INSERT_TIMELINE, {**rows.timeline, "incident_id": incident_id})
+            data = {**rows.event["data"], "id": incident_id, "description": report.description}
+            queued = [{**rows.event, "data": data, "incident_id": incident_id, "unit_id": None}]
+            await conn.execute(_INSERT_FLOOR_EVENTS, {"rows": queued})
+        return Response(json.dumps(data, ensure_ascii=False).encode(), status_code=201, media_type="application/json")
+
+    @floor.get("/floor/intake/ready")
+    async def intake_ready() -> Response:
+        """Load the rows to copy: 409 until the service has logged an incident."""
+        return Response(status_code=200 if await rows.load(engine(reads=False)) else 409)
+
+    def capture(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        captured.append(statement)
+
+    @floor.get("/floor/sql")
+    async def sql(watch: bool = False) -> list[str]:
+        """``watch=1``: record the statements sent from now on; without: stop, and return what was recorded."""
+        target = engine(reads=False).sync_engine  # the read engine shares its events and pool
+        if watch:
+            captured.clear()
+            event.listen(target, "before_cursor_execute", capture)
+            return []
+        event.remove(target, "before_cursor_execute", capture)
+        return list(captured)
+
+    floor.add_api_route("/floor/profile", spans.profile, methods=["GET"])
+    floor.add_api_route("/floor/gc", spans.GcLog().report, methods=["GET"])
+    if os.environ.get("BENCH_GC_FREEZE"):  # a variant: what the service would gain from gc.freeze() at start-up
+        gc.collect()
+        gc.freeze()
+    if os.environ.get("BENCH_SPANS"):
+        spans.install()
+        floor.add_api_route("/floor/spans", spans.report, methods=["GET"])
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/floor/"):
+            await floor(scope, receive, send)
+        else:
+            await service(scope, receive, send)
+
+    if os.environ.get("BENCH_SPANS"):
+        return spans.Traced(app, engine=lambda: engine(reads=False))
+    return app
