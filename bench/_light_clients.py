@@ -109,7 +109,7 @@ class Arrivals:
         self.other_types: set[str] = set()
         self.done = asyncio.Event()
 
-    def other(self, head: bytes) -> None:
+    def other(self, head: bytes | bytearray | memoryview) -> None:
         self.others += 1
         found = re.search(rb'"type":"([^"]*)"', head)
         self.other_types.add(found.group(1).decode() if found else "?")
