@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import re
 import time
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
@@ -37,8 +39,7 @@ class LightClient(asyncio.Protocol):
         self.pending = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
         self.protocol.send_request(self.protocol.connect())
         self._flush()
 
@@ -51,6 +52,8 @@ class LightClient(asyncio.Protocol):
             if isinstance(event, Frame):
                 if event.opcode is Opcode.TEXT and PREFIX in event.data[:64]:
                     self.counter.arrived()
+                elif event.opcode is Opcode.TEXT:
+                    self.counter.other(event.data[:80])
             elif not self.open.done():
                 self.open.set_result(None)
         self._flush()
@@ -73,6 +76,8 @@ class LightClient(asyncio.Protocol):
             if opcode == 0x1:
                 if PREFIX in data[start : start + 64]:
                     self.counter.arrived()
+                else:
+                    self.counter.other(data[start : start + 80])
             elif opcode == 0x9 and self.transport is not None:  # a control frame's payload is at most 125 bytes
                 payload = data[start : start + length]
                 self.transport.write(bytes((_PONG, 0x80 | len(payload))) + b"\0\0\0\0" + payload)  # zero mask
@@ -100,7 +105,14 @@ class Arrivals:
     def __init__(self, total: int) -> None:
         self.total = total
         self.count = 0
+        self.others = 0  # other text frames (other events), all rounds
+        self.other_types: set[str] = set()
         self.done = asyncio.Event()
+
+    def other(self, head: bytes | bytearray | memoryview) -> None:
+        self.others += 1
+        found = re.search(rb'"type":"([^"]*)"', head)
+        self.other_types.add(found.group(1).decode() if found else "?")
 
     def reset(self) -> None:
         self.count = 0
@@ -124,7 +136,7 @@ async def light_clients(base: str, token: str, n: int, counter: Arrivals) -> lis
     for i in range(0, n, 100):  # connect in batches so the accept queue keeps up
         batch = [LightClient(uri, counter) for _ in range(min(100, n - i))]
         await asyncio.gather(*(loop.create_connection(functools.partial(_itself, c), host, int(port)) for c in batch))
-        await asyncio.gather(*(c.open for c in batch))
+        await asyncio.wait_for(asyncio.gather(*(c.open for c in batch)), 30)
         clients.extend(batch)
     return clients
 
