@@ -17,8 +17,10 @@ the floor's messages are the service's own ``incident.created`` as a client rece
 with the floor's sequence number as id, and both sides' clients parse them the same way. The floor writes its rows
 to a table of its own (``floor_event``, shaped like ``event``) so that the service's hubs never see them. The
 measuring process collects its garbage between measured stretches, not during them (on both sides alike); the
-fan-out's clients are light protocols with no task each (bench/_light_clients.py), so the measuring side is not
-the bottleneck; the table says how much CPU it took per round.
+fan-out's clients are light protocols with no task each (bench/_light_clients.py) on uvloop, as the servers are, so
+the measuring side is not the bottleneck; the table says how much CPU it took per round, and which other messages
+the service sent meanwhile (its own situation updates). ``--profile n`` runs cProfile in the worker taking the POSTs
+over n more rounds; ``--auth-cache-seconds`` is a variant (the service's auth cache window).
 """
 
 from __future__ import annotations
