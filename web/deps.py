@@ -103,10 +103,12 @@ async def user_from_token(
     if cached is not None and _proves(cached, claims):
         user: Signer | None = cached
     else:  # not cached, or cached as not matching: a token signed since (new password) must not wait for expiry
-        async with sessions() as session:
-            user = await signer(session, username=claims.username)
-        if user is not None and cache is not None:
-            cache.keep_signer(user)
+
+        async def load() -> Signer | None:
+            async with sessions() as session:
+                return await signer(session, username=claims.username)
+
+        user = await cache.read_signer(claims.username, load) if cache is not None else await load()
     if user is None or not _proves(user, claims):
         raise Unauthenticated("the token is not valid")
     return CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,6 +101,7 @@ class AuthCache:
         self._clock = clock
         self._tokens: OrderedDict[str, TokenClaims] = OrderedDict()
         self._signers: OrderedDict[str, tuple[float, Signer]] = OrderedDict()
+        self._reading: dict[str, asyncio.Future[Signer | None]] = {}
 
     def claims(self, token: str, *, settings: Settings) -> TokenClaims:
         """``verify_token``, remembering tokens that passed."""
@@ -125,6 +128,39 @@ class AuthCache:
         whatever was proven with it still is. Cheap enough for every message of an open websocket."""
         entry = self._signers.get(signer.username)
         return entry is not None and entry[1] is signer and entry[0] > self._clock()
+
+    async def read_signer(self, username: str, load: Callable[[], Awaitable[Signer | None]]) -> Signer | None:
+        """Read a user with ``load`` once for all who miss at the same moment, and keep it: the first reads, the
+        others wait for its answer. Without this, every open websocket of a user re-reads it from the database at
+        the same instant its entry expires (a thousand SELECTs per worker every ``seconds``, measured by
+        bench/live.py). Should the reader be cancelled, a waiter reads for itself; its error reaches them all."""
+        pending = self._reading.get(username)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this caller was cancelled, not the read it waited for
+            return await self.read_signer(username, load)
+        future: asyncio.Future[Signer | None] = asyncio.get_running_loop().create_future()
+        self._reading[username] = future
+        try:
+            user = await load()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so a read no one waited for is not reported as lost
+            raise
+        finally:
+            if self._reading.get(username) is future:
+                del self._reading[username]
+        if user is not None:
+            self.keep_signer(user)
+        future.set_result(user)
+        return user
 
     def keep_signer(self, signer: Signer) -> None:
         if self.seconds > 0:
