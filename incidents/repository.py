@@ -64,12 +64,17 @@ async def count(session: AsyncSession, stmt: Select[Incident]) -> int:
 
 # Plain SQL (asked for every incident with a subtype): the id of the open incident of the same subtype within
 # :radius_m metres and :window of time; an original before one already flagged as a duplicate itself, then the
-# nearest, then the oldest.
+# nearest, then the oldest. The box (a little wider than the circle: 110 km a degree, less than any degree of
+# latitude) lets the GiST index on location pick the candidates; the geography test alone cannot use it and read
+# every incident of the subtype in the window (bench/intake.py: 1.45 → 0.27 ms on 2,400 incidents).
 _DUPLICATE = text("""
 SELECT id FROM incident
 WHERE subtype = :subtype AND status = ANY(CAST(:open AS text[]))
   AND reported_at BETWEEN CAST(:reported_at AS timestamptz) - CAST(:window AS interval)
                       AND CAST(:reported_at AS timestamptz) + CAST(:window AS interval)
+  AND location && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
+                            CAST(:radius_m AS float8) / (110000 * greatest(cos(radians(:lat)), 0.01)),
+                            CAST(:radius_m AS float8) / 110000)
   AND ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :radius_m)
   AND id <> coalesce(CAST(:exclude_id AS bigint), -1)
 ORDER BY possible_duplicate_of IS NOT NULL,

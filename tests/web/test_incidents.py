@@ -155,22 +155,40 @@ async def test_filters_bbox_and_geojson(
 
 
 @pytest.mark.parametrize(
-    ("metres", "minutes", "subtype_text", "flagged"),
+    ("metres", "minutes", "subtype_text", "flagged", "azimuth"),
     [
-        (499, 10, FIRE, True),
-        (501, 10, FIRE, False),
-        (100, 119, FIRE, True),
-        (100, 121, FIRE, False),
-        (100, 10, "成都市武侯区发生3.1级地震，无人员伤亡", False),
+        (499, 10, FIRE, True, 90.0),
+        (501, 10, FIRE, False, 90.0),
+        (499, 10, FIRE, True, 0.0),  # north, and diagonally: the index's box never cuts the circle
+        (499, 10, FIRE, True, 225.0),
+        (501, 10, FIRE, False, 180.0),
+        (100, 119, FIRE, True, 90.0),
+        (100, 121, FIRE, False, 90.0),
+        (100, 10, "成都市武侯区发生3.1级地震，无人员伤亡", False, 90.0),
     ],
-    ids=["499m", "501m", "inside-window", "outside-window", "other-subtype"],
+    ids=[
+        "499m",
+        "501m",
+        "499m-north",
+        "499m-southwest",
+        "501m-south",
+        "inside-window",
+        "outside-window",
+        "other-subtype",
+    ],
 )
 async def test_possible_duplicate(
-    client: httpx.AsyncClient, officer: dict[str, str], metres: float, minutes: int, subtype_text: str, flagged: bool
+    client: httpx.AsyncClient,
+    officer: dict[str, str],
+    metres: float,
+    minutes: int,
+    subtype_text: str,
+    flagged: bool,
+    azimuth: float,
 ) -> None:
     start = utcnow() - timedelta(hours=3)
     first = await create(client, officer, body(reported_at=start.isoformat()))
-    lon, lat = offset(*WUHOU, metres)
+    lon, lat = offset(*WUHOU, metres, azimuth)
     later = (start + timedelta(minutes=minutes)).isoformat()
     second = await create(client, officer, body(subtype_text, lon, lat, reported_at=later))
     assert second["possible_duplicate_of"] == (first["id"] if flagged else None)
