@@ -45,6 +45,7 @@ from core.errors import Unauthenticated
 from core.events import _INSERT_EVENTS  # the unit of work's own event INSERT: lock first, then ids
 from web.app import create_app
 from web.deps import user_from_token
+from web.state import state_of
 
 # The statement the service sends for ``near=...&limit=5`` (bench/knn_floor.py), with named parameters.
 NEAR_SQL = text(SERVICE_NEAR_SQL.replace("$1", ":lon").replace("$2", ":lat"))
@@ -132,7 +133,7 @@ def create() -> ASGIApp:
     captured: list[str] = []
 
     def engine(*, reads: bool) -> AsyncEngine:
-        maker = service.state.read_sessionmaker if reads else service.state.sessionmaker
+        maker = state_of(service).read_sessionmaker if reads else state_of(service).sessionmaker
         bound: AsyncEngine = maker.kw["bind"]
         return bound
 
@@ -141,10 +142,10 @@ def create() -> ASGIApp:
             return False
         try:
             await user_from_token(
-                service.state.read_sessionmaker,
-                settings=service.state.settings,
+                state_of(service).read_sessionmaker,
+                settings=state_of(service).settings,
                 token=credentials.credentials,
-                cache=service.state.auth_cache,
+                cache=state_of(service).auth_cache,
             )
         except Unauthenticated:
             return False
