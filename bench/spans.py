@@ -31,11 +31,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 STAGES = [
     ("web.deps", "user_from_token", "auth: the token (auth cache)"),
     ("plans.service", "hold_library", "plans: hold the library (shared lock)"),
-    ("incidents.service", "_classify", "reader + grading (classify_report)"),
+    ("incidents.service", "classify", "reader + grading (classify_report)"),
     ("incidents.intake", "classify", "  reader: classify"),
     ("incidents.intake", "extract_facts", "  reader: extract facts"),
     ("incidents.intake", "grade", "  grading"),
-    ("incidents.service", "_apply_classification", "classification onto the row"),
+    ("incidents.service", "apply_classification", "classification onto the row"),
     ("gis.service", "jurisdiction_containing", "jurisdiction"),
     ("incidents.repository", "find_duplicate", "duplicate check"),
     ("plans.service", "matches_of", "plan matching"),
