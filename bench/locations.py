@@ -40,7 +40,7 @@ from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import admin_token, asyncpg_dsn, bench_database, percentile, server  # noqa: E402
+from bench._common import RawHTTP, admin_token, asyncpg_dsn, bench_database, percentile, server  # noqa: E402
 from core.events import EVENT_LOCK_KEY  # noqa: E402
 from core.settings import get_settings  # noqa: E402
 
@@ -54,47 +54,27 @@ PHONES = 200
 # ------------------------------------------------------------------------------------------------------- raw HTTP
 
 
-class Http:
-    """One keep-alive HTTP/1.1 connection; ``post`` sends JSON and returns (status, body)."""
+class Http(RawHTTP):
+    """bench._common's RawHTTP with the caller's bearer token, connected on first use; ``post`` sends JSON."""
 
     def __init__(self, host: str, port: int, token: str) -> None:
-        self.host, self.port, self.token = host, port, token
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        super().__init__(port, {"Authorization": f"Bearer {token}"})
+        self.connected = False
 
     async def post(self, path: str, body: Any) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        data = json.dumps(body, separators=(",", ":")).encode()
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + data)
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        payload = await self.reader.readexactly(length)
-        return int(status_line.split()[1]), payload
+        if not self.connected:
+            await self.__aenter__()
+            self.connected = True
+        return await self.request("POST", path, json.dumps(body, separators=(",", ":")).encode())
 
-    async def get(self, path: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.token}\r\n\r\n"
-        self.writer.write(head.encode())
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        return int(status_line.split()[1]), await self.reader.readexactly(length)
+    async def fetch(self, path: str) -> tuple[int, bytes]:
+        if not self.connected:
+            await self.__aenter__()
+            self.connected = True
+        return await self.request("GET", path)
 
     def close(self) -> None:
-        if self.writer is not None:
+        if self.connected:
             self.writer.close()
 
 
@@ -477,7 +457,7 @@ async def part_track(url: str, units: list[int], total: int, env: dict[str, str]
         since = (now - timedelta(hours=1)).isoformat().replace("+", "%2B")
         for unit in sample:
             began = time.perf_counter()
-            status, _ = await http.get(f"/api/v1/units/{unit}/track?since={since}&limit=1000")
+            status, _ = await http.fetch(f"/api/v1/units/{unit}/track?since={since}&limit=1000")
             assert status == 200
             api.append(time.perf_counter() - began)
         http.close()
