@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # client (each connection has its own context), which dominates fan-out to many clients. Off unless asked.
     ws_compression: bool = False
 
+    # Outbound requests (webhooks, SMS gateways, CAP feeds: notify/urls.py): private and loopback addresses are
+    # allowed (an agency's gateway is usually on its own network); link-local and cloud metadata never are.
+    outbound_allow_private: bool = True
+
     # Acknowledgement deadlines by the incident's grade (seconds from the dispatch; an ungraded incident gets IV's),
     # e.g. COMMANDPOST_ACK_DEADLINES='{"I": 30, "II": 60, "III": 90, "IV": 180}': every grade, each a positive
     # number, or the service refuses to start. A dispatch neither acknowledged nor departed by its deadline is
