@@ -48,11 +48,11 @@ class Subscription:
     queue: asyncio.Queue[Delivery]
     cut: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, envelope: EventEnvelope, text: str) -> None:
+    def offer(self, delivery: Delivery) -> None:
         if self.cut.is_set():
             return
         try:
-            self.queue.put_nowait(Delivery(envelope.id, text, envelope))
+            self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
             # Too slow: drop what is queued (memory back at once) and leave one marker telling the sender to close.
             self.cut.set()
@@ -150,10 +150,10 @@ class Hub:
         while True:
             batch = await self._read_after(self.last_id, BATCH)
             for envelope in batch:
-                text = serialise(envelope)
+                delivery = Delivery(envelope.id, serialise(envelope), envelope)  # one for every client
                 for subscription in (*self._first, *self._subscriptions):
                     if subscription.filter.accepts(envelope):
-                        subscription.offer(envelope, text)
+                        subscription.offer(delivery)
                 self.last_id = envelope.id
             if len(batch) < BATCH:  # all read for now: what commits later rings (or the poll finds it)
                 if self.last_id > started_at and self._doorbell is not None:

@@ -30,6 +30,7 @@ from core.clock import utcnow
 from core.errors import Unauthenticated
 from core.users import Role, Signer
 from web.deps import CurrentUser, user_from_token
+from web.security import AuthCache
 from web.state import state_of
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class SocketUser:
         self.expires_at: datetime = utcnow()
         self._expires_ts = 0.0
         self._proven_with: Signer | None = None  # the auth cache's reading of the user that the last proof used
+        self._cache: AuthCache | None = None  # the app's, kept: this check runs for every message sent
 
     async def prove(self) -> CurrentUser:
         """Prove the token's user now, through the app's AuthCache (the database only when it cannot tell)."""
@@ -109,6 +111,7 @@ class SocketUser:
         self.user, self.expires_at = user, claims.expires_at
         self._expires_ts = claims.expires_at.timestamp()
         self._proven_with = state.auth_cache.signer(claims.username)
+        self._cache = state.auth_cache
         return user
 
     async def still_proven(self) -> None:
@@ -116,8 +119,12 @@ class SocketUser:
 
         Nothing to do while the token has not expired and the auth cache still holds the very reading of the user
         the last proof used (the common case, for every message of a busy stream)."""
-        cache = state_of(self.ws).auth_cache
-        if self._proven_with is not None and time.time() < self._expires_ts and cache.holds(self._proven_with):
+        if (
+            self._proven_with is not None
+            and time.time() < self._expires_ts
+            and self._cache is not None
+            and self._cache.holds(self._proven_with)
+        ):
             return
         try:
             await self.prove()
