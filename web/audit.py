@@ -121,9 +121,9 @@ async def audit_apart(
     try:
         async with sessionmaker() as session:
             fields = _fields(request) | changes
-            entry = await record_audit(session, outcome=outcome, status_code=status_code, **fields)
+            entry_id = await record_audit(session, outcome=outcome, status_code=status_code, **fields)
             await session.commit()
-            return entry.id
+            return entry_id
     except Exception:  # the response must still go out; the failure is logged
         log.warning("could not write the audit row of a failed %s %s", request.method, request.url.path, exc_info=True)
         return None
