@@ -12,6 +12,10 @@ no app-wide dependencies; its routes use the service's own engine and pool, its 
   ``GET /api/v1/resources?near=...&limit=5`` sends (``NEAR_SQL``; ``GET /floor/sql`` shows both as sent, for the
   bench to compare), through the service's read engine, its rows as JSON. The same route is also mounted inside the
   service at ``/api/v1/floor/near``: the difference between the two is the service's middleware.
+- ``POST /floor/units/{id}/location``: the token, then the statements the service's single fix sends through the
+  same pool (its own: lock the unit row, insert the fix, move the unit, and the ``unit.location`` event when the
+  unit's stream interval says it is due, into ``floor_event``) in one transaction; none of the service's checks
+  (plausibility, the caller's rate, the audit burst), no response model.
 - ``POST /floor/incidents``: the token, then the same incident row, timeline row and event row the service's
   intake writes (copied from the last incident the service logged: ``GET /floor/intake/ready`` loads them), in
   one transaction, the event by the unit of work's own statement (the event advisory lock, then the INSERT), into
@@ -27,6 +31,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import pydantic_core
@@ -41,8 +46,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench import spans
 from bench.knn_floor import SERVICE_NEAR_SQL
+from command.repository import _INSERT_FIXES  # the service's own statements of a fix
 from core.errors import Unauthenticated
 from core.events import _INSERT_EVENTS  # the unit of work's own event INSERT: lock first, then ids
+from gis.units import _LOCK, _MOVE
 from web.app import create_app
 from web.deps import user_from_token
 from web.state import state_of
@@ -61,6 +68,14 @@ class Report(BaseModel):
     description: str
     location: dict[str, Any]
     source: str | None = None
+
+
+class Fix(BaseModel):
+    """The body the bench posts for a fix: coordinates and time, no more checks than their types."""
+
+    lon: float
+    lat: float
+    at: datetime
 
 
 class IntakeRows:
@@ -176,6 +191,32 @@ def create() -> ASGIApp:
             queued = [{**rows.event, "data": data, "incident_id": incident_id, "unit_id": None}]
             await conn.execute(_INSERT_FLOOR_EVENTS, {"rows": queued})
         return Response(json.dumps(data, ensure_ascii=False).encode(), status_code=201, media_type="application/json")
+
+    floor_event_made: list[bool] = []
+
+    @floor.post("/floor/units/{unit_id}/location")
+    async def fix(unit_id: int, body: Fix, credentials: Credentials) -> Response:
+        if not await proven(credentials):
+            return _UNAUTHENTICATED
+        now = datetime.now(UTC)
+        async with engine(reads=False).begin() as conn:
+            if not floor_event_made:
+                await conn.execute(text(FLOOR_TABLES[2]))
+                floor_event_made.append(True)
+            if not (await conn.execute(_LOCK, {"ids": [unit_id]})).first():
+                return JSONResponse({"detail": "no such unit"}, status_code=404)
+            params = {"unit_id": [unit_id], "at": [body.at], "lon": [body.lon], "lat": [body.lat]}
+            params |= {n: [None] for n in ("speed_kmh", "reported_speed_ms", "heading_deg", "accuracy_m")}
+            fix_id = (await conn.execute(_INSERT_FIXES, {**params, "trusted": [True]})).scalar_one()
+            move = {"ids": [unit_id], "lons": [body.lon], "lats": [body.lat], "ats": [body.at]}
+            moved = (await conn.execute(_MOVE, {**move, "now": now, "due": now - timedelta(seconds=1)})).mappings()
+            row = dict(moved.one())
+            if row["evented"]:
+                data = {"id": unit_id, "lon": body.lon, "lat": body.lat, "at": body.at.isoformat()}
+                queued = [{"type": "unit.location", "data": data, "actor": None, "incident_id": None}]
+                queued[0]["unit_id"] = unit_id
+                await conn.execute(_INSERT_FLOOR_EVENTS, {"rows": queued})
+        return Response(json.dumps({"id": fix_id, "unit_id": unit_id}).encode(), media_type="application/json")
 
     @floor.get("/floor/intake/ready")
     async def intake_ready() -> Response:

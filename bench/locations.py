@@ -237,13 +237,13 @@ async def part_batches(url: str, units: list[int], seconds: float, env: dict[str
 # -------------------------------------------------------------------------------------------------------- singles
 
 
-async def _phone(base: str, token: str, unit: int, seconds: float, walker: Walker) -> list[float]:
+async def _phone(base: str, token: str, unit: int, seconds: float, walker: Walker, prefix: str) -> list[float]:
     http, latencies, start = Http(*_address(base), token), [], time.perf_counter()
     try:
         while time.perf_counter() - start < seconds:
             fix = walker.fix(unit, datetime.now(UTC))
             began = time.perf_counter()
-            status, _ = await http.post(f"/api/v1/units/{unit}/location", {**fix["location"], "at": fix["at"]})
+            status, _ = await http.post(f"{prefix}/units/{unit}/location", {**fix["location"], "at": fix["at"]})
             if status == 200:
                 latencies.append(time.perf_counter() - began)
     finally:
@@ -251,14 +251,22 @@ async def _phone(base: str, token: str, unit: int, seconds: float, walker: Walke
     return latencies
 
 
-async def _singles(url: str, units: list[int], seconds: float, workers: int, env: dict[str, str]) -> list[float]:
+async def _singles(
+    url: str, units: list[int], seconds: float, workers: int, env: dict[str, str], *, floor: bool = False
+) -> tuple[list[float], list[float]]:
+    """The service's single fixes, and with ``floor`` (one worker) then the bare FastAPI route of
+    bench/floor_app.py in the same process, with the same token and the same statements."""
     phones = units[:PHONES]
-    with server(url, workers=workers, extra_env=env) as base:
+    app = "bench.floor_app:create()" if floor else None
+    with server(url, workers=workers, extra_env=env, app=app) as base:
         async with httpx.AsyncClient(base_url=base) as client:
             token = (await admin_token(client))["Authorization"].removeprefix("Bearer ")  # a commander-like caller
         walker = Walker(phones)
-        runs = await asyncio.gather(*(_phone(base, token, u, seconds, walker) for u in phones))
-    return [x for r in runs for x in r]
+        runs = await asyncio.gather(*(_phone(base, token, u, seconds, walker, "/api/v1") for u in phones))
+        bare: list[list[float]] = []
+        if floor:
+            bare = await asyncio.gather(*(_phone(base, token, u, seconds, walker, "/floor") for u in phones))
+    return [x for r in runs for x in r], [x for r in bare for x in r]
 
 
 _FLOOR_FIX = (
@@ -293,11 +301,17 @@ async def _insert_floor(dsn: str, units: list[int], seconds: float) -> list[floa
 async def part_singles(url: str, units: list[int], seconds: float, env: dict[str, str]) -> None:
     print(f"\nSingle fixes from {PHONES} phones (closed loop), {seconds:g} s")
     for workers in (1, 2):
-        latencies = await _singles(url, units, seconds, workers, env)
+        latencies, bare = await _singles(url, units, seconds, workers, env, floor=workers == 1)
         print(
             f"  service, {workers} worker(s): {len(latencies) / seconds:>7,.0f} fixes/s   "
             f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms"
         )
+        if bare:
+            print(
+                f"  framework floor (bare FastAPI route, same process, token and statements): "
+                f"{len(bare) / seconds:>7,.0f} fixes/s   "
+                f"p50 {percentile(bare, 50) * 1000:.1f} ms, p99 {percentile(bare, 99) * 1000:.1f} ms"
+            )
     floor = await _insert_floor(asyncpg_dsn(url), units, seconds)
     print(
         f"  database floor (20 connections): {len(floor) / seconds:>7,.0f} fix+event transactions/s   "
