@@ -71,10 +71,10 @@ class Report(BaseModel):
 
 
 class Fix(BaseModel):
-    """The body the bench posts for a fix: coordinates and time, no more checks than their types."""
+    """The body the bench posts for a fix (a GeoJSON Point and its time), no more checks than their types."""
 
-    lon: float
-    lat: float
+    type: str
+    coordinates: tuple[float, float]
     at: datetime
 
 
@@ -198,21 +198,21 @@ def create() -> ASGIApp:
     async def fix(unit_id: int, body: Fix, credentials: Credentials) -> Response:
         if not await proven(credentials):
             return _UNAUTHENTICATED
-        now = datetime.now(UTC)
+        now, (lon, lat) = datetime.now(UTC), body.coordinates
         async with engine(reads=False).begin() as conn:
             if not floor_event_made:
                 await conn.execute(text(FLOOR_TABLES[2]))
                 floor_event_made.append(True)
             if not (await conn.execute(_LOCK, {"ids": [unit_id]})).first():
                 return JSONResponse({"detail": "no such unit"}, status_code=404)
-            params = {"unit_id": [unit_id], "at": [body.at], "lon": [body.lon], "lat": [body.lat]}
+            params = {"unit_id": [unit_id], "at": [body.at], "lon": [lon], "lat": [lat]}
             params |= {n: [None] for n in ("speed_kmh", "reported_speed_ms", "heading_deg", "accuracy_m")}
             fix_id = (await conn.execute(_INSERT_FIXES, {**params, "trusted": [True]})).scalar_one()
-            move = {"ids": [unit_id], "lons": [body.lon], "lats": [body.lat], "ats": [body.at]}
+            move = {"ids": [unit_id], "lons": [lon], "lats": [lat], "ats": [body.at]}
             moved = (await conn.execute(_MOVE, {**move, "now": now, "due": now - timedelta(seconds=1)})).mappings()
             row = dict(moved.one())
             if row["evented"]:
-                data = {"id": unit_id, "lon": body.lon, "lat": body.lat, "at": body.at.isoformat()}
+                data = {"id": unit_id, "lon": lon, "lat": lat, "at": body.at.isoformat()}
                 queued = [{"type": "unit.location", "data": data, "actor": None, "incident_id": None}]
                 queued[0]["unit_id"] = unit_id
                 await conn.execute(_INSERT_FLOOR_EVENTS, {"rows": queued})

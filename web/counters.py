@@ -92,20 +92,25 @@ class MemoryCounters:
             entries.popitem(last=False)
 
 
+# Count and start the window in one command (atomic in Redis, one round trip; a MULTI/EXEC pipeline of INCRBY and
+# PEXPIRE NX sent four commands for the same): the key expires window_s after its first hit.
+_HIT = """
+local count = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return count
+"""
+
+
 class RedisCounters:
     """Counters in Redis, shared by every worker; every key expires on its own."""
 
     def __init__(self, client: redis_async.Redis, prefix: str) -> None:
         self._redis = client
         self._prefix = f"{prefix}:limits:"
+        self._hit = client.register_script(_HIT)
 
     async def hit(self, key: str, *, window_s: float, amount: int = 1) -> int:
-        name = self._prefix + key
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incrby(name, amount)
-            pipe.pexpire(name, max(1, int(window_s * 1000)), nx=True)
-            count, _ = await pipe.execute()
-        return int(count)
+        return int(await self._hit(keys=[self._prefix + key], args=[amount, max(1, int(window_s * 1000))]))
 
     async def take(self, key: str) -> int:
         value = await self._redis.getdel(self._prefix + key)
