@@ -31,7 +31,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.audit import add_to_audit_target, record_audit
-from web.counters import Counters
+from web.counters import Counters, MemoryCounters
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ async def audit_success(session: AsyncSession, request: Request) -> None:
 async def audit_burst_success(request: Request, bursts: BurstAudit) -> None:
     """Count a committed success of a route audited in bursts; the first of a burst writes the burst's row."""
     if audited_in_bursts(request):
-        await bursts.record(request, outcome="ok", status_code=200)
+        await bursts.record(request, outcome="ok", status_code=200, shared=False)
 
 
 async def audit_apart(
@@ -145,10 +145,16 @@ class _Burst:
     key: str
     entry_id: int
     closes_at: float
+    counters: Counters
 
 
 class BurstAudit:
-    """Failures of callers who proved no identity: one audit row per burst, which ends up holding the count."""
+    """Failures of callers who proved no identity: one audit row per burst, which ends up holding the count.
+
+    Failures are counted in ``counters`` (Redis: one row per burst across all workers, so that a flood spread over
+    them still leaves one). The successes of a route audited in bursts (a signed-in caller's location fixes, many a
+    second) are counted in this worker's memory: a burst leaves one row per worker that saw it, each with its own
+    count, and a fix costs no Redis round trip for its audit."""
 
     def __init__(
         self,
@@ -159,6 +165,7 @@ class BurstAudit:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.counters = counters
+        self.local: Counters = MemoryCounters(clock=clock)
         self.sessionmaker = sessionmaker
         self.burst_s = burst_s
         self._clock = clock
@@ -166,23 +173,24 @@ class BurstAudit:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def record(self, request: Request, *, outcome: str, status_code: int) -> None:
-        """Count the failure; the first of a burst writes the burst's row."""
+    async def record(self, request: Request, *, outcome: str, status_code: int, shared: bool = True) -> None:
+        """Count the request; the first of a burst writes the burst's row. ``shared``: counted across workers."""
         client = request.client.host if request.client else "-"
         fields = _fields(request)
         # A signed-in caller's traffic (a route audited in bursts) is counted per caller; a stranger's per address.
         who = fields["actor"] if fields["role"] is not None else "-"
         key = f"audit:{status_code}:{fields['action']}:{client}:{who}"
-        if await self.counters.hit(key, window_s=self.burst_s + _COUNTER_GRACE_S) != 1:
+        counters = self.counters if shared else self.local
+        if await counters.hit(key, window_s=self.burst_s + _COUNTER_GRACE_S) != 1:
             return
         target = {**fields["target"], "count": 1, "burst_s": self.burst_s}
         entry_id = await audit_apart(
             request, self.sessionmaker, outcome=outcome, status_code=status_code, target=target
         )
         if entry_id is None:
-            await self.counters.forget(key)  # no row for this burst: let the next failure try again
+            await counters.forget(key)  # no row for this burst: let the next one try again
             return
-        self._open[key] = _Burst(key, entry_id, self._clock() + self.burst_s)
+        self._open[key] = _Burst(key, entry_id, self._clock() + self.burst_s, counters)
         self._wake.set()
 
     async def close(self, *, everything: bool = False) -> None:
@@ -190,7 +198,7 @@ class BurstAudit:
         now = self._clock()
         for burst in [b for b in self._open.values() if everything or b.closes_at <= now]:
             del self._open[burst.key]
-            count = await self.counters.take(burst.key)
+            count = await burst.counters.take(burst.key)
             if count > 1:
                 async with self.sessionmaker() as session:
                     await add_to_audit_target(session, entry_id=burst.entry_id, count=count)
