@@ -24,9 +24,8 @@ from web.door import BodyKind, BodyLimit, InputGuard, bounded_integers
 from web.headers import SecurityHeadersMiddleware
 from web.logs import install_redaction
 from web.request_ids import RequestIdMiddleware
-from web.routes import auth, classify, dispatch, docs, field, health, live, locations
+from web.routes import auth, classify, dispatch, docs, field, health, live, locations, pages
 from web.routes import incidents as incident_routes
-from web.routes import pages
 from web.routes import layers as layer_routes
 from web.routes import plans as plan_routes
 from web.routes import resources as resource_routes

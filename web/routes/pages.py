@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 from functools import cache
-from pathlib import Path
 from os import PathLike
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response

@@ -44,8 +44,14 @@ class Room:
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "web.cli", *args], env=env, cwd=ROOT, input=stdin, text=True, capture_output=True,
-        timeout=600, check=False,
+        [sys.executable, "-m", "web.cli", *args],
+        env=env,
+        cwd=ROOT,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, f"{args}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
 
@@ -77,7 +83,8 @@ async def room(settings: Settings) -> AsyncIterator[Room]:
     await asyncio.to_thread(_cli, env, "plans", "load")
     for name, role in USERS.items():
         unit = ["--unit", "1"] if role == "field_unit" else []
-        await asyncio.to_thread(_cli, env, "users", "add", name, "--role", role, *unit, "--password-stdin", stdin=PASSWORD)
+        add = ["users", "add", name, "--role", role, *unit, "--password-stdin"]
+        await asyncio.to_thread(_cli, env, *add, stdin=PASSWORD)
     worker = Worker(env)
     try:
         await worker.ready()

@@ -55,7 +55,7 @@ function style() {
         paint: { "line-color": "#f6c667", "line-width": ["interpolate", ["linear"], ["zoom"], 8, 0.8, 16, 7] } },
       { id: "jurisdictions-line", type: "line", source: "jurisdictions", "source-layer": "jurisdictions",
         paint: { "line-color": "#6a5d8a", "line-width": 1.2, "line-dasharray": [3, 2] } },
-      { id: "impact-fill", type: "fill", source: "impact", paint: { "fill-color": "#d7191c", "fill-opacity": 0.12 } },
+      { id: "impact-fill", type: "fill", source: "impact", paint: { "fill-color": "#d7191c", "fill-opacity": 0.07 } },
       { id: "impact-line", type: "line", source: "impact", paint: { "line-color": "#d7191c", "line-width": 1.5 } },
       { id: "tracks", type: "line", source: "tracks", paint: { "line-color": "#0a8fb0", "line-width": 2, "line-opacity": 0.6 } },
       { id: "units", type: "symbol", source: "units",
@@ -192,11 +192,19 @@ export function createMap({ container, onSelect, boardFilter }) {
   let lastUnits = 0;
   let fitted = false;
   const draw = { incidents: false, units: false };
+  // What the map was last given to draw (the tests read it through window.__commandpost.map).
+  const shown = { incidents: EMPTY, units: EMPTY };
+  window.__commandpost.map = {
+    incidentIds: () => shown.incidents.features.map((f) => f.properties.id),
+    unitIcon: (id) => (shown.units.features.find((f) => f.properties.id === id) || { properties: {} }).properties.icon,
+    loaded: () => loaded && map.loaded(),
+  };
 
   function flushUnits() {
     unitsDue = false;
     lastUnits = performance.now();
-    map.getSource("units").setData(unitFeatures());
+    shown.units = unitFeatures();
+    map.getSource("units").setData(shown.units);
     map.getSource("tracks").setData(trackFeatures());
   }
 
@@ -204,7 +212,8 @@ export function createMap({ container, onSelect, boardFilter }) {
     if (!loaded) return;
     if (draw.incidents) {
       draw.incidents = false;
-      map.getSource("incidents").setData(incidentFeatures(boardFilter()));
+      shown.incidents = incidentFeatures(boardFilter());
+      map.getSource("incidents").setData(shown.incidents);
     }
     if (!fitted && store.ready) {
       // Once: the city (its units and open incidents) fills the view.

@@ -109,7 +109,7 @@ export function createPanel({ root, onClose, onImpact, toast }) {
     const part = section(t("panel.grade"),
       el("p", "panel-grade", el("b", null, g.level ? t(`grade.${g.level}`) : t("grade.none"))),
       el("dl", "kv", el("dt", null, t("panel.rule")), el("dd", "panel-rule", `${g.rule_id || "—"} v${g.rule_version || "—"}`)),
-      el("h4", null, t("panel.basis")), el("ul", "basis", ...(g.basis || []).map((b) => el("li", null, typeof b === "string" ? b : JSON.stringify(b)))));
+      el("h4", null, t("panel.basis")), el("ul", "basis", ...(g.basis || []).map((b) => el("li", null, typeof b === "string" ? b : b.text || JSON.stringify(b)))));
     if (g.override) part.append(el("p", "muted", `${t("panel.override")}: ${g.override.reason || ""} (${g.override.by || ""})`));
     if (canWrite()) {
       const select = el("select", null, ...["I", "II", "III", "IV"].map((l) => { const o = el("option", null, l); o.value = l; return o; }));
