@@ -176,6 +176,9 @@ export function createMap({ container, onSelect, boardFilter }) {
     center: CENTRE,
     zoom: 11,
     attributionControl: false,
+    // Every frame is drawn by the CPU where there is no GPU (a wall-screen PC, SwiftShader): no fading symbols, which
+    // would redraw for 300 ms after each change.
+    fadeDuration: 0,
     localIdeographFontFamily: "'Noto Sans CJK SC', 'Noto Sans SC', 'Microsoft YaHei', sans-serif",
     transformRequest: (url) => (url.startsWith(`${location.origin}/api/`)
       ? { url, headers: { Authorization: `Bearer ${token()}` } } : { url }),
@@ -225,8 +228,8 @@ export function createMap({ container, onSelect, boardFilter }) {
     }
     if (draw.units) {
       draw.units = false;
-      // 2,000 moving units: at most four redraws a second of the units' source.
-      const wait = 250 - (performance.now() - lastUnits);
+      // 2,000 moving units: at most two redraws a second of the units' source.
+      const wait = 500 - (performance.now() - lastUnits);
       if (wait <= 0) flushUnits();
       else if (!unitsDue) { unitsDue = true; setTimeout(flushUnits, wait); }
     }
