@@ -1,5 +1,5 @@
 // The command room: wires the store to the map, the board, the panel, the escalations and the connection line.
-import { logout, start as signIn, user } from "./auth.js";
+import { logout, renew, start as signIn, user } from "./auth.js";
 import { applyStatic, bindToggle, clock, onLang, t } from "./i18n.js";
 import { createBoard } from "./board.js";
 import { createMap } from "./map.js";
@@ -29,7 +29,8 @@ function connection() {
 function escalationText(item) {
   const d = item.data || {};
   if (item.kind === "dispatch") {
-    const unit = d.unit ? d.unit.name : `#${d.unit_id}`;
+    const known = store.units.get(d.unit_id);
+    const unit = d.unit ? d.unit.name : known ? known.name : `#${d.unit_id}`;
     return t("esc.dispatch", { unit, incident: d.incident_id });
   }
   if (item.kind === "task") return t("esc.task", { task: d.title || d.task_id || d.id, incident: d.incident_id });
@@ -133,7 +134,8 @@ async function main() {
   subscribe((changes) => {
     if (changes.conn) connection();
     if (changes.escalations || changes.all) {
-      for (const [key, item] of store.escalations) if (!known.has(key)) toast(escalationText(item), "warn");
+      // Those already open at load are listed, not announced; new ones get a toast too.
+      if (!changes.all) for (const [key, item] of store.escalations) if (!known.has(key)) toast(escalationText(item), "warn");
       known = new Set(store.escalations.keys());
       renderEscalations(canWrite, open);
     }
@@ -161,6 +163,7 @@ async function main() {
   setInterval(connection, 1000);
   connection();
   live();
+  window.__commandpost.renew = renew; // the tests' way to make the session renew now
   void user;
 }
 

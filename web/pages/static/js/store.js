@@ -167,11 +167,13 @@ async function loadAll(path) {
 
 async function snapshot() {
   const statuses = ["reported", "verified", "responding", "contained"].map((s) => `status=${s}`).join("&");
-  const [incidents, units, situation] = await Promise.all([
+  const [incidents, units, situation, escalated] = await Promise.all([
     loadAll(`/api/v1/incidents?${statuses}`),
     loadAll("/api/v1/resources"),
     api("/api/v1/situation").catch(() => null),
+    api("/api/v1/escalations?limit=1000").catch(() => ({ items: [] })),
   ]);
+  for (const d of escalated.items) escalate(`dispatch:${d.id}`, { kind: "dispatch", at: d.escalated_at, data: d });
   for (const incident of incidents) putIncident(incident);
   for (const unit of units) if (unit.status) putUnit(unit);
   store.situation = situation;
