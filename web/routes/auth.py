@@ -141,19 +141,17 @@ async def renew(
     return _tokens(request, response, renewal.user, renewal.refresh, settings)
 
 
-@router.post("/auth/logout", name="auth.logout", status_code=204, response_class=Response)
+@router.post("/auth/logout", name="auth.logout", status_code=204)
 async def logout(
-    request: Request,
+    response: Response,
     session: SessionDep,
     body: Annotated[RefreshIn | None, Body()] = None,
     cp_refresh: Annotated[str | None, Cookie(max_length=256)] = None,
-) -> Response:
+) -> None:
     """Sign out: the refresh token's whole sign-in is revoked (its access tokens run out within TOKEN_MINUTES).
     Idempotent: an unknown or already revoked token is 204 too. The cookie is cleared."""
     await refresh.revoke(session, token=_presented(body, cp_refresh))
-    done = Response(status_code=204)
-    done.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, httponly=True, samesite="strict")
-    return done
+    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, httponly=True, samesite="strict")
 
 
 def _audit_lockout(request: Request, trip: Trip) -> None:

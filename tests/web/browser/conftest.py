@@ -2,7 +2,7 @@
 units at the real stations) and the plan library, one ``commandpost serve`` process on it, and a TCP proxy the test
 controls between the browser and that server (to cut the page's socket without touching the server).
 
-Built once for the module: loading Chengdu takes longer than every page test together.
+Built once for the package (both test modules): loading Chengdu takes longer than every page test together.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
     assert done.returncode == 0, f"{args}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def room(settings: Settings) -> AsyncIterator[Room]:
     chengdu = shared_data_dir() / "chengdu"
     osm = chengdu / "chengdu_core_2018.osm.pbf"
