@@ -120,6 +120,8 @@ async def test_incidents_flow_from_api_to_board_map_panel_and_dispatch(room: Roo
         await page.page.click(".plans .activate >> nth=0")
         await page.page.wait_for_selector(".tasks .task", timeout=WAIT_MS)
         await page.page.wait_for_selector(".recs .rec", timeout=WAIT_MS)
+        await page.page.click(".tasks .task-done >> nth=0")  # a task done from the panel
+        await page.page.wait_for_selector(".tasks .task:has-text('· done')", timeout=WAIT_MS)
         recommended = await room.api.get(f"/api/v1/incidents/{first['id']}/recommendations")
         unit_id = recommended.json()["requirements"][0]["units"][0]["unit_id"]
         assert await page.page.evaluate(f"() => window.__commandpost.map.unitIcon({unit_id})") == (

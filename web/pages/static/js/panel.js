@@ -7,6 +7,7 @@ import { iconUrl } from "./board.js";
 import { putDispatch, putIncident, store, subscribe } from "./store.js";
 
 const WRITERS = new Set(["admin", "commander"]);
+const TASK_KEEPERS = new Set(["admin", "commander", "duty_officer"]);
 const NEXT = {
   reported: ["verified", "responding", "cancelled"], verified: ["responding", "contained", "closed", "cancelled"],
   responding: ["contained"], contained: ["responding", "closed"], closed: [], cancelled: [],
@@ -166,6 +167,12 @@ export function createPanel({ root, onClose, onImpact, toast }) {
       const li = el("li", overdue ? "task overdue" : "task",
         el("span", null, lang() === "en" ? task.title_en : task.title),
         el("small", null, ` · ${lang() === "en" ? task.role_name_en : task.role_name} · ${t("panel.due")} ${clock(task.due_at)}${overdue ? " · " + t("panel.overdue") : ""} · ${task.status}`));
+      if (TASK_KEEPERS.has((user() || {}).role) && task.status !== "done") {
+        li.append(" ", button(t("panel.task_done"), async () => {
+          await api(`/api/v1/tasks/${task.id}/complete`, { method: "POST", body: {} });
+          await load(task.incident_id);
+        }, "task-done"));
+      }
       return li;
     })));
   }
