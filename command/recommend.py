@@ -93,7 +93,9 @@ async def _needs(
         return "ad_hoc", None, [Need(type, count or 1)]
     if count is not None:
         raise Invalid("count needs a type", field="count")
-    unmet = await plans.unmet_requirements(session, incident_id=incident.id)
+    # A plan may also ask for facilities (shelters, hospitals' beds): they are not dispatched, so not recommended.
+    units = await gis.unit_types(session)
+    unmet = [r for r in await plans.unmet_requirements(session, incident_id=incident.id) if r.resource_type in units]
     if unmet:
         return "activation", None, [Need(r.resource_type, r.count, r.filled) for r in unmet]
     if await plans.activations_of(session, incident_id=incident.id):
@@ -102,7 +104,7 @@ async def _needs(
     if preview is None or not preview.resources:
         return "none", None, []
     plan = PlanPreview(plan_id=preview.plan_id, version=preview.version, level=preview.level)
-    return "plan_preview", plan, [Need(t, n) for t, n in sorted(preview.resources.items())]
+    return "plan_preview", plan, [Need(t, n) for t, n in sorted(preview.resources.items()) if t in units]
 
 
 async def _fill(

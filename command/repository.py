@@ -227,6 +227,17 @@ async def open_escalations(
     return list(await session.scalars(stmt))
 
 
+async def escalated_dispatches(session: AsyncSession, *, limit: int) -> list[Dispatch]:
+    """Escalations no one has handled yet, oldest first (the partial index on them serves this)."""
+    stmt = (
+        select(Dispatch)
+        .where(Dispatch.escalated_at.is_not(None), Dispatch.escalation_handled_at.is_(None))
+        .order_by(Dispatch.escalated_at, Dispatch.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(stmt))
+
+
 async def escalated_count(session: AsyncSession) -> int:
     """Escalations to a commander that no one has handled yet."""
     stmt = (

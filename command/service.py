@@ -307,6 +307,12 @@ async def assign_gateway_units(session: AsyncSession, *, user_id: int, unit_ids:
     await repo.assign_gateway_units(session, user_id=user_id, unit_ids=unit_ids)
 
 
+async def open_escalations(session: AsyncSession, *, limit: int = 1000) -> list[Dispatch]:
+    """The dispatches escalated to the command room and not yet handled, oldest first: the list a command room
+    shows until someone handles each (live, ``dispatch.escalated`` adds to it)."""
+    return await repo.escalated_dispatches(session, limit=limit)
+
+
 async def acknowledge_escalation(session: AsyncSession, *, dispatch_id: int, caller: Caller) -> Dispatch:
     """A commander takes an escalated dispatch in hand: the escalation closes (``dispatch.escalation_handled``).
     Conflict if it was never escalated; a second acknowledgement changes nothing."""

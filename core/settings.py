@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     admin_password: SecretStr | None = None
     token_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    # A refresh token (core/refresh.py) unused this long expires; a sign-in's family of them ends this long after the
+    # sign-in, however often it was renewed (a wall screen signs in again once a week by default).
+    refresh_idle_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    refresh_session_hours: float = Field(default=24.0 * 7, gt=0, le=24 * 90)
     # A token's user (active? password unchanged? role?) is looked up at most once per this many seconds per worker:
     # deactivating a user or resetting a password takes effect everywhere within it. 0 looks up every request.
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)

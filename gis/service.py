@@ -297,6 +297,11 @@ def road_speeds(*, overrides: Mapping[str, float] | None = None) -> dict[str, fl
     return speed_table(overrides)
 
 
+async def unit_types(session: AsyncSession) -> frozenset[str]:
+    """The type keys of units (things that move and are dispatched), as opposed to facilities."""
+    return frozenset(key for key, kind in (await repository.resource_types(session)).items() if kind == "unit")
+
+
 async def tile(session: AsyncSession, *, layer: TileLayer, z: int, x: int, y: int) -> bytes:
     """A layer's Mapbox Vector Tile; empty bytes when nothing lies in it. Invalid for z/x/y outside the pyramid."""
     return await tiles.tile(session, layer=layer, z=z, x=x, y=y)

@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 MODEL_MODULES = [
     "core.events",
     "core.users",
+    "core.refresh",
     "core.audit",
     "gis.models",
     "incidents.models",

@@ -49,7 +49,9 @@ KIND_BY_PATH: dict[str, Kind] = {
     "/field": Kind.page,
     "/docs": Kind.docs,
 }
-KIND_BY_PREFIX: tuple[tuple[str, Kind], ...] = (("/docs/", Kind.docs),)
+# The pages' files are pages too: MapLibre's web worker (/vendor/...) runs under the policy its script came with, and
+# must fetch tiles from 'self'.
+KIND_BY_PREFIX: tuple[tuple[str, Kind], ...] = (("/docs/", Kind.docs), ("/static/", Kind.page), ("/vendor/", Kind.page))
 
 # The field page asks for the device's position and a scene photo; every other powerful feature is off, for us and
 # for anything framed (nothing may frame us anyway).

@@ -92,3 +92,21 @@ async def test_another_units_crew_gets_404_for_its_dispatch(
     missing = await client.get("/api/v1/dispatches/987654321", headers=crew)
     assert answer.status_code == missing.status_code == 404
     assert answer.text.replace(str(theirs["id"]), "<id>") == missing.text.replace("987654321", "<id>")
+
+
+async def test_open_escalations_are_listed_until_handled(
+    client: httpx.AsyncClient, commander: dict[str, str], token_for: TokenFor, session: AsyncSession
+) -> None:
+    dispatch = await _dispatched(client, commander)
+    listed = await client.get("/api/v1/escalations", headers=commander)
+    assert listed.status_code == 200 and listed.json() == {"items": [], "total": 0}
+    await command.sweep_ack_deadlines(session, now=utcnow() + timedelta(hours=1), rules=command.AckRules())
+    await session.commit()
+    observer = await token_for("observer")
+    listed = await client.get("/api/v1/escalations", headers=observer)
+    assert [d["id"] for d in listed.json()["items"]] == [dispatch["id"]]
+    assert listed.json()["items"][0]["escalated_at"] is not None
+    crew = await token_for("field_unit", username="crew.list", unit_id=dispatch["unit_id"])
+    assert (await client.get("/api/v1/escalations", headers=crew)).status_code == 403
+    await _post(client, f"/api/v1/dispatches/{dispatch['id']}/escalation/ack", commander)
+    assert (await client.get("/api/v1/escalations", headers=commander)).json()["total"] == 0

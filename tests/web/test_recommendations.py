@@ -169,3 +169,30 @@ async def test_who_may_ask_and_bad_asks(client: httpx.AsyncClient, token_for: To
     quiet = await _incident(client, admin, (104.0614, 30.6880))
     body = (await _recommend(client, admin, quiet)).json()
     assert body["requirements"] == [] and body["source"] == "none" and body["plan"] is None
+
+
+@pytest.mark.usefixtures("loaded")
+async def test_a_plan_asking_for_shelters_still_gets_its_units_recommended(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    token_for: TokenFor,
+    make_incident: MakeIncident,  # noqa: F811 (the fixture)
+) -> None:
+    incident = await make_incident("hazardous_chemicals", level="II")
+    await session.commit()
+    admin = await token_for("admin")
+    hazmat = await _unit(client, admin, "hazmat 1", "hazmat_team", (WUHOU[0] + 0.002, WUHOU[1]))
+    commander = await token_for("commander")
+    preview = await _recommend(client, commander, incident.id)
+    assert preview.status_code == 200, preview.text
+    assert "shelter" not in {r["resource_type"] for r in preview.json()["requirements"]}
+    activated = await client.post(
+        f"/api/v1/incidents/{incident.id}/activations", json={"plan_id": "cn-hazardous-chemicals"}, headers=commander
+    )
+    assert activated.status_code == 201, activated.text
+    assert "shelter" in {r["resource_type"] for r in activated.json()["requirements"]}  # the plan does ask for it
+    after = await _recommend(client, commander, incident.id)
+    assert after.status_code == 200, after.text
+    needs = {r["resource_type"]: r for r in after.json()["requirements"]}
+    assert "shelter" not in needs
+    assert [u["unit_id"] for u in needs["hazmat_team"]["units"]] == [hazmat]

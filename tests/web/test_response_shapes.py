@@ -72,6 +72,8 @@ def _bare_answers(document: dict[str, Any]) -> list[str]:
             if (method, path) in NOT_JSON or not path.startswith("/api/"):
                 continue
             for code, response in operation["responses"].items():
+                if code == "204":
+                    continue  # no content: not a JSON answer (sign-out)
                 schema = response.get("content", {}).get("application/json", {}).get("schema", {})
                 named = "$ref" in schema or all("$ref" in arm for arm in schema.get("anyOf", [{}]))
                 if code.startswith("2") and not named:

@@ -41,7 +41,14 @@ NO_INCIDENT_DATA = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
     ("GET", "/api/v1/me"),
+    # The pages and their files: the data comes from the API, with the caller's token.
+    ("GET", "/"),
+    ("GET", "/login"),
+    ("GET", "/static"),
+    ("GET", "/vendor/maplibre-gl"),
     ("POST", "/api/v1/classify"),
     ("GET", "/api/v1/resources"),
     ("POST", "/api/v1/resources"),
@@ -218,6 +225,7 @@ async def test_a_field_unit_sees_only_the_incidents_it_was_sent_to_on_every_rout
         ("GET", "/api/v1/tiles/{layer}/{z}/{x}/{y}.pbf"): _check_tile,
         ("POST", "/api/v1/plans/check"): _check_dry_run,
         ("GET", "/api/v1/situation"): None,
+        ("GET", "/api/v1/escalations"): None,
     }
     by_other_id = {  # routes keyed by another id that leads to an incident: (A's id, B's id)
         "{dispatch_id}": (world.a_dispatch, world.b_dispatch),

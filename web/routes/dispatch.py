@@ -12,7 +12,7 @@ from core.users import Role
 from gis.schemas import ResourceOut, RoadPolicy
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, VisibleIncident, caller_of, require
-from web.listing import ListOf, list_of
+from web.listing import ListOf, PageDep, list_of
 
 router = APIRouter(tags=["dispatch"])
 
@@ -82,6 +82,14 @@ async def acknowledge_escalation(
     dispatch = await service.acknowledge_escalation(session, dispatch_id=dispatch_id, caller=caller_of(user))
     add_target(request, dispatch_id=dispatch.id, unit_id=dispatch.unit_id, handled_by=dispatch.escalation_handled_by)
     return DispatchOut.of(dispatch)
+
+
+@router.get("/escalations", name="dispatch.escalations")
+async def escalations(session: SessionDep, user: Watcher, page: PageDep) -> ListOf[DispatchOut]:
+    """Dispatches escalated to the command room that no one has handled yet, oldest first (the command room's
+    persistent list; ``dispatch.escalated`` events add to it, ``dispatch.escalation_handled`` takes away)."""
+    found = await service.open_escalations(session, limit=page.limit)
+    return list_of([DispatchOut.of(d) for d in found])
 
 
 @router.post("/units/{unit_id}/status", name="units.status", response_model=ResourceOut)

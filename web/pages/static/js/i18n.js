@@ -1,0 +1,158 @@
+// Chinese and English labels, the remembered choice, and times and numbers formatted per language in the browser's
+// own time zone.
+
+const LABELS = {
+  zh: {
+    "app.title": "应急指挥中心",
+    "login.username": "用户名", "login.password": "密码", "login.submit": "登录",
+    "login.failed": "用户名或密码错误", "login.limited": "尝试次数过多，请稍后再试", "login.error": "无法登录",
+    "logout": "退出", "wall.toggle": "墙屏", "wall.leave": "退出墙屏",
+    "conn.live": "实时", "conn.connecting": "正在连接…", "conn.reconnecting": "正在重连，最后更新 {time}",
+    "conn.offline": "离线，最后更新 {time}",
+    "board.title": "事件", "board.empty": "没有符合条件的事件",
+    "filter.all_categories": "全部类别", "filter.all_grades": "全部等级", "filter.open": "未结事件",
+    "filter.all_statuses": "全部状态", "filter.all_jurisdictions": "全部辖区",
+    "grade.none": "未分级", "grade.I": "I级（特别重大）", "grade.II": "II级（重大）", "grade.III": "III级（较大）",
+    "grade.IV": "IV级（一般）",
+    "cat.natural_disaster": "自然灾害", "cat.accident_disaster": "事故灾难", "cat.public_health": "公共卫生事件",
+    "cat.social_security": "社会安全事件", "cat.none": "未分类",
+    "status.reported": "已报告", "status.verified": "已核实", "status.responding": "处置中", "status.contained": "已控制",
+    "status.closed": "已结束", "status.cancelled": "已撤销",
+    "unit.available": "可用", "unit.dispatched": "已派遣", "unit.en_route": "途中", "unit.on_scene": "到场",
+    "unit.transporting": "转运中", "unit.at_hospital": "在医院", "unit.out_of_service": "停用",
+    "counter.open": "未结", "counter.unanswered": "待响应", "counter.units_available": "可用单位",
+    "counter.unmet": "未满足需求", "counter.overdue": "逾期任务", "counter.escalated": "升级告警",
+    "age": "已等待", "duplicate": "疑似重复", "duplicate.of": "疑似重复（#{id}）",
+    "layer.roads": "道路", "layer.jurisdictions": "辖区", "layer.zones": "危险区", "layer.units": "单位",
+    "layer.tracks": "轨迹", "layer.incidents": "事件", "layer.impact": "影响范围",
+    "panel.close": "关闭", "panel.report": "报告", "panel.classification": "分类", "panel.confidence": "置信度",
+    "panel.reasons": "依据词", "panel.facts": "提取事实", "panel.grade": "等级", "panel.rule": "分级规则",
+    "panel.basis": "依据", "panel.override": "调整等级", "panel.override_reason": "调整原因",
+    "panel.apply": "确定", "panel.status": "状态", "panel.transition": "变更状态", "panel.plans": "匹配预案",
+    "panel.activate": "启动", "panel.activated": "已启动", "panel.score": "匹配度", "panel.tasks": "任务",
+    "panel.due": "截止", "panel.overdue": "逾期", "panel.recommendations": "推荐单位", "panel.dispatch": "派遣",
+    "panel.dispatch_all": "全部派遣", "panel.unmet": "未满足", "panel.dispatches": "派遣记录",
+    "panel.acked": "已确认", "panel.not_acked": "未确认", "panel.ack_due": "确认期限", "panel.timeline": "时间线",
+    "panel.eta": "预计到达", "panel.min": "分钟", "panel.none": "无", "panel.loading": "加载中…",
+    "panel.jurisdiction": "辖区", "panel.reported_at": "报告时间", "panel.location": "位置",
+    "panel.need": "需求", "panel.filled": "已满足", "panel.level": "级别", "panel.handled": "已处理", "panel.task_done": "完成",
+    "fact.deaths": "死亡", "fact.missing": "失踪", "fact.injuries": "受伤", "fact.serious_injuries": "重伤",
+    "fact.poisoned": "中毒", "fact.affected": "受影响", "fact.evacuated": "紧急转移安置",
+    "fact.economic_loss_cny": "直接经济损失（元）", "fact.magnitude": "震级",
+    "esc.title": "升级告警", "esc.empty": "没有待处理的告警", "esc.dispatch": "{unit} 未确认派遣（事件 #{incident}）",
+    "esc.task": "任务逾期：{task}（事件 #{incident}）", "esc.handle": "已处理", "esc.count": "告警 {n}",
+    "error.generic": "操作失败", "legend.grade": "等级颜色",
+  },
+  en: {
+    "app.title": "Emergency Command Room",
+    "login.username": "User name", "login.password": "Password", "login.submit": "Sign in",
+    "login.failed": "Wrong user name or password", "login.limited": "Too many attempts; try again later",
+    "login.error": "Could not sign in",
+    "logout": "Sign out", "wall.toggle": "Wall screen", "wall.leave": "Leave wall screen",
+    "conn.live": "live", "conn.connecting": "connecting…", "conn.reconnecting": "reconnecting, last update {time}",
+    "conn.offline": "offline, last update {time}",
+    "board.title": "Incidents", "board.empty": "No incident matches",
+    "filter.all_categories": "All categories", "filter.all_grades": "All grades", "filter.open": "Open",
+    "filter.all_statuses": "All statuses", "filter.all_jurisdictions": "All jurisdictions",
+    "grade.none": "Ungraded", "grade.I": "Grade I (extraordinary)", "grade.II": "Grade II (major)",
+    "grade.III": "Grade III (large)", "grade.IV": "Grade IV (ordinary)",
+    "cat.natural_disaster": "Natural disaster", "cat.accident_disaster": "Accident", "cat.public_health": "Public health",
+    "cat.social_security": "Social security", "cat.none": "Unclassified",
+    "status.reported": "Reported", "status.verified": "Verified", "status.responding": "Responding",
+    "status.contained": "Contained", "status.closed": "Closed", "status.cancelled": "Cancelled",
+    "unit.available": "Available", "unit.dispatched": "Dispatched", "unit.en_route": "En route",
+    "unit.on_scene": "On scene", "unit.transporting": "Transporting", "unit.at_hospital": "At hospital",
+    "unit.out_of_service": "Out of service",
+    "counter.open": "Open", "counter.unanswered": "Unanswered", "counter.units_available": "Units available",
+    "counter.unmet": "Unmet needs", "counter.overdue": "Overdue tasks", "counter.escalated": "Escalated",
+    "age": "waiting", "duplicate": "Possible duplicate", "duplicate.of": "Possible duplicate of #{id}",
+    "layer.roads": "Roads", "layer.jurisdictions": "Jurisdictions", "layer.zones": "Hazard zones",
+    "layer.units": "Units", "layer.tracks": "Tracks", "layer.incidents": "Incidents", "layer.impact": "Impact area",
+    "panel.close": "Close", "panel.report": "Report", "panel.classification": "Classification",
+    "panel.confidence": "confidence", "panel.reasons": "Matched terms", "panel.facts": "Facts",
+    "panel.grade": "Grade", "panel.rule": "Grading rule", "panel.basis": "Basis", "panel.override": "Override grade",
+    "panel.override_reason": "Reason", "panel.apply": "Apply", "panel.status": "Status",
+    "panel.transition": "Change status", "panel.plans": "Matched plans", "panel.activate": "Activate",
+    "panel.activated": "Activated", "panel.score": "score", "panel.tasks": "Tasks", "panel.due": "due",
+    "panel.overdue": "overdue", "panel.recommendations": "Recommended units", "panel.dispatch": "Dispatch",
+    "panel.dispatch_all": "Dispatch all", "panel.unmet": "Unmet", "panel.dispatches": "Dispatches",
+    "panel.acked": "acknowledged", "panel.not_acked": "not acknowledged", "panel.ack_due": "ack due",
+    "panel.timeline": "Timeline", "panel.eta": "ETA", "panel.min": "min", "panel.none": "none",
+    "panel.loading": "loading…", "panel.jurisdiction": "Jurisdiction", "panel.reported_at": "Reported",
+    "panel.location": "Location", "panel.need": "Need", "panel.filled": "filled", "panel.level": "Level",
+    "panel.handled": "handled", "panel.task_done": "Done",
+    "fact.deaths": "Deaths", "fact.missing": "Missing", "fact.injuries": "Injured", "fact.serious_injuries": "Seriously injured",
+    "fact.poisoned": "Poisoned", "fact.affected": "Affected", "fact.evacuated": "Evacuated",
+    "fact.economic_loss_cny": "Direct loss (CNY)", "fact.magnitude": "Magnitude",
+    "esc.title": "Escalations", "esc.empty": "Nothing to handle", "esc.dispatch": "{unit} has not acknowledged (incident #{incident})",
+    "esc.task": "Task overdue: {task} (incident #{incident})", "esc.handle": "Handled", "esc.count": "Alerts {n}",
+    "error.generic": "That did not work", "legend.grade": "Grade colours",
+  },
+};
+
+const KEY = "commandpost.lang";
+let current = localStorage.getItem(KEY) || (navigator.language.toLowerCase().startsWith("zh") ? "zh" : "en");
+if (!(current in LABELS)) current = "en";
+const listeners = new Set();
+
+export function lang() { return current; }
+export function locale() { return current === "zh" ? "zh-CN" : "en-GB"; }
+
+export function t(key, values = {}) {
+  let text = LABELS[current][key] ?? LABELS.en[key] ?? key;
+  for (const [name, value] of Object.entries(values)) text = text.replaceAll(`{${name}}`, String(value));
+  return text;
+}
+
+export function setLang(next) {
+  current = next in LABELS ? next : "en";
+  localStorage.setItem(KEY, current);
+  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
+  applyStatic(document);
+  for (const listener of listeners) listener(current);
+}
+
+export function onLang(listener) { listeners.add(listener); }
+
+// Elements carrying data-i18n get their text from the table; the language button names the other language.
+export function applyStatic(root) {
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  const toggle = root.querySelector("#lang-toggle");
+  if (toggle) toggle.textContent = current === "zh" ? "English" : "中文";
+}
+
+export function bindToggle(button) {
+  button.addEventListener("click", () => setLang(current === "zh" ? "en" : "zh"));
+}
+
+const timeFormats = new Map();
+export function clock(at) {
+  if (!at) return "";
+  const key = current + ":time";
+  if (!timeFormats.has(key)) {
+    timeFormats.set(key, new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }));
+  }
+  return timeFormats.get(key).format(new Date(at));
+}
+
+export function dateTime(at) {
+  if (!at) return "";
+  return new Date(at).toLocaleString(locale(), { hour12: false, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+export function number(value) {
+  return typeof value === "number" ? value.toLocaleString(locale()) : String(value ?? "");
+}
+
+// "3:07" or "1:02:09" since ``at``.
+export function age(at, now = Date.now()) {
+  const s = Math.max(0, Math.floor((now - new Date(at).getTime()) / 1000));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
+export function name(thing) {
+  if (!thing) return "";
+  if (current === "en") return thing.name_en || thing.name || "";
+  return thing.name_zh || thing.name || thing.name_en || "";
+}

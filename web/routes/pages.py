@@ -1,0 +1,92 @@
+"""The pages (``/`` the command room, ``/login``) and their files.
+
+Our own scripts and styles (``web/pages/static``: plain ES modules, no build step) are served under
+``/static/<build>/``, where ``<build>`` is a digest of all of them taken at start-up: a page names its files with the
+build it was served with, the files' URLs change whenever any of them does, so browsers may keep them for a year
+(``immutable``); a file asked for under another build (a page older than the running service) is served fresh
+(``no-cache``). MapLibre GL JS comes from npm (``node_modules``, installed by ``scripts/setup`` from the committed
+``package-lock.json``; never copied into the repository) under ``/vendor/maplibre-gl/``, cached for a day.
+The HTML itself is never cached (``no-cache``), so a new build reaches every screen at its next load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cache
+from os import PathLike
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from core.settings import PROJECT_ROOT
+from web.routes.docs import CachedStaticFiles
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+STATIC = PAGES / "static"
+VENDOR = PROJECT_ROOT / "node_modules" / "maplibre-gl" / "dist"
+IMMUTABLE = "public, max-age=31536000, immutable"
+VENDOR_CACHE = "public, max-age=86400"
+
+router = APIRouter(include_in_schema=False)
+
+
+@cache
+def build_id() -> str:
+    """A digest of every file under ``web/pages/static`` (read once per process)."""
+    digest = hashlib.blake2b(digest_size=6)
+    for path in sorted(STATIC.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(STATIC).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@cache
+def _template(name: str) -> str:
+    return (PAGES / name).read_text(encoding="utf-8")
+
+
+def _page(request: Request, name: str) -> HTMLResponse:
+    root = request.scope.get("root_path", "")
+    html = _template(name).replace("{{static}}", f"{root}/static/{build_id()}").replace("{{vendor}}", root + "/vendor")
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/", name="pages.command_room")
+async def command_room(request: Request) -> HTMLResponse:
+    """The command room: the map, the incident board, the incident panel. Signs in through ``/login``."""
+    return _page(request, "room.html")
+
+
+@router.get("/login", name="pages.login")
+async def login(request: Request) -> HTMLResponse:
+    """The sign-in form (``autocomplete="username"`` / ``"current-password"``, so password managers work)."""
+    return _page(request, "login.html")
+
+
+class BuildStaticFiles(StaticFiles):
+    """``/static/<build>/<file>``: the build segment chooses the caching, then is dropped from the path."""
+
+    def get_path(self, scope: Scope) -> str:
+        parts = super().get_path(scope).split(os.sep, 1)
+        scope["cp_build"] = parts[0]
+        return parts[1] if len(parts) == 2 else ""
+
+    def file_response(
+        self, full_path: PathLike[str] | str, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = IMMUTABLE if scope.get("cp_build") == build_id() else "no-cache"
+        return response
+
+
+def install(app: FastAPI) -> None:
+    """Add the pages, our files and MapLibre's to ``app``."""
+    app.include_router(router)
+    app.mount("/static", BuildStaticFiles(directory=STATIC), name="pages.static")
+    # check_dir off: without `npm ci` the service still starts (the API works); the map's script is then a 404.
+    app.mount("/vendor/maplibre-gl", CachedStaticFiles(directory=VENDOR, check_dir=False, cache_control=VENDOR_CACHE))
