@@ -12,10 +12,11 @@ no app-wide dependencies; its routes use the service's own engine and pool, its 
   ``GET /api/v1/resources?near=...&limit=5`` sends (``NEAR_SQL``; ``GET /floor/sql`` shows both as sent, for the
   bench to compare), through the service's read engine, its rows as JSON. The same route is also mounted inside the
   service at ``/api/v1/floor/near``: the difference between the two is the service's middleware.
-- ``POST /floor/units/{id}/location``: the token, then the statements the service's single fix sends through the
-  same pool (its own: lock the unit row, insert the fix, move the unit, and the ``unit.location`` event when the
-  unit's stream interval says it is due, into ``floor_event``) in one transaction; none of the service's checks
-  (plausibility, the caller's rate, the audit burst), no response model.
+- ``POST /floor/units/{id}/location``: the token, then what the service's single fix writes, through the same pool,
+  in one transaction, by hand-written single-row forms of its statements (``_FIX_SQL``: lock the unit row, insert
+  the fix, move the unit, and the ``unit.location`` event when the unit's stream interval says it is due, into
+  ``floor_event``); none of the service's checks (plausibility, the caller's rate, the audit burst), no response
+  model.
 - ``POST /floor/incidents``: the token, then the same incident row, timeline row and event row the service's
   intake writes (copied from the last incident the service logged: ``GET /floor/intake/ready`` loads them), in
   one transaction, the event by the unit of work's own statement (the event advisory lock, then the INSERT), into
@@ -39,17 +40,17 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import event, text
+from sqlalchemy import BigInteger, DateTime, Float, bindparam, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import BindParameter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench import spans
 from bench.knn_floor import SERVICE_NEAR_SQL
-from command.repository import _INSERT_FIXES  # the service's own statements of a fix
 from core.errors import Unauthenticated
 from core.events import _INSERT_EVENTS  # the unit of work's own event INSERT: lock first, then ids
-from gis.units import _LOCK, _MOVE
+from gis.schemas import RESOURCE_COLUMNS
 from web.app import create_app
 from web.deps import user_from_token
 from web.state import state_of
@@ -68,6 +69,39 @@ class Report(BaseModel):
     description: str
     location: dict[str, Any]
     source: str | None = None
+
+
+_RESOURCE = ", ".join(f"r.{name}" for name in RESOURCE_COLUMNS)
+_TYPED: list[BindParameter[Any]] = [
+    bindparam("id", type_=BigInteger),
+    bindparam("at", type_=DateTime(timezone=True)),
+    bindparam("lon", type_=Float),
+    bindparam("lat", type_=Float),
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("due", type_=DateTime(timezone=True)),
+]
+# The service's statements of one fix (gis/units.py, command/repository.py: there for many units at once, with
+# arrays), for one unit.
+_FIX_SQL = {
+    "lock": text(
+        f"SELECT {_RESOURCE}, ST_X(r.location) AS lon, ST_Y(r.location) AS lat FROM resource r "
+        "WHERE r.id = :id FOR NO KEY UPDATE"
+    ),
+    "insert": text(
+        "INSERT INTO unit_fix (unit_id, at, location, trusted) "
+        "VALUES (:id, :at, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), true) RETURNING id"
+    ).bindparams(*_TYPED[:4]),
+    "move": text(
+        "UPDATE resource r SET location = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), last_fix_at = :at, "
+        "version = r.version + 1, updated_at = :now, "
+        "location_event_at = CASE WHEN r.location_event_at IS NULL OR r.location_event_at <= :due "
+        "THEN :now ELSE r.location_event_at END, "
+        "location_event_fix_at = CASE WHEN r.location_event_at IS NULL OR r.location_event_at <= :due "
+        "THEN :at ELSE r.location_event_fix_at END "
+        f"WHERE r.id = :id RETURNING {_RESOURCE}, :lon AS lon, :lat AS lat, "
+        "(r.location_event_at = :now AND r.location_event_fix_at = :at) AS evented"
+    ).bindparams(*_TYPED),
+}
 
 
 class Fix(BaseModel):
@@ -203,18 +237,16 @@ def create() -> ASGIApp:
             if not floor_event_made:
                 await conn.execute(text(FLOOR_TABLES[2]))
                 floor_event_made.append(True)
-            if not (await conn.execute(_LOCK, {"ids": [unit_id]})).first():
+            if not (await conn.execute(_FIX_SQL["lock"], {"id": unit_id})).first():
                 return JSONResponse({"detail": "no such unit"}, status_code=404)
-            params = {"unit_id": [unit_id], "at": [body.at], "lon": [lon], "lat": [lat]}
-            params |= {n: [None] for n in ("speed_kmh", "reported_speed_ms", "heading_deg", "accuracy_m")}
-            fix_id = (await conn.execute(_INSERT_FIXES, {**params, "trusted": [True]})).scalar_one()
-            move = {"ids": [unit_id], "lons": [lon], "lats": [lat], "ats": [body.at]}
-            moved = (await conn.execute(_MOVE, {**move, "now": now, "due": now - timedelta(seconds=1)})).mappings()
-            row = dict(moved.one())
+            values = {"id": unit_id, "at": body.at, "lon": lon, "lat": lat}
+            fix_id = (await conn.execute(_FIX_SQL["insert"], values)).scalar_one()
+            due = now - timedelta(seconds=1)
+            row = (await conn.execute(_FIX_SQL["move"], {**values, "now": now, "due": due})).mappings().one()
             if row["evented"]:
                 data = {"id": unit_id, "lon": lon, "lat": lat, "at": body.at.isoformat()}
-                queued = [{"type": "unit.location", "data": data, "actor": None, "incident_id": None}]
-                queued[0]["unit_id"] = unit_id
+                queued: list[dict[str, Any]] = [{"type": "unit.location", "data": data, "actor": None}]
+                queued[0] |= {"incident_id": None, "unit_id": unit_id}
                 await conn.execute(_INSERT_FLOOR_EVENTS, {"rows": queued})
         return Response(json.dumps({"id": fix_id, "unit_id": unit_id}).encode(), media_type="application/json")
 
