@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "core.audit",
     "gis.models",
     "incidents.models",
+    "incidents.warning_models",
     "plans.models",
     "command.models",
     "gis.roads.road_models",
