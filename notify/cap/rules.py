@@ -87,13 +87,16 @@ def colour_word(text: str | None) -> str | None:
 
 def colour_of(info: CapInfo) -> str | None:
     """The colour level an ``info`` states: a colour-like parameter (MeteoAlarm's ``awareness_level``, Taiwan's
-    ``alert_color``, ...), else a "<colour> warning" in its headline or event; None when it says none."""
+    ``alert_color``, ...), else, when its severity is Unknown, a "<colour> warning" in its headline or event; None
+    when it says none (the severity then stands for a colour: ``COLOUR_OF_SEVERITY``)."""
     for name, value in info.parameters:
         lowered = name.lower()
         if any(k in lowered for k in ("colour", "color", "awareness_level", "预警级别", "預警級別")):
             found = colour_word(value)
             if found:
                 return found
+    if info.severity in COLOUR_OF_SEVERITY:  # a stated severity beats words in a headline ("红色预警降为橙色")
+        return None
     for text in (info.headline, info.event):
         match = _HEADLINE_COLOUR.search(text or "")
         if match:

@@ -148,10 +148,14 @@ async def test_an_external_entity_is_never_read(
 ) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-7f3a91")
-    body = message("xxe-1").replace(
-        b'<?xml version="1.0" encoding="UTF-8"?>',
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE alert [<!ENTITY xxe SYSTEM "file://{secret}">]>'.encode(),
-    ).replace("成都市气象台发布暴雨红色预警".encode(), b"&xxe;")
+    body = (
+        message("xxe-1")
+        .replace(
+            b'<?xml version="1.0" encoding="UTF-8"?>',
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE alert [<!ENTITY xxe SYSTEM "file://{secret}">]>'.encode(),
+        )
+        .replace("成都市气象台发布暴雨红色预警".encode(), b"&xxe;")
+    )
     response = await client.post("/api/v1/cap", content=body, headers=desk)
     assert response.status_code == 422 and response.json()["reason"] == "dtd"
     assert "TOP-SECRET" not in response.text
