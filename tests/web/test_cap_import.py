@@ -177,6 +177,19 @@ def _cap11() -> bytes:
     return message("old-1").replace(b"emergency:cap:1.2", b"emergency:cap:1.1")
 
 
+def _cap10() -> bytes:
+    return message("old-2").replace(b"urn:oasis:names:tc:emergency:cap:1.2", b"http://www.incident.com/cap/1.0")
+
+
+def _wrapped() -> bytes:
+    inner = [message(i).split(b"?>", 1)[1] for i in ("w-1", "w-2")]
+    return b"<alerts>" + b"".join(inner) + b"</alerts>"
+
+
+OPEN_RING = "30.6,104.0 30.6,104.1 30.7,104.1 30.7,104.0"
+SWAPPED = "104.0,30.6 104.1,30.6 104.1,30.7 104.0,30.6"
+
+
 @pytest.mark.parametrize(
     ("case", "body", "reason", "words"),
     [
@@ -184,16 +197,16 @@ def _cap11() -> bytes:
         ("blank", b"  \n ", "empty", "empty"),
         ("billion laughs", BILLION_LAUGHS, "dtd", "DTD"),
         ("CAP 1.1", _cap11(), "unsupported_version", "unsupported version"),
-        ("CAP 1.0", message("old-2").replace(b"urn:oasis:names:tc:emergency:cap:1.2", b"http://www.incident.com/cap/1.0"), "unsupported_version", "unsupported version"),
-        ("wrong namespace", message("ns-1").replace(b"emergency:cap:1.2", b"emergency:cap:9.9"), "namespace", "namespace"),
-        ("alerts wrapper", b"<alerts>" + message("w-1").split(b"?>", 1)[1] + message("w-2").split(b"?>", 1)[1] + b"</alerts>", "wrapper", "each <alert>"),
+        ("CAP 1.0", _cap10(), "unsupported_version", "unsupported version"),
+        ("wrong namespace", message("ns-1").replace(b"cap:1.2", b"cap:9.9"), "namespace", "namespace"),
+        ("alerts wrapper", _wrapped(), "wrapper", "each <alert>"),
         ("3-point polygon", message("p-1", polygon="30.6,104.0 30.6,104.1 30.6,104.0"), "rule", "at least 4"),
-        ("open polygon", message("p-2", polygon="30.6,104.0 30.6,104.1 30.7,104.1 30.7,104.0"), "rule", "not closed"),
+        ("open polygon", message("p-2", polygon=OPEN_RING), "rule", "not closed"),
         ("negative radius", message("c-1", polygon=None, circle="30.6,104.0 -5"), "rule", "negative"),
-        ("lon,lat swapped", message("p-3", polygon="104.0,30.6 104.1,30.6 104.1,30.7 104.0,30.6"), "rule", "latitude"),
+        ("lon,lat swapped", message("p-3", polygon=SWAPPED), "rule", "latitude"),
         ("update without references", message("u-1", msg_type="Update"), "rule", "references"),
         ("cancel without references", message("u-2", msg_type="Cancel"), "rule", "references"),
-        ("expires before sent", message("e-1", expires="2026-12-07T09:00:00+08:00"), "rule", "before the message was sent"),
+        ("expires before sent", message("e-1", expires="2026-12-07T09:00:00+08:00"), "rule", "before the message"),
         ("space in identifier", message("two words"), "rule", "forbids"),
         ("not XML", b"this is not xml", "not_well_formed", "well-formed"),
         ("not an alert", b'<feed xmlns="http://www.w3.org/2005/Atom"/>', "not_cap", "<feed>"),
