@@ -120,4 +120,5 @@ async def sweep(session: AsyncSession, *, now: datetime, policy: FeedPolicy) -> 
     total = 0
     for feed in due:
         total += await poll(session, feed, now=now, policy=policy)
+    await session.flush()
     return total
