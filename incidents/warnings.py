@@ -17,8 +17,9 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from core.clock import utcnow
 from core.events import queue_event
@@ -65,38 +66,38 @@ def _colour(alert: CapAlert, severity: str) -> str | None:
     return cap_colour(severity)
 
 
-def build(alert: CapAlert, *, source: str, actor: str | None, feed_id: int | None) -> Warning:
-    """The warning row of a message (not yet added to the session)."""
+def build(alert: CapAlert, *, source: str, actor: str | None, feed_id: int | None) -> dict[str, Any]:
+    """The column values of the warning row of a message."""
     main = primary(alert)
     category, subtype = classify_event(alert)
     severity = main.severity if main else "Unknown"
     geometry = area_of(area for info in alert.infos for area in info.areas)
     onsets = [t for info in alert.infos for t in (info.onset or info.effective,) if t is not None]
     effectives = [info.effective for info in alert.infos if info.effective is not None]
-    return Warning(
-        source=source,
-        profile=alert.profile.value,
-        feed_id=feed_id,
-        identifier=alert.identifier,
-        sender=alert.sender,
-        sent=alert.sent,
-        status=alert.status,
-        msg_type=alert.msg_type,
-        scope=alert.scope,
-        event=(main.event if main else "")[:500],
-        event_codes=[{"name": n, "value": v} for info in alert.infos[:1] for n, v in info.event_codes],
-        category=category,
-        subtype=subtype,
-        colour=_colour(alert, severity),
-        severity=severity,
-        urgency=main.urgency if main else "Unknown",
-        certainty=main.certainty if main else "Unknown",
-        headline=main.headline if main else None,
-        languages=list(dict.fromkeys(info.language for info in alert.infos)),
-        effective=min(effectives) if effectives else alert.sent,
-        onset=min(onsets) if onsets else None,
-        expires=_expires(alert),
-        header={
+    return {
+        "source": source,
+        "profile": alert.profile.value,
+        "feed_id": feed_id,
+        "identifier": alert.identifier,
+        "sender": alert.sender,
+        "sent": alert.sent,
+        "status": alert.status,
+        "msg_type": alert.msg_type,
+        "scope": alert.scope,
+        "event": (main.event if main else "")[:500],
+        "event_codes": [{"name": n, "value": v} for info in alert.infos[:1] for n, v in info.event_codes],
+        "category": category,
+        "subtype": subtype,
+        "colour": _colour(alert, severity),
+        "severity": severity,
+        "urgency": main.urgency if main else "Unknown",
+        "certainty": main.certainty if main else "Unknown",
+        "headline": main.headline if main else None,
+        "languages": list(dict.fromkeys(info.language for info in alert.infos)),
+        "effective": min(effectives) if effectives else alert.sent,
+        "onset": min(onsets) if onsets else None,
+        "expires": _expires(alert),
+        "header": {
             "source": alert.source,
             "restriction": alert.restriction,
             "addresses": alert.addresses,
@@ -104,16 +105,16 @@ def build(alert: CapAlert, *, source: str, actor: str | None, feed_id: int | Non
             "note": alert.note,
             "incidents": alert.incidents,
         },
-        infos=[info.as_json() for info in alert.infos],
-        references=[{"sender": r.sender, "identifier": r.identifier, "sent": r.sent} for r in alert.references],
-        references_unknown=False,
-        signature=alert.signature.value,
-        signer=alert.signer,
-        area=from_shape(geometry, srid=4326) if geometry is not None else None,
-        original=alert.original,
-        created_by=actor,
-        ended_at=None if alert.msg_type in ("Alert", "Update") else alert.sent,
-    )
+        "infos": [info.as_json() for info in alert.infos],
+        "references": [{"sender": r.sender, "identifier": r.identifier, "sent": r.sent} for r in alert.references],
+        "references_unknown": False,
+        "signature": alert.signature.value,
+        "signer": alert.signer,
+        "area": from_shape(geometry, srid=4326) if geometry is not None else None,
+        "original": alert.original,
+        "created_by": actor,
+        "ended_at": None if alert.msg_type in ("Alert", "Update") else alert.sent,
+    }
 
 
 async def find_message(session: AsyncSession, *, sender: str, identifier: str, sent: datetime) -> Warning | None:
@@ -124,27 +125,28 @@ async def find_message(session: AsyncSession, *, sender: str, identifier: str, s
     ).first()
 
 
-async def _referenced(session: AsyncSession, refs: tuple[CapReference, ...]) -> dict[int, list[Warning]]:
-    """For each reference (by position), the warnings it names, locked for the change."""
-    if not refs:
-        return {}
-    conditions = []
-    for ref in refs:
-        sent = _parse_sent(ref.sent)
-        match = and_(Warning.sender == ref.sender, Warning.identifier == ref.identifier)
-        conditions.append(and_(match, Warning.sent == sent) if sent is not None else match)
-    rows = list(
-        (await session.scalars(select(Warning).where(or_(*conditions)).order_by(Warning.id).with_for_update())).all()
+def _names(ref: dict[str, Any] | CapReference, warning: Warning | _Probe) -> bool:
+    """Whether a reference (as CAP wrote it) names the warning."""
+    sender, identifier, sent = (
+        (ref["sender"], ref["identifier"], ref.get("sent"))
+        if isinstance(ref, dict)
+        else (ref.sender, ref.identifier, ref.sent)
     )
-    found: dict[int, list[Warning]] = {}
-    for index, ref in enumerate(refs):
-        sent = _parse_sent(ref.sent)
-        found[index] = [
-            w
-            for w in rows
-            if w.sender == ref.sender and w.identifier == ref.identifier and (sent is None or w.sent == sent)
-        ]
-    return found
+    when = _parse_sent(sent)
+    return warning.sender == sender and warning.identifier == identifier and (when is None or when == warning.sent)
+
+
+async def _related(session: AsyncSession, alert: CapAlert) -> list[Warning]:
+    """In one query, locked: the message itself if we have it, the messages it references, and the later ones that
+    reference it (it may arrive after its Update or Cancel)."""
+    conditions = [
+        and_(Warning.sender == alert.sender, Warning.identifier == alert.identifier),
+        Warning.references.contains([{"sender": alert.sender, "identifier": alert.identifier}]),
+    ]
+    for ref in alert.references:
+        conditions.append(and_(Warning.sender == ref.sender, Warning.identifier == ref.identifier))
+    stmt = select(Warning).where(or_(*conditions)).order_by(Warning.id).with_for_update()
+    return list((await session.scalars(stmt)).all())
 
 
 async def _successors(session: AsyncSession, start: list[Warning]) -> list[Warning]:
@@ -164,87 +166,101 @@ async def _successors(session: AsyncSession, start: list[Warning]) -> list[Warni
     return out
 
 
-def _end(target: Warning, by: Warning, *, now: datetime) -> bool:
-    """Supersede or cancel ``target`` by the message ``by``; False when it was already ended that way."""
-    if target.id == by.id:
+def _end(target: Warning, *, by_id: int, by_type: str, now: datetime) -> bool:
+    """Supersede or cancel ``target`` by the message ``by_id``; False when it was already ended that way."""
+    if target.id == by_id:
         return False
-    if by.msg_type == "Cancel":
+    if by_type == "Cancel":
         if target.cancelled_by is not None:
             return False
-        target.cancelled_by = by.id
+        target.cancelled_by = by_id
     else:
         if target.superseded_by is not None or target.cancelled_by is not None:
             return False
-        target.superseded_by = by.id
+        target.superseded_by = by_id
     target.ended_at = target.ended_at or now
     target.updated_at = now
     return True
 
 
-async def _apply_references(
-    session: AsyncSession, warning: Warning, alert: CapAlert, *, now: datetime
-) -> list[Warning]:
-    found = await _referenced(session, alert.references)
-    warning.references = [
-        {**entry, "warning_ids": [w.id for w in found.get(i, [])]} for i, entry in enumerate(warning.references)
-    ]
-    warning.references_unknown = any(not found.get(i) for i in range(len(alert.references)))
-    if alert.msg_type not in ("Update", "Cancel"):
-        return []
-    targets = [w for rows in found.values() for w in rows]
-    if alert.msg_type == "Cancel":
-        targets += await _successors(session, targets)
-    return [t for t in dict.fromkeys(targets) if _end(t, warning, now=now)]
-
-
-async def _late_arrival(session: AsyncSession, warning: Warning, *, now: datetime) -> None:
-    """A message that later ones already reference arrives superseded or cancelled, and they learn of it."""
-    probe = [{"sender": warning.sender, "identifier": warning.identifier}]
-    later = (
-        await session.scalars(
-            select(Warning).where(Warning.references.contains(probe), Warning.id != warning.id).order_by(Warning.id)
-        )
-    ).all()
-    for other in later:
-        entries = []
-        for entry in other.references:
-            sent = _parse_sent(entry.get("sent"))
-            if (
-                entry["sender"] == warning.sender
-                and entry["identifier"] == warning.identifier
-                and (sent is None or sent == warning.sent)
-            ):
-                entry = {**entry, "warning_ids": sorted({*entry.get("warning_ids", []), warning.id})}
-            entries.append(entry)
-        other.references = entries
-        other.references_unknown = any(not e.get("warning_ids") for e in entries)
-        if other.msg_type in ("Update", "Cancel"):
-            _end(warning, other, now=now)
-
-
 async def import_alert(
     session: AsyncSession, *, alert: CapAlert, source: str, actor: str | None, feed_id: int | None = None
 ) -> Imported:
-    """Store a checked message as a warning and apply it to those it references (see the module docstring)."""
-    existing = await find_message(session, sender=alert.sender, identifier=alert.identifier, sent=alert.sent)
-    if existing is not None:
-        return Imported(existing, [], created=False)
-    warning = build(alert, source=source, actor=actor, feed_id=feed_id)
-    try:
-        async with session.begin_nested():
-            session.add(warning)
-            await session.flush()
-    except IntegrityError:  # the same message, imported at this moment by another request or feed
-        again = await find_message(session, sender=alert.sender, identifier=alert.identifier, sent=alert.sent)
-        if again is None:
-            raise
-        return Imported(again, [], created=False)
+    """Store a checked message as a warning and apply it to those it references (see the module docstring).
+
+    Round trips, for speed (bench/cap_import.py): one SELECT finds the message if we have it, what it references
+    and what references it; one INSERT … ON CONFLICT DO NOTHING RETURNING stores it complete; UPDATEs only for the
+    warnings it ends."""
+    values = build(alert, source=source, actor=actor, feed_id=feed_id)
+    related = await _related(session, alert)
+    for warning in related:
+        if warning.sender == alert.sender and warning.identifier == alert.identifier and warning.sent == alert.sent:
+            return Imported(warning, [], created=False)
+    referenced = [[w for w in related if _names(ref, w)] for ref in alert.references]
+    values["references"] = [
+        {**entry, "warning_ids": [w.id for w in found]}
+        for entry, found in zip(values["references"], referenced, strict=True)
+    ]
+    values["references_unknown"] = any(not found for found in referenced)
+    later = [w for w in related if any(_names(r, _Probe(alert)) for r in w.references)]
     now = utcnow()
-    changed = await _apply_references(session, warning, alert, now=now)
-    await _late_arrival(session, warning, now=now)
-    await session.flush()
+    for other in later:  # it arrives after what updates or cancels it
+        if other.msg_type == "Cancel" and values.get("cancelled_by") is None:
+            values["cancelled_by"], values["ended_at"] = other.id, values["ended_at"] or now
+        elif other.msg_type == "Update" and values.get("superseded_by") is None and values.get("cancelled_by") is None:
+            values["superseded_by"], values["ended_at"] = other.id, values["ended_at"] or now
+    # RETURNING only what the database made: the row's values are ours already, and reading back its document,
+    # info blocks and area would double what travels (bench/cap_import.py).
+    stmt = (
+        pg_insert(Warning)
+        .values(**values)
+        .on_conflict_do_nothing(constraint="uq_warning_message")
+        .returning(Warning.id, Warning.created_at, Warning.updated_at)
+    )
+    made = (await session.execute(stmt)).first()
+    if made is None:  # the same message, imported at this moment by another request or feed
+        again = await find_message(session, sender=alert.sender, identifier=alert.identifier, sent=alert.sent)
+        assert again is not None
+        return Imported(again, [], created=False)
+    unset = {c.key: None for c in Warning.__table__.columns if c.key not in values}  # every attribute loaded
+    warning = Warning(
+        **{**unset, **values, "id": made.id, "created_at": made.created_at, "updated_at": made.updated_at}
+    )
+    make_transient_to_detached(warning)
+    session.add(warning)  # persistent from here: later changes are UPDATEs
+    for other in later:
+        other.references = [
+            {**e, "warning_ids": sorted({*e.get("warning_ids", []), warning.id})} if _names(e, warning) else e
+            for e in other.references
+        ]
+        other.references_unknown = any(not e.get("warning_ids") for e in other.references)
+    changed: list[Warning] = []
+    if alert.msg_type in ("Update", "Cancel"):
+        targets = [w for found in referenced for w in found]
+        if alert.msg_type == "Cancel":
+            targets += await _successors(session, targets)
+        changed = [t for t in dict.fromkeys(targets) if _end(t, by_id=warning.id, by_type=alert.msg_type, now=now)]
     _announce(session, warning, changed, actor=actor)
     return Imported(warning, changed, created=True)
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """The message being imported, as ``_names`` compares it with a reference."""
+
+    alert: CapAlert
+
+    @property
+    def sender(self) -> str:
+        return self.alert.sender
+
+    @property
+    def identifier(self) -> str:
+        return self.alert.identifier
+
+    @property
+    def sent(self) -> datetime:
+        return self.alert.sent
 
 
 def _announce(session: AsyncSession, warning: Warning, changed: list[Warning], *, actor: str | None) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import redis.asyncio as redis_async
 from sqlalchemy import ColumnElement
@@ -86,6 +87,7 @@ def redis_announcer(client: redis_async.Redis, *, prefix: str) -> Callable[[Sequ
 # ------------------------------------------------------------------------------------------------ CAP 1.2 codec
 CapCircle = Circle
 CapReference = Reference
+CAP_SCHEMA_PATH = Path(__file__).with_name("cap") / "CAP-v1.2.xsd"  # the OASIS CAP 1.2 schema
 # The codec (notify.cap) loads lxml, and signxml for a signed message, on first use: a web worker that never sees a
 # CAP message never loads them. Its data types (notify.cap.model) are plain and load with this module.
 
@@ -101,6 +103,8 @@ def parse_cap(data: bytes, *, max_bytes: int, trusted_certs: Sequence[str] = ())
     alert = parse.parse(data, max_bytes=max_bytes)
     if alert.profile is not CapProfile.cap12:
         return alert
+    if not alert.signed:  # nothing to judge: no second parse
+        return replace(alert, signature=SignatureState.unverified, signer="not signed")
     verdict = signature.judge(data, trusted_files=trusted_certs)
     return replace(alert, signature=verdict.state, signer=verdict.note)
 

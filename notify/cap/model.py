@@ -207,3 +207,4 @@ class CapAlert:
     signature: SignatureState = SignatureState.unverified
     signer: str | None = None  # the trusted certificate's subject, or why the message is unverified
     original: bytes | None = field(default=None, repr=False)  # the document as received (CAP 1.2 only)
+    signed: bool = False  # it carries an XML-DSig <Signature> (judged by notify.cap.signature)

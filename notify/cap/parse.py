@@ -286,6 +286,7 @@ def read_alert(root: etree._Element, *, original: bytes | None = None) -> CapAle
         incidents=_text(root, "incidents"),
         infos=infos,
         original=original,
+        signed=root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None,
     )
     rules.check(alert, references_given=root.find(_C + "references") is not None)
     return alert
