@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from geoalchemy2.shape import from_shape
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -29,6 +29,14 @@ from incidents.warning_models import Warning
 from incidents.warning_present import summary
 from notify.service import CapAlert, CapReference, cap_colour
 
+# One statement, compiled once: the values travel as parameters (an ORM insert with .values() per message spent
+# longer building its statement than the database spent running it).
+_TABLE = cast(Table, Warning.__table__)
+_INSERT = (
+    pg_insert(_TABLE)
+    .on_conflict_do_nothing(constraint="uq_warning_message")
+    .returning(_TABLE.c.id, _TABLE.c.created_at, _TABLE.c.updated_at)
+)
 EVENT_OF = {"Alert": "warning.issued", "Update": "warning.updated", "Cancel": "warning.cancelled"}
 
 
@@ -211,13 +219,7 @@ async def import_alert(
             values["superseded_by"], values["ended_at"] = other.id, values["ended_at"] or now
     # RETURNING only what the database made: the row's values are ours already, and reading back its document,
     # info blocks and area would double what travels (bench/cap_import.py).
-    stmt = (
-        pg_insert(Warning)
-        .values(**values)
-        .on_conflict_do_nothing(constraint="uq_warning_message")
-        .returning(Warning.id, Warning.created_at, Warning.updated_at)
-    )
-    made = (await session.execute(stmt)).first()
+    made = (await session.execute(_INSERT, values)).first()
     if made is None:  # the same message, imported at this moment by another request or feed
         again = await find_message(session, sender=alert.sender, identifier=alert.identifier, sent=alert.sent)
         assert again is not None

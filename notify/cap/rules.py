@@ -44,6 +44,31 @@ def _lat_lon(lat: float, lon: float, where: str) -> None:
 
 def polygon(text: str, *, where: str) -> tuple[tuple[float, float], ...]:
     """A ``<polygon>``: at least four ``lat,lon`` pairs, the first and the last the same (CAP 1.2, 3.3.2)."""
+    points = _fast_pairs(text)
+    if points is None:  # written loosely (a space after a comma): the careful reading
+        points = _loose_pairs(text, where)
+    if len(points) < 4:
+        raise refuse(f"{where}: polygon has {len(points)} point(s); CAP 1.2 needs at least 4, the first repeated last")
+    if points[0] != points[-1]:
+        raise refuse(f"{where}: polygon is not closed (its first point {points[0]} is not repeated as the last)")
+    for lat, lon in points:
+        _lat_lon(lat, lon, where)
+    return tuple(points)
+
+
+def _fast_pairs(text: str) -> list[tuple[float, float]] | None:
+    """``lat,lon lat,lon ...`` as CAP writes it; None when the text is written any other way."""
+    points = []
+    try:
+        for token in text.split():
+            lat, lon = token.split(",")
+            points.append((float(lat), float(lon)))
+    except ValueError:
+        return None
+    return points
+
+
+def _loose_pairs(text: str, where: str) -> list[tuple[float, float]]:
     points: list[tuple[float, float]] = []
     position = 0
     for match in _PAIR.finditer(text):
@@ -53,13 +78,7 @@ def polygon(text: str, *, where: str) -> tuple[tuple[float, float], ...]:
         position = match.end()
     if text[position:].strip():
         raise refuse(f"{where}: polygon is not a list of space-separated latitude,longitude pairs")
-    if len(points) < 4:
-        raise refuse(f"{where}: polygon has {len(points)} point(s); CAP 1.2 needs at least 4, the first repeated last")
-    if points[0] != points[-1]:
-        raise refuse(f"{where}: polygon is not closed (its first point {points[0]} is not repeated as the last)")
-    for lat, lon in points:
-        _lat_lon(lat, lon, where)
-    return tuple(points)
+    return points
 
 
 def circle(text: str, *, where: str) -> Circle:
