@@ -45,8 +45,20 @@ def _policy(settings: Settings) -> service.FeedPolicy:
     )
 
 
+class CapXML(Response):
+    """A CAP 1.2 document."""
+
+    media_type = CAP_MEDIA
+
+
+class AtomXML(Response):
+    """An Atom feed."""
+
+    media_type = "application/atom+xml"
+
+
 def _cap(document: bytes) -> Response:
-    return Response(content=document, media_type=CAP_MEDIA)
+    return CapXML(content=document)
 
 
 @router.post(
@@ -109,14 +121,14 @@ async def list_warnings(
     return list_of([service.present_warning(w) for w in items], total)
 
 
-@router.get("/warnings.atom", name="warnings.atom")
+@router.get("/warnings.atom", name="warnings.atom", response_class=AtomXML)
 async def atom(request: Request, session: SessionDep, user: AnyUser) -> Response:
     """The warnings in force as an Atom feed, each entry linking its CAP 1.2 document."""
     base = str(request.base_url).rstrip("/")
     document = await service.warnings_atom(
         session, self_url=f"{base}/api/v1/warnings.atom", cap_url=base + "/api/v1/warnings/{id}/cap"
     )
-    return Response(content=document, media_type="application/atom+xml")
+    return AtomXML(content=document)
 
 
 @router.get("/warnings/{warning_id}", name="warnings.get")
@@ -126,7 +138,7 @@ async def get_warning(warning_id: WarningId, session: SessionDep, user: AnyUser)
     return (await service.warning_details(session, [warning]))[0]
 
 
-@router.get("/warnings/{warning_id}/cap", name="warnings.cap", response_class=Response)
+@router.get("/warnings/{warning_id}/cap", name="warnings.cap", response_class=CapXML)
 async def warning_cap(warning_id: WarningId, session: SessionDep, user: AnyUser) -> Response:
     """The warning as CAP 1.2 (the message as received, or rebuilt from China's format)."""
     return _cap(service.export_warning(await service.get_warning(session, warning_id=warning_id)))
@@ -162,7 +174,7 @@ async def open_incident(
     return incident
 
 
-@router.get("/incidents/{incident_id}/cap", name="incidents.cap", response_class=Response)
+@router.get("/incidents/{incident_id}/cap", name="incidents.cap", response_class=CapXML)
 async def incident_cap(incident: VisibleIncident, session: SessionDep, settings: SettingsDep) -> Response:
     """The incident as a CAP 1.2 message: Alert, Update after a change, Cancel once closed; Exercise for a drill."""
     record = await service.get_incident(session, incident_id=incident.id)
@@ -193,7 +205,7 @@ async def subscribe(
     return CapFeedOut.model_validate(feed)
 
 
-@router.delete("/cap-feeds/{feed_id}", name="cap_feeds.unsubscribe", status_code=204)
+@router.delete("/cap-feeds/{feed_id}", name="cap_feeds.unsubscribe", status_code=204, response_class=Response)
 async def unsubscribe(feed_id: Annotated[int, Path(le=2**63 - 1)], session: SessionDep, user: WarningDesk) -> Response:
     """End a subscription (the warnings it brought stay)."""
     await service.unsubscribe_cap_feed(session, feed_id=feed_id)
