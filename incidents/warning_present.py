@@ -24,8 +24,8 @@ def state_of(warning: Warning, *, now: datetime | None = None) -> WarningState:
         return WarningState.message
     if warning.status not in IN_FORCE_STATUSES:
         return WarningState.not_public
-    if warning.expires is not None and warning.expires <= (now or utcnow()):
-        return WarningState.expired
+    if warning.ended_at is not None or (warning.expires is not None and warning.expires <= (now or utcnow())):
+        return WarningState.expired  # ended by the expiry sweep, or past its expiry before the sweep came
     return WarningState.active
 
 

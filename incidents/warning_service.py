@@ -3,6 +3,7 @@ export CAP and Atom, open an incident from a warning, and the warnings over an i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,8 @@ from incidents.warning_schemas import OpenIncidentIn, WarningDetail, WarningOut
 from incidents.warnings import Imported, import_alert
 from notify.service import AtomEntry, atom_feed, parse_cap
 
+THREAD_ABOVE_BYTES = 64 * 1024
+
 
 async def import_cap(
     session: AsyncSession,
@@ -36,7 +39,10 @@ async def import_cap(
 ) -> Imported:
     """Read, check and store one CAP 1.2 (or GB/T 35965.1) message; the same message again changes nothing.
     Refusals are ``Invalid`` (422) or ``TooLarge`` (413), before anything is written."""
-    alert = parse_cap(document, max_bytes=max_bytes, trusted_certs=trusted_certs)
+    if len(document) > THREAD_ABOVE_BYTES:  # a national-scale message parses for a while: not on the event loop
+        alert = await asyncio.to_thread(parse_cap, document, max_bytes=max_bytes, trusted_certs=trusted_certs)
+    else:
+        alert = parse_cap(document, max_bytes=max_bytes, trusted_certs=trusted_certs)
     return await import_alert(session, alert=alert, source=source, actor=actor)
 
 

@@ -286,3 +286,30 @@ async def link_incident(session: AsyncSession, *, warning: Warning, incident_id:
         update(Warning).where(Warning.id == warning.id).values(incident_id=incident_id, updated_at=utcnow())
     )
     warning.incident_id = incident_id
+
+
+async def sweep_expired(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
+    """Mark warnings whose expiry has passed as ended and say so (``warning.expired``), once each. The active list
+    does not wait for this (it compares ``expires`` with now); the live map learns of it here."""
+    rows = (
+        await session.scalars(
+            select(Warning)
+            .where(Warning.ended_at.is_(None), Warning.expires.is_not(None), Warning.expires <= now)
+            .order_by(Warning.expires)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for warning in rows:
+        warning.ended_at = warning.expires
+        warning.updated_at = now
+        queue_event(session, type="warning.expired", data=_summary_data(warning), actor=None)
+    await session.flush()
+    return len(rows)
+
+
+def _summary_data(warning: Warning) -> Any:
+    def data() -> dict[str, Any]:
+        return summary(warning).model_dump(mode="json")
+
+    return data

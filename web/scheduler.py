@@ -127,6 +127,14 @@ async def _cap_feeds(session: AsyncSession, now: datetime, settings: Settings) -
 register(Sweep("incidents.cap_feeds", lambda s: s.cap_feed_sweep_seconds, _cap_feeds))
 
 
+async def _expired_warnings(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    return await incidents_service.sweep_expired_warnings(session, now=now)
+
+
+# Warnings past their expiry: ended, and warning.expired said once each.
+register(Sweep("incidents.warning_expiry", lambda s: s.cap_feed_sweep_seconds, _expired_warnings))
+
+
 async def run_sweep(
     sessionmaker: async_sessionmaker[AsyncSession],
     sweep: Sweep,

@@ -216,3 +216,21 @@ async def test_incident_exports_alert_update_cancel_and_exercise(
     # Our own export imports back as a warning.
     again = await _post(client, desk, exercise)
     assert again["items"][0]["status"] == "Exercise" and again["items"][0]["area"]["type"] == "MultiPolygon"
+
+
+async def test_the_expiry_sweep_ends_warnings_once(
+    client: httpx.AsyncClient, desk: dict[str, str], session: AsyncSession
+) -> None:
+    from datetime import datetime, timedelta
+
+    from incidents import service
+
+    soon = (await _post(client, desk, message("soon-1", expires="2027-01-01T00:00:00+08:00")))["items"][0]
+    later = (await _post(client, desk, message("later-1")))["items"][0]
+    at = datetime.fromisoformat("2027-01-01T00:00:01+08:00")
+    assert await service.sweep_expired_warnings(session, now=at) == 1
+    assert await service.sweep_expired_warnings(session, now=at + timedelta(hours=1)) == 0
+    await session.commit()  # the unit of work writes the queued events
+    expired = [e for e in await _events(session) if e[0] == "warning.expired"]
+    assert [e[1]["id"] for e in expired] == [soon["id"]] and expired[0][1]["state"] == "expired"
+    assert later["id"] in await _active(client, desk)
