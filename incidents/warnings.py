@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from geoalchemy2.shape import from_shape
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -32,10 +33,20 @@ from notify.service import CapAlert, CapReference, cap_colour
 # One statement, compiled once: the values travel as parameters (an ORM insert with .values() per message spent
 # longer building its statement than the database spent running it).
 _TABLE = cast(Table, Warning.__table__)
+_EARLIER = _TABLE.alias("later")
 _INSERT = (
     pg_insert(_TABLE)
     .on_conflict_do_nothing(constraint="uq_warning_message")
-    .returning(_TABLE.c.id, _TABLE.c.created_at, _TABLE.c.updated_at)
+    .returning(
+        _TABLE.c.id,
+        _TABLE.c.created_at,
+        _TABLE.c.updated_at,
+        # Whether a message we have references this one (the new row is not visible to its own statement).
+        select(literal(1))
+        .where(_EARLIER.c.references.contains(bindparam("probe", type_=JSONB)))
+        .exists()
+        .label("late"),
+    )
 )
 EVENT_OF = {"Alert": "warning.issued", "Update": "warning.updated", "Cancel": "warning.cancelled"}
 
@@ -133,7 +144,7 @@ async def find_message(session: AsyncSession, *, sender: str, identifier: str, s
     ).first()
 
 
-def _names(ref: dict[str, Any] | CapReference, warning: Warning | _Probe) -> bool:
+def _names(ref: dict[str, Any] | CapReference, warning: Warning) -> bool:
     """Whether a reference (as CAP wrote it) names the warning."""
     sender, identifier, sent = (
         (ref["sender"], ref["identifier"], ref.get("sent"))
@@ -145,12 +156,8 @@ def _names(ref: dict[str, Any] | CapReference, warning: Warning | _Probe) -> boo
 
 
 async def _related(session: AsyncSession, alert: CapAlert) -> list[Warning]:
-    """In one query, locked: the message itself if we have it, the messages it references, and the later ones that
-    reference it (it may arrive after its Update or Cancel)."""
-    conditions = [
-        and_(Warning.sender == alert.sender, Warning.identifier == alert.identifier),
-        Warning.references.contains([{"sender": alert.sender, "identifier": alert.identifier}]),
-    ]
+    """In one query, locked: the message itself if we have it, and the messages it references."""
+    conditions = [and_(Warning.sender == alert.sender, Warning.identifier == alert.identifier)]
     for ref in alert.references:
         conditions.append(and_(Warning.sender == ref.sender, Warning.identifier == ref.identifier))
     stmt = select(Warning).where(or_(*conditions)).order_by(Warning.id).with_for_update()
@@ -196,31 +203,26 @@ async def import_alert(
 ) -> Imported:
     """Store a checked message as a warning and apply it to those it references (see the module docstring).
 
-    Round trips, for speed (bench/cap_import.py): one SELECT finds the message if we have it, what it references
-    and what references it; one INSERT … ON CONFLICT DO NOTHING RETURNING stores it complete; UPDATEs only for the
-    warnings it ends."""
+    Round trips, for speed (bench/cap_import.py): a message with references first reads, in one SELECT, what it
+    references (and itself, if we have it); then one INSERT … ON CONFLICT DO NOTHING stores it complete, its
+    RETURNING saying whether a message we already have references it (it arrived late), which is rare and only
+    then read; UPDATEs only for the warnings it ends."""
     values = build(alert, source=source, actor=actor, feed_id=feed_id)
-    related = await _related(session, alert)
-    for warning in related:
-        if warning.sender == alert.sender and warning.identifier == alert.identifier and warning.sent == alert.sent:
-            return Imported(warning, [], created=False)
-    referenced = [[w for w in related if _names(ref, w)] for ref in alert.references]
-    values["references"] = [
-        {**entry, "warning_ids": [w.id for w in found]}
-        for entry, found in zip(values["references"], referenced, strict=True)
-    ]
-    values["references_unknown"] = any(not found for found in referenced)
-    later = [w for w in related if any(_names(r, _Probe(alert)) for r in w.references)]
-    now = utcnow()
-    for other in later:  # it arrives after what updates or cancels it
-        if other.msg_type == "Cancel" and values.get("cancelled_by") is None:
-            values["cancelled_by"], values["ended_at"] = other.id, values["ended_at"] or now
-        elif other.msg_type == "Update" and values.get("superseded_by") is None and values.get("cancelled_by") is None:
-            values["superseded_by"], values["ended_at"] = other.id, values["ended_at"] or now
-    # RETURNING only what the database made: the row's values are ours already, and reading back its document,
-    # info blocks and area would double what travels (bench/cap_import.py).
-    made = (await session.execute(_INSERT, values)).first()
-    if made is None:  # the same message, imported at this moment by another request or feed
+    referenced: list[list[Warning]] = []
+    if alert.references:
+        related = await _related(session, alert)
+        for found in related:
+            if found.sender == alert.sender and found.identifier == alert.identifier and found.sent == alert.sent:
+                return Imported(found, [], created=False)
+        referenced = [[w for w in related if _names(ref, w)] for ref in alert.references]
+        values["references"] = [
+            {**entry, "warning_ids": [w.id for w in found]}
+            for entry, found in zip(values["references"], referenced, strict=True)
+        ]
+        values["references_unknown"] = any(not found for found in referenced)
+    probe = [{"sender": alert.sender, "identifier": alert.identifier}]
+    made = (await session.execute(_INSERT, {**values, "probe": probe})).first()
+    if made is None:  # the same message again (or imported at this moment by another request or feed)
         again = await find_message(session, sender=alert.sender, identifier=alert.identifier, sent=alert.sent)
         assert again is not None
         return Imported(again, [], created=False)
@@ -230,12 +232,9 @@ async def import_alert(
     )
     make_transient_to_detached(warning)
     session.add(warning)  # persistent from here: later changes are UPDATEs
-    for other in later:
-        other.references = [
-            {**e, "warning_ids": sorted({*e.get("warning_ids", []), warning.id})} if _names(e, warning) else e
-            for e in other.references
-        ]
-        other.references_unknown = any(not e.get("warning_ids") for e in other.references)
+    now = utcnow()
+    if made.late:
+        await _arrived_late(session, warning, alert, now=now)
     changed: list[Warning] = []
     if alert.msg_type in ("Update", "Cancel"):
         targets = [w for found in referenced for w in found]
@@ -246,23 +245,25 @@ async def import_alert(
     return Imported(warning, changed, created=True)
 
 
-@dataclass(frozen=True)
-class _Probe:
-    """The message being imported, as ``_names`` compares it with a reference."""
-
-    alert: CapAlert
-
-    @property
-    def sender(self) -> str:
-        return self.alert.sender
-
-    @property
-    def identifier(self) -> str:
-        return self.alert.identifier
-
-    @property
-    def sent(self) -> datetime:
-        return self.alert.sent
+async def _arrived_late(session: AsyncSession, warning: Warning, alert: CapAlert, *, now: datetime) -> None:
+    """Messages we already have reference this one: it arrives superseded or cancelled, and they learn of it."""
+    probe = [{"sender": alert.sender, "identifier": alert.identifier}]
+    stmt = (
+        select(Warning)
+        .where(Warning.references.contains(probe), Warning.id != warning.id)
+        .order_by(Warning.id)
+        .with_for_update()
+    )
+    for other in (await session.scalars(stmt)).all():
+        if not any(_names(r, warning) for r in other.references):
+            continue
+        other.references = [
+            {**e, "warning_ids": sorted({*e.get("warning_ids", []), warning.id})} if _names(e, warning) else e
+            for e in other.references
+        ]
+        other.references_unknown = any(not e.get("warning_ids") for e in other.references)
+        if other.msg_type in ("Update", "Cancel"):
+            _end(warning, by_id=other.id, by_type=other.msg_type, now=now)
 
 
 def _announce(session: AsyncSession, warning: Warning, changed: list[Warning], *, actor: str | None) -> None:
