@@ -62,9 +62,11 @@ class CapArea:
     ceiling: float | None = None
 
     def as_json(self) -> dict[str, Any]:
+        # Polygons as CAP writes them ("lat,lon lat,lon ..."): compact, and a national message's tens of thousands
+        # of points cost no list per point (bench/cap_import.py).
         return {
             "desc": self.desc,
-            "polygons": [[[lat, lon] for lat, lon in ring] for ring in self.polygons],
+            "polygons": [" ".join(f"{lat!r},{lon!r}" for lat, lon in ring) for ring in self.polygons],
             "circles": [{"lat": c.lat, "lon": c.lon, "radius_km": c.radius_km} for c in self.circles],
             "geocodes": [{"name": n, "value": v} for n, v in self.geocodes],
             "altitude": self.altitude,
@@ -75,12 +77,18 @@ class CapArea:
     def from_json(cls, data: dict[str, Any]) -> CapArea:
         return cls(
             desc=data.get("desc") or "",
-            polygons=tuple(tuple((float(a), float(b)) for a, b in ring) for ring in data.get("polygons") or ()),
+            polygons=tuple(_ring(ring) for ring in data.get("polygons") or ()),
             circles=tuple(Circle(c["lat"], c["lon"], c["radius_km"]) for c in data.get("circles") or ()),
             geocodes=tuple((g["name"], g["value"]) for g in data.get("geocodes") or ()),
             altitude=data.get("altitude"),
             ceiling=data.get("ceiling"),
         )
+
+
+def _ring(value: str | list[list[float]]) -> tuple[tuple[float, float], ...]:
+    if isinstance(value, str):
+        return tuple((float(a), float(b)) for a, b in (pair.split(",") for pair in value.split()))
+    return tuple((float(a), float(b)) for a, b in value)
 
 
 @dataclass(frozen=True, slots=True)
