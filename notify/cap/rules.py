@@ -141,7 +141,9 @@ def check(alert: CapAlert, *, references_given: bool) -> None:
     if alert.scope == "Private" and not alert.addresses:
         raise refuse("a message with scope Private needs <addresses>")
     for index, info in enumerate(alert.infos):
-        if info.expires is not None and info.expires < alert.sent:
+        # A Cancel often repeats the info of what it cancels, expiry included: only messages that warn must not
+        # expire before they are sent.
+        if alert.msg_type != "Cancel" and info.expires is not None and info.expires < alert.sent:
             raise refuse(
                 f"info {index + 1}: expires ({info.expires.isoformat()}) is before the message was sent "
                 f"({alert.sent.isoformat()})"

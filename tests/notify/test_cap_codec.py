@@ -91,3 +91,11 @@ def test_the_web_worker_loads_no_xml_library_until_a_message_arrives() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_cancel_may_repeat_an_expiry_that_has_passed() -> None:
+    late = message("cx-1", msg_type="Cancel", references="a@b,x-1,2026-12-07T09:00:00+08:00",
+                   expires="2026-12-07T09:30:00+08:00")  # fmt: skip
+    assert parse.parse(late).msg_type == "Cancel"
+    with pytest.raises(Invalid):
+        parse.parse(message("cx-2", expires="2026-12-07T09:30:00+08:00"))
