@@ -231,6 +231,7 @@ from incidents.warning_service import present_warning as present_warning  # noqa
 from incidents.warning_service import warning_details as warning_details  # noqa: E402
 from incidents.warning_service import warnings_atom as warnings_atom  # noqa: E402
 from incidents.warning_service import warnings_over as warnings_over  # noqa: E402
+from incidents.warning_tiles import warning_tile as warning_tile  # noqa: E402
 from incidents.warnings import sweep_expired  # noqa: E402
 
 sweep_expired_warnings = sweep_expired

@@ -234,3 +234,19 @@ async def test_the_expiry_sweep_ends_warnings_once(
     expired = [e for e in await _events(session) if e[0] == "warning.expired"]
     assert [e[1]["id"] for e in expired] == [soon["id"]] and expired[0][1]["state"] == "expired"
     assert later["id"] in await _active(client, desk)
+
+
+async def test_active_warnings_are_a_tile_layer(client: httpx.AsyncClient, desk: dict[str, str]) -> None:
+    import mapbox_vector_tile
+
+    from tests.support.lean_worker import tile_of
+
+    live = (await _post(client, desk, message("tile-1")))["items"][0]
+    await _post(client, desk, message("tile-2", sent="2020-01-01T00:00:00+08:00", expires="2020-01-02T00:00:00+08:00"))
+    x, y = tile_of(104.06, 30.65, 12)
+    answer = await client.get(f"/api/v1/tiles/warnings/12/{x}/{y}.pbf", headers=desk)
+    assert answer.status_code == 200, answer.text
+    features = mapbox_vector_tile.decode(answer.content)["warnings"]["features"]
+    assert [(f["id"], f["properties"]["colour"]) for f in features] == [(live["id"], "red")]
+    far_x, far_y = tile_of(116.4, 39.9, 12)
+    assert (await client.get(f"/api/v1/tiles/warnings/12/{far_x}/{far_y}.pbf", headers=desk)).status_code == 204
