@@ -182,6 +182,21 @@ class Settings(BaseSettings):
     ws_auth_timeout_s: float = Field(default=5.0, gt=0, le=60)
     ws_recheck_seconds: float = Field(default=30.0, gt=0, le=3600)
 
+    # --- Warnings and CAP (issue 18) ---
+    # POST /cap and every feed fetch: a CAP message (or feed) larger than cap_max_kb is refused (413 before reading).
+    # Signed messages are verified against the PEM certificates in cap_trusted_certs (paths, a JSON list or
+    # comma-separated); cap_sender is our <sender> in the CAP we write. Feeds are polled every cap_feed_interval_s
+    # (a subscription may choose its own), each fetch limited to cap_feed_timeout_s; a failing feed waits twice as
+    # long after each failure, up to cap_feed_max_backoff_s. The sweep looks for feeds due every
+    # cap_feed_sweep_seconds.
+    cap_max_kb: int = Field(default=5 * 1024, ge=16, le=1024 * 1024)
+    cap_trusted_certs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cap_sender: str = Field(default="commandpost@localhost", pattern=r"^[^\s,<&]{1,200}$")
+    cap_feed_interval_s: float = Field(default=300.0, ge=10, le=86_400)
+    cap_feed_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    cap_feed_max_backoff_s: float = Field(default=3600.0, ge=10, le=7 * 86_400)
+    cap_feed_sweep_seconds: float = Field(default=15.0, gt=0, le=3600)
+
     def command_timeout_s(self, *, bulk: bool = False) -> float:
         """The client's wait for any answer from the database (see ``db_command_timeout_s``)."""
         if bulk:
@@ -217,6 +232,14 @@ class Settings(BaseSettings):
                     ipaddress.ip_network(str(entry), strict=False)
                 except ValueError as exc:
                     raise ValueError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from exc
+        return value
+
+    @field_validator("cap_trusted_certs", mode="before")
+    @classmethod
+    def _cert_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
         return value
 
     @field_validator("ack_deadlines", mode="before")

@@ -329,3 +329,12 @@ class TimelineEntryOut(BaseModel):
     @classmethod
     def of(cls, entry: Any) -> TimelineEntryOut:
         return cls.model_validate(entry, from_attributes=True)
+
+
+# Warnings (预警) and CAP feeds: their shapes live beside their rules.
+from incidents.warning_schemas import CapFeedIn as CapFeedIn  # noqa: E402
+from incidents.warning_schemas import CapFeedOut as CapFeedOut  # noqa: E402
+from incidents.warning_schemas import OpenIncidentIn as OpenIncidentIn  # noqa: E402
+from incidents.warning_schemas import WarningDetail as WarningDetail  # noqa: E402
+from incidents.warning_schemas import WarningOut as WarningOut  # noqa: E402
+from incidents.warning_schemas import WarningState as WarningState  # noqa: E402

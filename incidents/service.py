@@ -213,3 +213,29 @@ async def open_incidents(session: AsyncSession, *, after_id: int = 0, limit: int
 async def open_counts(session: AsyncSession) -> list[tuple[str | None, str | None, int]]:
     """Open incidents (not closed or cancelled) per category and grade in force: ``(category, level, count)``."""
     return await repo.open_counts(session)
+
+
+# ---------------------------------------------------------------------------------------------------- warnings (预警)
+# Received as CAP 1.2 (or China's GB/T 35965.1) and kept beside incidents; the rules live in incidents.warnings,
+# incidents.warning_feeds and incidents.warning_service.
+from incidents import warning_feeds as _feeds  # noqa: E402
+from incidents.warning_feeds import FeedPolicy as FeedPolicy  # noqa: E402
+from incidents.warning_service import export_incident as export_incident  # noqa: E402
+from incidents.warning_service import export_warning as export_warning  # noqa: E402
+from incidents.warning_service import get_warning as get_warning  # noqa: E402
+from incidents.warning_service import import_cap as import_cap  # noqa: E402
+from incidents.warning_service import incident_from_warning as incident_from_warning  # noqa: E402
+from incidents.warning_service import link_warning as link_warning  # noqa: E402
+from incidents.warning_service import list_warnings as list_warnings  # noqa: E402
+from incidents.warning_service import present_warning as present_warning  # noqa: E402
+from incidents.warning_service import warning_details as warning_details  # noqa: E402
+from incidents.warning_service import warnings_atom as warnings_atom  # noqa: E402
+from incidents.warning_service import warnings_over as warnings_over  # noqa: E402
+from incidents.warning_tiles import warning_tile as warning_tile  # noqa: E402
+from incidents.warnings import sweep_expired  # noqa: E402
+
+sweep_expired_warnings = sweep_expired
+list_cap_feeds = _feeds.list_feeds
+subscribe_cap_feed = _feeds.subscribe
+sweep_cap_feeds = _feeds.sweep
+unsubscribe_cap_feed = _feeds.unsubscribe

@@ -19,6 +19,7 @@ MODEL_MODULES = [
     "core.audit",
     "gis.models",
     "incidents.models",
+    "incidents.warning_models",
     "plans.models",
     "command.models",
     "gis.roads.road_models",

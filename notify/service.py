@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 import redis.asyncio as redis_async
 from sqlalchemy import ColumnElement
@@ -13,6 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.events import EventEnvelope, events_after
 from notify.bus import RedisDoorbell
+from notify.cap.model import CapAlert as CapAlert  # CAP 1.2 as plain data (no XML library loads with it)
+from notify.cap.model import CapArea as CapArea
+from notify.cap.model import CapInfo as CapInfo
+from notify.cap.model import Circle as Circle
+from notify.cap.model import Profile as CapProfile
+from notify.cap.model import Reference as Reference
+from notify.cap.model import SignatureState as SignatureState
 from notify.hub import Subscription as Subscription  # what a websocket endpoint holds while it streams
 from notify.hub import serialise as serialise
 from notify.live import LiveStream as LiveStream
@@ -73,3 +82,159 @@ def redis_announcer(client: redis_async.Redis, *, prefix: str) -> Callable[[Sequ
             await doorbell.ring(max(event_ids))
 
     return announce
+
+
+# ------------------------------------------------------------------------------------------------ CAP 1.2 codec
+CapCircle = Circle
+CapReference = Reference
+CAP_SCHEMA_PATH = Path(__file__).with_name("cap") / "CAP-v1.2.xsd"  # the OASIS CAP 1.2 schema
+# The codec (notify.cap) loads lxml, and signxml for a signed message, on first use: a web worker that never sees a
+# CAP message never loads them. Its data types (notify.cap.model) are plain and load with this module.
+
+
+def parse_cap(data: bytes, *, max_bytes: int, trusted_certs: Sequence[str] = ()) -> CapAlert:
+    """One CAP 1.2 (or GB/T 35965.1) message read, validated and checked, its signature judged; refuses with
+    ``Invalid`` (its ``reason``: empty, dtd, not_well_formed, wrapper, unsupported_version, namespace, schema, rule,
+    gbt, signature) or ``TooLarge``."""
+    from dataclasses import replace
+
+    from notify.cap import parse, signature
+
+    alert = parse.parse(data, max_bytes=max_bytes)
+    if alert.profile is not CapProfile.cap12:
+        return alert
+    if not alert.signed:  # nothing to judge: no second parse
+        return replace(alert, signature=SignatureState.unverified, signer="not signed")
+    verdict = signature.judge(data, trusted_files=trusted_certs)
+    return replace(alert, signature=verdict.state, signer=verdict.note)
+
+
+def cap_xml(alert: CapAlert) -> bytes:
+    """The alert as a CAP 1.2 document valid against the OASIS schema."""
+    from notify.cap import export
+
+    return export.to_xml(alert)
+
+
+def validate_cap(document: bytes) -> None:
+    """Raise ``Invalid`` unless ``document`` is valid against the OASIS CAP 1.2 schema (tests, exports)."""
+    from notify.cap import parse
+
+    parse.validate(parse.load(document, max_bytes=len(document) + 1))
+
+
+def cap_colour(severity: str) -> str | None:
+    """The warning colour (DOMAIN.md section 2) that a CAP severity stands for."""
+    from notify.cap.rules import COLOUR_OF_SEVERITY
+
+    return COLOUR_OF_SEVERITY.get(severity)
+
+
+def china_event(code: str) -> tuple[str | None, str | None, str, str]:
+    """What a GB/T 35561 event code stands for: (subtype, category, Chinese name, English name)."""
+    from notify.cap import china
+
+    found = china.event(code)
+    return found.subtype, found.category, found.zh, found.en
+
+
+CHINA_EVENT_CODE = "GB/T 35561"  # the eventCode valueName China's adapter writes
+
+
+def atom_feed(*, feed_id: str, title: str, self_url: str, updated: datetime, entries: Sequence[AtomEntry]) -> bytes:
+    """An Atom feed whose entries link CAP 1.2 documents."""
+    from notify.cap import atom
+
+    return atom.feed(feed_id=feed_id, title=title, self_url=self_url, updated=updated, entries=list(entries))
+
+
+@dataclass(frozen=True)
+class AtomEntry:
+    """One entry of ``atom_feed``."""
+
+    id: str
+    title: str
+    updated: datetime
+    summary: str | None
+    cap_url: str
+
+
+# ------------------------------------------------------------------------------------------------ CAP feeds
+
+
+@dataclass(frozen=True)
+class FeedPoll:
+    """One poll of a feed: ``status`` 200 or 304, the validators for the next conditional GET, the new messages
+    (entry key, document) in the order they were issued, and the entries that could not be fetched."""
+
+    status: int
+    etag: str | None
+    last_modified: str | None
+    documents: list[tuple[str, bytes]]
+    errors: list[str]
+
+
+def check_outbound_url(url: str) -> None:
+    """Refuse (``Invalid``, naming the field ``url``) a URL the outbound policy does not allow (notify.urls)."""
+    from core.errors import Invalid
+    from notify.urls import RefusedURL, check_url
+
+    try:
+        check_url(url)
+    except RefusedURL as exc:
+        raise Invalid(f"url: {exc}", field="url") from None
+
+
+async def poll_feed(
+    url: str,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    seen: Sequence[str],
+    max_bytes: int,
+    timeout_s: float,
+) -> FeedPoll:
+    """GET the feed conditionally; fetch each entry not ``seen`` (its CAP document inline or at its link). Raises
+    ``FeedError`` when the feed itself cannot be had (refused URL, network, HTTP status other than 200/304, not a
+    feed); a single entry that fails is listed in ``errors`` and tried again next poll."""
+    from notify.cap import feeds
+
+    known = set(seen)
+    async with feeds.client(timeout_s=timeout_s) as http:
+        try:
+            got = await feeds.fetch(http, url, max_bytes=max_bytes, etag=etag, last_modified=last_modified)
+        except feeds.FetchError as exc:
+            raise FeedError(str(exc)) from None
+        if got.status == 304:
+            return FeedPoll(304, etag, last_modified, [], [])
+        try:
+            listed = feeds.entries(got.body, base=got.url, max_bytes=max_bytes)
+        except Exception as exc:  # the feed document itself is not usable: recorded on the subscription
+            raise FeedError(f"{url[:200]}: {getattr(exc, 'detail', exc)}") from None
+        if listed is None:  # a URL of one message
+            import hashlib
+
+            key = f"message|{hashlib.sha256(got.body).hexdigest()}"
+            documents = [] if key in known else [(key, got.body)]
+            return FeedPoll(200, got.etag, got.last_modified, documents, [])
+        documents, errors = [], []
+        for entry in listed:
+            if entry.key in known:
+                continue
+            if entry.document is not None:
+                documents.append((entry.key, entry.document))
+                continue
+            if entry.url is None:
+                errors.append(f"entry {entry.key[:120]} has no CAP document or link")
+                continue
+            try:
+                message = await feeds.fetch(http, entry.url, max_bytes=max_bytes)
+            except feeds.FetchError as exc:
+                errors.append(str(exc))
+                continue
+            documents.append((entry.key, message.body))
+        return FeedPoll(200, got.etag, got.last_modified, documents, errors)
+
+
+class FeedError(Exception):
+    """A feed that could not be polled; its message is recorded on the subscription."""

@@ -32,6 +32,7 @@ from web.routes import plans as plan_routes
 from web.routes import resources as resource_routes
 from web.routes import roads as road_routes
 from web.routes import tiles as tile_routes
+from web.routes import warnings as warning_routes
 from web.scheduler import Scheduler
 from web.security import AuthCache
 from web.signin import SignInGuard
@@ -193,6 +194,7 @@ def create_app(
     app.include_router(tile_routes.router, prefix="/api/v1")
     app.include_router(road_routes.router, prefix="/api/v1")
     app.include_router(plan_routes.router, prefix="/api/v1")
+    app.include_router(warning_routes.router, prefix="/api/v1")
     pages.install(app)
     # The door (web/door.py): the body limit outermost, so the guard inside reads at most that much.
     limits = body_limits(settings)
@@ -208,4 +210,5 @@ def body_limits(settings: Settings) -> dict[BodyKind, int]:
         BodyKind.json: settings.max_body_kb * 1024,
         BodyKind.upload: settings.max_upload_mb * 1_000_000,  # as web/routes/uploads.py counts a megabyte
         BodyKind.plan: settings.plan_max_kb * 1024,
+        BodyKind.cap: settings.cap_max_kb * 1024,
     }

@@ -45,6 +45,7 @@ class BodyKind(StrEnum):
     json = "json"
     upload = "upload"
     plan = "plan"
+    cap = "cap"  # CAP messages (COMMANDPOST_CAP_MAX_KB)
 
 
 def body_limit(kind: BodyKind) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from core.clock import utcnow
 from core.db import create_sessionmaker
 from core.events import take_pending_event_ids
 from core.settings import Settings, get_settings
+from incidents import service as incidents_service
 from plans import service as plans_service
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,29 @@ register(Sweep("command.positions", lambda s: max(s.location_stream_seconds, 0.5
 
 # Also at start: a fresh database has only the default partition.
 register(Sweep("command.fix_partitions", lambda s: s.fix_partition_sweep_seconds, _fix_partitions, at_start=True))
+
+
+async def _cap_feeds(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    policy = incidents_service.FeedPolicy(
+        interval_s=settings.cap_feed_interval_s,
+        timeout_s=settings.cap_feed_timeout_s,
+        max_backoff_s=settings.cap_feed_max_backoff_s,
+        max_bytes=settings.cap_max_kb * 1024,
+        trusted_certs=tuple(settings.cap_trusted_certs),
+    )
+    return await incidents_service.sweep_cap_feeds(session, now=now, policy=policy)
+
+
+# CAP feed subscriptions: the feeds that are due, polled (issue 18).
+register(Sweep("incidents.cap_feeds", lambda s: s.cap_feed_sweep_seconds, _cap_feeds))
+
+
+async def _expired_warnings(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    return await incidents_service.sweep_expired_warnings(session, now=now)
+
+
+# Warnings past their expiry: ended, and warning.expired said once each.
+register(Sweep("incidents.warning_expiry", lambda s: s.cap_feed_sweep_seconds, _expired_warnings))
 
 
 async def run_sweep(

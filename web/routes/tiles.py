@@ -19,8 +19,10 @@ from web.deps import ScopeDep, SessionDep
 router = APIRouter(tags=["map"])
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 INCIDENTS = "incidents"
+WARNINGS = "warnings"
 CACHE: dict[str, str] = {
     INCIDENTS: "private, no-cache",  # incidents open, move and close: always revalidate
+    WARNINGS: "private, no-cache",  # warnings are issued, updated, cancelled and expire
     TileLayer.resources: "private, no-cache",  # units move: always revalidate (cheap with the ETag)
     TileLayer.jurisdictions: "private, max-age=3600",
     TileLayer.zones: "private, max-age=3600",
@@ -32,16 +34,19 @@ CACHE: dict[str, str] = {
 async def get_tile(
     layer: str, z: int, x: int, y: int, request: Request, session: SessionDep, scope: ScopeDep
 ) -> Response:
-    """A Mapbox Vector Tile of one layer: resources, jurisdictions, zones, roads or incidents (those the caller may
-    see)."""
+    """A Mapbox Vector Tile of one layer: resources, jurisdictions, zones, roads, incidents (those the caller may
+    see) or warnings (those in force)."""
     if layer == INCIDENTS:
         data = await incidents.incident_tile(session, z=z, x=x, y=y, scope=scope)
         headers = {"Cache-Control": CACHE[INCIDENTS]}
+    elif layer == WARNINGS:
+        data = await incidents.warning_tile(session, z=z, x=x, y=y)
+        headers = {"Cache-Control": CACHE[WARNINGS]}
     else:
         try:
             which = TileLayer(layer)
         except ValueError:
-            names = ", ".join([*TileLayer, INCIDENTS])
+            names = ", ".join([*TileLayer, INCIDENTS, WARNINGS])
             raise NotFound(f"no tile layer {layer!r} (one of: {names})") from None
         data = await service.tile(session, layer=which, z=z, x=x, y=y)
         headers = {"Cache-Control": CACHE[which]}
