@@ -6,9 +6,9 @@ import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -178,6 +178,15 @@ class Settings(BaseSettings):
     ws_auth_timeout_s: float = Field(default=5.0, gt=0, le=60)
     ws_recheck_seconds: float = Field(default=30.0, gt=0, le=3600)
 
+    # --- Operations (issue 23) ---
+    # GET /metrics answers without a token to loopback and to these networks (CIDRs or addresses, a JSON list or
+    # comma-separated); anyone else gets 403. Each worker samples its event lag and pool every
+    # metrics_sample_seconds. Logs: one JSON object per line, or text for a person (auto: text when standard error
+    # is a terminal, JSON otherwise).
+    metrics_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    metrics_sample_seconds: float = Field(default=5.0, gt=0, le=300)
+    log_format: Literal["auto", "json", "text"] = "auto"
+
     def command_timeout_s(self, *, bulk: bool = False) -> float:
         """The client's wait for any answer from the database (see ``db_command_timeout_s``)."""
         if bulk:
@@ -201,9 +210,9 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod
-    def _proxies_are_networks(cls, value: object) -> object:
+    def _entries_are_networks(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
             text = value.strip()
             value = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
@@ -212,7 +221,8 @@ class Settings(BaseSettings):
                 try:
                     ipaddress.ip_network(str(entry), strict=False)
                 except ValueError as exc:
-                    raise ValueError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from exc
+                    name = str(info.field_name).upper()
+                    raise ValueError(f"{name}: {entry!r} is not an IP address or network") from exc
         return value
 
     @field_validator("ack_deadlines", mode="before")
