@@ -146,7 +146,7 @@ current_request_id: ContextVar[str | None] = ContextVar("current_request_id", de
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``time`` (UTC), ``level``, ``logger``, ``message``, ``request_id`` when a request
     is being served, the record's ``fields`` (the access line's route, status, duration_ms, user, client) and
-    ``exception``. The whole line goes through ``redact`` once more: whatever a field holds, no token leaves."""
+    ``exception``. Every text in it goes through ``redact`` once more: whatever a field holds, no token leaves."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -165,7 +165,9 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             line["exception"] = record.exc_text
-        return redact(json.dumps(line, ensure_ascii=False, default=str))
+        # Each text once more through ``redact``, before JSON escapes it (after, a pattern could eat an escape).
+        clean = {key: redact(v) if isinstance(v, str) else v for key, v in line.items()}
+        return json.dumps(clean, ensure_ascii=False, default=str)
 
 
 class TextFormatter(logging.Formatter):

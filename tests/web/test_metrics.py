@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from websockets.asyncio.client import connect
@@ -116,10 +117,8 @@ async def test_sweep_runs_and_failures_are_counted(
     before = await scrape(client)
     await run_sweep(sessionmaker, good, settings=settings)
     await run_sweep(sessionmaker, good, settings=settings)
-    try:
+    with pytest.raises(RuntimeError, match="the sweep broke"):
         await run_sweep(sessionmaker, bad, settings=settings)
-    except RuntimeError:
-        pass
     after = await scrape(client)
 
     def moved(name: str, sweep: str) -> float:
@@ -140,9 +139,7 @@ async def _from(app: Any, host: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @asynccontextmanager
-async def _app(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], **update: Any
-) -> AsyncIterator[Any]:
+async def _app(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], **update: Any) -> AsyncIterator[Any]:
     app = create_app(settings.model_copy(update=update), sessionmaker=sessionmaker)
     async with app.router.lifespan_context(app):
         yield app
