@@ -23,6 +23,9 @@ from web.metrics import REQUEST_SECONDS, UNMATCHED, status_class
 access_log = logging.getLogger("commandpost.access")
 
 _MAX_QUERY = 300  # characters of the query string written to the log
+_MAX_PATH = 500  # and of the path
+# The methods a metric label may name; any other is "other", so that the number of series stays bounded.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RouteTemplates:
@@ -49,6 +52,7 @@ class RouteTemplates:
         if template is None:
             self._list()
             template = self._by_route.get(id(route)) or getattr(route, "path_format", None) or UNMATCHED
+            self._by_route[id(route)] = template  # listed once: a route FastAPI copied is not listed again each time
         return template
 
 
@@ -80,7 +84,8 @@ class RequestRecorder:
         finally:
             seconds = time.perf_counter() - started
             route = self.templates.of(scope)
-            REQUEST_SECONDS.labels(route=route, method=scope["method"], status=status_class(status)).observe(seconds)
+            method = scope["method"] if scope["method"] in METHODS else "other"  # a client invents any it likes
+            REQUEST_SECONDS.labels(route=route, method=method, status=status_class(status)).observe(seconds)
             _log_request(scope, route, status, seconds)
             current_request_id.reset(token)
 
@@ -90,7 +95,7 @@ def _log_request(scope: Scope, route: str, status: int, seconds: float) -> None:
         return
     state: Mapping[str, Any] = scope.get("state") or {}
     query = scope.get("query_string", b"").decode("latin-1")[:_MAX_QUERY]
-    target = scope["path"] + (f"?{query}" if query else "")
+    target = scope["path"][:_MAX_PATH] + (f"?{query}" if query else "")
     client = scope.get("client")
     fields = {
         "request_id": state.get("request_id"),

@@ -52,6 +52,8 @@ async def test_requests_are_counted_by_route_template_method_and_status_class(cl
     assert (await client.get("/healthz")).status_code == 200
     for path in ("/no/such/place", "/nor/this/one"):
         assert (await client.get(path)).status_code == 404
+    for method in ("BREW", "WHEN"):  # methods a client makes up share one label
+        assert (await client.request(method, "/healthz")).status_code == 405
     after = await scrape(client)
 
     count = HISTOGRAM + "_count"
@@ -64,6 +66,9 @@ async def test_requests_are_counted_by_route_template_method_and_status_class(cl
     # The histogram's buckets moved with its count; no raw path became a label.
     bucket = {**incident, "le": "+Inf"}
     assert value(after, HISTOGRAM + "_bucket", **bucket) - value(before, HISTOGRAM + "_bucket", **bucket) == 3
+    invented = {"route": "/healthz", "method": "other", "status": "4xx"}
+    assert value(after, count, **invented) - value(before, count, **invented) == 2
+    assert not any(dict(labels).get("method") in ("BREW", "WHEN") for _, labels in after)
     routes = {dict(labels).get("route") for name, labels in after if name == count}
     assert not any(r and ("101" in r or "no/such" in r) for r in routes), routes
     assert "/metrics" not in (await client.get("/openapi.json")).json()["paths"]
