@@ -142,7 +142,7 @@ class Sampler:
         while True:
             try:
                 await self.sample()
-            except Exception as exc:  # the database is away for a moment: the lag is unknown, not zero
+            except Exception as exc:  # the database is away for a moment: the gauges keep their last values
                 log.warning("metrics: could not sample the event lag: %s", type(exc).__name__)
             await asyncio.sleep(self.every_s)
 

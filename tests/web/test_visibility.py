@@ -40,6 +40,7 @@ NO_INCIDENT_DATA = {
     ("GET", "/docs/assets"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),  # counts by route template, never an id or a path; loopback and allowed networks only
     ("POST", "/api/v1/auth/token"),
     ("GET", "/api/v1/me"),
     ("POST", "/api/v1/classify"),
