@@ -25,7 +25,7 @@ def main() -> None:
         port=port,
         workers=1,
         log_level=log_level,
-        **server_options(get_settings()),
+        **server_options(get_settings(), log_level=log_level),
     )
 
 

@@ -6,9 +6,9 @@ import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -197,6 +197,15 @@ class Settings(BaseSettings):
     cap_feed_max_backoff_s: float = Field(default=3600.0, ge=10, le=7 * 86_400)
     cap_feed_sweep_seconds: float = Field(default=15.0, gt=0, le=3600)
 
+    # --- Operations (issue 23) ---
+    # GET /metrics answers without a token to loopback and to these networks (CIDRs or addresses, a JSON list or
+    # comma-separated); anyone else gets 403. Each worker samples its event lag and pool every
+    # metrics_sample_seconds. Logs: one JSON object per line, or text for a person (auto: text when standard error
+    # is a terminal, JSON otherwise).
+    metrics_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    metrics_sample_seconds: float = Field(default=5.0, gt=0, le=300)
+    log_format: Literal["auto", "json", "text"] = "auto"
+
     def command_timeout_s(self, *, bulk: bool = False) -> float:
         """The client's wait for any answer from the database (see ``db_command_timeout_s``)."""
         if bulk:
@@ -220,9 +229,9 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "metrics_allow", mode="before")
     @classmethod
-    def _proxies_are_networks(cls, value: object) -> object:
+    def _entries_are_networks(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
             text = value.strip()
             value = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
@@ -231,7 +240,8 @@ class Settings(BaseSettings):
                 try:
                     ipaddress.ip_network(str(entry), strict=False)
                 except ValueError as exc:
-                    raise ValueError(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from exc
+                    name = str(info.field_name).upper()
+                    raise ValueError(f"{name}: {entry!r} is not an IP address or network") from exc
         return value
 
     @field_validator("cap_trusted_certs", mode="before")

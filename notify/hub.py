@@ -113,6 +113,10 @@ class Hub:
                 log.warning("hub tasks still running after 5 s: %s", [t.get_name() for t in pending])
         self._tasks = []
 
+    async def lag(self) -> int:
+        """How far this hub is behind: the newest committed event id minus the newest it has delivered."""
+        return max(0, await self._newest() - self.last_id)
+
     def subscribe(self, event_filter: StreamFilter, *, first: bool = False) -> Subscription:
         """A client's place in the hub; ``first``: offered every event before the clients that are not."""
         subscription = Subscription(filter=event_filter, queue=asyncio.Queue(maxsize=self.queue_size))

@@ -30,6 +30,10 @@ class LiveStream:
         await self.hub.stop()
         await self.doorbell.aclose()
 
+    async def lag(self) -> int:
+        """The hub's lag (``Hub.lag``): events committed that this worker's clients have not been offered yet."""
+        return await self.hub.lag()
+
     async def announce(self, event_ids: Sequence[int]) -> None:
         """After a commit: wake this worker's hub at once, and ring the newest id for every worker without making
         the request wait for Redis (a ring that never arrives is made good by the relay and the hubs' polls)."""

@@ -24,8 +24,10 @@ from web.counters import build_counters
 from web.door import BodyKind, BodyLimit, InputGuard, bounded_integers
 from web.headers import SecurityHeadersMiddleware
 from web.logs import install_redaction
+from web.metrics import Sampler
+from web.observe import RememberPeer, RequestRecorder
 from web.request_ids import RequestIdMiddleware
-from web.routes import auth, classify, dispatch, docs, field, health, live, locations, pages
+from web.routes import auth, classify, dispatch, docs, field, health, live, locations, metrics, pages
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
 from web.routes import plans as plan_routes
@@ -59,11 +61,13 @@ class Service(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         stack: ASGIApp = SecurityHeadersMiddleware(super().build_middleware_stack(), self.settings)
+        # The access line and the latency histogram (web/observe.py): they see the request id and the real client.
+        stack = RequestRecorder(stack, self.router.routes)
         stack = RequestIdMiddleware(stack)
         trusted: list[str] = self.settings.trusted_proxies
-        if not trusted:
-            return stack
-        return cast(ASGIApp, ProxyHeadersMiddleware(stack, trusted_hosts=trusted))  # type: ignore[arg-type]
+        if trusted:
+            stack = cast(ASGIApp, ProxyHeadersMiddleware(stack, trusted_hosts=trusted))  # type: ignore[arg-type]
+        return RememberPeer(stack)
 
 
 async def _bootstrap_admin(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -132,6 +136,9 @@ def create_app(
         )
         if scheduler is not None:
             await scheduler.start()
+        pool_max = settings.db_pool_size + settings.db_max_overflow
+        sampler = Sampler(live, engine, every_s=settings.metrics_sample_seconds, pool_max=pool_max)
+        sampler.start()
         install(
             app,
             AppState(
@@ -146,6 +153,7 @@ def create_app(
                 auth_cache=AuthCache(settings.auth_cache_seconds),
                 live=live,
                 scheduler=scheduler,
+                metrics=sampler,
             ),
         )
         # What startup made (modules, the plan library, metadata: some 160,000 objects) lives as long as the
@@ -160,6 +168,7 @@ def create_app(
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            await sampler.stop()
             await live.stop()
             await audit_bursts.stop()
             if hub_engine is not None:
@@ -181,6 +190,7 @@ def create_app(
     )
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     docs.install(app)
     app.include_router(live.router)
     app.include_router(field.router)

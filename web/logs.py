@@ -16,11 +16,14 @@ also puts it on uvicorn's loggers, for servers configured otherwise.
 
 from __future__ import annotations
 
-import copy
+import json
 import logging
 import re
+import sys
 import traceback
-from typing import Any
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
@@ -136,14 +139,79 @@ def install_redaction() -> None:
             target.addFilter(RedactSecrets())
 
 
-def logging_config() -> dict[str, Any]:
-    """uvicorn's logging configuration with ``RedactSecrets`` on every handler, and the root logger (our own
-    loggers) writing through the same filtered handler, warnings and up."""
-    import uvicorn.config  # the CLI's serve imports uvicorn anyway
+# The id of the request being served (set by web/observe.py's RequestRecorder), for every line written meanwhile.
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 
-    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["filters"] = {"redact": {"()": f"{__name__}.RedactSecrets"}}
-    for handler in config["handlers"].values():
-        handler["filters"] = ["redact"]
-    config["root"] = {"handlers": ["default"], "level": "WARNING"}
-    return dict(config)
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time`` (UTC), ``level``, ``logger``, ``message``, ``request_id`` when a request
+    is being served, the record's ``fields`` (the access line's route, status, duration_ms, user, client) and
+    ``exception``. Every text in it goes through ``redact`` once more: whatever a field holds, no token leaves."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = current_request_id.get()
+        if request_id is not None:
+            line["request_id"] = request_id
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        # Each text once more through ``redact``, before JSON escapes it (after, a pattern could eat an escape).
+        clean = {key: redact(v) if isinstance(v, str) else v for key, v in line.items()}
+        return json.dumps(clean, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """A line for a person at a terminal: time, level, logger, message, and the access line's request id and user."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            user = fields.get("user") or "-"
+            text += f" [request {fields.get('request_id')}, user {user}, route {fields.get('route')}]"
+        return redact(text)
+
+
+def log_format(setting: str, stream: TextIO | None = None) -> str:
+    """``json`` or ``text`` for ``COMMANDPOST_LOG_FORMAT`` (``auto``: text when standard error is a terminal)."""
+    if setting != "auto":
+        return setting
+    stream = stream or sys.stderr
+    return "text" if stream.isatty() else "json"
+
+
+def logging_config(form: str = "auto", *, level: str = "info") -> dict[str, Any]:
+    """The logging configuration of ``serve`` and ``scheduler``: every line through ``RedactSecrets``, written by
+    one handler on standard error as JSON or text (``log_format``); uvicorn's loggers, ours (warnings and up) and
+    the access line of every request (``commandpost.access``, at ``level``: uvicorn's own access log is off)."""
+    formatter = JsonFormatter if log_format(form) == "json" else TextFormatter
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "line",
+        "filters": ["redact"],
+        "stream": "ext://sys.stderr",
+    }
+    loggers = {name: {"handlers": ["default"], "level": "INFO", "propagate": False} for name in _UVICORN_LOGGERS}
+    loggers["commandpost.access"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": f"{__name__}.RedactSecrets"}},
+        "formatters": {"line": {"()": f"{formatter.__module__}.{formatter.__name__}"}},
+        "handlers": {"default": handler},
+        "loggers": loggers,
+        "root": {"handlers": ["default"], "level": "WARNING"},
+    }

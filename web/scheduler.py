@@ -29,6 +29,7 @@ from core.events import take_pending_event_ids
 from core.settings import Settings, get_settings
 from incidents import service as incidents_service
 from plans import service as plans_service
+from web import metrics
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +143,16 @@ async def run_sweep(
     settings: Settings | None = None,
     announce: Announce | None = None,
 ) -> int:
-    """One run of a sweep in its own transaction; after the commit its events are rung."""
-    async with sessionmaker() as session:
-        async with session.begin():
-            handled = await sweep.run(session, utcnow(), settings or get_settings())
-        event_ids = take_pending_event_ids(session)
+    """One run of a sweep in its own transaction; after the commit its events are rung. Counted (web/metrics.py)."""
+    try:
+        async with sessionmaker() as session:
+            async with session.begin():
+                handled = await sweep.run(session, utcnow(), settings or get_settings())
+            event_ids = take_pending_event_ids(session)
+    except Exception:
+        metrics.sweep_ran(sweep.name, failed=True)
+        raise
+    metrics.sweep_ran(sweep.name, failed=False)
     if announce is not None and event_ids:
         await announce(event_ids)
     if handled:

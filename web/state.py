@@ -20,6 +20,7 @@ from core.settings import Settings
 from notify.service import LiveStream
 from web.audit import BurstAudit
 from web.counters import Counters
+from web.metrics import Sampler
 from web.scheduler import Scheduler
 from web.security import AuthCache
 from web.signin import SignInGuard
@@ -45,6 +46,7 @@ class AppState:
     auth_cache: AuthCache
     live: LiveStream
     scheduler: Scheduler | None  # None unless this process embeds the sweeps (and owns its engine)
+    metrics: Sampler  # this worker's event lag and pool, for GET /metrics (web/metrics.py)
 
 
 def install(app: Starlette, state: AppState) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 
 import pytest
 from uvicorn.logging import AccessFormatter
 
-from web.logs import RedactSecrets, redact
+from web.logs import JsonFormatter, RedactSecrets, current_request_id, log_format, redact
 
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlLXBhcnQtb2YtdGhlLXRva2Vu"
 
@@ -48,3 +50,30 @@ def test_an_exception_text_is_redacted() -> None:
     RedactSecrets().filter(record)
     text = logging.Formatter().format(record)
     assert "Traceback" in text and "could not use [redacted]" in text and "c2lnbmF0dXJl" not in text
+
+
+def test_a_json_line_carries_the_request_id_and_no_token_in_any_field() -> None:
+    record = _record("%s %s", ("GET", f"/api/v1/me?token={JWT}"))
+    record.fields = {"user": "duty.one", "note": f"Authorization: Bearer {JWT}"}
+    assert RedactSecrets().filter(record)
+    reset = current_request_id.set("req-1")
+    try:
+        line = JsonFormatter().format(record)
+    finally:
+        current_request_id.reset(reset)
+    parsed = json.loads(line)
+    assert JWT.split(".")[2] not in line
+    assert parsed["request_id"] == "req-1" and parsed["user"] == "duty.one" and parsed["logger"] == "uvicorn.access"
+    assert parsed["message"] == "GET /api/v1/me?token=[redacted]"
+    assert parsed["note"] == "Authorization: Bearer [redacted]"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_auto_is_text_at_a_terminal_and_json_elsewhere() -> None:
+    assert log_format("auto", _Terminal()) == "text"
+    assert log_format("auto", io.StringIO()) == "json"
+    assert log_format("text", io.StringIO()) == "text" and log_format("json", _Terminal()) == "json"

@@ -5,6 +5,7 @@ trusted proxy). ``commandpost serve`` itself, and the probe routes served the sa
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -167,3 +168,52 @@ async def test_a_failed_statement_leaves_its_values_out_of_log_and_answer(
     for where, value in secrets_sent.items():
         assert value not in log, f"the value of a failed statement ({where}) reached the log"
         assert value not in answers[where].text
+
+
+async def test_serve_writes_one_json_object_a_line_with_the_request_id_and_no_token(
+    server_env: dict[str, str], servers: list[Server], tmp_path: Path
+) -> None:
+    command = [sys.executable, "-m", "web.cli", "serve", "--log-level", "info", "--port", str(_free_port())]
+    server = Server(command, {**server_env, "COMMANDPOST_LOG_FORMAT": "json"}, tmp_path / "serve.log")
+    servers.append(server)
+    await server.ready()
+    async with httpx.AsyncClient(base_url=f"http://{server.base}") as http:
+        token = await _sign_in(http)
+        me = await http.get(f"/api/v1/me?token={token}&since=4", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200
+        async with connect(f"ws://{server.base}/ws/command?token={token}") as ws:
+            await ws.ping()
+        missing = await http.get("/api/v1/incidents/987654", headers={"X-Request-ID": "trace-me-42"})
+        assert missing.status_code == 401
+    log = server.stop()
+
+    _, payload, signature = token.split(".")
+    assert signature not in log and payload not in log, "a token reached the log"
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]  # every line is one JSON object
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines), lines
+    requests = {line["request_id"]: line for line in lines if line["logger"] == "commandpost.access"}
+    seen = requests[me.headers["X-Request-ID"]]
+    assert seen["route"] == "/api/v1/me" and seen["status"] == 200 and seen["method"] == "GET"
+    assert seen["user"] == "logged.user" and isinstance(seen["duration_ms"], float)
+    assert "/api/v1/me?token=[redacted]&since=4" in seen["message"], seen
+    refused = requests["trace-me-42"]
+    assert refused["route"] == "/api/v1/incidents/{incident_id}" and refused["status"] == 401
+    assert refused["user"] is None
+    assert any("/ws/command?token=[redacted]" in line["message"] for line in lines), "no websocket line"
+    assert not any(line["logger"] == "uvicorn.access" for line in lines), "uvicorn's access line and ours, twice"
+
+
+async def test_text_lines_for_a_person_carry_the_request_id_too(
+    server_env: dict[str, str], servers: list[Server], tmp_path: Path
+) -> None:
+    command = [sys.executable, "-m", "web.cli", "serve", "--log-level", "info", "--port", str(_free_port())]
+    server = Server(command, {**server_env, "COMMANDPOST_LOG_FORMAT": "text"}, tmp_path / "serve.log")
+    servers.append(server)
+    await server.ready()
+    async with httpx.AsyncClient(base_url=f"http://{server.base}") as http:
+        assert (await http.get("/healthz", headers={"X-Request-ID": "text-line-7"})).status_code == 200
+    log = server.stop()
+    line = next(line for line in log.splitlines() if "text-line-7" in line)
+    assert "commandpost.access: GET /healthz 200" in line and "route /healthz" in line, line
+    with pytest.raises(ValueError):
+        json.loads(line)

@@ -40,6 +40,7 @@ NO_INCIDENT_DATA = {
     ("GET", "/docs/assets"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),  # counts by route template, never an id or a path; loopback and allowed networks only
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),

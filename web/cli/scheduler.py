@@ -22,7 +22,8 @@ def scheduler_command() -> None:
     from web.logs import logging_config
 
     settings = load_settings()
-    logging.config.dictConfig(logging_config())  # as serve's: no SQL values in the sweeps' error logs
+    # As serve's: JSON or text, no SQL values in the sweeps' error logs.
+    logging.config.dictConfig(logging_config(settings.log_format))
     say("commandpost scheduler: campaigning for the scheduler lock (Ctrl-C stops)")
     try:
         asyncio.run(_scheduler(settings))

@@ -25,7 +25,7 @@ from core.events import EventEnvelope
 from core.users import Role
 from notify import service as notify
 from notify.schemas import UnitFilter
-from web import streaming
+from web import metrics, streaming
 from web.socket_auth import Refused
 from web.state import state_of
 
@@ -89,6 +89,7 @@ async def field_stream(
     # stream's exact filter decides each event in id order from where this client starts.
     loose = command.field_filter(own, every_incident=True)
     subscription = hub.subscribe(loose, first=True)  # a crew's alert goes out before the screens' copies
+    metrics.stream_opened("field")
     start = since_id if since_id is not None else hub.last_id
     try:
         async with state.read_sessionmaker() as session:
@@ -111,3 +112,4 @@ async def field_stream(
         pass
     finally:
         hub.unsubscribe(subscription)
+        metrics.stream_closed("field")

@@ -21,7 +21,7 @@ from core.events import EventEnvelope
 from core.users import Role
 from notify import service as notify
 from notify.schemas import EventFilter
-from web import streaming
+from web import metrics, streaming
 from web.listing import bbox_param
 from web.socket_auth import Refused
 from web.state import state_of
@@ -73,6 +73,7 @@ async def command_room(
 
     hub = state_of(ws).live.hub
     subscription = hub.subscribe(event_filter)
+    metrics.stream_opened("command")
     area = event_filter.bbox
     through = _through(notify.UnitView(area) if area is not None else None)
     try:
@@ -90,3 +91,4 @@ async def command_room(
         pass
     finally:
         hub.unsubscribe(subscription)
+        metrics.stream_closed("command")
