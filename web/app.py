@@ -25,6 +25,7 @@ from web.headers import SecurityHeadersMiddleware
 from web.logs import install_redaction
 from web.request_ids import RequestIdMiddleware
 from web.routes import auth, classify, dispatch, docs, field, health, live, locations
+from web.routes import deliveries as delivery_routes
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
 from web.routes import plans as plan_routes
@@ -185,6 +186,7 @@ def create_app(
     app.include_router(tile_routes.router, prefix="/api/v1")
     app.include_router(road_routes.router, prefix="/api/v1")
     app.include_router(plan_routes.router, prefix="/api/v1")
+    app.include_router(delivery_routes.router, prefix="/api/v1")
     # The door (web/door.py): the body limit outermost, so the guard inside reads at most that much.
     limits = body_limits(settings)
     app.add_middleware(InputGuard, max_checked=limits[BodyKind.json])

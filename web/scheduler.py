@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from core.clock import utcnow
 from core.db import create_sessionmaker
 from core.events import take_pending_event_ids
 from core.settings import Settings, get_settings
+from notify import service as notify_service
 from plans import service as plans_service
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,32 @@ async def _positions(session: AsyncSession, now: datetime, settings: Settings) -
 register(Sweep("command.positions", lambda s: max(s.location_stream_seconds, 0.5), _positions))
 
 
+# Each event loop's sending channels (one pooled HTTP client): the scheduler runs in one loop, a test in its own.
+_couriers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, notify_service.Couriers] = weakref.WeakKeyDictionary()
+
+
+def couriers_for(settings: Settings) -> notify_service.Couriers:
+    """This event loop's couriers, made on first use."""
+    loop = asyncio.get_running_loop()
+    found = _couriers.get(loop)
+    if found is None:
+        found = _couriers[loop] = notify_service.Couriers(settings)
+    return found
+
+
+async def close_couriers() -> None:
+    found = _couriers.pop(asyncio.get_running_loop(), None)
+    if found is not None:
+        await found.aclose()
+
+
+async def _deliveries(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    return await notify_service.send_due(session, couriers=couriers_for(settings), now=now, settings=settings)
+
+
+register(Sweep("notify.deliveries", lambda s: s.delivery_sweep_seconds, _deliveries))
+
+
 # Also at start: a fresh database has only the default partition.
 register(Sweep("command.fix_partitions", lambda s: s.fix_partition_sweep_seconds, _fix_partitions, at_start=True))
 
@@ -168,6 +196,7 @@ class Scheduler:
             _, late = await asyncio.wait(set(self._running), timeout=grace_seconds)
             for task in late:
                 task.cancel()
+        await close_couriers()
 
     def _schedule(self) -> AsyncIOScheduler:
         aps = AsyncIOScheduler(timezone="UTC")
