@@ -1,6 +1,7 @@
 """A web worker stays small: geopandas, pandas, pyarrow, pyogrio, osmium and tqdm (what only layer import and export,
-OSM import and the CLI use), pywebpush (with aiohttp) and aiosmtplib (what only the delivery sweep uses) are not loaded by importing ``web.app``, creating the app, or answering ordinary requests;
-they load when an export or import first runs. Each check runs in a fresh process: this one has loaded them all.
+OSM import and the CLI use), pywebpush (with aiohttp) and aiosmtplib (what only the delivery sweep uses) are not
+loaded by importing ``web.app``, creating the app, or answering ordinary requests; they load when an export or import
+first runs. Each check runs in a fresh process: this one has loaded them all.
 """
 
 from __future__ import annotations
