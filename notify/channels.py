@@ -204,9 +204,23 @@ def cut_sms(text: str, *, segments: int = 1) -> str:
         if used > room:
             break
         end = i + 1
-    while 0 < end < len(text) and (_continues(text[end]) or text[end - 1] in _JOINERS):
+    while 0 < end < len(text) and (_continues(text[end]) or text[end - 1] in _JOINERS or _splits_flag(text, end)):
         end -= 1  # the cluster would be split: leave it out whole
     return text[:end].rstrip() + ELLIPSIS
+
+
+def _regional(char: str) -> bool:
+    return "🇦" <= char <= "🇿"
+
+
+def _splits_flag(text: str, end: int) -> bool:
+    """A flag is two regional indicators: a cut after an odd number of them in a row splits one."""
+    if not (_regional(text[end]) and _regional(text[end - 1])):
+        return False
+    run = 0
+    while end - run - 1 >= 0 and _regional(text[end - run - 1]):
+        run += 1
+    return run % 2 == 1
 
 
 class SmsGateway:
