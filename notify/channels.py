@@ -225,8 +225,8 @@ def _splits_flag(text: str, end: int) -> bool:
 
 class SmsGateway:
     """A provider's HTTP API: POST the configured JSON template with $to, $text, $id filled in (each value escaped
-    as JSON), with the configured auth header. The same adapter drives a voice-call provider's API (another
-    template and URL)."""
+    as JSON), with the configured auth header. Nothing in it is SMS-specific but the cut: a voice-call provider's
+    API could be driven by a second instance with its own URL and template (not configured yet)."""
 
     def __init__(
         self, http: SafeHTTP, *, url: str | None, auth_header: str | None, template: str, segments: int

@@ -49,6 +49,9 @@ class Sweep:
     every: Callable[[Settings], float]
     run: SweepFn
     at_start: bool = False  # also run once as soon as the scheduler starts, not only after the first period
+    # Run again at once while a run handles at least this many (a full batch: more is waiting), instead of waiting
+    # for the next period; None: once per period.
+    drain_at: Callable[[Settings], int] | None = None
 
 
 SWEEPS: dict[str, Sweep] = {}
@@ -132,7 +135,9 @@ async def _deliveries(session: AsyncSession, now: datetime, settings: Settings) 
     return await notify_service.send_due(session, couriers=couriers_for(settings), now=now, settings=settings)
 
 
-register(Sweep("notify.deliveries", lambda s: s.delivery_sweep_seconds, _deliveries))
+register(
+    Sweep("notify.deliveries", lambda s: s.delivery_sweep_seconds, _deliveries, drain_at=lambda s: s.delivery_batch)
+)
 
 
 # Also at start: a fresh database has only the default partition.
@@ -156,6 +161,24 @@ async def run_sweep(
     if handled:
         log.info("sweep %s handled %d", sweep.name, handled)
     return handled
+
+
+async def drain(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sweep: Sweep,
+    *,
+    settings: Settings | None = None,
+    announce: Announce | None = None,
+) -> int:
+    """Run the sweep; again at once, each run its own transaction, while it handles a full batch (``drain_at``):
+    a backlog of deliveries goes out at the senders' pace, not a batch per period. How many in all."""
+    settings = settings or get_settings()
+    total = 0
+    while True:
+        handled = await run_sweep(sessionmaker, sweep, settings=settings, announce=announce)
+        total += handled
+        if sweep.drain_at is None or handled < sweep.drain_at(settings):
+            return total
 
 
 class Scheduler:
@@ -226,7 +249,7 @@ class Scheduler:
 
     async def _sweep(self, sweep: Sweep) -> None:
         try:
-            await run_sweep(self.sessionmaker, sweep, settings=self.settings, announce=self.announce)
+            await drain(self.sessionmaker, sweep, settings=self.settings, announce=self.announce)
         except Exception:  # the next run tries again; nothing is lost, the work stays in the database
             log.exception("sweep %s failed", sweep.name)
 
