@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.events import queue_event
 from core.settings import Settings
 from notify.channels import Channel, Outgoing, SafeHTTP, SendFailed, SmsGateway, Webhook, http_for, monotonic_ms
-from notify.models import PENDING_SQL, Delivery, DeliveryAttempt, PushSubscription
+from notify.models import Delivery, DeliveryAttempt, PushSubscription
 from notify.schemas import DeliveryOut
 
 CHANNELS = ("webhook", "email", "sms", "push")
@@ -323,10 +323,3 @@ def _record(session: AsyncSession, attempt: _Try, *, now: datetime, retry: Retry
 
 
 _rng = random.SystemRandom()
-
-
-async def pending_count(session: AsyncSession) -> int:
-    """Deliveries waiting to be sent (queued or failed with tries left)."""
-    from sqlalchemy import func, text
-
-    return int(await session.scalar(select(func.count()).select_from(Delivery).where(text(PENDING_SQL))) or 0)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.sender", *args],
+        [sys.executable, "-m", "tests.notify.sender", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
