@@ -235,3 +235,9 @@ class PushSubscriptionOut(BaseModel):
     id: int
     endpoint: str
     created_at: datetime
+
+
+class PushKeyOut(BaseModel):
+    """The application server key (VAPID public key, base64url) a browser subscribes with; null when none is set."""
+
+    public_key: str | None

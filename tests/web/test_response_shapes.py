@@ -15,8 +15,12 @@ from tests.conftest import TokenFor
 from web.app import create_app
 
 SCENE = {"type": "Point", "coordinates": [104.0614, 30.6880]}
-# Answers that are not JSON: a layer file to download, a vector tile.
-NOT_JSON = {("get", "/api/v1/layers/{layer}/export"), ("get", "/api/v1/tiles/{layer}/{z}/{x}/{y}.pbf")}
+# Answers that are not JSON: a layer file to download, a vector tile, a 204 with no body.
+NOT_JSON = {
+    ("get", "/api/v1/layers/{layer}/export"),
+    ("get", "/api/v1/tiles/{layer}/{z}/{x}/{y}.pbf"),
+    ("delete", "/api/v1/push-subscriptions"),
+}
 
 
 async def _event(session: AsyncSession, type: str, **where: Any) -> dict[str, Any]:

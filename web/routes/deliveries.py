@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from core.users import Role
 from notify import service
-from notify.schemas import ContactIn, ContactOut, DeliveryOut, PushSubscriptionIn, PushSubscriptionOut
+from notify.schemas import (
+    ContactIn,
+    ContactOut,
+    DeliveryOut,
+    PushKeyOut,
+    PushSubscriptionIn,
+    PushSubscriptionOut,
+)
 from web.audit import add_target
 from web.deps import CurrentUser, SessionDep, SettingsDep, require
 from web.door import BodyKind, body_limit
@@ -100,7 +107,7 @@ async def subscribe(
     return out
 
 
-@router.delete("/push-subscriptions", name="push.unsubscribe", status_code=204)
+@router.delete("/push-subscriptions", name="push.unsubscribe", status_code=204, response_class=Response)
 async def unsubscribe(
     session: SessionDep,
     user: Subscriber,
@@ -112,6 +119,6 @@ async def unsubscribe(
 
 
 @router.get("/push-subscriptions/key", name="push.key")
-async def vapid_key(settings: SettingsDep, user: Subscriber) -> dict[str, str | None]:
+async def vapid_key(settings: SettingsDep, user: Subscriber) -> PushKeyOut:
     """The application server key a browser subscribes with (``applicationServerKey``)."""
-    return {"public_key": settings.vapid_public_key}
+    return PushKeyOut(public_key=settings.vapid_public_key)
