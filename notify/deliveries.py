@@ -154,7 +154,9 @@ async def cancel(session: AsyncSession, *, dispatch_id: int, kinds: Sequence[str
 
 
 def _event_data(delivery: Delivery) -> dict[str, Any]:
-    return DeliveryOut.brief(delivery).model_dump(mode="json")
+    """The delivery as GET /deliveries shows it, but for its address: every screen of the command room (observers
+    too) gets the event, and numbers and mail addresses are for the roles that may list contacts."""
+    return DeliveryOut.brief(delivery).model_dump(mode="json", exclude={"address", "attempts"})
 
 
 class Couriers:

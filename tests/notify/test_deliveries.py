@@ -107,8 +107,14 @@ async def test_a_webhook_that_fails_twice_then_takes_it_gets_the_same_id_signed_
     assert [(a.number, a.status_code) for a in tries] == [(1, 500), (2, 500), (3, None)]
     assert tries[0].error is not None and "HTTP 500" in tries[0].error and tries[2].error is None
     await session.commit()
-    failed = await session.scalars(select(Event).where(Event.type.startswith("delivery.")).order_by(Event.id))
+    failed = list(await session.scalars(select(Event).where(Event.type.startswith("delivery.")).order_by(Event.id)))
     assert [(e.type, e.data["id"]) for e in failed] == [("delivery.failed", delivery.id)] * 2
+    assert (
+        failed[0].data["tries"] == 1
+        and failed[0].data["state"] == "failed"
+        and "HTTP 500" in failed[0].data["last_error"]
+    )
+    assert "address" not in failed[0].data  # observers see the event; addresses are for the contact keepers
 
 
 async def test_a_webhook_that_never_takes_it_is_dead_after_the_last_try(
