@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     sms_gateway_auth_header: SecretStr | None = None
     sms_gateway_body: str = '{"to": "$to", "text": "$text", "id": "$id"}'
     sms_max_segments: int = Field(default=3, ge=1, le=10)
+    # Voice calls (text to speech) through a provider's HTTP API, the same way: voice_gateway_url, its auth header and
+    # JSON template ($to, $text, $id). A plan's "phone" notice calls a contact's voice channel when it has one.
+    voice_gateway_url: str | None = None
+    voice_gateway_auth_header: SecretStr | None = None
+    voice_gateway_body: str = '{"to": "$to", "text": "$text", "id": "$id"}'
     # Email over SMTP (aiosmtplib): smtp_host unset means no email channel (email deliveries are dead, saying so).
     smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)
@@ -231,6 +236,8 @@ class Settings(BaseSettings):
         "webhook_secret",
         "sms_gateway_url",
         "sms_gateway_auth_header",
+        "voice_gateway_url",
+        "voice_gateway_auth_header",
         "smtp_host",
         "smtp_username",
         "smtp_password",

@@ -225,25 +225,35 @@ def _splits_flag(text: str, end: int) -> bool:
 
 class SmsGateway:
     """A provider's HTTP API: POST the configured JSON template with $to, $text, $id filled in (each value escaped
-    as JSON), with the configured auth header. Nothing in it is SMS-specific but the cut: a voice-call provider's
-    API could be driven by a second instance with its own URL and template (not configured yet)."""
+    as JSON), with the configured auth header. The same adapter drives a voice-call provider's API (``kind``
+    voice: its own URL and template, and the text is not cut to SMS segments)."""
 
     def __init__(
-        self, http: SafeHTTP, *, url: str | None, auth_header: str | None, template: str, segments: int
+        self,
+        http: SafeHTTP,
+        *,
+        url: str | None,
+        auth_header: str | None,
+        template: str,
+        segments: int | None,
+        kind: str = "sms",
     ) -> None:
         self.http = http
         self.url = url
         self.auth = _header(auth_header) if auth_header else None
         self.template = json.loads(template)
         self.segments = segments
+        self.kind = kind
 
     def render(self, outgoing: Outgoing) -> bytes:
-        values = {"to": outgoing.address, "text": cut_sms(outgoing.body, segments=self.segments), "id": outgoing.id}
+        text = cut_sms(outgoing.body, segments=self.segments) if self.segments else outgoing.body
+        values = {"to": outgoing.address, "text": text, "id": outgoing.id}
         return json.dumps(_fill(self.template, values), ensure_ascii=False).encode()
 
     async def send(self, outgoing: Outgoing) -> None:
         if not self.url:
-            raise SendFailed("no SMS gateway is configured (COMMANDPOST_SMS_GATEWAY_URL)", permanent=True)
+            setting = f"COMMANDPOST_{self.kind.upper()}_GATEWAY_URL"
+            raise SendFailed(f"no {self.kind} gateway is configured ({setting})", permanent=True)
         headers = {"Content-Type": "application/json", "X-Commandpost-Delivery": str(outgoing.id)}
         if self.auth:
             headers[self.auth[0]] = self.auth[1]

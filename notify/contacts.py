@@ -19,7 +19,7 @@ from core.users import AppUser, Role
 from notify.models import Contact, PushSubscription
 from notify.schemas import ContactIn, PushSubscriptionIn
 
-CSV_COLUMNS = ("name", "agency", "unit_id", "roles", "email", "sms", "webhook", "push", "on_duty")
+CSV_COLUMNS = ("name", "agency", "unit_id", "roles", "email", "sms", "voice", "webhook", "push", "on_duty")
 # Several values in one CSV cell (roles, or several numbers of one channel) are separated by these.
 CSV_SEPARATORS = (";", "|")
 MAX_CSV_ERRORS_SHOWN = 100
@@ -92,7 +92,7 @@ def _split(cell: str | None) -> list[str]:
 def _row_to_contact(row: dict[str, str | None]) -> ContactIn:
     channels = [
         {"type": kind, "address": address}
-        for kind in ("email", "sms", "webhook", "push")
+        for kind in ("email", "sms", "voice", "webhook", "push")
         for address in _split(row.get(kind))
     ]
     raw_unit = (row.get("unit_id") or "").strip()

@@ -31,7 +31,7 @@ from notify.channels import Channel, Outgoing, SafeHTTP, SendFailed, SmsGateway,
 from notify.models import Delivery, DeliveryAttempt, PushSubscription
 from notify.schemas import DeliveryOut
 
-CHANNELS = ("webhook", "email", "sms", "push")
+CHANNELS = ("webhook", "email", "sms", "voice", "push")
 NO_CHANNEL = "none"  # a notice that resolved to nobody: recorded dead, and shown
 
 
@@ -168,6 +168,7 @@ class Couriers:
         self.http = http or http_for(settings)
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         auth = settings.sms_gateway_auth_header.get_secret_value() if settings.sms_gateway_auth_header else None
+        voice_auth = settings.voice_gateway_auth_header
         self.channels: dict[str, Channel] = {
             "webhook": Webhook(self.http, secret),
             "sms": SmsGateway(
@@ -176,6 +177,14 @@ class Couriers:
                 auth_header=auth,
                 template=settings.sms_gateway_body,
                 segments=settings.sms_max_segments,
+            ),
+            "voice": SmsGateway(
+                self.http,
+                url=settings.voice_gateway_url,
+                auth_header=voice_auth.get_secret_value() if voice_auth else None,
+                template=settings.voice_gateway_body,
+                segments=None,
+                kind="voice",
             ),
         }
 

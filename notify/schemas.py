@@ -85,14 +85,14 @@ class UnitFilter:
 
 # ------------------------------------------------------------------------------ deliveries, contacts, push (issue 17)
 
-ChannelType = Literal["webhook", "email", "sms", "push"]
+ChannelType = Literal["webhook", "email", "sms", "voice", "push"]
 MAX_CHANNELS = 20
 MAX_ROLES = 20
 
 
 class ChannelIn(BaseModel):
-    """One way to reach a contact. ``address``: a URL (webhook), an email address, a phone number (sms: digits,
-    optionally a leading +), or a user name whose Web Push subscriptions are used (push)."""
+    """One way to reach a contact. ``address``: a URL (webhook), an email address, a phone number (sms, voice:
+    digits, optionally a leading +), or a user name whose Web Push subscriptions are used (push)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -117,7 +117,7 @@ def check_channel(kind: str, address: str) -> None:
     elif kind == "email":
         if len(address) > 254 or not EMAIL.fullmatch(address):
             raise ValueError(f"{address!r} is not an email address")
-    elif kind == "sms":
+    elif kind in ("sms", "voice"):
         if not PHONE.fullmatch(address):
             raise ValueError(f"{address!r} is not a phone number (digits, optionally a leading +, 5 to 20)")
     elif kind == "push" and not USERNAME.fullmatch(address):

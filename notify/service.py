@@ -148,9 +148,9 @@ async def _push_of(session: AsyncSession, found: Sequence[Contact]) -> dict[str,
     return by_user
 
 
-# A plan notice's channel, as far as our channels go: sms and email choose that channel when the contact has it;
-# phone, radio, fax and system reach the contact by every channel it has.
-NOTICE_CHANNELS = {"sms": ("sms",), "email": ("email",)}
+# A plan notice's channel, as far as our channels go: sms, email and phone (a voice call) choose that channel when
+# the contact has it; otherwise, and for radio, fax and system, the contact is reached by every channel it has.
+NOTICE_CHANNELS = {"sms": ("sms",), "email": ("email",), "phone": ("voice",)}
 
 
 async def deliver_notice(

@@ -211,6 +211,28 @@ async def test_the_sms_gateway_gets_its_template_with_the_text_cut_and_its_auth_
     assert {r.headers["x-commandpost-delivery"] for r in webhook.received} == {str(delivery.id)}
 
 
+async def test_a_voice_call_goes_through_its_provider_with_the_whole_text(
+    session: AsyncSession, settings: Settings, webhook: HttpReceiver
+) -> None:
+    voice = Couriers(
+        _settings(
+            settings,
+            voice_gateway_url=webhook.url,
+            voice_gateway_auth_header=SecretStr("X-Api-Key: v-key"),
+            voice_gateway_body='{"called": "$to", "tts": "$text", "ref": "$id"}',
+        )
+    )
+    long = Message(kind="test.voice", subject="s", body="请立即前往东门现场。" * 20, data={})
+    try:
+        delivery = deliveries.add(session, long, channel="voice", address="+8613800000000", now=T0, max_tries=3)
+        await session.flush()
+        await _sweep(session, voice, T0)
+    finally:
+        await voice.aclose()
+    assert delivery.state == "sent" and webhook.received[0].headers["x-api-key"] == "v-key"
+    assert webhook.received[0].json() == {"called": "+8613800000000", "tts": long.body, "ref": str(delivery.id)}
+
+
 async def test_two_sweeps_at_once_send_each_delivery_once(
     committed: async_sessionmaker[AsyncSession], couriers: Couriers, webhook: HttpReceiver
 ) -> None:

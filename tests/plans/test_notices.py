@@ -37,6 +37,12 @@ async def test_notices_resolve_to_contacts_and_the_rest_are_shown_undeliverable(
             {"type": "sms", "address": "+8610123456"},
         ],
     )
+    provincial = await _contact(
+        session,
+        name="省厅值班室",
+        agency="省应急管理厅",
+        channels=[{"type": "voice", "address": "02888888888"}, {"type": "email", "address": "duty@sc.example.cn"}],
+    )
     quake = await _contact(
         session,
         name="CEA duty desk",
@@ -54,6 +60,7 @@ async def test_notices_resolve_to_contacts_and_the_rest_are_shown_undeliverable(
         by_contact.setdefault(d.contact_id, set()).add(d.channel)
     assert by_contact[ministry] == {"webhook", "sms"}  # a phone notice reaches every channel the contact has
     assert quake not in by_contact  # level II does not notify the CEA
+    assert by_contact[provincial] == {"voice"}  # a phone notice calls the contact that has a voice channel
     undeliverable = [d for d in items if d.channel == "none"]
     stmt = select(PlanNotice).where(PlanNotice.incident_id == incident.id)
     notices = {n.agency: n for n in await session.scalars(stmt)}
@@ -64,7 +71,7 @@ async def test_notices_resolve_to_contacts_and_the_rest_are_shown_undeliverable(
     )
     assert {d.state for d in items if d.channel != "none"} == {"queued"}
     assert all(d.source and d.source.startswith("plan_notice:") for d in items)
-    assert total == len(items) == len(result.added.notices) - 1 + 2
+    assert total == len(items) == len(result.added.notices) - 1 + 2  # the ministry: two channels
     dead_events = list(await session.scalars(select(Event).where(Event.type == "delivery.dead")))
     assert {e.data["id"] for e in dead_events} == {d.id for d in undeliverable}
     assert all(e.incident_id == incident.id for e in dead_events)
@@ -82,7 +89,8 @@ async def test_notices_resolve_to_contacts_and_the_rest_are_shown_undeliverable(
     await session.flush()
     items, _ = await notify.list_deliveries(session, incident_id=incident.id, state="queued", limit=1000)
     channels = sorted((d.contact_id, d.channel) for d in items)
-    assert channels == sorted([(ministry, "webhook"), (ministry, "sms"), (quake, "email")])
+    expected = [(ministry, "webhook"), (ministry, "sms"), (provincial, "voice"), (quake, "email")]
+    assert channels == sorted(expected)
     stmt = select(PlanNotice).where(PlanNotice.incident_id == incident.id, PlanNotice.agency == "中国地震局")
     assert (await session.scalars(stmt)).one().status == "delivering"
 

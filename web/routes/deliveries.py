@@ -51,7 +51,8 @@ async def list_contacts(
 
 @router.post("/contacts", name="contacts.create", status_code=201)
 async def create_contact(body: ContactIn, request: Request, session: SessionDep, user: ContactKeeper) -> ContactOut:
-    """A person or agency with its channels (``webhook`` URL, ``email``, ``sms`` number, ``push``: a user name).
+    """A person or agency with its channels (``webhook`` URL, ``email``, ``sms`` or ``voice`` number, ``push``: a
+    user name).
     A webhook URL that is not http(s), or points at a link-local or cloud metadata address, is 422."""
     contact = await service.add_contact(session, body=body, actor=user.username)
     add_target(request, contact_id=contact.id)
@@ -68,8 +69,8 @@ _IMPORT_BODY: dict[str, Any] = {
 async def import_contacts(
     request: Request, session: SessionDep, settings: SettingsDep, user: ContactKeeper
 ) -> ListOf[ContactOut]:
-    """A CSV (UTF-8) as multipart field ``file``, columns ``name, agency, unit_id, roles, email, sms, webhook, push,
-    on_duty`` (several values in a cell separated by ``;``). All rows or none: any bad row is 422 with ``rows``, a
+    """A CSV (UTF-8) as multipart field ``file``, columns ``name, agency, unit_id, roles, email, sms, voice, webhook,
+    push, on_duty`` (several values in a cell separated by ``;``). All rows or none: any bad row is 422 with ``rows``, a
     report of every bad row (its line) and why."""
     async with receive_upload(request, settings) as upload:
         content = await asyncio.to_thread(upload.path.read_bytes)
