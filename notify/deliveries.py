@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import queue_event
 from core.settings import Settings
 from notify.channels import Channel, Outgoing, SafeHTTP, SendFailed, SmsGateway, Webhook, http_for, monotonic_ms
-from notify.models import Delivery, DeliveryAttempt, PushSubscription
+from notify.models import PENDING_SQL, Delivery, DeliveryAttempt, PushSubscription
 from notify.schemas import DeliveryOut
 
 CHANNELS = ("webhook", "email", "sms", "voice", "push")
@@ -266,7 +266,7 @@ async def sweep(
         await session.scalars(
             select(Delivery)
             .where(Delivery.next_attempt_at <= now)
-            .where(Delivery.state.in_(("queued", "failed")))
+            .where(text(PENDING_SQL))  # literally the partial index's predicate, so the planner uses it
             .order_by(Delivery.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
