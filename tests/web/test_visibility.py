@@ -63,6 +63,12 @@ NO_INCIDENT_DATA = {
     ("POST", "/api/v1/units/{unit_id}/status"),  # a unit's own status: units are public, incidents are not
     ("POST", "/api/v1/units/{unit_id}/location"),
     ("POST", "/api/v1/units/locations"),  # fixes of units (each checked against the caller), no incident data
+    ("GET", "/api/v1/contacts"),  # people and agencies (field units are refused anyway)
+    ("POST", "/api/v1/contacts"),
+    ("POST", "/api/v1/contacts/import"),
+    ("POST", "/api/v1/push-subscriptions"),  # the caller's own browser
+    ("DELETE", "/api/v1/push-subscriptions"),
+    ("GET", "/api/v1/push-subscriptions/key"),
 }
 # Websocket routes: /ws/command refuses field units before sending anything (tests/web/test_live.py
 # test_field_unit_may_not_watch_the_command_room); /ws/field sends a crew only its own unit's news
@@ -218,6 +224,7 @@ async def test_a_field_unit_sees_only_the_incidents_it_was_sent_to_on_every_rout
         ("GET", "/api/v1/tiles/{layer}/{z}/{x}/{y}.pbf"): _check_tile,
         ("POST", "/api/v1/plans/check"): _check_dry_run,
         ("GET", "/api/v1/situation"): None,
+        ("GET", "/api/v1/deliveries"): None,  # messages about any incident: the command room's roles only
     }
     by_other_id = {  # routes keyed by another id that leads to an incident: (A's id, B's id)
         "{dispatch_id}": (world.a_dispatch, world.b_dispatch),
