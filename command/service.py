@@ -21,7 +21,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from command import fix_partitions, locations, timers
+from command import alerts, fix_partitions, locations, timers
 from command import repository as repo
 from command.deadlines import AckRules as AckRules  # the web route builds it from the settings
 from command.intake import decide_duplicate as decide_duplicate
@@ -34,7 +34,7 @@ from command.recommend import recommend as recommend
 from command.schemas import dispatch_event_data
 from command.situation import SituationWatch as SituationWatch
 from command.situation import situation as situation
-from command.timers import alert
+from command.timers import add_channels, alert
 from command.visibility import FIELD_JOINS, dispatch_condition
 from command.visibility import Caller as Caller  # callers build it next to the service calls
 from command.visibility import field_event_condition as field_event_condition
@@ -99,7 +99,8 @@ async def dispatch_units(
 ) -> list[Dispatch]:
     """Send every unit in ``unit_ids`` to the incident, or none: a unit that is not available is a Conflict
     naming it. Each dispatch's acknowledgement deadline follows the incident's grade (``rules``) and it keeps the
-    route's ETA; the alert (``dispatch.created``, carrying the incident) goes to each crew's field stream. The
+    route's ETA; the alert (``dispatch.created``, carrying the incident) goes to each crew's field stream, and by
+    notify's deliveries to the crew's phones (command/alerts.py). The
     incident then moves to ``responding``, each unit to ``dispatched``, the plan's requirements fill, and an open
     escalation of the same need on the incident is handled (re-dispatched)."""
     now = now or utcnow()
@@ -134,6 +135,9 @@ async def dispatch_units(
         alert(dispatch, kind="alert", at=now)
         dispatches.append(dispatch)
     await repo.add_dispatches(session, dispatches)
+    for dispatch, unit in zip(dispatches, units, strict=True):
+        channels = await alerts.alert_crew(session, dispatch, incident, unit_name=unit.name, now=now, first=True)
+        add_channels(dispatch, channels)
     for unit in units:
         await gis.set_unit_status(session, unit_id=unit.id, status=UnitStatus.dispatched)
     for unit_type in {u.type for u in units}:
@@ -184,6 +188,7 @@ async def acknowledge(session: AsyncSession, *, dispatch_id: int, caller: Caller
         return dispatch  # a second tap on the phone is not an error
     dispatch.acknowledged_at = utcnow()
     dispatch.acknowledged_by = caller.username
+    await alerts.stand_down_fallback(session, dispatch, now=dispatch.acknowledged_at)
     incidents.record(
         session,
         incident_id=dispatch.incident_id,
@@ -209,6 +214,7 @@ async def change_unit_status(
     dispatch = await repo.open_dispatch(session, unit_id=unit_id)
     if dispatch is not None:
         now = utcnow()
+        await alerts.stand_down_fallback(session, dispatch, now=now)  # the crew has answered, one way or another
         if ends_assignment(current, status):
             dispatch.closed_at = now
             dispatch.close_reason = (

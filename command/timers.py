@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command import alerts
 from command import repository as repo
 from command.deadlines import AckRules, overdue_after, stale_due, stale_since, steps_due
 from command.models import Dispatch
@@ -29,8 +30,8 @@ from gis import service as gis
 from gis.schemas import ResourceOut
 from incidents import service as incidents
 
-# How an alert reaches a crew. Today the field stream (WS /ws/field) only; outbound deliveries (push, SMS) will add
-# theirs to the alert's list when they exist.
+# How an alert reaches a crew: the field stream (WS /ws/field) always, and the deliveries queued for it (push,
+# webhook, email; sms: the fallback at half the deadline) as command/alerts.py reports them.
 FIELD_STREAM = "field_stream"
 
 
@@ -38,6 +39,15 @@ def alert(dispatch: Dispatch, *, kind: str, at: datetime) -> None:
     """Note on the dispatch that its unit was alerted (``kind``: alert, realert), when, and by which channels."""
     sent = {"at": at.isoformat(), "kind": kind, "unit_id": dispatch.unit_id, "channels": [FIELD_STREAM]}
     dispatch.alerts = [*dispatch.alerts, sent]  # a new list: the JSONB column is written only when replaced
+
+
+def add_channels(dispatch: Dispatch, channels: Iterable[str]) -> None:
+    """Add the delivery channels the last alert was queued on to its record."""
+    if not dispatch.alerts:
+        return
+    last = dispatch.alerts[-1]
+    merged = [*last["channels"], *(c for c in channels if c not in last["channels"])]
+    dispatch.alerts = [*dispatch.alerts[:-1], {**last, "channels": merged}]
 
 
 async def _units(session: AsyncSession, unit_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -68,12 +78,21 @@ async def sweep_ack_deadlines(session: AsyncSession, *, now: datetime, rules: Ac
             rules=rules,
         ):
             taken += 1
+            incident = await incidents.get_incident(session, incident_id=dispatch.incident_id)
+            unit_name = unit["name"] if unit else f"unit {dispatch.unit_id}"
             if step == "realert":
                 dispatch.warned_at = now
                 alert(dispatch, kind="realert", at=now)
+                channels = await alerts.alert_crew(
+                    session, dispatch, incident, unit_name=unit_name, now=now, first=False
+                )
+                add_channels(dispatch, channels)
                 kind, event = "dispatch_realerted", "dispatch.warning"
             else:
                 dispatch.escalated_at = now
+                await alerts.alert_commanders(
+                    session, dispatch, incident, unit_name=unit_name, waited_s=waited_s, now=now
+                )
                 kind, event = "dispatch_escalated", "dispatch.escalated"
             data = {"dispatch_id": dispatch.id, "unit_id": dispatch.unit_id, "waited_s": waited_s}
             payload = dispatch_event_data(dispatch, unit=unit) | {"waited_s": waited_s}

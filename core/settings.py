@@ -86,6 +86,51 @@ class Settings(BaseSettings):
     # allowed (an agency's gateway is usually on its own network); link-local and cloud metadata never are.
     outbound_allow_private: bool = True
 
+    # Outbound deliveries (notify/deliveries.py): the sweep sends what is due every delivery_sweep_seconds, at most
+    # delivery_batch per run, delivery_concurrency at once, each with delivery_timeout_seconds; a failed try is
+    # retried after delivery_backoff_base_seconds * 2^(tries-1) (capped at delivery_backoff_max_seconds, times a
+    # random 0.5..1.5), and the delivery is dead after delivery_max_attempts tries (or at once when the receiver
+    # refuses it for good: a 4xx, a recipient the SMTP server refuses with 5xx, an expired push subscription).
+    # Concurrency: httpcore's pool costs grow with its connections (bench/deliveries.py, one sender to one local
+    # receiver: 8 at once 490/s, 16 330/s, 64 190/s); raise it for many slow, distant receivers.
+    delivery_sweep_seconds: float = Field(default=1.0, gt=0, le=3600)
+    delivery_batch: int = Field(default=200, ge=1, le=10_000)
+    delivery_concurrency: int = Field(default=16, ge=1, le=1_000)
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    delivery_max_attempts: int = Field(default=6, ge=1, le=50)
+    delivery_backoff_base_seconds: float = Field(default=10.0, gt=0, le=3600)
+    delivery_backoff_max_seconds: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
+    # Webhooks are signed with this (X-Commandpost-Signature: sha256=HMAC(secret, timestamp + "." + body));
+    # scripts/setup writes a random one into .env. Without it, webhook deliveries are dead with that reason.
+    webhook_secret: SecretStr | None = None
+    # SMS through a provider's HTTP API: POST sms_gateway_url with the JSON of sms_gateway_body (a JSON template
+    # whose string values may use $to, $text and $id), and sms_gateway_auth_header ("Name: value") if set. A text
+    # longer than sms_max_segments messages is cut (never inside a character) and ends with "…".
+    sms_gateway_url: str | None = None
+    sms_gateway_auth_header: SecretStr | None = None
+    sms_gateway_body: str = '{"to": "$to", "text": "$text", "id": "$id"}'
+    sms_max_segments: int = Field(default=3, ge=1, le=10)
+    # Voice calls (text to speech) through a provider's HTTP API, the same way: voice_gateway_url, its auth header and
+    # JSON template ($to, $text, $id). A plan's "phone" notice calls a contact's voice channel when it has one.
+    voice_gateway_url: str | None = None
+    voice_gateway_auth_header: SecretStr | None = None
+    voice_gateway_body: str = '{"to": "$to", "text": "$text", "id": "$id"}'
+    # Email over SMTP (aiosmtplib): smtp_host unset means no email channel (email deliveries are dead, saying so).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_from: str = "commandpost@localhost"
+    # Web Push (VAPID, RFC 8292): the application server's key pair (base64url; scripts/setup writes one into .env)
+    # and the contact the push services may write to.
+    vapid_private_key: SecretStr | None = None
+    vapid_public_key: str | None = None
+    vapid_subject: str = "mailto:admin@localhost"
+    # Contacts imported from CSV: at most this many rows per file.
+    contacts_import_max_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+
     # Acknowledgement deadlines by the incident's grade (seconds from the dispatch; an ungraded incident gets IV's),
     # e.g. COMMANDPOST_ACK_DEADLINES='{"I": 30, "II": 60, "III": 90, "IV": 180}': every grade, each a positive
     # number, or the service refuses to start. A dispatch neither acknowledged nor departed by its deadline is
@@ -212,7 +257,22 @@ class Settings(BaseSettings):
             return self.db_bulk_timeout_s + 1.0
         return self.db_command_timeout_s or self.db_statement_timeout_s + 1.0
 
-    @field_validator("redis_url", "secret_key", "admin_password", mode="before")
+    @field_validator(
+        "redis_url",
+        "secret_key",
+        "admin_password",
+        "webhook_secret",
+        "sms_gateway_url",
+        "sms_gateway_auth_header",
+        "voice_gateway_url",
+        "voice_gateway_auth_header",
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "vapid_private_key",
+        "vapid_public_key",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `COMMANDPOST_REDIS_URL=` in a .env means "not configured", not "an empty URL".

@@ -1,19 +1,24 @@
-"""notify's door: the live stream of a worker (its hub and doorbell), the replay of committed events from an id, and
-the ring of a process that has no hub of its own. Other packages and web call these (and ``notify.schemas``), never
-the hub or the bus directly."""
+"""notify's door: the live stream of a worker (its hub and doorbell), the replay of committed events from an id, the
+ring of a process that has no hub of its own; and outbound deliveries: who a message goes to (contacts, push
+subscriptions), queued in the caller's unit of work, sent by the delivery sweep. Other packages and web call these
+(and ``notify.schemas``), never the hub or the bus directly."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+import random
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import redis.asyncio as redis_async
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.clock import utcnow
 from core.events import EventEnvelope, events_after
+from core.settings import Settings, get_settings
+from notify import contacts, deliveries
 from notify.bus import RedisDoorbell
 from notify.cap.model import CapAlert as CapAlert  # CAP 1.2 as plain data (no XML library loads with it)
 from notify.cap.model import CapArea as CapArea
@@ -22,10 +27,15 @@ from notify.cap.model import Circle as Circle
 from notify.cap.model import Profile as CapProfile
 from notify.cap.model import Reference as Reference
 from notify.cap.model import SignatureState as SignatureState
+from notify.deliveries import Couriers as Couriers  # a sending process's channels (the scheduler, the bench)
+from notify.deliveries import Message as Message  # what plans and command ask to send
+from notify.deliveries import Retry
 from notify.hub import Subscription as Subscription  # what a websocket endpoint holds while it streams
 from notify.hub import serialise as serialise
 from notify.live import LiveStream as LiveStream
 from notify.live import build_live_stream as build_live_stream
+from notify.models import Contact, Delivery, DeliveryAttempt, PushSubscription
+from notify.schemas import AttemptOut, ContactIn, ContactOut, DeliveryOut, PushSubscriptionIn, PushSubscriptionOut
 from notify.view import UnitView as UnitView  # a bbox client's view of the units (unit.left_view)
 from notify.view import left_view_text as left_view_text
 
@@ -238,3 +248,249 @@ async def poll_feed(
 
 class FeedError(Exception):
     """A feed that could not be polled; its message is recorded on the subscription."""
+
+
+# ------------------------------------------------------------------------- outbound deliveries (notify/deliveries.py)
+
+
+def _max_tries() -> int:
+    return get_settings().delivery_max_attempts
+
+
+def _fan_out(
+    session: AsyncSession,
+    message: Message,
+    *,
+    contact: Contact,
+    kinds: Collection[str] | None,
+    subscriptions: dict[str, list[PushSubscription]],
+    now: datetime,
+    not_before: datetime | None = None,
+) -> list[Delivery]:
+    """A delivery per channel of ``contact`` (of ``kinds``, None: all), a push channel's per subscription."""
+    made = []
+    for channel in contact.channels:
+        kind, address = channel["type"], channel["address"]
+        if kinds is not None and kind not in kinds:
+            continue
+        if kind == "push":
+            for sub in subscriptions.get(address, []):
+                made.append(
+                    deliveries.add(
+                        session,
+                        message,
+                        channel="push",
+                        address=sub.endpoint,
+                        now=now,
+                        max_tries=_max_tries(),
+                        contact_id=contact.id,
+                        push_subscription_id=sub.id,
+                        not_before=not_before,
+                    )
+                )
+            continue
+        made.append(
+            deliveries.add(
+                session,
+                message,
+                channel=kind,
+                address=address,
+                now=now,
+                max_tries=_max_tries(),
+                contact_id=contact.id,
+                not_before=not_before,
+            )
+        )
+    return made
+
+
+async def _push_of(session: AsyncSession, found: Sequence[Contact]) -> dict[str, list[PushSubscription]]:
+    names = sorted({c["address"] for contact in found for c in contact.channels if c["type"] == "push"})
+    by_user: dict[str, list[PushSubscription]] = {}
+    for sub, username in await contacts.subscriptions_of(session, usernames=names):
+        by_user.setdefault(username, []).append(sub)
+    return by_user
+
+
+# A plan notice's channel, as far as our channels go: sms, email and phone (a voice call) choose that channel when
+# the contact has it; otherwise, and for radio, fax and system, the contact is reached by every channel it has.
+NOTICE_CHANNELS = {"sms": ("sms",), "email": ("email",), "phone": ("voice",)}
+
+
+async def deliver_notice(
+    session: AsyncSession,
+    *,
+    agencies: Sequence[str],
+    role: str | None,
+    channel: str,
+    message: Message,
+    now: datetime | None = None,
+) -> list[Delivery]:
+    """A plan's notice to an agency (any of its names) and/or a role: resolved to contacts and queued, one delivery
+    per contact and channel. Resolving to nobody is recorded as an undeliverable delivery (dead, with why) and
+    ``delivery.dead``: the command room sees it. Returns the deliveries (the undeliverable one included)."""
+    now = now or utcnow()
+    found = await contacts.by_agency_and_role(session, agencies=agencies, role=role)
+    push = await _push_of(session, found)
+    made: list[Delivery] = []
+    for contact in found:
+        preferred = NOTICE_CHANNELS.get(channel)
+        chosen = preferred if preferred and any(c["type"] in preferred for c in contact.channels) else None
+        made += _fan_out(session, message, contact=contact, kinds=chosen, subscriptions=push, now=now)
+    if not made:
+        who = " / ".join(a for a in agencies if a) or "any agency"
+        reason = f"no contact for {who}" + (f" with role {role}" if role else "")
+        made.append(deliveries.add_undeliverable(session, message, reason=reason, now=now))
+    return made
+
+
+async def alert_unit(
+    session: AsyncSession, *, unit_id: int, message: Message, now: datetime, sms_at: datetime | None
+) -> list[Delivery]:
+    """A dispatch alert for a unit's crew: Web Push to the field users bound to the unit and to members' push
+    channels, and the members' webhooks and email, now; at ``sms_at`` (half the acknowledgement deadline) an SMS
+    to every member with a number, cancelled if the dispatch is acknowledged first (``cancel_fallback``)."""
+    members = await contacts.members_of(session, unit_id=unit_id)
+    push = await _push_of(session, members)
+    made: list[Delivery] = []
+    seen: set[int] = set()
+    for contact in members:
+        for delivery in _fan_out(
+            session, message, contact=contact, kinds=("push", "webhook", "email"), subscriptions=push, now=now
+        ):
+            if delivery.push_subscription_id not in seen:
+                made.append(delivery)
+            seen.add(delivery.push_subscription_id or 0)
+    for sub, _ in await contacts.subscriptions_of(session, unit_id=unit_id):
+        if sub.id not in seen:
+            seen.add(sub.id)
+            made.append(
+                deliveries.add(
+                    session,
+                    message,
+                    channel="push",
+                    address=sub.endpoint,
+                    now=now,
+                    max_tries=_max_tries(),
+                    push_subscription_id=sub.id,
+                )
+            )
+    if sms_at is not None:
+        fallback = Message(**{**message.__dict__, "kind": SMS_FALLBACK})
+        for contact in members:
+            made += _fan_out(
+                session, fallback, contact=contact, kinds=("sms",), subscriptions={}, now=now, not_before=sms_at
+            )
+    return made
+
+
+SMS_FALLBACK = "dispatch.sms_fallback"
+
+
+async def cancel_fallback(session: AsyncSession, *, dispatch_id: int, now: datetime | None = None) -> int:
+    """The dispatch was acknowledged (or closed): its SMS fallback, not sent yet, is cancelled. How many."""
+    return await deliveries.cancel(session, dispatch_id=dispatch_id, kinds=(SMS_FALLBACK,), now=now or utcnow())
+
+
+async def alert_commanders(session: AsyncSession, *, message: Message, now: datetime | None = None) -> list[Delivery]:
+    """An escalation for the commanders on duty (contacts with the role ``commander`` and ``on_duty``), by every
+    channel each has; nobody on duty is recorded as undeliverable."""
+    now = now or utcnow()
+    found = await contacts.commanders_on_duty(session)
+    push = await _push_of(session, found)
+    made: list[Delivery] = []
+    for contact in found:
+        made += _fan_out(session, message, contact=contact, kinds=None, subscriptions=push, now=now)
+    if not made:
+        made.append(deliveries.add_undeliverable(session, message, reason="no commander on duty", now=now))
+    return made
+
+
+async def list_deliveries(
+    session: AsyncSession, *, incident_id: int | None, state: str | None, limit: int, offset: int = 0
+) -> tuple[list[DeliveryOut], int]:
+    """Deliveries, newest first, with their tries; of one incident and in one state if asked."""
+    conditions = []
+    if incident_id is not None:
+        conditions.append(Delivery.incident_id == incident_id)
+    if state is not None:
+        conditions.append(Delivery.state == state)
+    rows = list(
+        await session.scalars(
+            select(Delivery).where(*conditions).order_by(Delivery.id.desc()).limit(limit).offset(offset)
+        )
+    )
+    total = int(await session.scalar(select(func.count()).select_from(Delivery).where(*conditions)) or 0)
+    tries: dict[int, list[DeliveryAttempt]] = {}
+    if rows:
+        for attempt in await session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id.in_([r.id for r in rows]))
+            .order_by(DeliveryAttempt.delivery_id, DeliveryAttempt.number)
+        ):
+            tries.setdefault(attempt.delivery_id, []).append(attempt)
+    out = [
+        DeliveryOut.brief(r).model_copy(
+            update={"attempts": [AttemptOut.model_validate(a) for a in tries.get(r.id, [])]}
+        )
+        for r in rows
+    ]
+    return out, total
+
+
+async def send_due(
+    session: AsyncSession,
+    *,
+    couriers: Couriers,
+    now: datetime,
+    settings: Settings,
+    rng: random.Random | None = None,
+) -> int:
+    """One batch of the delivery sweep (notify/deliveries.py): the deliveries due at ``now`` sent, every try
+    recorded in the caller's transaction. How many were tried."""
+    return await deliveries.sweep(
+        session,
+        couriers=couriers,
+        now=now,
+        retry=Retry.of(settings),
+        limit=settings.delivery_batch,
+        concurrency=settings.delivery_concurrency,
+        rng=rng,
+    )
+
+
+async def add_contact(session: AsyncSession, *, body: ContactIn, actor: str | None) -> ContactOut:
+    """A new contact (its unit, if any, must exist)."""
+    return ContactOut.model_validate(await contacts.add_contact(session, body=body, actor=actor))
+
+
+async def list_contacts(
+    session: AsyncSession,
+    *,
+    agency: str | None = None,
+    unit_id: int | None = None,
+    role: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[ContactOut], int]:
+    rows, total = await contacts.list_contacts(
+        session, agency=agency, unit_id=unit_id, role=role, limit=limit, offset=offset
+    )
+    return [ContactOut.model_validate(r) for r in rows], total
+
+
+async def import_contacts(
+    session: AsyncSession, *, content: bytes, actor: str | None, max_rows: int
+) -> list[ContactOut]:
+    """Every row of a contacts CSV, or none: Invalid with a report of each bad row (``rows``)."""
+    made = await contacts.import_csv(session, content=content, actor=actor, max_rows=max_rows)
+    return [ContactOut.model_validate(c) for c in made]
+
+
+async def subscribe_push(session: AsyncSession, *, username: str, body: PushSubscriptionIn) -> PushSubscriptionOut:
+    """Keep a user's Web Push subscription (keys checked by the schema)."""
+    return PushSubscriptionOut.model_validate(await contacts.subscribe(session, username=username, body=body))
+
+
+async def unsubscribe_push(session: AsyncSession, *, username: str, endpoint: str) -> None:
+    await contacts.unsubscribe(session, username=username, endpoint=endpoint)

@@ -21,6 +21,7 @@ from core.errors import Invalid, NotFound
 from core.events import Happened, queue_event
 from incidents import service as incident_service
 from incidents.schemas import IncidentRecord
+from notify import service as notify
 from plans import repository as repo
 from plans.models import Activation, Plan, PlanNotice, PlanTask, Requirement
 from plans.present import ActivationOut
@@ -112,7 +113,49 @@ async def _issue(
                 )
             )
     await repo.add_all(session, [*added.tasks, *added.requirements, *added.notices])
+    if added.notices:
+        await _deliver(session, activation, added.notices, level=level, now=now)
     return added
+
+
+async def _deliver(
+    session: AsyncSession, activation: Activation, notices: list[PlanNotice], *, level: str, now: datetime
+) -> None:
+    """Plans decide who is told; notify delivers: each notice is resolved to contacts (by agency, either name, and
+    role) and queued in this unit of work. Its status says what became of it: ``delivering`` (handed to notify:
+    GET /deliveries?incident= shows each try), or ``undeliverable`` (nobody found: recorded and shown, not dropped)."""
+    incident = await incident_service.get_incident(session, incident_id=activation.incident_id)
+    for notice in notices:
+        message = notify.Message(
+            kind="plan.notice",
+            subject=f"[{level}级响应] {activation.plan_id}: {incident.title}"[:500],
+            body=(
+                f"预案 {activation.plan_id} 已启动{level}级响应。事件：{incident.title}\n"
+                f"Plan {activation.plan_id} activated at level {level} for incident #{incident.id}: {incident.title}"
+            ),
+            data={
+                "incident_id": incident.id,
+                "plan_id": activation.plan_id,
+                "activation_id": activation.id,
+                "level": level,
+                "notice_id": notice.id,
+                "agency": notice.agency,
+                "role": notice.role,
+                "channel": notice.channel,
+            },
+            incident_id=incident.id,
+            source=f"plan_notice:{notice.id}",
+        )
+        made = await notify.deliver_notice(
+            session,
+            agencies=[a for a in (notice.agency, notice.agency_en) if a],
+            role=notice.role,
+            channel=notice.channel,
+            message=message,
+            now=now,
+        )
+        notice.status = "undeliverable" if all(d.channel == "none" for d in made) else "delivering"
+    await session.flush()
 
 
 async def _out(session: AsyncSession, activation: Activation, now: datetime) -> ActivationOut:

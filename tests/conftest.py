@@ -174,6 +174,10 @@ def shared_data_dir() -> Path:
 
 # Tables whose rows a committing ("live") test leaves behind; emptied after each such test.
 LIVE_TABLES = [
+    "delivery_attempt",
+    "delivery",
+    "push_subscription",
+    "contact",
     "dispatch",
     "unit_fix",
     "plan_notice",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from core.db import create_sessionmaker
 from core.events import take_pending_event_ids
 from core.settings import Settings, get_settings
 from incidents import service as incidents_service
+from notify import service as notify_service
 from plans import service as plans_service
 from web import metrics
 
@@ -49,6 +51,9 @@ class Sweep:
     every: Callable[[Settings], float]
     run: SweepFn
     at_start: bool = False  # also run once as soon as the scheduler starts, not only after the first period
+    # Run again at once while a run handles at least this many (a full batch: more is waiting), instead of waiting
+    # for the next period; None: once per period.
+    drain_at: Callable[[Settings], int] | None = None
 
 
 SWEEPS: dict[str, Sweep] = {}
@@ -109,6 +114,34 @@ async def _positions(session: AsyncSession, now: datetime, settings: Settings) -
 register(Sweep("command.positions", lambda s: max(s.location_stream_seconds, 0.5), _positions))
 
 
+# Each event loop's sending channels (one pooled HTTP client): the scheduler runs in one loop, a test in its own.
+_couriers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, notify_service.Couriers] = weakref.WeakKeyDictionary()
+
+
+def couriers_for(settings: Settings) -> notify_service.Couriers:
+    """This event loop's couriers, made on first use."""
+    loop = asyncio.get_running_loop()
+    found = _couriers.get(loop)
+    if found is None:
+        found = _couriers[loop] = notify_service.Couriers(settings)
+    return found
+
+
+async def close_couriers() -> None:
+    found = _couriers.pop(asyncio.get_running_loop(), None)
+    if found is not None:
+        await found.aclose()
+
+
+async def _deliveries(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    return await notify_service.send_due(session, couriers=couriers_for(settings), now=now, settings=settings)
+
+
+register(
+    Sweep("notify.deliveries", lambda s: s.delivery_sweep_seconds, _deliveries, drain_at=lambda s: s.delivery_batch)
+)
+
+
 # Also at start: a fresh database has only the default partition.
 register(Sweep("command.fix_partitions", lambda s: s.fix_partition_sweep_seconds, _fix_partitions, at_start=True))
 
@@ -160,6 +193,24 @@ async def run_sweep(
     return handled
 
 
+async def drain(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    sweep: Sweep,
+    *,
+    settings: Settings | None = None,
+    announce: Announce | None = None,
+) -> int:
+    """Run the sweep; again at once, each run its own transaction, while it handles a full batch (``drain_at``):
+    a backlog of deliveries goes out at the senders' pace, not a batch per period. How many in all."""
+    settings = settings or get_settings()
+    total = 0
+    while True:
+        handled = await run_sweep(sessionmaker, sweep, settings=settings, announce=announce)
+        total += handled
+        if sweep.drain_at is None or handled < sweep.drain_at(settings):
+            return total
+
+
 class Scheduler:
     """Runs the registered sweeps while this process holds the election lock; retries the election otherwise."""
 
@@ -198,6 +249,7 @@ class Scheduler:
             _, late = await asyncio.wait(set(self._running), timeout=grace_seconds)
             for task in late:
                 task.cancel()
+        await close_couriers()
 
     def _schedule(self) -> AsyncIOScheduler:
         aps = AsyncIOScheduler(timezone="UTC")
@@ -227,7 +279,7 @@ class Scheduler:
 
     async def _sweep(self, sweep: Sweep) -> None:
         try:
-            await run_sweep(self.sessionmaker, sweep, settings=self.settings, announce=self.announce)
+            await drain(self.sessionmaker, sweep, settings=self.settings, announce=self.announce)
         except Exception:  # the next run tries again; nothing is lost, the work stays in the database
             log.exception("sweep %s failed", sweep.name)
 

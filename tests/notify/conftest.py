@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.db import create_sessionmaker
 from core.events import Event, queue_event, take_pending_event_ids
+from tests.conftest import LIVE_TABLES
+from tests.support.receivers import HttpReceiver
 
 
 class Events:
@@ -38,3 +40,20 @@ async def events(engine: AsyncEngine) -> AsyncIterator[Events]:
     async with committed.sessions() as session:
         await session.execute(delete(Event).where(Event.id.in_(committed.ids)))
         await session.commit()
+
+
+@pytest.fixture
+async def committed(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions that really commit (a sweep in another session or process sees their rows); the tables these tests
+    write are emptied afterwards (tests run one at a time)."""
+    yield create_sessionmaker(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(LIVE_TABLES)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[HttpReceiver]:
+    """A webhook receiver that takes everything (tests change its ``script``)."""
+    receiver = await HttpReceiver().start()
+    yield receiver
+    await receiver.stop()

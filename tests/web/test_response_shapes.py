@@ -15,7 +15,8 @@ from tests.conftest import TokenFor
 from web.app import create_app
 
 SCENE = {"type": "Point", "coordinates": [104.0614, 30.6880]}
-# Answers that are not JSON: a layer file to download, a vector tile, CAP documents and an Atom feed; an empty 204.
+# Answers that are not JSON: a layer file to download, a vector tile, CAP documents and an Atom feed; a 204 with no
+# body.
 NOT_JSON = {
     ("get", "/api/v1/layers/{layer}/export"),
     ("get", "/api/v1/tiles/{layer}/{z}/{x}/{y}.pbf"),
@@ -23,6 +24,7 @@ NOT_JSON = {
     ("get", "/api/v1/warnings/{warning_id}/cap"),
     ("get", "/api/v1/incidents/{incident_id}/cap"),
     ("delete", "/api/v1/cap-feeds/{feed_id}"),
+    ("delete", "/api/v1/push-subscriptions"),
 }
 
 

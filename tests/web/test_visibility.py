@@ -81,6 +81,12 @@ NO_INCIDENT_DATA = {
     ("GET", "/api/v1/cap-feeds"),
     ("POST", "/api/v1/cap-feeds"),
     ("DELETE", "/api/v1/cap-feeds/{feed_id}"),
+    ("GET", "/api/v1/contacts"),  # people and agencies (field units are refused anyway)
+    ("POST", "/api/v1/contacts"),
+    ("POST", "/api/v1/contacts/import"),
+    ("POST", "/api/v1/push-subscriptions"),  # the caller's own browser
+    ("DELETE", "/api/v1/push-subscriptions"),
+    ("GET", "/api/v1/push-subscriptions/key"),
 }
 # Websocket routes: /ws/command refuses field units before sending anything (tests/web/test_live.py
 # test_field_unit_may_not_watch_the_command_room); /ws/field sends a crew only its own unit's news
@@ -246,6 +252,7 @@ async def test_a_field_unit_sees_only_the_incidents_it_was_sent_to_on_every_rout
         ("POST", "/api/v1/plans/check"): _check_dry_run,
         ("GET", "/api/v1/situation"): None,
         ("GET", "/api/v1/escalations"): None,
+        ("GET", "/api/v1/deliveries"): None,  # messages about any incident: the command room's roles only
     }
     by_other_id = {  # routes keyed by another id that leads to an incident: (A's id, B's id)
         "{dispatch_id}": (world.a_dispatch, world.b_dispatch),
