@@ -20,13 +20,14 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 from core.settings import Settings
 from notify.urls import RefusedURL, check_url, resolve_checked
+
+if TYPE_CHECKING:
+    import httpx
 
 # HTTP answers that mean "not now" rather than "never": the delivery is tried again.
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
@@ -67,6 +68,8 @@ class SafeHTTP:
     """One pooled httpx client for every outbound HTTP request, each sent to a checked address."""
 
     def __init__(self, *, timeout_s: float, max_connections: int = 100) -> None:
+        import httpx  # on first use: a web worker that sends nothing never loads it
+
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,
@@ -88,6 +91,8 @@ class SafeHTTP:
         target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
         host_header = checked.host if parts.port is None else f"{checked.host}:{parts.port}"
         extensions = {"sni_hostname": checked.host} if checked.https else {}
+        import httpx
+
         try:
             return await self.client.post(
                 target, content=content, headers={**headers, "Host": host_header}, extensions=extensions
