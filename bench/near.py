@@ -17,15 +17,19 @@ from __future__ import annotations
 import gc
 import json
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import numpy as np
 
-from bench._common import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import (  # noqa: E402
     CENTRE,
     Others,
     RawPool,
@@ -37,7 +41,7 @@ from bench._common import (
     server,
     summary_ms,
 )
-from bench.knn_floor import SERVICE_NEAR_SQL
+from bench.knn_floor import SERVICE_NEAR_SQL  # noqa: E402
 
 NEAR_QUERY = "limit=5"  # issue 15: GET /resources?near=lon,lat&limit=5 (every type)
 FLOOR_APP = "bench.floor_app:create()"

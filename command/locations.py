@@ -23,7 +23,6 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from pyproj import Geod
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command import repository as repo
@@ -41,7 +40,6 @@ DEFAULT_MAX_SPEED_KMH = 200.0
 MAX_REPORTED_SPEED_MS = 200.0
 MAX_ACCURACY_M = 100_000.0
 
-_geod = Geod(ellps="WGS84")
 _at = TypeAdapter(ObservedAt)
 
 
@@ -174,7 +172,7 @@ def _implied_kmh(last: dict[str, Any], fix: Fix) -> float | None:
     """Speed implied by travelling from the unit's last trusted position to this fix; None without one."""
     if last["last_fix_at"] is None or fix.at <= last["last_fix_at"]:
         return None
-    _, _, metres = _geod.inv(last["lon"], last["lat"], fix.lon, fix.lat)
+    metres = gis.straight_metres((last["lon"], last["lat"]), (fix.lon, fix.lat))
     hours = (fix.at - last["last_fix_at"]).total_seconds() / 3600
     return float(metres / 1000 / hours)
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
 from gis import repository
-from gis.roads.routing import GEOD, straight_metres
+from gis.roads.routing import geod, straight_metres
 from gis.schemas import EVACUATION_TYPES, Affected, ImpactArea
 
 LEVELS = ("IV", "III", "II", "I")
@@ -55,7 +55,7 @@ def radius_table(overrides: Mapping[str, Sequence[float]] | None = None) -> dict
 def geodesic_circle(lon: float, lat: float, radius_m: float, points: int = _CIRCLE_POINTS) -> Polygon:
     """A polygon whose vertices lie ``radius_m`` from the centre on the ellipsoid."""
     azimuths = [360.0 * i / points for i in range(points)]
-    lons, lats, _ = GEOD.fwd([lon] * points, [lat] * points, azimuths, [radius_m] * points)
+    lons, lats, _ = geod().fwd([lon] * points, [lat] * points, azimuths, [radius_m] * points)
     return Polygon(zip(lons, lats, strict=True))
 
 

@@ -33,6 +33,7 @@ from gis.roads.isochrone import isochrone
 from gis.roads.reach import find_candidates as units_nearest_by_line
 from gis.roads.reach import nearest_by_road
 from gis.roads.routing import route, travel_times
+from gis.roads.routing import straight_metres as straight_metres  # the geodesic between two points, in metres
 from gis.schemas import (
     BBox,
     ExportFormat,

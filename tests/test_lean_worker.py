@@ -1,7 +1,8 @@
 """A web worker stays small: geopandas, pandas, pyarrow, pyogrio, osmium and tqdm (what only layer import and export,
 OSM import and the CLI use), pywebpush (with aiohttp), aiosmtplib and httpx (what only the delivery sweep and feed
-polls use) are not loaded by importing ``web.app``, creating the app, or answering ordinary requests; they load when
-an export, an import or a send first runs. Each check runs in a fresh process: this one has loaded them all.
+polls use), and pyproj (geodesics, from a worker's first route or fix) are not loaded by importing ``web.app``,
+creating the app, or answering ordinary requests; they load when an export, an import or a send first runs. Each
+check runs in a fresh process: this one has loaded them all.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import pytest
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("geopandas", "pandas", "pyarrow", "pyogrio", "osmium", "tqdm", "pywebpush", "aiosmtplib", "aiohttp", "httpx")
+HEAVY = (
+    *("geopandas", "pandas", "pyarrow", "pyogrio", "osmium", "tqdm"),
+    *("pywebpush", "aiosmtplib", "aiohttp", "httpx", "pyproj"),
+)
 BOUND_S = 120  # a fresh interpreter importing the app on a busy machine; far more than it takes
 
 

@@ -11,11 +11,12 @@ inside PostgreSQL for the inner points query.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import shapely
-from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,10 +24,22 @@ from core.errors import Conflict
 from gis.roads.graph import ROUTABLE_EDGES_SQL
 from gis.roads.schemas import Leg, LonLat, Method, RoadPolicy, Route
 
+if TYPE_CHECKING:
+    from pyproj import Geod
+
 NO_GRAPH = "no road graph loaded: run commandpost import-osm"
 # pgRouting 3.4 drops a point lying exactly on a vertex (fraction 0 or 1): keep points a hair inside their edge.
 _EPSILON = 1e-7
-GEOD = Geod(ellps="WGS84")
+
+
+@functools.cache
+def geod() -> Geod:
+    """The WGS84 ellipsoid's geodesics, made on first use: pyproj (10 MB in a worker) loads when a distance is first
+    needed, not with the package."""
+    from pyproj import Geod
+
+    return Geod(ellps="WGS84")
+
 
 _SNAP = text("""
 WITH input AS (
@@ -116,7 +129,7 @@ class Snap:
 
 def straight_metres(a: LonLat, b: LonLat) -> float:
     """The distance between two points on the WGS-84 ellipsoid, in metres."""
-    _, _, metres = GEOD.inv(a[0], a[1], b[0], b[1])
+    _, _, metres = geod().inv(a[0], a[1], b[0], b[1])
     return float(metres)
 
 
@@ -125,7 +138,7 @@ def straight_metres_from(origin: LonLat, points: Sequence[LonLat]) -> list[float
     if not points:
         return []
     n = len(points)
-    _, _, metres = GEOD.inv([origin[0]] * n, [origin[1]] * n, [p[0] for p in points], [p[1] for p in points])
+    _, _, metres = geod().inv([origin[0]] * n, [origin[1]] * n, [p[0] for p in points], [p[1] for p in points])
     return [float(m) for m in metres]
 
 
