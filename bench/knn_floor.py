@@ -24,7 +24,8 @@ SELECT ST_Distance(CAST(resource.location AS geography),
          CAST(ST_SetSRID(ST_MakePoint(CAST($1 AS FLOAT), CAST($2 AS FLOAT)), 4326) AS geography)) AS distance_m,
        (SELECT count(*) AS count_1 FROM (SELECT 1 FROM resource LIMIT 106) AS counted) AS total,
        resource.id, resource.type, resource.name, resource.name_zh, resource.name_en, resource.capacity,
-       resource.home_station_id, resource.agency, resource.status, resource.last_fix_at, resource.source,
+       resource.home_station_id, resource.agency, resource.status, resource.last_fix_at, resource.location_event_at,
+       resource.location_event_fix_at, resource.source,
        resource.external_id, resource.properties, resource.created_at, resource.updated_at, resource.version,
        ST_X(resource.location) AS lon, ST_Y(resource.location) AS lat
 FROM resource
