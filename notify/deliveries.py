@@ -111,26 +111,10 @@ def add(
 
 def add_undeliverable(session: AsyncSession, message: Message, *, reason: str, now: datetime) -> Delivery:
     """A message nobody can be found to receive: recorded dead at once, with why, so the command room sees it."""
-    delivery = Delivery(
-        kind=message.kind,
-        channel=NO_CHANNEL,
-        address="",
-        incident_id=message.incident_id,
-        unit_id=message.unit_id,
-        dispatch_id=message.dispatch_id,
-        source=message.source,
-        subject=message.subject[:500],
-        body=message.body,
-        data=dict(message.data),
-        state="dead",
-        tries=0,
-        max_tries=0,
-        next_attempt_at=now,
-        last_error=f"undeliverable: {reason}",
-        created_at=now,
-        finished_at=now,
-    )
-    session.add(delivery)
+    delivery = add(session, message, channel=NO_CHANNEL, address="", now=now, max_tries=0)
+    delivery.state = "dead"
+    delivery.last_error = f"undeliverable: {reason}"
+    delivery.finished_at = now
     queue_event(session, type="delivery.dead", data=lambda: _event_data(delivery), incident_id=message.incident_id)
     return delivery
 
