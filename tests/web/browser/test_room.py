@@ -170,6 +170,42 @@ async def test_socket_dropped_then_caught_up_without_reload_or_duplicates(room: 
         clean(page)
 
 
+def cap_message(identifier: str, msg_type: str = "Alert", references: str | None = None) -> bytes:
+    """A red rainstorm warning over central Chengdu as a CAP 1.2 message (a polygon, closed)."""
+    ring = "30.63,104.03 30.63,104.10 30.69,104.10 30.69,104.03 30.63,104.03"
+    refs = f"<references>{references}</references>" if references else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{identifier}</identifier><sender>cma@example.cn</sender><sent>2026-12-07T10:00:00+08:00</sent>
+  <status>Actual</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}
+  <info><language>zh-CN</language><category>Met</category><event>暴雨红色预警</event>
+    <urgency>Immediate</urgency><severity>Extreme</severity><certainty>Likely</certainty>
+    <expires>2099-12-31T00:00:00+08:00</expires><headline>成都市暴雨红色预警</headline>
+    <area><areaDesc>成都中心城区</areaDesc><polygon>{ring}</polygon></area></info>
+</alert>""".encode()
+
+
+async def test_a_warning_is_drawn_when_issued_and_leaves_when_cancelled(room: Room) -> None:
+    async with confined_page(room.origin) as page:
+        await sign_in(page, room.origin)
+        await page.page.wait_for_function("() => window.__commandpost.map.loaded()", timeout=WAIT_MS)
+        headers = {"Content-Type": "application/cap+xml"}
+        issued = await room.api.post("/api/v1/cap", content=cap_message("room-rain-1"), headers=headers)
+        assert issued.status_code == 201, issued.text
+        warning_id = issued.json()["items"][0]["id"]
+        await page.page.wait_for_function(
+            "id => window.__commandpost.map.warningIds().includes(id)", arg=warning_id, timeout=WAIT_MS
+        )
+        await shot(page, "warning")
+        cancel = cap_message("room-rain-2", "Cancel", "cma@example.cn,room-rain-1,2026-12-07T10:00:00+08:00")
+        cancelled = await room.api.post("/api/v1/cap", content=cancel, headers=headers)
+        assert cancelled.status_code in (200, 201), cancelled.text
+        await page.page.wait_for_function(
+            "id => !window.__commandpost.map.warningIds().includes(id)", arg=warning_id, timeout=WAIT_MS
+        )
+        clean(page)
+
+
 async def test_language_switch_changes_the_labels(room: Room) -> None:
     async with confined_page(room.origin) as page:
         await sign_in(page, room.origin, lang="en")

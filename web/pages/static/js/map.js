@@ -21,11 +21,16 @@ const LAYERS = {
   roads: ["roads-minor", "roads-major"],
   jurisdictions: ["jurisdictions-fill", "jurisdictions-line"],
   zones: ["zones-fill", "zones-line"],
+  warnings: ["warnings-fill", "warnings-line"],
   impact: ["impact-fill", "impact-line"],
   tracks: ["tracks"],
   units: ["units"],
   incidents: ["incident-selected", "incidents"],
 };
+
+// A warning's level (DOMAIN.md: red, orange, yellow, blue), in the grades' colours.
+const WARNING_COLOUR = ["match", ["get", "colour"], "red", "#d7191c", "orange", "#f28e2b", "yellow", "#f2d22e",
+  "blue", "#2b7bd6", "#8a8a8a"];
 
 function tiles(layer, maxzoom) {
   return { type: "vector", tiles: [`${location.origin}/api/v1/tiles/${layer}/{z}/{x}/{y}.pbf`], maxzoom };
@@ -38,6 +43,7 @@ function style() {
     version: 8,
     sources: {
       roads: tiles("roads", 16), jurisdictions: tiles("jurisdictions", 14), zones: tiles("zones", 14),
+      warnings: tiles("warnings", 14),
       impact: { type: "geojson", data: EMPTY }, tracks: { type: "geojson", data: EMPTY },
       units: { type: "geojson", data: EMPTY }, incidents: { type: "geojson", data: EMPTY },
     },
@@ -55,6 +61,11 @@ function style() {
         paint: { "line-color": "#f6c667", "line-width": ["interpolate", ["linear"], ["zoom"], 8, 0.8, 16, 7] } },
       { id: "jurisdictions-line", type: "line", source: "jurisdictions", "source-layer": "jurisdictions",
         paint: { "line-color": "#6a5d8a", "line-width": 1.2, "line-dasharray": [3, 2] } },
+      // Warnings in force (预警), by their level's colour; the tiles are asked again when a warning.* event arrives.
+      { id: "warnings-fill", type: "fill", source: "warnings", "source-layer": "warnings",
+        paint: { "fill-color": WARNING_COLOUR, "fill-opacity": 0.16 } },
+      { id: "warnings-line", type: "line", source: "warnings", "source-layer": "warnings",
+        paint: { "line-color": WARNING_COLOUR, "line-width": 2 } },
       { id: "impact-fill", type: "fill", source: "impact", paint: { "fill-color": "#d7191c", "fill-opacity": 0.07 } },
       { id: "impact-line", type: "line", source: "impact", paint: { "line-color": "#d7191c", "line-width": 1.5 } },
       { id: "tracks", type: "line", source: "tracks", paint: { "line-color": "#0a8fb0", "line-width": 2, "line-opacity": 0.6 } },
@@ -201,7 +212,10 @@ export function createMap({ container, onSelect, boardFilter }) {
     incidentIds: () => shown.incidents.features.map((f) => f.properties.id),
     unitIcon: (id) => (shown.units.features.find((f) => f.properties.id === id) || { properties: {} }).properties.icon,
     loaded: () => loaded && map.loaded(),
+    warningIds: () => (loaded ? map.querySourceFeatures("warnings", { sourceLayer: "warnings" }) : [])
+      .map((f) => f.properties.id ?? f.id),
   };
+  let warningsVersion = 0;
 
   function flushUnits() {
     unitsDue = false;
@@ -238,6 +252,11 @@ export function createMap({ container, onSelect, boardFilter }) {
   subscribe((changes) => {
     if (changes.all || changes.incidents.size) draw.incidents = true;
     if (changes.all || changes.units.size) draw.units = true;
+    if (changes.warnings && loaded) {
+      // Issued, updated, cancelled or expired: the layer's tiles are asked for again (they are not cached).
+      warningsVersion += 1;
+      map.getSource("warnings").setTiles([`${location.origin}/api/v1/tiles/warnings/{z}/{x}/{y}.pbf?v=${warningsVersion}`]);
+    }
     render();
   });
 

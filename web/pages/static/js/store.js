@@ -31,7 +31,7 @@ let held = null; // events that arrived before the snapshot was in
 
 function fresh() {
   return { incidents: new Set(), units: new Set(), dispatches: new Set(), situation: false, conn: false,
-    escalations: false, all: false, events: [] };
+    escalations: false, warnings: false, all: false, events: [] };
 }
 
 export function subscribe(listener) { listeners.add(listener); }
@@ -146,6 +146,8 @@ function apply(event) {
     ensureIncident(data.incident_id);
   } else if (type === "task.updated") {
     if (data.status === "done") handled(`task:${data.id}`);
+  } else if (type.startsWith("warning.")) {
+    changes.warnings = true;
   } else if (type === "situation.updated") {
     store.situation = data;
     changes.situation = true;
