@@ -390,3 +390,11 @@ async def import_osm(
     from gis.io.osm_import import import_osm as load_extract  # osmium and the bulk loader: on first use
 
     return await load_extract(session, path=path, demo_units=demo_units, speeds=speeds)
+
+
+async def missing_resources(session: AsyncSession, ids: Sequence[int]) -> set[int]:
+    """Those of ``ids`` that are no resource's (e.g. a contact's unit that does not exist)."""
+    if not ids:
+        return set()
+    found = await session.scalars(select(Resource.id).where(Resource.id.in_(sorted(set(ids)))))
+    return set(ids) - set(found)

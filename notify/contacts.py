@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,19 +37,15 @@ def new_contact(body: ContactIn, *, actor: str | None) -> Contact:
     )
 
 
-async def check_units(session: AsyncSession, unit_ids: Sequence[int]) -> set[int]:
-    """Which of ``unit_ids`` do not exist as resources (a contact's unit must)."""
-    from sqlalchemy import text
-
-    if not unit_ids:
-        return set()
-    found = await session.execute(text("SELECT id FROM resource WHERE id = ANY(:ids)"), {"ids": list(set(unit_ids))})
-    return set(unit_ids) - {row[0] for row in found}
+# Which of some unit ids are no unit's: notify may not read gis's tables, so the caller (web, with gis's door) says.
+UnitCheck = Callable[[Sequence[int]], Awaitable[set[int]]]
 
 
-async def add_contact(session: AsyncSession, *, body: ContactIn, actor: str | None) -> Contact:
+async def add_contact(
+    session: AsyncSession, *, body: ContactIn, actor: str | None, missing_units: UnitCheck
+) -> Contact:
     """A new contact; Invalid when its unit does not exist."""
-    if body.unit_id is not None and await check_units(session, [body.unit_id]):
+    if body.unit_id is not None and await missing_units([body.unit_id]):
         raise Invalid(f"unit {body.unit_id} does not exist", field="unit_id")
     contact = new_contact(body, actor=actor)
     session.add(contact)
@@ -153,11 +149,13 @@ def parse_csv(content: bytes, *, max_rows: int) -> tuple[list[tuple[int, Contact
     return good, bad
 
 
-async def import_csv(session: AsyncSession, *, content: bytes, actor: str | None, max_rows: int) -> list[Contact]:
+async def import_csv(
+    session: AsyncSession, *, content: bytes, actor: str | None, max_rows: int, missing_units: UnitCheck
+) -> list[Contact]:
     """All the file's contacts, or none: any bad row (or a unit that does not exist) refuses the whole file with a
     report of every bad row and why."""
     good, bad = parse_csv(content, max_rows=max_rows)
-    missing = await check_units(session, [c.unit_id for _, c in good if c.unit_id is not None])
+    missing = await missing_units([c.unit_id for _, c in good if c.unit_id is not None])
     for line, contact in good:
         if contact.unit_id in missing:
             bad.append(RowError(line, [f"unit_id: unit {contact.unit_id} does not exist"]))

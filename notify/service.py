@@ -27,6 +27,7 @@ from notify.cap.model import Circle as Circle
 from notify.cap.model import Profile as CapProfile
 from notify.cap.model import Reference as Reference
 from notify.cap.model import SignatureState as SignatureState
+from notify.contacts import UnitCheck as UnitCheck  # which unit ids are no unit's (the caller asks gis)
 from notify.deliveries import Couriers as Couriers  # a sending process's channels (the scheduler, the bench)
 from notify.deliveries import Message as Message  # what plans and command ask to send
 from notify.deliveries import Retry
@@ -459,9 +460,12 @@ async def send_due(
     )
 
 
-async def add_contact(session: AsyncSession, *, body: ContactIn, actor: str | None) -> ContactOut:
-    """A new contact (its unit, if any, must exist)."""
-    return ContactOut.model_validate(await contacts.add_contact(session, body=body, actor=actor))
+async def add_contact(
+    session: AsyncSession, *, body: ContactIn, actor: str | None, missing_units: UnitCheck
+) -> ContactOut:
+    """A new contact (its unit, if any, must exist: ``missing_units`` says which ids are no unit's)."""
+    made = await contacts.add_contact(session, body=body, actor=actor, missing_units=missing_units)
+    return ContactOut.model_validate(made)
 
 
 async def list_contacts(
@@ -480,10 +484,12 @@ async def list_contacts(
 
 
 async def import_contacts(
-    session: AsyncSession, *, content: bytes, actor: str | None, max_rows: int
+    session: AsyncSession, *, content: bytes, actor: str | None, max_rows: int, missing_units: UnitCheck
 ) -> list[ContactOut]:
     """Every row of a contacts CSV, or none: Invalid with a report of each bad row (``rows``)."""
-    made = await contacts.import_csv(session, content=content, actor=actor, max_rows=max_rows)
+    made = await contacts.import_csv(
+        session, content=content, actor=actor, max_rows=max_rows, missing_units=missing_units
+    )
     return [ContactOut.model_validate(c) for c in made]
 
 

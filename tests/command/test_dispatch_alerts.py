@@ -4,6 +4,7 @@ first; the re-alert pushes again; an escalation alerts the commanders on duty.""
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -31,7 +32,14 @@ COMMANDER = command.Caller(username="cmd.alerts", role=Role.commander)
 
 
 async def _contact(session: AsyncSession, **fields: object) -> int:
-    return (await notify.add_contact(session, body=ContactIn.model_validate(fields), actor="test")).id
+    return (
+        await notify.add_contact(
+            session,
+            body=ContactIn.model_validate(fields),
+            actor="test",
+            missing_units=functools.partial(gis.missing_resources, session),
+        )
+    ).id
 
 
 async def _scene(session: AsyncSession, sms_url: str) -> tuple[int, int]:

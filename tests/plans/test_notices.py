@@ -4,11 +4,14 @@ undeliverable and shown; an escalation adds deliveries only for the notices it a
 
 from __future__ import annotations
 
+import functools
+
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import Event
+from gis import service as gis
 from notify import service as notify
 from notify.schemas import ContactIn
 from plans import service as plans
@@ -18,7 +21,14 @@ from tests.plans.conftest import MakeIncident
 
 
 async def _contact(session: AsyncSession, **fields: object) -> int:
-    return (await notify.add_contact(session, body=ContactIn.model_validate(fields), actor="test")).id
+    return (
+        await notify.add_contact(
+            session,
+            body=ContactIn.model_validate(fields),
+            actor="test",
+            missing_units=functools.partial(gis.missing_resources, session),
+        )
+    ).id
 
 
 async def test_notices_resolve_to_contacts_and_the_rest_are_shown_undeliverable(

@@ -4,11 +4,13 @@ subscriptions (API.md "Delivery and contacts")."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from core.users import Role
+from gis import service as gis
 from notify import service
 from notify.schemas import (
     ContactIn,
@@ -54,7 +56,9 @@ async def create_contact(body: ContactIn, request: Request, session: SessionDep,
     """A person or agency with its channels (``webhook`` URL, ``email``, ``sms`` or ``voice`` number, ``push``: a
     user name).
     A webhook URL that is not http(s), or points at a link-local or cloud metadata address, is 422."""
-    contact = await service.add_contact(session, body=body, actor=user.username)
+    contact = await service.add_contact(
+        session, body=body, actor=user.username, missing_units=functools.partial(gis.missing_resources, session)
+    )
     add_target(request, contact_id=contact.id)
     return contact
 
@@ -75,7 +79,11 @@ async def import_contacts(
     async with receive_upload(request, settings) as upload:
         content = await asyncio.to_thread(upload.path.read_bytes)
     made = await service.import_contacts(
-        session, content=content, actor=user.username, max_rows=settings.contacts_import_max_rows
+        session,
+        content=content,
+        actor=user.username,
+        max_rows=settings.contacts_import_max_rows,
+        missing_units=functools.partial(gis.missing_resources, session),
     )
     add_target(request, imported=len(made))
     return list_of(made)
