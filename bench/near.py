@@ -17,19 +17,15 @@ from __future__ import annotations
 import gc
 import json
 import re
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench._common import (  # noqa: E402
+from bench._common import (
     CENTRE,
     Others,
     RawPool,
@@ -41,7 +37,7 @@ from bench._common import (  # noqa: E402
     server,
     summary_ms,
 )
-from bench.knn_floor import SERVICE_NEAR_SQL  # noqa: E402
+from bench.knn_floor import SERVICE_NEAR_SQL
 
 NEAR_QUERY = "limit=5"  # issue 15: GET /resources?near=lon,lat&limit=5 (every type)
 FLOOR_APP = "bench.floor_app:create()"
