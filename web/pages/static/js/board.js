@@ -96,7 +96,8 @@ export function createBoard({ list, filters, counters, onOpen }) {
       previous = li;
     }
     if (!shown.length) {
-      if (!list.querySelector(".empty")) list.append(el("li", "empty", t("board.empty")));
+      const empty = list.querySelector(".empty") || list.appendChild(el("li", "empty", ""));
+      empty.textContent = t("board.empty"); // in the language of now, after a switch too
     } else {
       const empty = list.querySelector(".empty");
       if (empty) empty.remove();
