@@ -12,6 +12,7 @@ inside PostgreSQL for the inner points query.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -127,19 +128,40 @@ class Snap:
         return self.snap_m <= policy.max_snap_m
 
 
+# WGS-84, for the short distances a city's dispatch measures without pyproj.
+_A = 6_378_137.0
+_E2 = (1 / 298.257223563) * (2 - 1 / 298.257223563)
+# Within half a degree (about 50 km) the ellipsoid's local plane is within 1e-5 of the geodesic
+# (tests/gis/test_routing.py checks it against pyproj); farther apart the geodesic itself is asked for.
+_LOCAL_DEGREES = 0.5
+
+
+def _local_metres(a: LonLat, b: LonLat) -> float | None:
+    """The distance on the ellipsoid's tangent plane at the two points' mean latitude (meridional and prime-vertical
+    radii of curvature there), or None when the points are too far apart for it."""
+    d_lon = (b[0] - a[0] + 540.0) % 360.0 - 180.0
+    d_lat = b[1] - a[1]
+    if abs(d_lon) > _LOCAL_DEGREES or abs(d_lat) > _LOCAL_DEGREES:
+        return None
+    phi = math.radians((a[1] + b[1]) / 2)
+    w = 1 - _E2 * math.sin(phi) ** 2
+    prime_vertical = _A / math.sqrt(w)
+    meridional = _A * (1 - _E2) / (w * math.sqrt(w))
+    return math.hypot(prime_vertical * math.cos(phi) * math.radians(d_lon), meridional * math.radians(d_lat))
+
+
 def straight_metres(a: LonLat, b: LonLat) -> float:
-    """The distance between two points on the WGS-84 ellipsoid, in metres."""
+    """The distance between two points on the WGS-84 ellipsoid, in metres (pyproj's geodesic only beyond ~50 km)."""
+    near = _local_metres(a, b)
+    if near is not None:
+        return near
     _, _, metres = geod().inv(a[0], a[1], b[0], b[1])
     return float(metres)
 
 
 def straight_metres_from(origin: LonLat, points: Sequence[LonLat]) -> list[float]:
-    """The distance from ``origin`` to each point on the WGS-84 ellipsoid, in metres (one vectorised call)."""
-    if not points:
-        return []
-    n = len(points)
-    _, _, metres = geod().inv([origin[0]] * n, [origin[1]] * n, [p[0] for p in points], [p[1] for p in points])
-    return [float(m) for m in metres]
+    """The distance from ``origin`` to each point on the WGS-84 ellipsoid, in metres."""
+    return [straight_metres(origin, p) for p in points]
 
 
 def inside_edge(fraction: float) -> float:

@@ -3,6 +3,8 @@ a one-way (oneway=-1) and the only road bridge, straight-line fallbacks that say
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from shapely.geometry import Point
 from sqlalchemy import func, select, text
@@ -158,3 +160,21 @@ async def test_without_a_graph_routes_refuse_and_times_fall_back(session: AsyncS
         await isochrone(session, lon=100.0, lat=20.0, minutes=5)
     legs = await travel_times(session, origins=[(7, *at(0, 0))], lon=at(10, 0)[0], lat=at(10, 0)[1])
     assert legs[0].method == "straight_line" and "no road graph" in legs[0].reason
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_straight_metres_is_the_geodesic_near_and_far(seed: int) -> None:
+    from pyproj import Geod
+
+    geodesic = Geod(ellps="WGS84")
+    rng = random.Random(seed)
+    for _ in range(2_000):
+        lat, lon = rng.uniform(-75, 75), rng.uniform(-180, 180)
+        span = rng.choice((0.001, 0.05, 0.5, 3.0, 40.0))  # a street, a city, a district's edge, provinces apart
+        a = (lon, lat)
+        b = (lon + rng.uniform(-span, span), max(-89.0, min(89.0, lat + rng.uniform(-span, span))))
+        _, _, expected = geodesic.inv(a[0], a[1], b[0], b[1])
+        assert straight_metres(a, b) == pytest.approx(expected, rel=1e-5, abs=0.01)
+    # Across the antimeridian the short way round.
+    _, _, expected = geodesic.inv(179.9, 10.0, -179.9, 10.0)
+    assert straight_metres((179.9, 10.0), (-179.9, 10.0)) == pytest.approx(expected, rel=1e-5)
