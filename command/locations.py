@@ -86,7 +86,7 @@ class Outcome:
 @dataclass
 class Ingested:
     """The outcomes in the order sent, every touched unit's row as it now stands (``ResourceOut.listed`` rows), and
-    the id of the stored fix when only one was stored (for the single-fix door)."""
+    the id of each stored fix, by the index of the fix."""
 
     outcomes: list[Outcome]
     units: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -208,19 +208,39 @@ async def ingest(
     keep_days: int,
     stream_s: float = 0.0,
 ) -> Ingested:
-    """Check, store and apply fixes (see the module's docstring); the outcome of each, in the order sent."""
+    """Check, store and apply one caller's fixes (see the module's docstring); the outcome of each, in the order
+    sent."""
+    return await ingest_many(
+        session, sent=[(raw, caller) for raw in raw_fixes], now=now, keep_days=keep_days, stream_s=stream_s
+    )
+
+
+async def ingest_many(
+    session: AsyncSession,
+    *,
+    sent: Sequence[tuple[Any, Caller]],
+    now: datetime,
+    keep_days: int,
+    stream_s: float = 0.0,
+) -> Ingested:
+    """``ingest`` for fixes each sent by its own caller (single fixes from many phones, committed together by
+    command/fix_batcher.py): each caller's permission is asked once for its fixes, the rest is the same few
+    statements whatever the number of callers. The id of every stored fix is in ``fix_ids``, by its index."""
     oldest = now - timedelta(days=keep_days)
-    checked = [check(i, raw, now=now, oldest=oldest) for i, raw in enumerate(raw_fixes)]
+    checked = [check(i, raw, now=now, oldest=oldest) for i, (raw, _) in enumerate(sent)]
     outcomes = {c.index: c for c in checked if isinstance(c, Outcome)}
     fixes = [c for c in checked if isinstance(c, Fix)]
-    wanted = {f.unit_id for f in fixes}
-    permitted = await _permitted(session, caller, wanted)
-    units = await gis.unit_rows(session, unit_ids=sorted(permitted), lock=True) if permitted else {}
-    sees_all = caller.role in (Role.admin, Role.commander)
+    wanted: dict[Caller, set[int]] = defaultdict(set)
+    for fix in fixes:
+        wanted[sent[fix.index][1]].add(fix.unit_id)
+    permitted = {who: await _permitted(session, who, unit_ids) for who, unit_ids in wanted.items()}
+    every_permitted = sorted(set().union(*permitted.values())) if permitted else []
+    units = await gis.unit_rows(session, unit_ids=every_permitted, lock=True) if every_permitted else {}
     by_unit: dict[int, list[Fix]] = defaultdict(list)
     for fix in fixes:
+        who = sent[fix.index][1]
         unit = units.get(fix.unit_id)
-        if fix.unit_id not in permitted or (unit is None and not sees_all):
+        if fix.unit_id not in permitted[who] or (unit is None and who.role not in (Role.admin, Role.commander)):
             outcomes[fix.index] = Outcome(fix.index, fix.unit_id, False, Refusal.not_permitted, "not your unit")
         elif unit is None:
             outcomes[fix.index] = Outcome(fix.index, fix.unit_id, False, Refusal.unknown_unit, "no such unit")
@@ -244,10 +264,13 @@ async def ingest(
             queue_position(session, row)
     for fix in kept:
         if not outcomes[fix.index].trusted:
-            _suspect(session, fix, outcomes[fix.index], actor=caller.username)
-    result = Ingested([outcomes[i] for i in range(len(raw_fixes))], units)
-    if len(kept) == 1:  # the single-fix door answers with its fix's id
-        result.fix_ids = {kept[0].index: stored[0]}
+            _suspect(session, fix, outcomes[fix.index], actor=sent[fix.index][1].username)
+    result = Ingested([outcomes[i] for i in range(len(sent))], units)
+    # The insert's ids come back in no promised order: each is matched to its fix by (unit, time observed).
+    ids_of: dict[tuple[int, datetime], list[int]] = defaultdict(list)
+    for fix_id, unit_id, at in stored:
+        ids_of[(unit_id, at)].append(fix_id)
+    result.fix_ids = {f.index: ids_of[(f.unit_id, f.at)].pop() for f in kept}
     return result
 
 

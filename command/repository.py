@@ -81,19 +81,19 @@ _AS = ", ".join(name for name, _ in _FIX_COLUMNS)
 _INSERT_FIXES = text(
     "INSERT INTO unit_fix (unit_id, at, location, speed_kmh, reported_speed_ms, heading_deg, accuracy_m, trusted) "
     "SELECT unit_id, at, ST_SetSRID(ST_MakePoint(lon, lat), 4326), speed_kmh, reported_speed_ms, heading_deg, "
-    f"accuracy_m, trusted FROM unnest({_ARRAYS}) AS f({_AS}) RETURNING id"
+    f"accuracy_m, trusted FROM unnest({_ARRAYS}) AS f({_AS}) RETURNING id, unit_id, at"
 ).bindparams(*(bindparam(name, type_=ARRAY(type_)) for name, type_ in _FIX_COLUMNS))
 
 
-async def insert_fixes(session: AsyncSession, *, rows: Sequence[Sequence[Any]]) -> list[int]:
+async def insert_fixes(session: AsyncSession, *, rows: Sequence[Sequence[Any]]) -> list[tuple[int, int, datetime]]:
     """Store fixes, each a tuple in the order of ``_FIX_COLUMNS`` (unit_id, at, lon, lat, speed_kmh,
-    reported_speed_ms, heading_deg, accuracy_m, trusted), in one multi-row insert; the new ids (as a set: SQL
-    promises no order for them)."""
+    reported_speed_ms, heading_deg, accuracy_m, trusted), in one multi-row insert; each new row's (id, unit_id, at),
+    in no promised order (SQL promises none for an insert's RETURNING)."""
     if not rows:
         return []
     columns = list(zip(*rows, strict=True))
     params = {name: list(columns[i]) for i, (name, _) in enumerate(_FIX_COLUMNS)}
-    return list(await session.scalars(_INSERT_FIXES, params))
+    return [(int(i), int(u), at) for i, u, at in (await session.execute(_INSERT_FIXES, params)).all()]
 
 
 async def gateway_units(session: AsyncSession, *, username: str, unit_ids: Collection[int]) -> set[int]:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from command import alerts, fix_partitions, locations, timers
 from command import repository as repo
 from command.deadlines import AckRules as AckRules  # the web route builds it from the settings
+from command.fix_batcher import FixBatcher as FixBatcher  # a worker's, built by web at start-up
 from command.intake import decide_duplicate as decide_duplicate
 from command.intake import edit_incident as edit_incident
 from command.intake import log_report as log_report
@@ -245,8 +246,35 @@ async def change_unit_status(
     return await gis.set_unit_status(session, unit_id=unit_id, status=status)
 
 
+def _single_fix(
+    unit_id: int,
+    lon: float,
+    lat: float,
+    at: datetime | None,
+    speed_ms: float | None,
+    heading_deg: float | None,
+    accuracy_m: float | None,
+) -> dict[str, Any]:
+    raw: dict[str, Any] = {"unit_id": unit_id, "location": {"type": "Point", "coordinates": [lon, lat]}, "at": at}
+    return raw | {"speed": speed_ms, "heading": heading_deg, "accuracy": accuracy_m}
+
+
+def _refuse_single(unit_id: int, outcome: locations.Outcome) -> None:
+    """The single-fix door answers a refused fix with an error: 403 for a unit the caller may not report for, 404
+    for none, 422 for a bad fix."""
+    if outcome.reason is locations.Refusal.not_permitted:
+        raise Forbidden(f"only unit {unit_id}'s crew, its gateway or a commander may report its location")
+    if outcome.reason is locations.Refusal.unknown_unit:
+        raise NotFound(f"resource {unit_id} does not exist")
+    if outcome.reason is locations.Refusal.not_a_unit:
+        raise Invalid(outcome.detail or "not a unit", field="unit_id")
+    if not outcome.accepted:
+        field = "at" if outcome.reason in (locations.Refusal.future, locations.Refusal.too_old) else "location"
+        raise Invalid(outcome.detail or "not a fix", field=field)
+
+
 async def report_location(
-    session: AsyncSession,
+    session: AsyncSession | None,
     *,
     unit_id: int,
     lon: float,
@@ -258,25 +286,24 @@ async def report_location(
     speed_ms: float | None = None,
     heading_deg: float | None = None,
     accuracy_m: float | None = None,
+    batcher: FixBatcher | None = None,
 ) -> tuple[locations.Outcome, int, dict[str, Any]]:
     """One fix (the phone's door): kept on the track, moving the unit only when plausible and newer than its last.
     Its outcome, the stored fix's id and the unit as it now stands (a ``ResourceOut.listed`` row). A refusal is
-    raised: 403 for a unit the caller may not report for, 404 for none, 422 for a bad fix."""
-    raw: dict[str, Any] = {"unit_id": unit_id, "location": {"type": "Point", "coordinates": [lon, lat]}, "at": at}
-    raw |= {"speed": speed_ms, "heading": heading_deg, "accuracy": accuracy_m}
+    raised (``_refuse_single``). With the worker's ``batcher`` the fix is committed together with the other phones'
+    fixes of the moment (command/fix_batcher.py) and ``session`` is not used; without, in ``session``'s unit of work."""
+    raw = _single_fix(unit_id, lon, lat, at, speed_ms, heading_deg, accuracy_m)
+    if batcher is not None:
+        reported = await batcher.report(raw, caller)
+        _refuse_single(unit_id, reported.outcome)
+        assert reported.fix_id is not None and reported.unit is not None  # accepted: stored, and its unit read
+        return reported.outcome, reported.fix_id, reported.unit
+    assert session is not None, "a fix is stored in a unit of work: the caller's session or the batcher's"
     result = await locations.ingest(
         session, raw_fixes=[raw], caller=caller, now=utcnow(), keep_days=keep_days, stream_s=stream_s
     )
     outcome = result.outcomes[0]
-    if outcome.reason is locations.Refusal.not_permitted:
-        raise Forbidden(f"only unit {unit_id}'s crew, its gateway or a commander may report its location")
-    if outcome.reason is locations.Refusal.unknown_unit:
-        raise NotFound(f"resource {unit_id} does not exist")
-    if outcome.reason is locations.Refusal.not_a_unit:
-        raise Invalid(outcome.detail or "not a unit", field="unit_id")
-    if not outcome.accepted:
-        field = "at" if outcome.reason in (locations.Refusal.future, locations.Refusal.too_old) else "location"
-        raise Invalid(outcome.detail or "not a fix", field=field)
+    _refuse_single(unit_id, outcome)
     return outcome, result.fix_ids[0], result.units[unit_id]
 
 

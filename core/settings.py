@@ -192,6 +192,9 @@ class Settings(BaseSettings):
     location_stream_seconds: float = Field(default=1.0, ge=0, le=60)
     location_partition_days_ahead: int = Field(default=7, ge=1, le=60)
     location_max_fixes_per_second: int = Field(default=5000, ge=1, le=1_000_000)
+    # Single fixes (POST /units/{id}/location) wait in each worker's batcher to be committed together; beyond this
+    # many waiting, a fix is refused at once with 503 and Retry-After: 1 (command/fix_batcher.py).
+    location_max_waiting: int = Field(default=5000, ge=10, le=1_000_000)
     fix_partition_sweep_seconds: float = Field(default=3600.0, gt=0)
     # Recommendation: a unit farther than this by travel time is not proposed (it counts as "too far").
     recommend_max_eta_minutes: float = Field(default=60.0, gt=0, le=24 * 60)

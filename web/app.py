@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from command.service import FixBatcher
 from core.db import create_engine, create_read_sessionmaker, create_sessionmaker, transaction
 from core.settings import Settings, get_settings
 from core.users import ensure_admin, set_password_threads
@@ -140,6 +141,19 @@ def create_app(
         pool_max = settings.db_pool_size + settings.db_max_overflow
         sampler = Sampler(live, engine, every_s=settings.metrics_sample_seconds, pool_max=pool_max)
         sampler.start()
+        fixes = (
+            FixBatcher(
+                writes,
+                keep_days=settings.location_keep_days,
+                stream_s=settings.location_stream_seconds,
+                announce=live.announce,
+                max_waiting=settings.location_max_waiting,
+            )
+            if engine is not None
+            else None
+        )
+        if fixes is not None:
+            fixes.start()
         install(
             app,
             AppState(
@@ -155,6 +169,7 @@ def create_app(
                 live=live,
                 scheduler=scheduler,
                 metrics=sampler,
+                fixes=fixes,
             ),
         )
         # What startup made (modules, the plan library, metadata: some 160,000 objects) lives as long as the
@@ -169,6 +184,8 @@ def create_app(
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            if fixes is not None:
+                await fixes.stop()
             await sampler.stop()
             await live.stop()
             await audit_bursts.stop()

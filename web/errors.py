@@ -86,8 +86,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, errors.Invalid) and exc.field:
         extra["field"] = exc.field
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if isinstance(exc, errors.TooManyRequests):
-        headers = {"Retry-After": str(exc.retry_after)}
+    if extra.get("retry_after") is not None:  # 429, and a 503 that knows when to come back
+        headers = {"Retry-After": str(extra["retry_after"])}
     return await _respond(request, status, exc.code, exc.detail, headers, **extra)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
+from command.service import FixBatcher
 from core.settings import Settings
 from notify.service import LiveStream
 from web.audit import BurstAudit
@@ -47,6 +48,8 @@ class AppState:
     live: LiveStream
     scheduler: Scheduler | None  # None unless this process embeds the sweeps (and owns its engine)
     metrics: Sampler  # this worker's event lag and pool, for GET /metrics (web/metrics.py)
+    # Single location fixes committed together (command/fix_batcher.py); None on a test's borrowed sessionmaker.
+    fixes: FixBatcher | None = None
 
 
 def install(app: Starlette, state: AppState) -> None:

@@ -105,3 +105,45 @@ async def test_a_unit_leaving_a_bbox_view_is_said_once(
     assert left["data"]["location"]["coordinates"] == [104.2, 30.661]
     assert (still["type"], still["data"]["id"]) == ("unit.location", stayer)
     assert (back["type"], back["data"]["id"]) == ("unit.location", leaver) and back["id"] > still["id"]
+
+
+async def test_phones_single_fixes_are_committed_together_and_reach_the_room(
+    live_app: Any, http: httpx.AsyncClient, live_server: str, live_token_for: TokenFor
+) -> None:
+    """Twelve phones at once through a real server: the worker's batcher commits them together (fewer commits
+    than fixes), each phone hears of its own fix, a phone reporting for another unit is refused alone (403 in the
+    error shape), and every move reaches the command room."""
+    from web.state import state_of
+
+    admin = await live_token_for("admin")
+    units = [await _unit(http, admin, f"Phone {i}") for i in range(12)]
+    crews = [await live_token_for("field_unit", unit_id=u) for u in units]
+    commander = await live_token_for("commander")
+    token = commander["Authorization"].split()[1]
+    async with connect(f"ws://{live_server}/ws/command?token={token}&ready=1&types=unit.") as ws:
+        await _ready(ws)
+        batcher = state_of(live_app).fixes
+        assert batcher is not None
+        before = batcher.stats.batches
+
+        async def report(i: int, unit: int, auth: dict[str, str]) -> httpx.Response:
+            body = {"type": "Point", "coordinates": [104.05 + i * 1e-4, 30.65]}
+            return await http.post(f"/api/v1/units/{unit}/location", json=body, headers=auth)
+
+        answers = await asyncio.gather(*(report(i, u, a) for i, (u, a) in enumerate(zip(units, crews, strict=True))))
+        stranger = await report(0, units[1], crews[0])
+
+        assert [r.status_code for r in answers] == [200] * 12, [r.text for r in answers if r.status_code != 200]
+        for i, (unit, answer) in enumerate(zip(units, answers, strict=True)):
+            body = answer.json()
+            assert body["unit"]["id"] == body["fix"]["unit_id"] == unit and body["moved"] is True
+            assert body["fix"]["location"]["coordinates"] == [104.05 + i * 1e-4, 30.65]
+        assert len({a.json()["fix"]["id"] for a in answers}) == 12
+        assert stranger.status_code == 403 and stranger.json()["error"] == "forbidden"
+        assert 0 < batcher.stats.batches - before < 13 and batcher.stats.largest > 1
+
+        moved: set[int] = set()
+        while moved != set(units):
+            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if message["type"] == "unit.location":
+                moved.add(message["data"]["id"])
