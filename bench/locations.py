@@ -237,25 +237,38 @@ async def part_batches(url: str, units: list[int], seconds: float, env: dict[str
 # -------------------------------------------------------------------------------------------------------- singles
 
 
-async def _phone(base: str, token: str, unit: int, seconds: float, walker: Walker, prefix: str) -> list[float]:
-    http, latencies, start = Http(*_address(base), token), [], time.perf_counter()
+async def _phone(
+    base: str, token: str, unit: int, seconds: float, walker: Walker, prefix: str
+) -> tuple[list[float], int]:
+    """One phone's closed loop: the latency of each fix answered 200, and how many were not (another status, a
+    connection the server closed, no answer within 10 s), each followed by a new connection as a phone would make."""
+    http, latencies, failed, start = Http(*_address(base), token), [], 0, time.perf_counter()
     try:
         while time.perf_counter() - start < seconds:
             fix = walker.fix(unit, datetime.now(UTC))
             began = time.perf_counter()
-            status, _ = await http.post(f"{prefix}/units/{unit}/location", {**fix["location"], "at": fix["at"]})
+            try:
+                status, _ = await http.post(f"{prefix}/units/{unit}/location", {**fix["location"], "at": fix["at"]})
+            except (OSError, asyncio.IncompleteReadError, TimeoutError):
+                status = 0
             if status == 200:
                 latencies.append(time.perf_counter() - began)
+                continue
+            failed += 1
+            http.close()
+            http = Http(*_address(base), token)
+            if status == 503:
+                await asyncio.sleep(1)  # Retry-After: 1
     finally:
         http.close()
-    return latencies
+    return latencies, failed
 
 
 async def _singles(
     url: str, units: list[int], seconds: float, workers: int, env: dict[str, str], *, floor: bool = False
-) -> tuple[list[float], list[float]]:
+) -> tuple[tuple[list[float], int], tuple[list[float], int]]:
     """The service's single fixes, and with ``floor`` (one worker) then the bare FastAPI route of
-    bench/floor_app.py in the same process, with the same token and the same statements."""
+    bench/floor_app.py in the same process, with the same token and the same statements: (latencies, failures)."""
     phones = units[:PHONES]
     app = "bench.floor_app:create()" if floor else None
     with server(url, workers=workers, extra_env=env, app=app) as base:
@@ -263,10 +276,14 @@ async def _singles(
             token = (await admin_token(client))["Authorization"].removeprefix("Bearer ")  # a commander-like caller
         walker = Walker(phones)
         runs = await asyncio.gather(*(_phone(base, token, u, seconds, walker, "/api/v1") for u in phones))
-        bare: list[list[float]] = []
+        bare: list[tuple[list[float], int]] = []
         if floor:
             bare = await asyncio.gather(*(_phone(base, token, u, seconds, walker, "/floor") for u in phones))
-    return [x for r in runs for x in r], [x for r in bare for x in r]
+
+    def merged(results: list[tuple[list[float], int]]) -> tuple[list[float], int]:
+        return [x for r in results for x in r[0]], sum(r[1] for r in results)
+
+    return merged(runs), merged(bare)
 
 
 _FLOOR_FIX = (
@@ -301,16 +318,18 @@ async def _insert_floor(dsn: str, units: list[int], seconds: float) -> list[floa
 async def part_singles(url: str, units: list[int], seconds: float, env: dict[str, str]) -> None:
     print(f"\nSingle fixes from {PHONES} phones (closed loop), {seconds:g} s")
     for workers in (1, 2):
-        latencies, bare = await _singles(url, units, seconds, workers, env, floor=workers == 1)
+        (latencies, failed), (bare, bare_failed) = await _singles(url, units, seconds, workers, env, floor=workers == 1)
         print(
             f"  service, {workers} worker(s): {len(latencies) / seconds:>7,.0f} fixes/s   "
-            f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms"
+            f"p50 {percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms   "
+            f"failed {failed}"
         )
-        if bare:
+        if workers == 1:
             print(
-                f"  framework floor (bare FastAPI route, same process, token and statements): "
+                f"  framework floor (bare FastAPI route, same process, token and statements, a transaction per fix): "
                 f"{len(bare) / seconds:>7,.0f} fixes/s   "
-                f"p50 {percentile(bare, 50) * 1000:.1f} ms, p99 {percentile(bare, 99) * 1000:.1f} ms"
+                f"p50 {percentile(bare, 50) * 1000:.1f} ms, p99 {percentile(bare, 99) * 1000:.1f} ms   "
+                f"failed {bare_failed}"
             )
     floor = await _insert_floor(asyncpg_dsn(url), units, seconds)
     print(
