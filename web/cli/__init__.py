@@ -11,6 +11,7 @@ import click
 
 from web.cli.common import Refused, Unreachable
 from web.cli.db import db_group
+from web.cli.demo import demo_command
 from web.cli.layers import import_layer_command, import_osm_command
 from web.cli.plans import plans_group
 from web.cli.roads import roads_group
@@ -53,6 +54,7 @@ def main() -> None:
 
 for _command in (
     serve_command,
+    demo_command,
     db_group,
     users_group,
     import_osm_command,
