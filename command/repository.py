@@ -39,6 +39,18 @@ async def open_dispatch(session: AsyncSession, *, unit_id: int, lock: bool = Tru
     return (await session.scalars(stmt)).one_or_none()
 
 
+async def open_dispatch_units(session: AsyncSession, *, incident_ids: Sequence[int]) -> list[int]:
+    """The units with an open dispatch to one of these incidents, in id order."""
+    if not incident_ids:
+        return []
+    stmt = (
+        select(Dispatch.unit_id)
+        .where(Dispatch.incident_id.in_(list(incident_ids)), Dispatch.closed_at.is_(None))
+        .order_by(Dispatch.unit_id)
+    )
+    return list(await session.scalars(stmt))
+
+
 async def get_dispatch(
     session: AsyncSession, *, dispatch_id: int, lock: bool = False, visible: ColumnElement[bool] | None = None
 ) -> Dispatch | None:

@@ -175,6 +175,16 @@ class Situation(BaseModel):
     unmet_requirements: list[UnmetRequirement]
     overdue_tasks: int
     escalated_dispatches: int
+    # Open incidents a drill logged (演练): counted apart, never in ``incidents``; pages show an exercise banner.
+    exercises_open: int = 0
+
+
+class ExercisesCleared(BaseModel):
+    """``POST /exercises/clear``: what the end of a drill closed."""
+
+    incidents: list[int]
+    units_released: list[int]
+    warnings_ended: int
 
 
 class RecommendedUnit(ReachOut):

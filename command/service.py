@@ -32,7 +32,7 @@ from command.intake import override_grade as override_grade
 from command.intake import transition_incident as transition_incident
 from command.models import Dispatch, UnitFix
 from command.recommend import recommend as recommend
-from command.schemas import dispatch_event_data
+from command.schemas import ExercisesCleared, dispatch_event_data
 from command.situation import SituationWatch as SituationWatch
 from command.situation import situation as situation
 from command.timers import add_channels, alert
@@ -377,3 +377,19 @@ async def field_incidents(session: AsyncSession, *, unit_id: int, up_to: int | N
 async def sweep_fix_partitions(session: AsyncSession, *, now: datetime, days_ahead: int, keep_days: int) -> int:
     """unit_fix's day partitions made ahead and detached after ``keep_days`` (command/fix_partitions.py)."""
     return await fix_partitions.sweep(session, today=now.date(), days_ahead=days_ahead, keep_days=keep_days)
+
+
+async def clear_exercises(session: AsyncSession, *, caller: Caller) -> ExercisesCleared:
+    """The drill is over: every open incident it logged is closed (cancelled when nothing was sent), every unit
+    still out on one of them is released (available, its dispatch closed), every exercise warning ended. Locks in
+    the usual order: incidents, then units and their dispatches."""
+    incident_ids = await incidents.open_exercise_ids(session)
+    units = await repo.open_dispatch_units(session, incident_ids=incident_ids)
+    for incident_id in incident_ids:
+        await incidents.end_exercise(session, incident_id=incident_id, actor=caller.username)
+    for unit_id in units:
+        await change_unit_status(
+            session, unit_id=unit_id, status=UnitStatus.available, caller=caller, reason="the exercise is over"
+        )
+    ended = await incidents.end_exercise_warnings(session, now=utcnow(), actor=caller.username)
+    return ExercisesCleared(incidents=incident_ids, units_released=units, warnings_ended=ended)

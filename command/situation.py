@@ -38,6 +38,7 @@ async def situation(session: AsyncSession) -> Situation:
         unmet_requirements=await plans.unmet_requirements(session),
         overdue_tasks=await plans.overdue_task_count(session),
         escalated_dispatches=await repo.escalated_count(session),
+        exercises_open=len(await incidents.open_exercise_ids(session)),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -36,6 +38,8 @@ class Incident(Base):
     description: Mapped[str] = mapped_column(Text, nullable=False)
     location: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     source: Mapped[str | None] = mapped_column(String(64))
+    # Logged by a drill (演练): kept out of the real counters and duplicate checks, exported as CAP Exercise.
+    exercise: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
     category: Mapped[str | None] = mapped_column(String(32))

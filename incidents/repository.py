@@ -77,6 +77,7 @@ WHERE subtype = :subtype AND status = ANY(CAST(:open AS text[]))
                             CAST(:radius_m AS float8) / 110000)
   AND ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :radius_m)
   AND id <> coalesce(CAST(:exclude_id AS bigint), -1)
+  AND exercise = CAST(:exercise AS boolean)
 ORDER BY possible_duplicate_of IS NOT NULL,
          ST_Distance(location::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography), id
 LIMIT 1
@@ -93,6 +94,7 @@ async def find_duplicate(
     radius_m: float,
     window: timedelta,
     exclude_id: int | None = None,
+    exercise: bool = False,
 ) -> int | None:
     """The id of the open incident of the same subtype within ``radius_m`` metres and ``window`` of time that a new
     report most likely repeats: an original before one already flagged as a duplicate itself, then the nearest."""
@@ -104,6 +106,7 @@ async def find_duplicate(
         "lat": lat,
         "radius_m": radius_m,
         "exclude_id": exclude_id,
+        "exercise": exercise,
         "open": [s.value for s in (Status.reported, Status.verified, Status.responding)],
     }
     found = await session.scalar(_DUPLICATE, params)
@@ -151,11 +154,21 @@ async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEntr
     return list(await session.scalars(stmt))
 
 
+async def open_exercise_ids(session: AsyncSession) -> list[int]:
+    """The open incidents a drill logged, in id order."""
+    stmt = (
+        select(Incident.id)
+        .where(Incident.exercise.is_(True), Incident.status.not_in([Status.closed.value, Status.cancelled.value]))
+        .order_by(Incident.id)
+    )
+    return list(await session.scalars(stmt))
+
+
 async def open_counts(session: AsyncSession) -> list[tuple[str | None, str | None, int]]:
     level = func.coalesce(Incident.override_level, Incident.grade_level)
     stmt = (
         select(Incident.category, level, func.count())
-        .where(Incident.status.not_in([Status.closed.value, Status.cancelled.value]))
+        .where(Incident.status.not_in([Status.closed.value, Status.cancelled.value]), Incident.exercise.is_(False))
         .group_by(Incident.category, level)
         .order_by(Incident.category, level)
     )

@@ -195,6 +195,7 @@ class IncidentIn(BaseModel):
     title: str | None = Field(default=None, max_length=200)
     facts: Facts | None = None
     source: str | None = Field(default=None, max_length=64)
+    exercise: bool = False  # a drill's report (演练)
     reported_at: ObservedAt | None = None
     category: str | None = Field(default=None, max_length=32)
     subtype: str | None = Field(default=None, max_length=48)
@@ -300,6 +301,7 @@ class IncidentOut(BaseModel):
     merged_into: int | None
     plan_matches: list[PlanMatchOut]
     source: str | None
+    exercise: bool
     reported_at: datetime
     created_by: str | None
     created_at: datetime

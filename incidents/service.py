@@ -135,6 +135,7 @@ async def create_incident(
         description=data.description,
         location=from_shape(ShapelyPoint(lon, lat), srid=4326),
         source=data.source,
+        exercise=data.exercise,
         reported_at=data.reported_at or utcnow(),
         given_facts=given,
         status=Status.reported.value,
@@ -155,6 +156,7 @@ async def create_incident(
             reported_at=incident.reported_at,
             radius_m=duplicates.radius_m,
             window=duplicates.window,
+            exercise=incident.exercise,
         )
         if original is not None:
             incident.possible_duplicate_of = original
@@ -211,8 +213,25 @@ async def open_incidents(session: AsyncSession, *, after_id: int = 0, limit: int
 
 
 async def open_counts(session: AsyncSession) -> list[tuple[str | None, str | None, int]]:
-    """Open incidents (not closed or cancelled) per category and grade in force: ``(category, level, count)``."""
+    """Open real incidents (not closed or cancelled, not a drill's) per category and grade in force:
+    ``(category, level, count)``."""
     return await repo.open_counts(session)
+
+
+async def open_exercise_ids(session: AsyncSession) -> list[int]:
+    """The open incidents a drill logged (演练), in id order."""
+    return await repo.open_exercise_ids(session)
+
+
+async def end_exercise(session: AsyncSession, *, incident_id: int, actor: str) -> Incident:
+    """Close a drill's incident when the drill is over: cancelled before any response, else contained and closed."""
+    reason = "the exercise is over"
+    incident = await get_incident(session, incident_id=incident_id, for_update=True)
+    if incident.status in (Status.reported.value, Status.verified.value):
+        return await transition(session, incident_id=incident_id, to=Status.cancelled, actor=actor, reason=reason)
+    if incident.status == Status.responding.value:
+        await transition(session, incident_id=incident_id, to=Status.contained, actor=actor, reason=reason)
+    return await transition(session, incident_id=incident_id, to=Status.closed, actor=actor, reason=reason)
 
 
 # ---------------------------------------------------------------------------------------------------- warnings (预警)
@@ -232,8 +251,9 @@ from incidents.warning_service import warning_details as warning_details  # noqa
 from incidents.warning_service import warnings_atom as warnings_atom  # noqa: E402
 from incidents.warning_service import warnings_over as warnings_over  # noqa: E402
 from incidents.warning_tiles import warning_tile as warning_tile  # noqa: E402
-from incidents.warnings import sweep_expired  # noqa: E402
+from incidents.warnings import end_exercises, sweep_expired  # noqa: E402
 
+end_exercise_warnings = end_exercises
 sweep_expired_warnings = sweep_expired
 list_cap_feeds = _feeds.list_feeds
 subscribe_cap_feed = _feeds.subscribe

@@ -142,7 +142,7 @@ def incident_alert(incident: Incident, *, sender: str, lon: float, lat: float, r
         identifier=_identifier(incident, msg_type),
         sender=sender,
         sent=sent,
-        status="Exercise" if (incident.source or "").lower() in DRILL_SOURCES else "Actual",
+        status="Exercise" if incident.exercise or (incident.source or "").lower() in DRILL_SOURCES else "Actual",
         msg_type=msg_type,
         scope="Public",
         references=references,

@@ -314,3 +314,22 @@ def _summary_data(warning: Warning) -> Any:
         return summary(warning).model_dump(mode="json")
 
     return data
+
+
+async def end_exercises(session: AsyncSession, *, now: datetime, actor: str | None) -> int:
+    """End every warning in force that a drill brought in (CAP status ``Exercise``), saying so
+    (``warning.cancelled``); how many."""
+    rows = (
+        await session.scalars(
+            select(Warning)
+            .where(Warning.ended_at.is_(None), Warning.status == "Exercise")
+            .order_by(Warning.id)
+            .with_for_update()
+        )
+    ).all()
+    for warning in rows:
+        warning.ended_at = now
+        warning.updated_at = now
+        queue_event(session, type="warning.cancelled", data=_summary_data(warning), actor=actor)
+    await session.flush()
+    return len(rows)

@@ -43,6 +43,46 @@ class Played:
     decisions: dict[str, float] = field(default_factory=dict)  # report id → scenario second the units went
     dispatched: int = 0
     failures: list[str] = field(default_factory=list)
+    started_at: datetime | None = None  # the real time of the scenario's second 0
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One expected decision of a drill, as the room made it (or did not)."""
+
+    incident: str
+    incident_id: int | None
+    expected_plan: str | None
+    plans: list[str]  # activated for the incident, in order
+    units: int  # dispatched to it
+    decided_s: float | None  # scenario seconds from the start to the first activation or dispatch
+    due_s: float | None
+
+    @property
+    def made(self) -> bool:
+        return self.decided_s is not None and (self.expected_plan is None or self.expected_plan in self.plans)
+
+    @property
+    def on_time(self) -> bool:
+        return self.made and (self.due_s is None or (self.decided_s or 0.0) <= self.due_s)
+
+
+@dataclass(frozen=True)
+class Score:
+    """A drill scored against its expected decisions and due times."""
+
+    decisions: list[Judged]
+
+    @property
+    def on_time(self) -> int:
+        return sum(d.on_time for d in self.decisions)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "expected": len(self.decisions),
+            "on_time": self.on_time,
+            "decisions": [{**d.__dict__, "made": d.made, "on_time": d.on_time} for d in self.decisions],
+        }
 
 
 class Runner:
@@ -54,6 +94,7 @@ class Runner:
         officer: dict[str, str],
         commander: dict[str, str],
         speed: float = 5.0,
+        decide: bool = True,
         ack_deadline_s: float = 30.0,
         escalate_after_s: float = 30.0,
         rng: random.Random | None = None,
@@ -63,6 +104,7 @@ class Runner:
         self.scenario = scenario
         self.officer, self.commander = officer, commander
         self.speed = speed
+        self.decide = decide  # False in a drill: the people in the room decide, and are scored (``score``)
         self.ack_deadline_s = ack_deadline_s
         self.escalate_after_s = escalate_after_s
         self.rng = rng or random.Random(7)
@@ -78,12 +120,13 @@ class Runner:
 
     async def run(self, *, wait_for_crews: bool = True) -> Played:
         started = self._now()
+        self.played.started_at = datetime.now(UTC)
         for step in self.scenario.steps:
             await asyncio.sleep(max(0.0, started + step.at / self.speed - self._now()))
             try:
                 if isinstance(step, Report):
                     await self._report(step)
-                elif isinstance(step, Decision):
+                elif isinstance(step, Decision) and self.decide:
                     await self._decide(step, scenario_s=(self._now() - started) * self.speed)
                 elif isinstance(step, WarningStep):
                     await self._warning(step)
@@ -93,6 +136,32 @@ class Runner:
         if wait_for_crews and self._crews:
             await asyncio.gather(*self._crews, return_exceptions=True)
         return self.played
+
+    async def score(self) -> Score:
+        """Each expected decision of the scenario against what the room did, read back from the service: the plans
+        activated for the incident and the units dispatched to it, and when the first of them happened."""
+        assert self.played.started_at is not None, "score a scenario that has been played"
+        judged: list[Judged] = []
+        for step in self.scenario.steps:
+            if not isinstance(step, Decision):
+                continue
+            incident_id = self.played.incidents.get(step.incident)
+            plans: list[str] = []
+            units, first = 0, None
+            if incident_id is not None:
+                base = f"/api/v1/incidents/{incident_id}"
+                activations = (await self._call("GET", f"{base}/activations", self.commander))["items"]
+                dispatches = (await self._call("GET", f"{base}/dispatches", self.commander))["items"]
+                plans = [a["plan_id"] for a in activations]
+                units = len(dispatches)
+                times = [a["activated_at"] for a in activations] + [d["created_at"] for d in dispatches]
+                if times:
+                    first = min(datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times)
+            decided = None
+            if first is not None:
+                decided = round((first - self.played.started_at).total_seconds() * self.speed, 1)
+            judged.append(Judged(step.incident, incident_id, step.plan, plans, units, decided, step.due))
+        return Score(judged)
 
     async def stop(self) -> None:
         for task in self._crews:
@@ -112,6 +181,7 @@ class Runner:
             "description": step.text,
             "location": {"type": "Point", "coordinates": [step.lon, step.lat]},
             "source": "demo" if not self.scenario.exercise else "drill",
+            "exercise": self.scenario.exercise,
         }
         if step.address:
             body["address_text"] = step.address

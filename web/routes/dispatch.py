@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from command import service
-from command.schemas import MAX_AD_HOC_COUNT, DispatchIn, DispatchOut, Recommendations, Situation, StatusIn
+from command.schemas import (
+    MAX_AD_HOC_COUNT,
+    DispatchIn,
+    DispatchOut,
+    ExercisesCleared,
+    Recommendations,
+    Situation,
+    StatusIn,
+)
 from core.users import Role
 from gis.schemas import ResourceOut, RoadPolicy
 from web.audit import add_target
@@ -105,3 +113,9 @@ async def unit_status(unit_id: int, body: StatusIn, session: SessionDep, user: C
 async def situation(session: SessionDep, user: Watcher) -> Situation:
     """Open incidents by category and grade, units by status and type, unmet requirements, overdue tasks."""
     return await service.situation(session)
+
+
+@router.post("/exercises/clear", name="exercises.clear", response_model=ExercisesCleared)
+async def clear_exercises(session: SessionDep, user: Commander) -> ExercisesCleared:
+    """The drill is over: its open incidents closed, its units released, its exercise warnings ended (audited)."""
+    return await service.clear_exercises(session, caller=caller_of(user))
