@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from core.errors import Invalid
+from tests.support.browser import confined_page
+from tests.web.browser.conftest import SHOTS
 from tests.web.test_cli import CLI, ROOT, _free_port, run
 from web.cli.demo import DISTRICTS, OSM, SCENARIO, check_scenario
 from web.demo.scenario import Decision, Report, WarningStep, parse
@@ -133,8 +135,37 @@ def _token(base: str, name: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-def test_the_demo_plays_its_scenario_through_the_service(demo: tuple[str, dict[str, str], list[str]]) -> None:
+async def _watch_the_room(base: str, password: str) -> None:
+    """A commander's browser on the demo's URL: the map loads the city's units, an incident appears on the board,
+    and units move on the map (positions differ from the first ones seen)."""
+    async with confined_page(base) as confined:
+        page = confined.page
+        await page.set_viewport_size({"width": 1440, "height": 900})
+        await page.goto(f"{base}/login")
+        await page.fill("input[autocomplete=username]", "demo.commander")
+        await page.fill("input[autocomplete=current-password]", password)
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{base}/")
+        await page.wait_for_function("() => window.__commandpost.store.units.size > 50", timeout=60_000)
+        first = await page.evaluate(
+            "() => Object.fromEntries([...window.__commandpost.store.units]"
+            ".map(([id, u]) => [id, u.location.coordinates.join()]))"
+        )
+        await page.wait_for_function("() => window.__commandpost.map.incidentIds().length > 0", timeout=60_000)
+        await page.wait_for_function(
+            "first => [...window.__commandpost.store.units]"
+            ".some(([id, u]) => first[id] && u.location.coordinates.join() !== first[id])",
+            arg=first,
+            timeout=90_000,
+        )
+        await page.wait_for_timeout(1500)
+        await page.screenshot(path=str(SHOTS / "demo-room.png"))
+        assert confined.refused == [], confined.refused  # nothing from the internet
+
+
+async def test_the_demo_plays_its_scenario_through_the_service(demo: tuple[str, dict[str, str], list[str]]) -> None:
     base, passwords, lines = demo
+    await _watch_the_room(base, passwords["demo.commander"])
     output = "".join(lines)
     assert "© OpenStreetMap contributors" in output and "demo units" in output
     assert set(passwords) == {f"demo.{r}" for r in ("admin", "duty-officer", "commander", "field-unit", "observer")}
