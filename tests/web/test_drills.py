@@ -14,8 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from core.users import Role, add_user
 from plans import service as plans_service
 from tests.conftest import TokenFor
+from tests.support.browser import confined_page
+from tests.web.browser.conftest import SHOTS
 from web.cli.demo import check_scenario
 from web.demo.runner import Runner
 from web.demo.scenario import Decision
@@ -138,11 +141,25 @@ async def test_a_drill_is_played_scored_marked_and_cleared(
         picture = (await http.get("/api/v1/situation", headers=commander)).json()
         assert picture["incidents"]["open"] == 1 and picture["exercises_open"] == 3
 
-        # The drill is over.
-        refused = await http.post("/api/v1/exercises/clear", headers=officer)
-        assert refused.status_code == 403
-        cleared = await http.post("/api/v1/exercises/clear", headers=commander)
-        assert cleared.status_code == 200, cleared.text
+        async with state_of(live_app).sessionmaker() as session:
+            await add_user(session, username="drill.watch", password=WATCHER_PASSWORD, role=Role.commander)
+            await session.commit()
+        async with confined_page(f"http://{live_server}") as confined:
+            page = confined.page
+            await _sign_in(page, f"http://{live_server}")
+            banner = page.locator("[data-counter=exercises]")
+            await banner.wait_for(timeout=30_000)
+            assert (await banner.inner_text()).split() == ["3", "Exercise", "running"]  # the browser speaks English
+            assert await page.locator("#board-list .drill").count() == 3  # each drill row says so; the real one not
+            assert (await page.locator("[data-counter=open] b").inner_text()) == "1"
+            await page.screenshot(path=str(SHOTS / "room-exercise.png"))
+
+            # The drill is over.
+            refused = await http.post("/api/v1/exercises/clear", headers=officer)
+            assert refused.status_code == 403
+            cleared = await http.post("/api/v1/exercises/clear", headers=commander)
+            assert cleared.status_code == 200, cleared.text
+            await banner.wait_for(state="detached", timeout=30_000)  # the room learns of it without a reload
         body = cleared.json()
         assert sorted(body["incidents"]) == sorted(played.incidents.values())
         assert body["units_released"] == [units[0]] and body["warnings_ended"] == 1
@@ -160,6 +177,18 @@ async def test_a_drill_is_played_scored_marked_and_cleared(
     async with state_of(live_app).sessionmaker() as session:
         audited = await session.scalar(text("SELECT count(*) FROM audit_log WHERE action = 'exercises.clear'"))
     assert audited >= 2  # the refused attempt and the two that ran
+
+
+WATCHER_PASSWORD = "drill-watch-password"
+
+
+async def _sign_in(page: Any, origin: str) -> None:
+    await page.set_viewport_size({"width": 1440, "height": 900})
+    await page.goto(f"{origin}/login")
+    await page.fill("input[autocomplete=username]", "drill.watch")
+    await page.fill("input[autocomplete=current-password]", WATCHER_PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{origin}/")
 
 
 def check_scenario_text(document: str) -> Any:

@@ -56,6 +56,7 @@ export function createBoard({ list, filters, counters, onOpen }) {
     const main = el("div", "row-main");
     const title = el("div", "row-title", i.title);
     const meta = el("div", "row-meta");
+    if (i.exercise) meta.append(el("span", "drill", t("exercise")), " ");
     meta.append(el("span", "grade-text", grade ? `${grade}` : t("grade.none")), " · ",
       el("span", "status", t(`status.${i.status}`)));
     if (i.jurisdiction) meta.append(" · ", el("span", "jur", name(i.jurisdiction)));
@@ -108,7 +109,8 @@ export function createBoard({ list, filters, counters, onOpen }) {
 
   function renderCounters() {
     const s = store.situation;
-    const open = [...store.incidents.values()].filter(isOpen);
+    // A drill's incidents (演练) are counted apart: never in the real figures, but announced while one runs.
+    const open = [...store.incidents.values()].filter((i) => isOpen(i) && !i.exercise);
     const items = [
       ["counter.open", s ? s.incidents.open : open.length],
       ["counter.unanswered", open.filter((i) => UNANSWERED.has(i.status)).length],
@@ -117,12 +119,22 @@ export function createBoard({ list, filters, counters, onOpen }) {
       ["counter.overdue", s ? s.overdue_tasks : 0],
       ["counter.escalated", s ? s.escalated_dispatches : 0],
     ];
-    counters.replaceChildren(...items.map(([key, value]) => {
+    const boxes = items.map(([key, value]) => {
       const box = el("span", "counter");
       box.dataset.counter = key.split(".")[1];
       box.append(el("b", null, number(value)), el("small", null, t(key)));
       return box;
-    }));
+    });
+    // From the board's own incidents (live with every incident event); the situation's count says the same.
+    const drills = [...store.incidents.values()].filter((i) => isOpen(i) && i.exercise).length;
+    if (drills) {
+      const banner = el("span", "counter exercise");
+      banner.dataset.counter = "exercises";
+      banner.setAttribute("role", "status");
+      banner.append(el("b", null, number(drills)), el("small", null, t("counter.exercises")));
+      boxes.unshift(banner);
+    }
+    counters.replaceChildren(...boxes);
   }
 
   function option(value, label) { const o = el("option", null, label); o.value = value; return o; }
