@@ -1,7 +1,8 @@
 """What a dispatch tells people outside the command room, through notify's deliveries: the crew's phones (Web
 Push, and the members' webhooks and email) at dispatch and at the re-alert; an SMS to the members at half the
 acknowledgement deadline unless the crew has answered by then (Web Push does not reach many phones in mainland
-China); the commanders on duty at an escalation. command decides who and when; notify delivers."""
+China); the commanders on duty at an escalation. command decides who and when; notify delivers. A drill's incident
+(``exercise``) sends nothing outside: its crews and commanders follow it on their pages."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ async def alert_crew(
 ) -> list[str]:
     """Queue the alert to the unit's crew; at the first alert also the SMS fallback at half the deadline. The
     channels it goes by (for the dispatch's record of alerts)."""
+    if incident.exercise:  # a drill's dispatch reaches the crew's field page, never a real phone, mail or webhook
+        return []
     lead = "出动 / Dispatch" if first else "再次提醒 / Re-alert"
     message = _message("dispatch.alert", dispatch, incident, unit_name=unit_name, lead=lead)
     sms_at = dispatch.created_at + (dispatch.ack_due_at - dispatch.created_at) / 2 if first else None
@@ -65,6 +68,8 @@ async def alert_commanders(
     session: AsyncSession, dispatch: Dispatch, incident: IncidentRecord, *, unit_name: str, waited_s: int, now: datetime
 ) -> None:
     """An unanswered dispatch escalated: the commanders on duty are told by every channel they have."""
+    if incident.exercise:  # the room sees a drill's escalation; the commanders' phones are not woken for it
+        return
     lead = f"升级 / Escalation: {unit_name} 未确认 {waited_s}s"
     message = _message("dispatch.escalated", dispatch, incident, unit_name=unit_name, lead=lead)
     await notify.alert_commanders(session, message=message, now=now)

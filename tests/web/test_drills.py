@@ -101,6 +101,13 @@ async def test_a_drill_is_played_scored_marked_and_cleared(
     drill = check_scenario_text(DRILL)
     async with httpx.AsyncClient(base_url=f"http://{live_server}", timeout=30) as http:
         units = await _units(http, admin)
+        for unit in units[:2]:  # the crews' e-mail: a real dispatch writes to it, a drill's never
+            contact = {
+                "name": f"crew {unit}",
+                "unit_id": unit,
+                "channels": [{"type": "email", "address": f"c{unit}@example.org"}],
+            }
+            assert (await http.post("/api/v1/contacts", json=contact, headers=admin)).status_code == 201
         real = await http.post(
             "/api/v1/incidents",
             json={
@@ -140,6 +147,16 @@ async def test_a_drill_is_played_scored_marked_and_cleared(
         ] is None
         picture = (await http.get("/api/v1/situation", headers=commander)).json()
         assert picture["incidents"]["open"] == 1 and picture["exercises_open"] == 3
+        # Nothing of the drill left the building; the real incident's dispatch did.
+        crash = played.incidents["crash"]
+        drill_mail = (await http.get(f"/api/v1/deliveries?incident={crash}", headers=commander)).json()
+        assert drill_mail["total"] == 0, drill_mail
+        sent = await http.post(
+            f"/api/v1/incidents/{real.json()['id']}/dispatches", json={"unit_ids": [units[1]]}, headers=commander
+        )
+        assert sent.status_code == 201, sent.text
+        real_mail = (await http.get(f"/api/v1/deliveries?incident={real.json()['id']}", headers=commander)).json()
+        assert real_mail["total"] >= 1 and {d["channel"] for d in real_mail["items"]} == {"email"}
 
         async with state_of(live_app).sessionmaker() as session:
             await add_user(session, username="drill.watch", password=WATCHER_PASSWORD, role=Role.commander)
