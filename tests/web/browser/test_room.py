@@ -196,6 +196,13 @@ async def test_a_warning_is_drawn_when_issued_and_leaves_when_cancelled(room: Ro
         await page.page.wait_for_function(
             "id => window.__commandpost.map.warningIds().includes(id)", arg=warning_id, timeout=WAIT_MS
         )
+        # Listed beside the board too, and a click brings its area into view.
+        listed = page.page.locator(f'#warnings .warning[data-id="{warning_id}"]')
+        await listed.wait_for(timeout=WAIT_MS)
+        assert "Red" in await listed.inner_text() or "红色" in await listed.inner_text()
+        before = await page.page.evaluate("() => window.__commandpost.map.view()")
+        await listed.click()
+        await page.page.wait_for_function("b => window.__commandpost.map.view() !== b", arg=before, timeout=WAIT_MS)
         await shot(page, "warning")
         cancel = cap_message("room-rain-2", "Cancel", "cma@example.cn,room-rain-1,2026-12-07T10:00:00+08:00")
         cancelled = await room.api.post("/api/v1/cap", content=cancel, headers=headers)
@@ -203,6 +210,7 @@ async def test_a_warning_is_drawn_when_issued_and_leaves_when_cancelled(room: Ro
         await page.page.wait_for_function(
             "id => !window.__commandpost.map.warningIds().includes(id)", arg=warning_id, timeout=WAIT_MS
         )
+        await listed.wait_for(state="detached", timeout=WAIT_MS)
         clean(page)
 
 

@@ -3,7 +3,7 @@
 // symbols are icons painted here on a canvas with the browser's own fonts, so Chinese and the grade numerals render;
 // names live in the HTML panels and popups. Colour is never the only cue: each incident icon carries its category's
 // shape and its grade's numeral; each unit its type's letter.
-import { token } from "./auth.js";
+import { api, token } from "./auth.js";
 import { t } from "./i18n.js";
 import { store, isOpen, subscribe } from "./store.js";
 
@@ -212,6 +212,7 @@ export function createMap({ container, onSelect, boardFilter }) {
     incidentIds: () => shown.incidents.features.map((f) => f.properties.id),
     unitIcon: (id) => (shown.units.features.find((f) => f.properties.id === id) || { properties: {} }).properties.icon,
     loaded: () => loaded && map.loaded(),
+    view: () => `${map.getCenter().lng.toFixed(5)},${map.getCenter().lat.toFixed(5)},${map.getZoom().toFixed(2)}`,
     warningIds: () => (loaded ? map.querySourceFeatures("warnings", { sourceLayer: "warnings" }) : [])
       .map((f) => f.properties.id ?? f.id),
   };
@@ -278,6 +279,20 @@ export function createMap({ container, onSelect, boardFilter }) {
       map.getSource("impact").setData(impact || EMPTY);
       const incident = store.incidents.get(id);
       if (incident) map.easeTo({ center: incident.location.coordinates, duration: 300 });
+    },
+    // The warning's whole area in view (its GeoJSON from GET /warnings/{id}).
+    async showWarning(id) {
+      const found = await api(`/api/v1/warnings/${id}`).catch(() => null);
+      const area = found && found.area;
+      if (!area || !loaded) return;
+      const points = [];
+      const walk = (c) => { if (typeof c[0] === "number") points.push(c); else c.forEach(walk); };
+      walk(area.type === "FeatureCollection" ? area.features.map((f) => f.geometry.coordinates)
+        : area.type === "Feature" ? area.geometry.coordinates : area.coordinates);
+      if (!points.length) return;
+      const xs = points.map((p) => p[0]);
+      const ys = points.map((p) => p[1]);
+      map.fitBounds([[Math.min(...xs), Math.min(...ys)], [Math.max(...xs), Math.max(...ys)]], { padding: 40, duration: 300 });
     },
     toggle(name, visible) {
       for (const id of LAYERS[name]) map.setLayoutProperty(id, "visibility", visible ? "visible" : "none");

@@ -4,6 +4,7 @@ import { applyStatic, bindToggle, clock, onLang, t } from "./i18n.js";
 import { createBoard } from "./board.js";
 import { createMap } from "./map.js";
 import { createPanel } from "./panel.js";
+import { createWarnings } from "./warnings.js";
 import { handled, start as live, store, subscribe } from "./store.js";
 import { api } from "./auth.js";
 
@@ -106,6 +107,10 @@ async function main() {
   });
   map = createMap({ container: $("map"), onSelect: open, boardFilter: () => board.matches });
   board.onFilter = () => map.redrawIncidents();
+  const warnings = createWarnings({ root: $("warnings"), onPick: (w) => map.showWarning(w.id) });
+  subscribe((changes) => { if (changes.warnings || changes.all) warnings.refresh(); });
+  warnings.refresh();
+  window.__commandpost.warnings = warnings;
 
   // Layer switches.
   const layers = $("layers");
@@ -158,7 +163,7 @@ async function main() {
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && panel.id !== null) { e.preventDefault(); panel.close(); board.select(null); map.select(null, null); }
   });
-  onLang(() => { connection(); renderLayers(); renderEscalations(canWrite, open); setWall(document.body.classList.contains("wall")); });
+  onLang(() => { connection(); renderLayers(); warnings.render(); renderEscalations(canWrite, open); setWall(document.body.classList.contains("wall")); });
   // The connection line ticks too (its "last update" must not look frozen when nothing happens).
   setInterval(connection, 1000);
   connection();
