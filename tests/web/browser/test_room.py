@@ -5,7 +5,10 @@ tests/web/browser/screenshots/ (git-ignored); the best are copied into docs/ by 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from tests.support.browser import Confined, confined_page
 from tests.web.browser.conftest import PASSWORD, SHOTS, Room
@@ -300,3 +303,35 @@ async def test_renewal_mid_shift_and_a_revoked_session_returns_here_after_sign_i
         await page.page.click("#login-submit")
         await page.page.wait_for_url(room.origin + "/?wall=1")
         await page.page.wait_for_selector("#conn[data-state=live]", timeout=WAIT_MS)
+
+
+async def test_a_reload_keeps_the_trails_of_units_out_on_a_job(room: Room) -> None:
+    """The trail of a unit on its way is drawn from its stored fixes when the page loads, not only from the moves
+    seen live since."""
+    report = {
+        "description": "成华区建设路一商铺起火，1人受伤",
+        "location": {"type": "Point", "coordinates": [104.10, 30.68]},
+    }
+    made = await room.api.post("/api/v1/incidents", json=report)
+    assert made.status_code == 201, made.text
+    incident = made.json()["id"]
+    advice = (await room.api.get(f"/api/v1/incidents/{incident}/recommendations?type=fire_engine&count=1")).json()
+    unit_id = advice["items"][0]["unit_id"]
+    sent = await room.api.post(f"/api/v1/incidents/{incident}/dispatches", json={"unit_ids": [unit_id]})
+    assert sent.status_code == 201, sent.text
+    unit = (await room.api.get(f"/api/v1/resources/{unit_id}")).json()
+    lon, lat = unit["location"]["coordinates"]
+    for step in range(1, 4):  # three fixes towards the fire, observed a few seconds apart
+        at = (datetime.now(UTC) - timedelta(seconds=30 - step * 5)).isoformat()
+        fix = {"type": "Point", "coordinates": [lon + step * 0.0004, lat + step * 0.0003], "at": at}
+        answer = await room.api.post(f"/api/v1/units/{unit_id}/location", json=fix)
+        assert answer.status_code == 200 and answer.json()["fix"]["trusted"], answer.text
+    async with confined_page(room.origin) as page:
+        await sign_in(page, room.origin)
+        await page.page.wait_for_function(
+            "id => (window.__commandpost.store.tracks.get(id) || []).length >= 3", arg=unit_id, timeout=WAIT_MS
+        )
+        trail = await page.page.evaluate("id => window.__commandpost.store.tracks.get(id)", unit_id)
+        assert trail[-1] == pytest.approx([lon + 0.0012, lat + 0.0009])  # oldest first, the newest last
+        clean(page)
+    await room.api.post(f"/api/v1/units/{unit_id}/status", json={"status": "available"})

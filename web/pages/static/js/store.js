@@ -181,6 +181,29 @@ async function snapshot() {
   store.situation = situation;
   changes.all = true;
   changes.situation = true;
+  void loadTracks(); // after the first render: the tracks follow in the background
+}
+
+// The trail of each unit out on a job, from its stored fixes (GET /units/{id}/track), so a reload keeps where the
+// units came from; a few at a time. A fix that came live meanwhile stays last.
+const ON_A_JOB = new Set(["dispatched", "en_route", "on_scene", "transporting", "at_hospital"]);
+async function loadTracks() {
+  const since = new Date(Date.now() - 3600 * 1000).toISOString();
+  const out = [...store.units.values()].filter((u) => ON_A_JOB.has(u.status)).slice(0, 200);
+  const next = async () => {
+    for (let unit = out.shift(); unit; unit = out.shift()) {
+      const page = await api(`/api/v1/units/${unit.id}/track?since=${encodeURIComponent(since)}&limit=${TRACK_POINTS}`)
+        .catch(() => null);
+      if (!page || !page.items.length) continue;
+      const stored = page.items.filter((f) => f.trusted !== false).reverse().map((f) => f.location.coordinates);
+      const live = store.tracks.get(unit.id) || [];
+      const track = [...stored, ...live.filter((p) => !stored.some((q) => q[0] === p[0] && q[1] === p[1]))];
+      store.tracks.set(unit.id, track.slice(-TRACK_POINTS));
+      changes.units.add(unit.id);
+      schedule();
+    }
+  };
+  await Promise.all([next(), next(), next(), next()]);
 }
 
 function socketUrl() {
