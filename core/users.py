@@ -172,3 +172,74 @@ async def ensure_admin(session: AsyncSession, *, password: str) -> str:
     await session.flush()
     await session.refresh(user, ["password_changed_at"])
     return "reset"
+
+
+async def list_users(
+    session: AsyncSession, *, role: Role | None = None, active: bool | None = None, limit: int = 100, offset: int = 0
+) -> tuple[list[AppUser], int]:
+    """Users by name, filtered by role and whether they may sign in; and how many match in all."""
+    stmt = select(AppUser)
+    if role is not None:
+        stmt = stmt.where(AppUser.role == role.value)
+    if active is not None:
+        stmt = stmt.where(AppUser.active.is_(active))
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = await session.scalars(stmt.order_by(AppUser.username).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+async def get_user(session: AsyncSession, *, user_id: int, for_update: bool = False) -> AppUser:
+    from core.errors import NotFound
+
+    user = await session.get(AppUser, user_id, with_for_update=for_update)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+async def change_user(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    by: str,
+    role: Role | None = None,
+    unit_id: int | None = None,
+    unbind: bool = False,
+    active: bool | None = None,
+) -> tuple[AppUser, dict[str, list[object]]]:
+    """Change a user's role, unit or whether they may sign in; what changed as ``{field: [before, after]}``.
+    Nobody changes their own role or deactivates themselves (a last admin cannot lock everyone out), and the
+    role and unit must still agree (a field unit is bound to a unit, nobody else is)."""
+    user = await get_user(session, user_id=user_id, for_update=True)
+    if user.username == by and ((role is not None and role.value != user.role) or active is False):
+        raise Conflict("you cannot change your own role or deactivate yourself; another admin can")
+    before = {"role": user.role, "unit_id": user.unit_id, "active": user.active}
+    new_role = role or Role(user.role)
+    new_unit = None if unbind else (unit_id if unit_id is not None else user.unit_id)
+    if new_role is not Role.field_unit and unit_id is None:
+        new_unit = None  # leaving the field unit role unbinds the unit
+    if new_role is Role.field_unit and new_unit is None:
+        raise Invalid("a field_unit user must be bound to a unit", field="unit_id")
+    if new_role is not Role.field_unit and new_unit is not None:
+        raise Invalid("only field_unit users are bound to a unit", field="unit_id")
+    user.role, user.unit_id = new_role.value, new_unit
+    if active is not None:
+        user.active = active
+    if before["role"] != user.role or before["active"] != user.active:
+        user.password_changed_at = func.clock_timestamp()  # tokens of the old role or of the deactivated user end
+    await session.flush()
+    await session.refresh(user)
+    after = {"role": user.role, "unit_id": user.unit_id, "active": user.active}
+    return user, {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+
+
+async def reset_password(session: AsyncSession, *, user_id: int, password: str) -> AppUser:
+    """A new password (an admin's reset): every token and sign-in of the old one ends."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    user = await get_user(session, user_id=user_id, for_update=True)
+    user.password_hash = await hash_password_off_loop(password)
+    user.password_changed_at = func.clock_timestamp()
+    await session.flush()
+    await session.refresh(user)
+    return user

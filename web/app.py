@@ -28,7 +28,7 @@ from web.logs import install_redaction
 from web.metrics import Sampler
 from web.observe import RememberPeer, RequestRecorder
 from web.request_ids import RequestIdMiddleware
-from web.routes import auth, classify, dispatch, docs, field, health, live, locations, metrics, pages
+from web.routes import auth, classify, dispatch, docs, field, health, live, locations, metrics, pages, users
 from web.routes import deliveries as delivery_routes
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
@@ -224,6 +224,7 @@ def create_app(
     app.include_router(plan_routes.router, prefix="/api/v1")
     app.include_router(warning_routes.router, prefix="/api/v1")
     app.include_router(delivery_routes.router, prefix="/api/v1")
+    app.include_router(users.router, prefix="/api/v1")
     pages.install(app)
     # The door (web/door.py): the body limit outermost, so the guard inside reads at most that much.
     limits = body_limits(settings)

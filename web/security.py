@@ -123,6 +123,10 @@ class AuthCache:
             return None
         return entry[1]
 
+    def forget(self, username: str) -> None:
+        """Read the user again on their next request (an admin changed them; other workers within ``seconds``)."""
+        self._signers.pop(username, None)
+
     def holds(self, signer: Signer) -> bool:
         """True while this very reading of a user is the one the cache holds and trusts (no newer one, not expired):
         whatever was proven with it still is. Cheap enough for every message of an open websocket."""

@@ -45,6 +45,11 @@ NO_INCIDENT_DATA = {
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
     ("GET", "/api/v1/me"),
+    # People (admins only): names and roles, no incident.
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("PATCH", "/api/v1/users/{user_id}"),
+    ("POST", "/api/v1/users/{user_id}/password"),
     # The pages and their files: the data comes from the API, with the caller's token.
     ("GET", "/"),
     ("GET", "/login"),
