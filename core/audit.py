@@ -77,3 +77,34 @@ async def add_to_audit_target(session: AsyncSession, *, entry_id: int, **values:
         .where(AuditEntry.id == entry_id)
         .values(target=AuditEntry.target.op("||")(literal(values, type_=JSONB)))
     )
+
+
+async def read_audit(
+    session: AsyncSession,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[AuditEntry]:
+    """The audit trail, newest first, filtered; ``before_id`` pages back through it (keyset, so a busy trail does not
+    shift the pages under the reader)."""
+    from sqlalchemy import select
+
+    stmt = select(AuditEntry)
+    if actor is not None:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if action is not None:
+        stmt = stmt.where(AuditEntry.action == action)
+    if outcome is not None:
+        stmt = stmt.where(AuditEntry.outcome == outcome)
+    if since is not None:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEntry.at < until)
+    if before_id is not None:
+        stmt = stmt.where(AuditEntry.id < before_id)
+    return list(await session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(limit)))

@@ -225,6 +225,7 @@ def create_app(
     app.include_router(warning_routes.router, prefix="/api/v1")
     app.include_router(delivery_routes.router, prefix="/api/v1")
     app.include_router(users.router, prefix="/api/v1")
+    app.include_router(users.audit_router, prefix="/api/v1")
     pages.install(app)
     # The door (web/door.py): the body limit outermost, so the guard inside reads at most that much.
     limits = body_limits(settings)

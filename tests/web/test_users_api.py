@@ -117,3 +117,33 @@ async def test_bad_input_is_refused_in_the_one_error_shape(client: httpx.AsyncCl
     refused = await client.patch(f"/api/v1/users/{made['id']}", json={"role": "field_unit"}, headers=admin)
     assert refused.status_code == 422 and refused.json()["field"] == "unit_id"
     assert (await client.patch("/api/v1/users/999999", json={"active": False}, headers=admin)).status_code == 404
+
+
+async def test_admins_read_the_audit_trail_and_nobody_edits_it(client: httpx.AsyncClient, token_for: TokenFor) -> None:
+    admin = await token_for("admin", username="audit.admin")
+    for i in range(3):
+        body = {"username": f"aud.{i}", "role": "observer", "password": "long-enough"}
+        assert (await client.post("/api/v1/users", json=body, headers=admin)).status_code == 201
+    refused = await client.post(
+        "/api/v1/users", json={"username": "aud.0", "role": "observer", "password": "long-enough"}, headers=admin
+    )
+    assert refused.status_code == 409
+
+    page = (await client.get("/api/v1/audit?action=users.create&limit=2", headers=admin)).json()
+    assert [e["outcome"] for e in page["items"]] == ["conflict", "ok"]  # newest first
+    assert page["items"][1]["target"]["username"] == "aud.2" and page["items"][1]["actor"] == "audit.admin"
+    older = (
+        await client.get(f"/api/v1/audit?action=users.create&before_id={page['items'][-1]['id']}", headers=admin)
+    ).json()
+    assert [e["target"]["username"] for e in older["items"]] == ["aud.1", "aud.0"]
+    mine = (await client.get("/api/v1/audit?actor=audit.admin&outcome=ok", headers=admin)).json()["items"]
+    assert [e["action"] for e in mine].count("users.create") == 3 and "auth.token" in {e["action"] for e in mine}
+    future = (await client.get("/api/v1/audit?since=2099-01-01T00:00:00Z", headers=admin)).json()
+    assert future["items"] == []
+
+    for role in ("commander", "duty_officer", "observer"):
+        assert (await client.get("/api/v1/audit", headers=await token_for(role))).status_code == 403
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        assert (await client.request(method, "/api/v1/audit", headers=admin)).status_code == 405
+    assert (await client.get("/api/v1/audit?limit=1001", headers=admin)).status_code == 422
+    assert (await client.get("/api/v1/audit?since=yesterday", headers=admin)).status_code == 422

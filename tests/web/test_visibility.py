@@ -50,6 +50,7 @@ NO_INCIDENT_DATA = {
     ("POST", "/api/v1/users"),
     ("PATCH", "/api/v1/users/{user_id}"),
     ("POST", "/api/v1/users/{user_id}/password"),
+    ("GET", "/api/v1/audit"),  # admins only: who did what (targets name incidents, but only admins read it)
     # The pages and their files: the data comes from the API, with the caller's token.
     ("GET", "/"),
     ("GET", "/login"),

@@ -10,6 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from core.audit import read_audit
+from core.clock import ScenarioAt
 from core.users import AppUser, Role, add_user, change_user, list_users, reset_password
 from web.audit import add_target
 from web.deps import CurrentUser, SessionDep, require
@@ -17,6 +19,7 @@ from web.listing import ListOf, list_of
 from web.state import state_of
 
 router = APIRouter(prefix="/users", tags=["users"])
+audit_router = APIRouter(tags=["users"])
 
 Admin = Annotated[CurrentUser, Depends(require(Role.admin))]
 
@@ -102,3 +105,40 @@ async def set_password(user_id: int, body: PasswordIn, request: Request, session
     add_target(request, username=user.username)
     state_of(request).auth_cache.forget(user.username)
     return Response(status_code=204)
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str | None
+    role: str | None
+    action: str
+    method: str | None
+    path: str | None
+    target: dict[str, object]
+    outcome: str
+    status_code: int | None
+    client_ip: str | None
+    request_id: str | None
+
+
+@audit_router.get("/audit", name="audit.list")
+async def audit_trail(
+    session: SessionDep,
+    admin: Admin,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=128)] = None,
+    outcome: Annotated[str | None, Query(max_length=32)] = None,
+    since: ScenarioAt | None = None,
+    until: ScenarioAt | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ListOf[AuditOut]:
+    """The audit trail, newest first (admins only; read-only: no route changes it). Page back with ``before_id``
+    (the smallest id of the page before)."""
+    rows = await read_audit(
+        session, actor=actor, action=action, outcome=outcome, since=since, until=until, limit=limit, before_id=before_id
+    )
+    return list_of([AuditOut.model_validate(r) for r in rows])
