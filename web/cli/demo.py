@@ -126,7 +126,9 @@ def demo_command(
     )
     _prepare_database(url, fresh=own)
     city = Path(osm) if osm else OSM
-    logins = asyncio.run(_load_city(demo, osm=city, districts=Path(districts) if districts else DISTRICTS))
+    # Another city's districts only when given: Chengdu's are not that city's.
+    areas = Path(districts) if districts else (None if osm else DISTRICTS)
+    logins = asyncio.run(_load_city(demo, osm=city, districts=areas))
     address = f"http://{host}:{port}"
     say(f"\nCommandpost demo on {address}  (map data © OpenStreetMap contributors, ODbL)")
     say("Sign in at /login as:")
@@ -166,7 +168,7 @@ async def _drop(url: str) -> None:
         await conn.close()
 
 
-async def _load_city(settings: Settings, *, osm: Path, districts: Path) -> dict[str, tuple[str, str]]:
+async def _load_city(settings: Settings, *, osm: Path, districts: Path | None) -> dict[str, tuple[str, str]]:
     from core.users import Role, add_user
     from gis import service as gis
     from web.cli.common import unit_of_work
@@ -179,16 +181,17 @@ async def _load_city(settings: Settings, *, osm: Path, districts: Path) -> dict[
         if not report.roads:
             raise Failure(f"{osm.name} has no roads to drive on: the demo needs a city's road network")
     say(f"city: {osm.name}: {report.roads} road ways, {report.demo_units} demo units")
-    await _import_layer(
-        settings,
-        path=districts,
-        kind="jurisdictions",
-        quiet=True,
-        crs=None,
-        zone_kind=None,
-        buffer_m=None,
-        strict=False,
-    )
+    if districts is not None:
+        await _import_layer(
+            settings,
+            path=districts,
+            kind="jurisdictions",
+            quiet=True,
+            crs=None,
+            zone_kind=None,
+            buffer_m=None,
+            strict=False,
+        )
     await load_plans(settings, path=None)
     logins: dict[str, tuple[str, str]] = {}
     async with unit_of_work(settings) as session:
