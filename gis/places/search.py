@@ -5,7 +5,9 @@ The query is folded like the names were (``gis.places.names.fold``). Which terms
 - one character: only terms that begin with it (a btree in pattern order answers; a trigram says nothing yet);
 - two or more: terms that begin with it, contain it (three or more), or are similar to it (pg_trgm's ``%``, a
   GIN trigram index), scored 1 for the whole term, 0.9 for a beginning (less the more is left), 0.7 inside, and
-  0.8 × similarity otherwise, each times the term's worth (a name beats its pinyin, pinyin beats initials).
+  0.8 × similarity otherwise, each times the term's worth (a name beats its pinyin, pinyin beats initials);
+- a query with Chinese characters also finds the names that sound the same (its pinyin: 0.8 whole, 0.7 a
+  beginning), which loads pypinyin on the first such query.
 At most POOL candidates of each source reach the ranking.
 """
 
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gis.places.names import Crossing, crossing_of, fold, simplified
+from gis.places.names import Crossing, crossing_of, fold, has_han, pinyin_of, simplified
 from gis.places.ranking import Candidate, metres, rank
 
 POOL = 200
@@ -30,14 +32,20 @@ _HERE = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 _TERM_SCORE = """max(t.worth * CASE WHEN t.term = :q THEN 1.0
     WHEN left(t.term, :qlen) = :q THEN 0.9 * (0.8 + 0.2 * :qlen / greatest(length(t.term), 1))
     WHEN strpos(t.term, :q) > 0 THEN 0.7
+    {spoken}
     ELSE 0.8 * similarity(t.term, :q) END)"""
+# A Chinese query also meets the names that sound like it (洪星路 typed, 红星路 meant: the same pinyin, another
+# character picked in the input method), below any name written with its characters.
+_SPOKEN_SCORE = """WHEN t.term = :spoken THEN 0.8
+    WHEN left(t.term, :slen) = :spoken THEN 0.7 * (0.8 + 0.2 * :slen / greatest(length(t.term), 1))"""
 _NAME_SCORE = """CASE WHEN {col} = :raw THEN 1.0 WHEN {col} LIKE :raw_prefix ESCAPE '\\' THEN 0.9 ELSE 0.7 END"""
 
 
-def _term_filter(short: bool) -> str:
+def _term_filter(short: bool, spoken: bool) -> str:
     if short:
         return "t.term LIKE :prefix"
-    return "(t.term LIKE :prefix OR t.term LIKE :inside OR t.term % :q)"
+    sounds = " OR t.term LIKE :spoken_prefix" if spoken else ""
+    return f"(t.term LIKE :prefix OR t.term LIKE :inside OR t.term % :q{sounds})"
 
 
 def _name_filter(columns: Sequence[str], short: bool) -> str:
@@ -46,7 +54,7 @@ def _name_filter(columns: Sequence[str], short: bool) -> str:
 
 
 @functools.cache
-def candidates_sql(*, short: bool, near: bool, units: bool) -> TextClause:
+def candidates_sql(*, short: bool, near: bool, units: bool, spoken: bool = False) -> TextClause:
     """The candidates of all three sources in one statement (one round trip); fixed text, values bound."""
     point = (
         f"CASE WHEN p.kind = 'street' THEN ST_ClosestPoint(p.geom, {_HERE}) ELSE p.location END"
@@ -58,10 +66,11 @@ def candidates_sql(*, short: bool, near: bool, units: bool) -> TextClause:
     j_distance = f"ST_Distance(js.g::geography, {_HERE}::geography)" if near else "NULL::float8"
     units_rule = "" if units else "AND r.status IS NULL"
     r_name = "coalesce(r.name_zh, r.name)"
+    term_score = _TERM_SCORE.format(spoken=_SPOKEN_SCORE if spoken else "")
     return text(f"""
     SELECT 'place' AS source, p.kind, p.type, p.name, p.name_en, m.text_score, ST_X(pt.g) AS lon, ST_Y(pt.g) AS lat,
            {distance} AS distance_m, NULL::bigint AS resource_id
-    FROM (SELECT t.place_id, {_TERM_SCORE} AS text_score FROM place_term t WHERE {_term_filter(short)}
+    FROM (SELECT t.place_id, {term_score} AS text_score FROM place_term t WHERE {_term_filter(short, spoken)}
           GROUP BY t.place_id ORDER BY text_score DESC LIMIT {POOL}) m
     JOIN place p ON p.id = m.place_id
     CROSS JOIN LATERAL (SELECT {point} AS g) pt
@@ -91,8 +100,10 @@ def _escape(value: str) -> str:
 
 
 def plain(query: str) -> str:
-    """The query as a name is written, for the names we keep unfolded: simplified, lower case, single spaces."""
-    return " ".join(simplified(unicodedata.normalize("NFKC", query)).lower().split())
+    """The query as a name is written, for the names we keep unfolded: simplified, lower case, single spaces, no
+    control or format characters (PostgreSQL text holds no NUL)."""
+    written = "".join(c for c in unicodedata.normalize("NFKC", query) if unicodedata.category(c)[0] != "C")
+    return " ".join(simplified(written).lower().split())
 
 
 async def find(
@@ -122,7 +133,11 @@ async def find(
     }
     if near is not None:
         values |= {"lon": near[0], "lat": near[1]}
-    statement = candidates_sql(short=len(q) < 2, near=near is not None, units=units)
+    spoken = pinyin_of(query) if len(q) >= 2 and has_han(q) else None
+    sounds = spoken[0] if spoken else None
+    if sounds:
+        values |= {"spoken": sounds, "slen": len(sounds), "spoken_prefix": _escape(sounds) + "%"}
+    statement = candidates_sql(short=len(q) < 2, near=near is not None, units=units, spoken=bool(sounds))
     rows = (await session.execute(statement, values)).mappings().all()
     candidates = [
         Candidate(

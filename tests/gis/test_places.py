@@ -7,12 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import shapely
+from geoalchemy2.shape import from_shape
+from shapely.geometry import MultiPolygon
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
 from gis import service
 from gis.io.osm_import import import_osm
+from gis.models import Jurisdiction
 from gis.places.models import Place, PlaceTerm, PlaceWay
 from gis.places.names import crossing_of, fold, pinyin_of, street_of, terms_of
 from gis.places.ranking import metres
@@ -95,6 +99,12 @@ async def test_traditional_characters_find_the_simplified_name(session: AsyncSes
     assert station.name_en == "Tianfu Square"
 
 
+async def test_a_homophone_finds_the_street_below_the_written_name(session: AsyncSession, town: Path) -> None:
+    found = await _search(session, "纯西路")  # chún xī lù: another pick in the input method
+    assert found[0].name == "春熙路" and found[0].score < 1
+    assert (await _search(session, "春熙路"))[0].score == 1
+
+
 async def test_a_section_counts_as_its_street(session: AsyncSession, town: Path) -> None:
     found = await _search(session, "红星路")
     streets = [f.name for f in found if f.kind == "street"]
@@ -158,7 +168,26 @@ async def test_bounds_are_checked_and_nothing_is_nothing(session: AsyncSession, 
         await _search(session, "春熙路", near=(200.0, 0.0))
     assert await _search(session, "路" * 200) == []
     assert await _search(session, "  ,.;  ") == []
+    assert [f.name for f in await _search(session, "\x00春熙\u200b路\U0001f525")][:1] == ["春熙路"]
     assert await _search(session, "zzzzqqqq") == []
+
+
+async def test_jurisdictions_are_found_and_name_where_each_place_lies(session: AsyncSession, town: Path) -> None:
+    area = shapely.box(places_town.LON - 0.01, places_town.LAT - 0.01, places_town.LON + 0.01, places_town.LAT + 0.01)
+    session.add(
+        Jurisdiction(
+            name="迷你区", name_en="Mini District", admin_level=6, geom=from_shape(MultiPolygon([area]), srid=4326),
+            source="test", external_id="mini",
+        )
+    )  # fmt: skip
+    await session.commit()
+    street = (await _search(session, "春熙路"))[0]
+    assert (street.name, street.jurisdiction) == ("春熙路", "迷你区")
+    far = [f for f in await _search(session, "人民路", near=places_town.RENMIN_EAST) if f.kind == "street"][0]
+    assert far.jurisdiction is None, "5 km east: outside the district"
+    for q in ("迷你区", "mini district"):
+        found = [f for f in await _search(session, q) if f.kind == "jurisdiction"]
+        assert [f.name for f in found] == ["迷你区"] and shapely.Point(_at(found[0])).within(area)
 
 
 async def test_reimport_changes_nothing(session: AsyncSession, town: Path) -> None:
