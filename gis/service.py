@@ -29,6 +29,7 @@ from gis.impact import affected, impact_area
 from gis.io.files import clean_name
 from gis.models import HazardZone, Jurisdiction, Resource, ResourceKind, UnitStatus
 from gis.places import search as place_search
+from gis.places import store as place_store
 from gis.roads.graph import build_graph as build_road_graph
 from gis.roads.graph import speed_table
 from gis.roads.isochrone import isochrone
@@ -360,7 +361,7 @@ async def import_layer(
     ``on_progress`` the rows loaded so far."""
     from gis.io import transfer  # geopandas, pandas, pyarrow: loaded by the first import, not by every worker
 
-    return await transfer.import_layer(
+    report = await transfer.import_layer(
         session,
         path=path,
         kind=kind,
@@ -374,6 +375,9 @@ async def import_layer(
         on_read=on_read,
         on_progress=on_progress,
     )
+    if kind == LayerKind.jurisdictions and report.imported:
+        await place_store.index_jurisdictions(session)  # found by name and pinyin in place search
+    return report
 
 
 async def export_layer(

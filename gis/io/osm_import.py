@@ -25,6 +25,7 @@ from gis.io.osm_places import load_places
 from gis.io.resource_rows import point_ewkb
 from gis.io.schemas import LayerKind, OsmReport
 from gis.models import Resource, ResourceType
+from gis.places.store import index_jurisdictions
 from gis.roads.graph import build_graph
 
 _ROAD_STAGING = """CREATE TEMP TABLE gis_load_road (osm_id bigint, highway text, name text, name_en text,
@@ -127,6 +128,8 @@ async def import_osm(
     if extract.boundaries:
         await bulk_upsert(session, LayerKind.jurisdictions, _boundary_rows(extract))
     report.jurisdictions = len(extract.boundaries)
+    if extract.boundaries:
+        await index_jurisdictions(session)
     report.roads = await _load_roads(session, extract, source=f"osm:{path.name}")
     report.places = await load_places(session, path=path, source=f"osm:{path.name}")
     report.graph = await build_graph(session, speeds=speeds)

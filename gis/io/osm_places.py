@@ -11,7 +11,6 @@ a second import of the same file updates them in place, and drops those the file
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,14 +21,11 @@ import osmium
 import shapely
 from shapely.geometry import LineString, MultiLineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import nearest_points
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import bulk_timeouts, driver_connection
 from core.errors import Invalid
-from gis.io.load import CHUNK
-from gis.places.names import terms_of
+from gis.places import store
+from gis.places.store import Named
 
 # Same-named ways closer than this are one street.
 STREET_GAP_M = 300.0
@@ -42,18 +38,6 @@ _FACILITY_KEYS = (
     "building",
 )  # fmt: skip
 _PLACE_KEYS = ("place", "natural", "waterway", "landuse", "railway", "bridge")
-
-
-@dataclass
-class Named:
-    """A named object or an address: what it is, its names and where it lies."""
-
-    external_id: str
-    kind: str
-    type: str | None
-    name: str
-    names: dict[str, str]
-    geom: BaseGeometry
 
 
 @dataclass
@@ -217,62 +201,15 @@ def street_places(ways: list[StreetWay]) -> list[tuple[Named, list[StreetWay]]]:
     return out
 
 
-def _where(geom: BaseGeometry) -> Point:
-    """One point to show: the point itself, a polygon's centroid (or a point inside it), the line's point nearest
-    its middle."""
-    if isinstance(geom, Point):
-        return geom
-    if isinstance(geom, Polygon):
-        centre = geom.centroid
-        return centre if geom.contains(centre) else geom.representative_point()
-    return nearest_points(geom, geom.centroid)[0]
-
-
-# ------------------------------------------------------------------------------------------------------- loading
-_STAGING = (
-    "DROP TABLE IF EXISTS gis_load_place, gis_load_place_term, gis_load_place_way",
-    """CREATE TEMP TABLE gis_load_place (external_id text, kind text, type text, name text, name_en text,
-       names jsonb, wkb bytea, loc bytea) ON COMMIT DROP""",
-    "CREATE TEMP TABLE gis_load_place_term (external_id text, term text, worth float8) ON COMMIT DROP",
-    """CREATE TEMP TABLE gis_load_place_way (external_id text, osm_id bigint, node_ids bigint[], wkb bytea)
-       ON COMMIT DROP""",
-)
-_UPSERT = (
-    """INSERT INTO place AS p (kind, type, name, name_en, names, geom, location, source, external_id)
-    SELECT DISTINCT ON (external_id) kind, type, left(name, 200), left(name_en, 200), names,
-           ST_SetSRID(ST_GeomFromWKB(wkb), 4326), ST_SetSRID(ST_GeomFromWKB(loc), 4326), :source, external_id
-    FROM gis_load_place ORDER BY external_id
-    ON CONFLICT (source, external_id) DO UPDATE SET kind = EXCLUDED.kind, type = EXCLUDED.type,
-        name = EXCLUDED.name, name_en = EXCLUDED.name_en, names = EXCLUDED.names, geom = EXCLUDED.geom,
-        location = EXCLUDED.location, updated_at = now()""",
-    """DELETE FROM place p WHERE p.source = :source
-       AND NOT EXISTS (SELECT 1 FROM gis_load_place l WHERE l.external_id = p.external_id)""",
-    "DELETE FROM place_term t USING place p WHERE t.place_id = p.id AND p.source = :source",
-    """INSERT INTO place_term (place_id, term, worth)
-    SELECT p.id, l.term, max(l.worth) FROM gis_load_place_term l
-    JOIN place p ON p.source = :source AND p.external_id = l.external_id GROUP BY p.id, l.term""",
-    "DELETE FROM place_way w USING place p WHERE w.place_id = p.id AND p.source = :source",
-    """INSERT INTO place_way AS w (osm_id, place_id, node_ids, geom)
-    SELECT l.osm_id, p.id, l.node_ids, ST_SetSRID(ST_GeomFromWKB(l.wkb), 4326) FROM gis_load_place_way l
-    JOIN place p ON p.source = :source AND p.external_id = l.external_id
-    ON CONFLICT (osm_id) DO UPDATE SET place_id = EXCLUDED.place_id, node_ids = EXCLUDED.node_ids,
-        geom = EXCLUDED.geom""",
-    "DROP TABLE gis_load_place, gis_load_place_term, gis_load_place_way",
-)
-
-
 def _rows(extract: PlaceExtract) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     places: list[tuple[Any, ...]] = []
     terms: list[tuple[Any, ...]] = []
     ways: list[tuple[Any, ...]] = []
     streets = street_places(extract.ways)
     for thing in [*extract.things, *(street for street, _ in streets)]:
-        variants = [thing.name, *thing.names.values()]
-        name_en = thing.names.get("name:en")
-        places.append((thing.external_id, thing.kind, thing.type, thing.name, name_en,
-                       json.dumps(thing.names, ensure_ascii=False), shapely.to_wkb(thing.geom),
-                       shapely.to_wkb(_where(thing.geom))))  # fmt: skip
-        terms.extend((thing.external_id, term, worth) for term, worth in terms_of(variants).items())
+        place, its_terms = store.rows_of(thing)
+        places.append(place)
+        terms.extend(its_terms)
     for street, piece in streets:
         ways.extend((street.external_id, w.osm_id, w.node_ids, shapely.to_wkb(LineString(w.coords))) for w in piece)
     return places, terms, ways
@@ -281,13 +218,5 @@ def _rows(extract: PlaceExtract) -> tuple[list[tuple[Any, ...]], list[tuple[Any,
 async def load_places(session: AsyncSession, *, path: Path, source: str) -> int:
     """Read the file's places and replace those of ``source`` with them; how many places it has."""
     places, terms, ways = _rows(read_places(path))
-    async with bulk_timeouts(session):
-        for statement in _STAGING:
-            await session.execute(text(statement))
-        conn = await driver_connection(session)
-        for table, rows in (("gis_load_place", places), ("gis_load_place_term", terms), ("gis_load_place_way", ways)):
-            for start in range(0, len(rows), CHUNK):
-                await conn.copy_records_to_table(table, records=rows[start : start + CHUNK])
-        for statement in _UPSERT:
-            await session.execute(text(statement), {"source": source} if ":source" in statement else {})
+    await store.replace(session, source=source, places=places, terms=terms, ways=ways)
     return len(places)

@@ -1,5 +1,5 @@
-"""Place search in SQL: the candidates for a query (places by their folded terms, jurisdictions and our own
-resources by their names), ranked by ``gis.places.ranking``; and crossings of two streets.
+"""Place search in SQL: the candidates for a query (places, jurisdictions among them, by their folded terms; our own
+resources by their names as written), ranked by ``gis.places.ranking``; and crossings of two streets.
 
 The query is folded like the names were (``gis.places.names.fold``). Which terms match:
 - one character: only terms that begin with it (a btree in pattern order answers; a trigram says nothing yet);
@@ -55,7 +55,8 @@ def _name_filter(columns: Sequence[str], short: bool) -> str:
 
 @functools.cache
 def candidates_sql(*, short: bool, near: bool, units: bool, spoken: bool = False) -> TextClause:
-    """The candidates of all three sources in one statement (one round trip); fixed text, values bound."""
+    """The candidates of places (jurisdictions among them) and resources in one statement (one round trip); fixed
+    text, values bound."""
     point = (
         f"CASE WHEN p.kind = 'street' THEN ST_ClosestPoint(p.geom, {_HERE}) ELSE p.location END"
         if near
@@ -63,7 +64,6 @@ def candidates_sql(*, short: bool, near: bool, units: bool, spoken: bool = False
     )
     distance = f"ST_Distance(pt.g::geography, {_HERE}::geography)" if near else "NULL::float8"
     r_distance = f"ST_Distance(r.location::geography, {_HERE}::geography)" if near else "NULL::float8"
-    j_distance = f"ST_Distance(js.g::geography, {_HERE}::geography)" if near else "NULL::float8"
     units_rule = "" if units else "AND r.status IS NULL"
     r_name = "coalesce(r.name_zh, r.name)"
     term_score = _TERM_SCORE.format(spoken=_SPOKEN_SCORE if spoken else "")
@@ -74,11 +74,6 @@ def candidates_sql(*, short: bool, near: bool, units: bool, spoken: bool = False
           GROUP BY t.place_id ORDER BY text_score DESC LIMIT {POOL}) m
     JOIN place p ON p.id = m.place_id
     CROSS JOIN LATERAL (SELECT {point} AS g) pt
-    UNION ALL
-    (SELECT 'jurisdiction', 'jurisdiction', NULL, j.name, j.name_en, {_NAME_SCORE.format(col="lower(j.name)")},
-           ST_X(js.g), ST_Y(js.g), {j_distance}, NULL
-    FROM jurisdiction j CROSS JOIN LATERAL (SELECT ST_PointOnSurface(j.geom) AS g) js
-    WHERE {_name_filter(["j.name", "j.name_en"], short)} LIMIT {POOL})
     UNION ALL
     (SELECT 'resource', CASE WHEN r.status IS NULL THEN 'facility' ELSE 'unit' END, r.type, {r_name}, r.name_en,
            {_NAME_SCORE.format(col=f"lower({r_name})")}, ST_X(r.location), ST_Y(r.location), {r_distance}, r.id
@@ -154,7 +149,7 @@ async def _with_jurisdictions(session: AsyncSession, found: list[Candidate]) -> 
         return []
     rows = await session.execute(_JURISDICTION_OF, {"xs": [c.lon for c in found], "ys": [c.lat for c in found]})
     names = {int(i): name for i, name in rows.all()}
-    return [(c, names.get(i)) for i, c in enumerate(found, start=1)]
+    return [(c, names.get(i) if c.kind != "jurisdiction" else None) for i, c in enumerate(found, start=1)]
 
 
 # ------------------------------------------------------------------------------------------------------- crossings

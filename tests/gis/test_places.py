@@ -14,15 +14,17 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Invalid
+from core.settings import Settings
 from gis import service
 from gis.io.osm_import import import_osm
 from gis.models import Jurisdiction
+from gis.places import store
 from gis.places.models import Place, PlaceTerm, PlaceWay
 from gis.places.names import crossing_of, fold, pinyin_of, street_of, terms_of
 from gis.places.ranking import metres
-from gis.schemas import PlaceFound, ResourceIn
+from gis.schemas import ImportLimits, LayerKind, PlaceFound, ResourceIn
 from tests.gis import places_town
-from tests.gis.conftest import chengdu_dir
+from tests.gis.conftest import chengdu_dir, shared_file
 
 # --------------------------------------------------------------------------------------------------- names (pure)
 
@@ -180,12 +182,14 @@ async def test_jurisdictions_are_found_and_name_where_each_place_lies(session: A
             source="test", external_id="mini",
         )
     )  # fmt: skip
+    await session.flush()
+    assert await store.index_jurisdictions(session) == 1  # what a jurisdiction import does (import-osm, import-layer)
     await session.commit()
     street = (await _search(session, "春熙路"))[0]
     assert (street.name, street.jurisdiction) == ("春熙路", "迷你区")
     far = [f for f in await _search(session, "人民路", near=places_town.RENMIN_EAST) if f.kind == "street"][0]
     assert far.jurisdiction is None, "5 km east: outside the district"
-    for q in ("迷你区", "mini district"):
+    for q in ("迷你区", "mini district", "miniqu", "mnq"):
         found = [f for f in await _search(session, q) if f.kind == "jurisdiction"]
         assert [f.name for f in found] == ["迷你区"] and shapely.Point(_at(found[0])).within(area)
 
@@ -208,8 +212,11 @@ async def test_reimport_changes_nothing(session: AsyncSession, town: Path) -> No
 
 
 @pytest.mark.shared_data
-async def test_chengdu(session: AsyncSession) -> None:
+async def test_chengdu(session: AsyncSession, settings: Settings) -> None:
     await import_osm(session, path=chengdu_dir() / "chengdu_core_2018.osm.pbf")
+    districts = shared_file("chengdu/chengdu_core_districts_clipped.geojson")
+    limits = ImportLimits.of(settings)
+    await service.import_layer(session, path=districts, kind=LayerKind.jurisdictions, limits=limits)
     await session.commit()
     tianfu = (104.0657, 30.6598)
 
@@ -227,3 +234,9 @@ async def test_chengdu(session: AsyncSession) -> None:
     lon, lat = _at(crossing[0])
     assert 104.07 < lon < 104.09 and 30.65 < lat < 30.67, "central Chengdu, east of Tianfu Square"
     assert await _search(session, "春熙路与解放路交叉口") == [], "a pedestrian street downtown never meets 解放路"
+
+    # The districts imported as a layer are found by pinyin too, and name where each answer lies.
+    found = [(f.name, f.kind) for f in await _search(session, "jinjiangqu")]
+    # beside the OSM node of the same name (a place); the layer names it "锦江区 (Jinjiang)"
+    assert [name for name, kind in found[:2] if kind == "jurisdiction"] == ["锦江区 (Jinjiang)"], found
+    assert (await _search(session, "春熙路", near=tianfu))[0].jurisdiction == "锦江区 (Jinjiang)"
