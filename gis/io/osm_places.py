@@ -189,7 +189,8 @@ def _most_common(values: list[str]) -> str | None:
 
 
 def street_places(ways: list[StreetWay]) -> list[tuple[Named, list[StreetWay]]]:
-    """One place per street (its ways near each other), with the ways it is made of."""
+    """One place per street (its ways near each other), with the ways it is made of. Each name tag shows the value
+    most of its ways have; the others are kept to be found by."""
     out = []
     for piece in _groups(ways):
         keys = {k for way in piece for k in way.names}
@@ -197,7 +198,8 @@ def street_places(ways: list[StreetWay]) -> list[tuple[Named, list[StreetWay]]]:
         lines = MultiLineString([w.coords for w in piece])
         highway = _most_common([w.highway for w in piece])
         first = min(w.osm_id for w in piece)
-        out.append((Named(f"street/{first}", "street", highway, piece[0].name, names, lines), piece))
+        also = sorted({v for way in piece for v in way.names.values()} - set(names.values()))
+        out.append((Named(f"street/{first}", "street", highway, piece[0].name, names, lines, also), piece))
     return out
 
 

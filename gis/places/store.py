@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import shapely
@@ -37,6 +37,8 @@ class Named:
     name: str
     names: dict[str, str]
     geom: BaseGeometry
+    # Other names it is found by, not shown (a street's ways that spell a variant differently from the most).
+    also: list[str] = field(default_factory=list)
 
 
 def _where(geom: BaseGeometry) -> Point:
@@ -52,7 +54,7 @@ def _where(geom: BaseGeometry) -> Point:
 
 def rows_of(thing: Named) -> tuple[tuple[Any, ...], list[tuple[str, str, float]]]:
     """A place's staging row and its search terms' rows."""
-    variants = [thing.name, *thing.names.values()]
+    variants = [thing.name, *thing.names.values(), *thing.also]
     place = (
         thing.external_id, thing.kind, thing.type, thing.name, thing.names.get("name:en"),
         json.dumps(thing.names, ensure_ascii=False), shapely.to_wkb(thing.geom), shapely.to_wkb(_where(thing.geom)),
