@@ -8,7 +8,7 @@ The query is folded like the names were (``gis.places.names.fold``). Which terms
   0.8 × similarity otherwise, each times the term's worth (a name beats its pinyin, pinyin beats initials);
 - a query with Chinese characters also finds the names that sound the same (its pinyin: 0.8 whole, 0.7 a
   beginning), which loads pypinyin on the first such query.
-At most POOL candidates of each source reach the ranking.
+At most POOL candidates of each source reach the ranking: the best matches, of equal ones the nearest.
 """
 
 from __future__ import annotations
@@ -57,22 +57,23 @@ def _name_filter(columns: Sequence[str], short: bool) -> str:
 def candidates_sql(*, short: bool, near: bool, units: bool, spoken: bool = False) -> TextClause:
     """The candidates of places (jurisdictions among them) and resources in one statement (one round trip); fixed
     text, values bound."""
-    point = (
-        f"CASE WHEN p.kind = 'street' THEN ST_ClosestPoint(p.geom, {_HERE}) ELSE p.location END"
-        if near
-        else ("p.location")
-    )
+    point = f"CASE WHEN p.kind = 'street' THEN ST_ClosestPoint(p.geom, {_HERE}) ELSE p.location END"
+    point = point if near else "p.location"
+    # Of equal matches the pool keeps the nearest (in degrees: only an order, on the points, cheap).
+    nearer = f", p.location <-> {_HERE}" if near else ""
     distance = f"ST_Distance(pt.g::geography, {_HERE}::geography)" if near else "NULL::float8"
     r_distance = f"ST_Distance(r.location::geography, {_HERE}::geography)" if near else "NULL::float8"
     units_rule = "" if units else "AND r.status IS NULL"
     r_name = "coalesce(r.name_zh, r.name)"
     term_score = _TERM_SCORE.format(spoken=_SPOKEN_SCORE if spoken else "")
     return text(f"""
-    SELECT 'place' AS source, p.kind, p.type, p.name, p.name_en, m.text_score, ST_X(pt.g) AS lon, ST_Y(pt.g) AS lat,
+    SELECT 'place' AS source, p.kind, p.type, p.name, p.name_en, p.text_score, ST_X(pt.g) AS lon, ST_Y(pt.g) AS lat,
            {distance} AS distance_m, NULL::bigint AS resource_id
-    FROM (SELECT t.place_id, {term_score} AS text_score FROM place_term t WHERE {_term_filter(short, spoken)}
-          GROUP BY t.place_id ORDER BY text_score DESC LIMIT {POOL}) m
-    JOIN place p ON p.id = m.place_id
+    FROM (SELECT p.*, m.text_score
+          FROM (SELECT t.place_id, {term_score} AS text_score FROM place_term t WHERE {_term_filter(short, spoken)}
+                GROUP BY t.place_id) m
+          JOIN place p ON p.id = m.place_id
+          ORDER BY m.text_score DESC{nearer} LIMIT {POOL}) p
     CROSS JOIN LATERAL (SELECT {point} AS g) pt
     UNION ALL
     (SELECT 'resource', CASE WHEN r.status IS NULL THEN 'facility' ELSE 'unit' END, r.type, {r_name}, r.name_en,

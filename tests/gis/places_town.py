@@ -66,3 +66,24 @@ def write_town(folder: Path) -> Path:
     path = folder / "places_town.osm"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def write_grid(folder: Path, *, side: int) -> tuple[Path, list[tuple[float, float]]]:
+    """``side`` × ``side`` short streets all named 人民路, 1 km apart (each its own street): more equal matches than
+    a search keeps. The file and each street's first point."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="tests">']
+    starts = []
+    for i in range(side * side):
+        lon, lat = LON + (i % side) * 0.01, LAT + (i // side) * 0.01
+        starts.append((lon, lat))
+        a, b = 1000 + 2 * i, 1001 + 2 * i
+        lines.append(f'  <node id="{a}" lat="{lat:.7f}" lon="{lon:.7f}" version="1"/>')
+        lines.append(f'  <node id="{b}" lat="{lat:.7f}" lon="{lon + STEP:.7f}" version="1"/>')
+    for i in range(side * side):
+        a, b = 1000 + 2 * i, 1001 + 2 * i
+        lines += [f'  <way id="{100 + i}" version="1">', f'    <nd ref="{a}"/>', f'    <nd ref="{b}"/>']
+        lines += ['    <tag k="highway" v="residential"/>', '    <tag k="name" v="人民路"/>', "  </way>"]
+    lines.append("</osm>")
+    path = folder / "places_grid.osm"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, starts

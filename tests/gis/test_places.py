@@ -18,7 +18,7 @@ from core.settings import Settings
 from gis import service
 from gis.io.osm_import import import_osm
 from gis.models import Jurisdiction
-from gis.places import store
+from gis.places import search, store
 from gis.places.models import Place, PlaceTerm, PlaceWay
 from gis.places.names import crossing_of, fold, pinyin_of, street_of, terms_of
 from gis.places.ranking import metres
@@ -133,6 +133,17 @@ async def test_same_named_streets_apart_are_two_ranked_by_near(session: AsyncSes
     assert [f.name for f in east if f.kind == "street"] == ["人民路", "人民路"]
     assert metres(_at(east[0]), places_town.RENMIN_EAST) < 10 and metres(_at(west[0]), places_town.RENMIN_WEST) < 10
     assert east[0].score > east[1].score
+
+
+async def test_of_more_equal_matches_than_kept_the_nearest_are(session: AsyncSession, tmp_path: Path) -> None:
+    path, starts = places_town.write_grid(tmp_path, side=16)  # 256 streets named 人民路, more than search.POOL
+    assert len(starts) > search.POOL
+    await import_osm(session, path=path)
+    await session.commit()
+    for corner in (starts[0], starts[-1], starts[len(starts) // 2 + 3]):
+        found = await _search(session, "人民路", near=corner, limit=3)
+        assert metres(_at(found[0]), corner) < 10 and all(f.name == "人民路" for f in found)
+        assert found[0].score > found[1].score >= found[2].score
 
 
 async def test_duplicates_answer_once_and_addresses_are_found(session: AsyncSession, town: Path) -> None:
