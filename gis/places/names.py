@@ -25,6 +25,7 @@ NAME, STREET, PINYIN, INITIALS = 1.0, 0.95, 0.9, 0.8
 TERM_MAX = 64
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN_RUN = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _SECTION_ZH = re.compile(r"(?:[一二三四五六七八九十]+|\d+)段$|[东西南北中]段$")
 _SECTION_EN = re.compile(
@@ -82,15 +83,24 @@ def street_of(name: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def pinyin_of(text: str) -> tuple[str, str] | None:
     """A Chinese name's pinyin, full and initials (春熙路 → ("chunxilu", "cxl")); None for a name without Han.
-    Letters and digits in the name are kept as they are in both."""
+    Letters and digits in the name are kept as they are in both. Cached: an extract repeats its names (a street's
+    name on each way, a name in ``name`` and ``name:zh``), and this is most of an import's time."""
     text = simplified(unicodedata.normalize("NFKC", text))
     if not has_han(text):
         return None
     pinyin = _pinyin()
-    full = pinyin.lazy_pinyin(text, style=pinyin.Style.NORMAL)
-    initials = pinyin.lazy_pinyin(text, style=pinyin.Style.FIRST_LETTER)
+    full, initials = [], []
+    for run in _HAN_RUN.split(text):
+        if has_han(run):  # one call a run of characters: a word's reading depends on its neighbours (重庆)
+            syllables = pinyin.lazy_pinyin(run, style=pinyin.Style.NORMAL)
+            full += syllables
+            initials += [s[:1] for s in syllables]
+        else:
+            full.append(run)
+            initials.append(run)
     return fold("".join(full)), fold("".join(initials))
 
 
