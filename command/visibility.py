@@ -55,6 +55,12 @@ def dispatch_condition(caller: Caller) -> ColumnElement[bool]:
     return false()
 
 
+def may_see_units(caller: Caller) -> bool:
+    """Whether ``caller`` may learn where every unit is (a place search that finds units by name): the command
+    room's roles; a field unit knows its own position and sees no one else's."""
+    return caller.role in SEE_EVERYTHING
+
+
 def may_see_unit(caller: Caller, unit_id: int) -> bool:
     """Whether ``caller`` may read a unit's own records (its track of location fixes)."""
     return caller.role in SEE_EVERYTHING or (caller.role is Role.field_unit and caller.unit_id == unit_id)

@@ -369,3 +369,24 @@ class ImpactFeature(BaseModel):
             counts={t: len(items) for t, items in by_type.items()},
         )
         return cls(id=incident_id, geometry=dict(mapping(impact.area)), properties=properties)
+
+
+# Place search (GET /places): how long a query and how many answers may be.
+PLACE_QUERY_MAX = 200
+PLACE_LIMIT_MAX = 50
+
+
+class PlaceFound(BaseModel):
+    """A place search answer: what it is called, what kind of thing it is and where; the jurisdiction it lies in
+    when one is known. ``score`` (0..1) is its text match, blended with nearness when the search was ``near`` a
+    point. Beyond API.md: ``type`` (what the map says it is: "primary", "hospital", "subway", a resource type),
+    ``name_en``, and ``resource_id`` for one of our own resources."""
+
+    name: str
+    kind: str  # street, crossing, place, facility, address, station, jurisdiction, unit
+    location: Point
+    jurisdiction: str | None = None
+    score: float
+    type: str | None = None
+    name_en: str | None = None
+    resource_id: int | None = None

@@ -22,11 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import utcnow
 from core.errors import Conflict, Invalid, NotFound
 from core.events import queue_event
+from core.geojson import Point as GeoPoint
 from core.geojson import check_lon_lat
 from gis import repository, tiles
 from gis.impact import affected, impact_area
 from gis.io.files import clean_name
 from gis.models import HazardZone, Jurisdiction, Resource, ResourceKind, UnitStatus
+from gis.places import search as place_search
+from gis.places import store as place_store
 from gis.roads.graph import build_graph as build_road_graph
 from gis.roads.graph import speed_table
 from gis.roads.isochrone import isochrone
@@ -35,6 +38,8 @@ from gis.roads.reach import nearest_by_road
 from gis.roads.routing import route, travel_times
 from gis.roads.routing import straight_metres as straight_metres  # the geodesic between two points, in metres
 from gis.schemas import (
+    PLACE_LIMIT_MAX,
+    PLACE_QUERY_MAX,
     BBox,
     ExportFormat,
     ImportLimits,
@@ -44,6 +49,7 @@ from gis.schemas import (
     LonLat,
     OsmReport,
     Place,
+    PlaceFound,
     ResourceIn,
     ResourcePage,
     TileLayer,
@@ -56,7 +62,7 @@ __all__ = [
     "Move", "get_jurisdiction", "get_resource", "get_zone", "impact_area", "import_layer", "import_osm", "isochrone",
     "jurisdiction_containing", "jurisdiction_names_covering", "jurisdictions_covering", "list_jurisdictions",
     "list_resources", "list_zones", "move_units", "nearest_by_road", "render_tile", "resources_in_zone",
-    "resources_within", "road_speeds", "route", "set_unit_location", "set_unit_status", "tile",
+    "resources_within", "road_speeds", "route", "search_places", "set_unit_location", "set_unit_status", "tile",
     "tile_bounds", "tile_sql", "travel_times", "unit_counts", "unit_rows", "unsent_positions", "units_nearest_by_line",
     "zones_containing",
 ]  # fmt: skip
@@ -355,7 +361,7 @@ async def import_layer(
     ``on_progress`` the rows loaded so far."""
     from gis.io import transfer  # geopandas, pandas, pyarrow: loaded by the first import, not by every worker
 
-    return await transfer.import_layer(
+    report = await transfer.import_layer(
         session,
         path=path,
         kind=kind,
@@ -369,6 +375,9 @@ async def import_layer(
         on_read=on_read,
         on_progress=on_progress,
     )
+    if kind == LayerKind.jurisdictions and report.imported:
+        await place_store.index_jurisdictions(session)  # found by name and pinyin in place search
+    return report
 
 
 async def export_layer(
@@ -398,3 +407,33 @@ async def missing_resources(session: AsyncSession, ids: Sequence[int]) -> set[in
         return set()
     found = await session.scalars(select(Resource.id).where(Resource.id.in_(sorted(set(ids)))))
     return set(ids) - set(found)
+
+
+async def search_places(
+    session: AsyncSession, *, query: str, near: LonLat | None = None, limit: int = 10, units: bool = True
+) -> list[PlaceFound]:
+    """Places for what a dispatcher typed: streets (a section counts as its street), named places, facilities,
+    addresses and stations of the imported OSM extracts, jurisdictions, and our own resources (units only with
+    ``units``: a caller who may not see other units' positions must not learn them here). Found by characters
+    (traditional as simplified), pinyin (full or initials), English names; "A与B交叉口", "A/B", "A & B" answer the
+    crossings of two streets (none when they never meet). Best first by text match, then nearness to ``near``.
+
+    Bounds: ``query`` at most PLACE_QUERY_MAX characters, ``limit`` 1..PLACE_LIMIT_MAX (Invalid otherwise); a query
+    of one character finds only names that begin with it."""
+    if len(query) > PLACE_QUERY_MAX:
+        raise Invalid(f"a place query is at most {PLACE_QUERY_MAX} characters", field="q")
+    if not 1 <= limit <= PLACE_LIMIT_MAX:
+        raise Invalid(f"limit must be between 1 and {PLACE_LIMIT_MAX}", field="limit")
+    if near is not None:
+        try:
+            check_lon_lat(*near)
+        except ValueError as exc:
+            raise Invalid(str(exc), field="near") from None
+    found = await place_search.find(session, query=query, near=near, limit=limit, units=units)
+    return [
+        PlaceFound(
+            name=c.name, kind=c.kind, location=GeoPoint.of(c.lon, c.lat), jurisdiction=jurisdiction, score=c.score,
+            type=c.type, name_en=c.name_en, resource_id=c.resource_id,
+        )
+        for c, jurisdiction in found
+    ]  # fmt: skip

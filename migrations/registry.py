@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "plans.models",
     "command.models",
     "gis.roads.road_models",
+    "gis.places.models",
     "notify.models",
 ]
 

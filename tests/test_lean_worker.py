@@ -20,7 +20,7 @@ from core.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = (
     *("geopandas", "pandas", "pyarrow", "pyogrio", "osmium", "tqdm"),
-    *("pywebpush", "aiosmtplib", "aiohttp", "httpx", "pyproj"),
+    *("pywebpush", "aiosmtplib", "aiohttp", "httpx", "pyproj", "pypinyin", "zhconv"),
 )
 BOUND_S = 120  # a fresh interpreter importing the app on a busy machine; far more than it takes
 

@@ -32,6 +32,7 @@ from web.routes import auth, classify, dispatch, docs, field, health, live, loca
 from web.routes import deliveries as delivery_routes
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
+from web.routes import places as place_routes
 from web.routes import plans as plan_routes
 from web.routes import resources as resource_routes
 from web.routes import roads as road_routes
@@ -221,6 +222,7 @@ def create_app(
     app.include_router(layer_routes.router, prefix="/api/v1")
     app.include_router(tile_routes.router, prefix="/api/v1")
     app.include_router(road_routes.router, prefix="/api/v1")
+    app.include_router(place_routes.router, prefix="/api/v1")
     app.include_router(plan_routes.router, prefix="/api/v1")
     app.include_router(warning_routes.router, prefix="/api/v1")
     app.include_router(delivery_routes.router, prefix="/api/v1")

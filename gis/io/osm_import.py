@@ -21,9 +21,11 @@ from core.db import bulk_timeouts, driver_connection
 from core.events import queue_event
 from gis.io.load import CHUNK, bulk_upsert
 from gis.io.osm import Extract, read_extract
+from gis.io.osm_places import load_places
 from gis.io.resource_rows import point_ewkb
 from gis.io.schemas import LayerKind, OsmReport
 from gis.models import Resource, ResourceType
+from gis.places.store import index_jurisdictions
 from gis.roads.graph import build_graph
 
 _ROAD_STAGING = """CREATE TEMP TABLE gis_load_road (osm_id bigint, highway text, name text, name_en text,
@@ -126,7 +128,10 @@ async def import_osm(
     if extract.boundaries:
         await bulk_upsert(session, LayerKind.jurisdictions, _boundary_rows(extract))
     report.jurisdictions = len(extract.boundaries)
+    if extract.boundaries:
+        await index_jurisdictions(session)
     report.roads = await _load_roads(session, extract, source=f"osm:{path.name}")
+    report.places = await load_places(session, path=path, source=f"osm:{path.name}")
     report.graph = await build_graph(session, speeds=speeds)
     if demo_units:
         report.demo_units = await place_demo_units(session)
@@ -139,6 +144,7 @@ async def import_osm(
             "facilities": report.facilities,
             "jurisdictions": report.jurisdictions,
             "roads": report.roads,
+            "places": report.places,
             "demo_units": report.demo_units,
             "incomplete_boundaries": len(report.incomplete_boundaries),
             "graph": {

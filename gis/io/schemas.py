@@ -85,6 +85,7 @@ class OsmReport:
     facilities: dict[str, int] = field(default_factory=dict)
     jurisdictions: int = 0
     roads: int = 0
+    places: int = 0  # named things and addresses made searchable (GET /places)
     demo_units: int = 0
     incomplete_boundaries: list[str] = field(default_factory=list)
     graph: GraphReport | None = None

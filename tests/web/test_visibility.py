@@ -70,6 +70,7 @@ NO_INCIDENT_DATA = {
     ("GET", "/api/v1/layers/{layer}/export"),
     ("GET", "/api/v1/route"),
     ("GET", "/api/v1/isochrone"),
+    ("GET", "/api/v1/places"),  # map names, and units by name only for the roles that see every unit
     ("GET", "/api/v1/units/nearest"),
     ("GET", "/api/v1/plans"),
     ("POST", "/api/v1/plans"),

@@ -32,8 +32,8 @@ def _existing_file(file: str) -> Path:
 @click.argument("file")
 @click.option("--demo-units", is_flag=True, help="Also place synthetic units at the stations.")
 def import_osm_command(file: str, demo_units: bool) -> None:
-    """Import an OpenStreetMap extract FILE (.osm, .osm.bz2, .osm.pbf): facilities, boundaries, roads and the
-    road graph."""
+    """Import an OpenStreetMap extract FILE (.osm, .osm.bz2, .osm.pbf): facilities, boundaries, roads, the
+    road graph, and the places to search (every named thing and address, with all its name:* variants)."""
     settings = load_settings()
     asyncio.run(_import_osm(settings, path=Path(file), demo_units=demo_units))  # gis refuses a missing file
 
@@ -55,6 +55,7 @@ async def _import_osm(settings: Settings, *, path: Path, demo_units: bool) -> No
     facilities = ", ".join(f"{n} {t}" for t, n in sorted(report.facilities.items())) or "none"
     say(f"imported from {report.file}: facilities: {facilities}")
     say(f"  jurisdictions: {report.jurisdictions}, road ways: {report.roads}, demo units: {report.demo_units}")
+    say(f"  places to search (streets, named places, facilities, addresses, stations): {report.places}")
     for reason in report.incomplete_boundaries:
         say(f"  skipped incomplete boundary {reason}")
     if report.graph is not None:
