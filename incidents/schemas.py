@@ -332,6 +332,9 @@ class TimelineEntryOut(BaseModel):
 
 
 # Warnings (预警) and CAP feeds: their shapes live beside their rules.
+# What the desk records beside the incident (notes, the caller): shapes of their own, never part of IncidentOut.
+from incidents.desk_schemas import NoteIn as NoteIn  # noqa: E402
+from incidents.desk_schemas import NoteOut as NoteOut  # noqa: E402
 from incidents.warning_schemas import CapFeedIn as CapFeedIn  # noqa: E402
 from incidents.warning_schemas import CapFeedOut as CapFeedOut  # noqa: E402
 from incidents.warning_schemas import OpenIncidentIn as OpenIncidentIn  # noqa: E402

@@ -36,6 +36,7 @@ from incidents.changes import transition as transition
 from incidents.intake import classify_report as classify_report  # POST /classify: the pure core, through this door
 from incidents.lifecycle import Status
 from incidents.models import Incident
+from incidents.notes import add_note as add_note  # the running log of notes
 from incidents.records import apply_classification, classify, emit
 from incidents.records import event_data as event_data
 from incidents.records import get_incident as get_incident
