@@ -62,3 +62,18 @@ class NoteOut(BaseModel):
     at: datetime
     recorded_at: datetime
     taken_at: datetime | None = None
+
+
+class CallerOut(BaseModel):
+    """``GET /api/v1/incidents/{id}/caller``: who called it in (personal data: every read is audited). ``phone`` is as
+    typed, ``phone_display`` normalised for dialling; all empty, with ``erased_at``, once the retention after closing
+    has passed."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    incident_id: int
+    name: str | None = None
+    phone: str | None = None
+    phone_display: str | None = None
+    callback_requested: bool = False
+    erased_at: datetime | None = None

@@ -1,4 +1,5 @@
-"""What the dispatch desk records beside the incident (API.md "Places and notes"): the running log of notes."""
+"""What the dispatch desk records beside the incident (API.md "Places and notes"): the running log of notes, and
+the caller (personal data: read one incident at a time, by the command room's roles, each read audited)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from fastapi import APIRouter, Depends, Request
 
 from core.users import Role
 from incidents import service
-from incidents.schemas import NoteIn, NoteOut
-from web.audit import add_target
+from incidents.schemas import CallerOut, NoteIn, NoteOut
+from web.audit import add_target, audit_read
 from web.deps import CurrentUser, SessionDep, VisibleIncident, require
 from web.door import BodyKind, body_limit
+from web.state import state_of
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 # A crew writes notes too (what it finds on arrival), on the incidents its unit was sent to (the scope); observers
 # read only.
+CallerReader = Annotated[CurrentUser, Depends(require(Role.duty_officer, Role.commander))]
 NoteWriter = Annotated[CurrentUser, Depends(require(Role.duty_officer, Role.commander, Role.field_unit))]
 
 
@@ -42,3 +45,15 @@ async def add_note(
     )
     add_target(request, note_id=note.id)
     return note
+
+
+@router.get("/{incident_id}/caller", name="incidents.read_caller", response_model=CallerOut)
+async def read_caller(
+    user: CallerReader, incident: VisibleIncident, request: Request, session: SessionDep
+) -> CallerOut:
+    """Who called it in: name, the number as typed and normalised for display, the callback flag. Duty officers,
+    commanders and admins only (others 403); every read leaves an audit row. Empty once the retention after closing
+    (``COMMANDPOST_CALLER_RETENTION_DAYS``) has passed."""
+    caller = await service.read_caller(session, incident_id=incident.id)
+    await audit_read(request, state_of(request).sessionmaker, erased=caller.erased_at is not None)
+    return caller
