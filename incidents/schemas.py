@@ -127,6 +127,9 @@ class ClassifyRequest(BaseModel):
 
     text: str = Field(max_length=MAX_TEXT)
     facts: Facts | None = None
+    # The officer's correction, as POST /incidents takes it: the grade is then computed for these keys.
+    category: str | None = Field(default=None, max_length=32)
+    subtype: str | None = Field(default=None, max_length=48)
 
     @field_validator("text")
     @classmethod

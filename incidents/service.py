@@ -85,6 +85,23 @@ async def list_incidents(
     return await repo.page(session, stmt, limit=limit, offset=offset), await repo.count(session, stmt)
 
 
+async def possible_duplicate(
+    session: AsyncSession, *, subtype: str, lon: float, lat: float, duplicates: DuplicatePolicy = DuplicatePolicy()
+) -> Incident | None:
+    """The open incident a report of ``subtype`` at (lon, lat), made now, would be flagged a possible duplicate of
+    (the same rule intake applies), so that the intake form can offer it before anything is created."""
+    found = await repo.find_duplicate(
+        session,
+        subtype=subtype,
+        lon=lon,
+        lat=lat,
+        reported_at=utcnow(),
+        radius_m=duplicates.radius_m,
+        window=duplicates.window,
+    )
+    return await get_incident(session, incident_id=found) if found is not None else None
+
+
 async def timeline(session: AsyncSession, *, incident_id: int) -> list[Any]:
     """The incident's timeline, oldest first."""
     await get_incident(session, incident_id=incident_id)
