@@ -60,6 +60,8 @@ const LABELS = {
     "intake.noted": "已作为补充记录添加到事件 #{id}", "intake.submit": "提交接警", "intake.sending": "正在提交…",
     "intake.created": "已创建事件 #{id}", "intake.need_text": "请填写报警内容", "intake.clear": "清空",
     "intake.draft_restored": "已恢复未提交的草稿", "intake.address_prefix": "地址：",
+    "place.street": "道路", "place.crossing": "路口", "place.place": "地名", "place.facility": "设施", "place.address": "门牌",
+    "place.station": "站点", "place.jurisdiction": "辖区", "place.unit": "单位",
   },
   en: {
     "app.title": "Emergency Command Room",
@@ -123,6 +125,8 @@ const LABELS = {
     "intake.noted": "Added as a note to incident #{id}", "intake.submit": "Log incident", "intake.sending": "Sending…",
     "intake.created": "Incident #{id} logged", "intake.need_text": "Type the report first", "intake.clear": "Clear",
     "intake.draft_restored": "Unsent draft restored", "intake.address_prefix": "Address: ",
+    "place.street": "street", "place.crossing": "crossing", "place.place": "place", "place.facility": "facility",
+    "place.address": "address", "place.station": "station", "place.jurisdiction": "jurisdiction", "place.unit": "unit",
   },
 };
 

@@ -322,12 +322,13 @@ function closePlaces() {
 function renderPlaces() {
   const list = $("places");
   list.replaceChildren(...places.map((p, i) => {
-    const li = el("li", "", p.name);
+    const li = el("li", "", placeName(p));
     li.id = `place-${i}`;
     li.setAttribute("role", "option");
     li.setAttribute("aria-selected", String(i === active));
     const where = p.jurisdiction && typeof p.jurisdiction === "object" ? (lang() === "en" && p.jurisdiction.name_en) || p.jurisdiction.name : p.jurisdiction;
-    li.append(el("small", "", [p.kind, where].filter(Boolean).join(" · ")));
+    const kind = p.kind ? t(`place.${p.kind}`) : "";
+    li.append(el("small", "", [kind.startsWith("place.") ? p.kind : kind, where].filter(Boolean).join(" · ")));
     li.addEventListener("mousedown", (e) => { e.preventDefault(); pickPlace(i); });
     return li;
   }));
@@ -347,7 +348,7 @@ async function searchPlaces() {
   try {
     const page = await api(`/api/v1/places?q=${encodeURIComponent(q)}${near}&limit=8`);
     if (seq !== placesSeq) return;
-    places = page.items || [];
+    places = (Array.isArray(page) ? page : page.items || []).filter((p) => p && p.location);
     active = places.length ? 0 : -1;
     note.hidden = places.length > 0;
     note.textContent = t("intake.places_none");
@@ -361,11 +362,16 @@ async function searchPlaces() {
 }
 const search = debounce(searchPlaces, 250);
 
+// A place's name in the page's language when the search gave one (``name_en``), with the written name beside it.
+function placeName(p) {
+  return lang() === "en" && p.name_en && p.name_en !== p.name ? `${p.name_en} (${p.name})` : p.name;
+}
+
 function pickPlace(i) {
   const p = places[i];
   if (!p || !p.location) return;
   const [lon, lat] = p.location.coordinates;
-  setLocation({ lon, lat, source: "place", name: p.name });
+  setLocation({ lon, lat, source: "place", name: placeName(p) });
   closePlaces();
 }
 
