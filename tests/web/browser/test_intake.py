@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support.browser import Confined, confined_page
 from tests.web.browser.conftest import PASSWORD, Room
 from tests.web.browser.test_room import WAIT_MS, clean, create, shot, sign_in
@@ -18,6 +20,10 @@ NORTH = (104.0712, 30.7018)
 EAST = (104.0900, 30.6580)
 WEST = (104.0128, 30.6601)
 SOUTH = (104.0600, 30.6630)
+
+# The package's city (the Chengdu extract imported, a server started) is built in the first test's setup, which the
+# timeout counts too; two browsers drawing maps in software on a shared 2-core machine need more than the default.
+pytestmark = pytest.mark.timeout(400)
 
 
 async def open_intake(page: Confined, origin: str, lang: str = "zh") -> None:
@@ -104,6 +110,14 @@ async def test_a_chinese_report_from_typing_to_the_command_room(room: Room) -> N
         assert "李女士" not in str(seen)
         caller = (await room.api.get(f"/api/v1/incidents/{incident_id}/caller")).json()
         assert (caller["name"], caller["phone_display"]) == ("李女士", "+86 138 0013 8000")
+        # The room's panel for it (the intake's link, /?incident=ID) shows the address as typed.
+        await watch.page.goto(f"{room.origin}/?incident={incident_id}")
+        # (read in one go: the panel redraws as the store changes)
+        await watch.page.wait_for_function(
+            "t => document.querySelector('#panel .panel-address')?.textContent === t",
+            arg="东门大桥与滨江东路交叉口北侧",
+            timeout=WAIT_MS,
+        )
         # Sent: the form and its draft are empty again.
         assert await page.page.input_value("#report") == ""
         assert await page.page.evaluate("() => localStorage.getItem('commandpost.intake.draft')") is None
@@ -147,6 +161,13 @@ async def test_a_duplicate_is_offered_and_taken_as_a_note(room: Room) -> None:
         await page.page.click("#add-note")
         await page.page.wait_for_selector("#notice:not([hidden])", timeout=WAIT_MS)
         assert f"#{original['id']}" in await page.page.inner_text("#notice")
+        # The link leads to the incident in the command room, its note on the timeline.
+        await page.page.goto(f"{room.origin}/?incident={original['id']}")
+        await page.page.wait_for_function(
+            "t => document.querySelector('#panel .timeline .note-text')?.textContent === t",
+            arg="建设北路商场着火了，浓烟很大",
+            timeout=WAIT_MS,
+        )
         clean(page)
     timeline = (await room.api.get(f"/api/v1/incidents/{original['id']}/timeline")).json()["items"]
     notes = [e for e in timeline if e["kind"] == "note"]

@@ -4,10 +4,16 @@ h-places: run on the merged tree.)"""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.browser import confined_page
 from tests.web.browser.conftest import Room
 from tests.web.browser.test_intake import open_intake, sent_id, type_more
 from tests.web.browser.test_room import WAIT_MS, clean, shot
+
+# The package's city (the Chengdu extract imported, a server started) is built in the first test's setup, which the
+# timeout counts too; two browsers drawing maps in software on a shared 2-core machine need more than the default.
+pytestmark = pytest.mark.timeout(400)
 
 
 async def test_a_place_found_by_pinyin_and_picked_from_the_keyboard(room: Room) -> None:

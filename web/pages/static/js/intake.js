@@ -5,19 +5,16 @@
 // session loses nothing); sending carries an Idempotency-Key tied to the body, so a retry or a double click never
 // makes two incidents.
 import { api, ApiError, logout, start as signIn } from "./auth.js";
-import { applyStatic, bindToggle, lang, number, onLang, t } from "./i18n.js";
+import { applyStatic, bindToggle, onLang, t } from "./i18n.js";
 import { createMap } from "./map.js";
+import { createPlaceSearch, placeName } from "./places.js";
+import { FACTS, factInputs, givenFacts, showPreview, subtypeOptions } from "./preview.js";
 import { start as live, store, subscribe } from "./store.js";
 
 /* global maplibregl */
 const $ = (id) => document.getElementById(id);
 const DRAFT_KEY = "commandpost.intake.draft";
-const FACTS = ["deaths", "missing", "injuries", "serious_injuries", "poisoned", "affected", "evacuated",
-  "economic_loss_cny", "magnitude"];
-const WHOLE = new Set(["deaths", "missing", "injuries", "serious_injuries", "poisoned", "affected", "evacuated"]);
 const NOTE_MAX = 4000;
-const SUBTYPES = JSON.parse($("taxonomy").textContent);
-const SUBTYPE_BY_KEY = new Map(SUBTYPES.map((s) => [s.key, s]));
 
 const EMPTY_DRAFT = () => ({ report: "", subtype: "", facts: {}, address: "", lonlat: "", location: null,
   caller_name: "", caller_phone: "", callback: false, key: null, keyFor: null });
@@ -97,24 +94,6 @@ function fail(text) {
 
 // ---------------------------------------------------------------------------------------------------- the preview
 
-function subtypeName(key) {
-  const s = SUBTYPE_BY_KEY.get(key);
-  if (!s) return key || "—";
-  return lang() === "zh" ? s.zh : s.en.charAt(0).toUpperCase() + s.en.slice(1);
-}
-
-function givenFacts() {
-  const facts = {};
-  for (const name of FACTS) {
-    const raw = String(draft.facts[name] ?? "").trim();
-    if (raw === "") continue;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0 || (WHOLE.has(name) && !Number.isInteger(value))) continue;
-    facts[name] = value;
-  }
-  return Object.keys(facts).length ? facts : null;
-}
-
 let previewSeq = 0;
 async function classifyNow() {
   const text = draft.report.trim();
@@ -127,7 +106,7 @@ async function classifyNow() {
     return;
   }
   const body = { text };
-  const facts = givenFacts();
+  const facts = givenFacts(draft.facts);
   if (facts) body.facts = facts;
   try {
     const plain = api("/api/v1/classify", { method: "POST", body });
@@ -147,114 +126,22 @@ async function classifyNow() {
 }
 const classify = debounce(classifyNow, 300);
 
-function dlRow(dl, label, value) {
-  dl.append(el("dt", "", label));
-  const dd = el("dd");
-  if (value instanceof Node) dd.append(value); else dd.textContent = value;
-  dl.append(dd);
-  return dd;
-}
-
-// The rule's own sentence in English; in Chinese the same parts: the fact, its value, the level it reaches, the
-// criterion met.
-function basisText(b) {
-  if (lang() === "en" && b.text) return b.text;
-  return `${t(`fact.${b.fact}`)} ${number(b.value)} → ${b.level}级（${b.criterion}）`;
-}
-
 function renderPreview() {
-  const box = $("preview");
-  box.dataset.subtype = result?.subtype || "";
-  box.dataset.category = result?.category || "";
-  box.dataset.level = result?.grade?.level || "";
-  if (!result) {
-    box.replaceChildren(el("p", "muted", t("intake.preview_empty")));
-    return;
-  }
-  const dl = el("dl");
-  dlRow(dl, t("intake.category"), t(`cat.${result.category || "none"}`));
-  const sub = dlRow(dl, t("intake.subtype"), subtypeName(result.subtype));
-  sub.id = "preview-subtype";
-  if (draft.subtype && auto) {
-    sub.append(" ", el("span", "corrected", `(${t("intake.corrected")}; ${t("intake.classifier_said", { name: subtypeName(auto.subtype) })})`));
-  } else if (result.subtype) {
-    sub.append(" ", el("span", "muted", `${Math.round((result.confidence || 0) * 100)}%`));
-  }
-  const terms = el("span", "terms");
-  for (const term of (auto || result).matched || []) terms.append(el("span", "", term));
-  if ((auto || result).matched?.length) dlRow(dl, t("intake.matched"), terms);
-  const known = FACTS.filter((name) => result.facts && result.facts[name] != null);
-  const facts = el("span", "facts-line");
-  facts.id = "preview-facts";
-  facts.textContent = known.length
-    ? known.map((name) => `${t(`fact.${name}`)} ${number(result.facts[name])}${result.facts.lower_bounds?.includes(name) ? "+" : ""}`)
-      .join(lang() === "zh" ? "，" : ", ")
-    : "—";
-  dlRow(dl, t("intake.facts"), facts);
-  const grade = result.grade || {};
-  const badge = el("span", "grade-badge", grade.level || "—");
-  badge.id = "preview-grade";
-  badge.dataset.level = grade.level || "";
-  const gradeCell = dlRow(dl, t("intake.grade"), badge);
-  if (!grade.level) gradeCell.append(" ", el("span", "muted", t("intake.no_grade")));
-  if (grade.rule_id) {
-    const rule = dlRow(dl, t("intake.rule"), `${grade.rule_id}${grade.rule_version ? " v" + grade.rule_version : ""}`);
-    rule.id = "preview-rule";
-  }
-  const parts = [dl];
-  if (grade.basis?.length) {
-    const ul = el("ul", "basis");
-    for (const b of grade.basis) ul.append(el("li", "", basisText(b)));
-    parts.push(ul);
-  }
-  box.replaceChildren(...parts);
+  showPreview($("preview"), { auto, result, corrected: Boolean(draft.subtype) });
   for (const name of FACTS) {
-    const input = $(`fact-${name}`);
     const seen = auto?.facts?.[name];
-    input.placeholder = seen != null ? String(seen) : "";
+    $(`fact-${name}`).placeholder = seen != null ? String(seen) : "";
   }
 }
 
-function renderSubtypes() {
-  const select = $("subtype");
-  const first = el("option", "", auto?.subtype ? t("intake.auto", { name: subtypeName(auto.subtype) }) : t("intake.auto_none"));
-  first.value = "";
-  const groups = new Map();
-  for (const s of SUBTYPES) {
-    if (!groups.has(s.category)) {
-      const group = document.createElement("optgroup");
-      group.label = t(`cat.${s.category}`);
-      groups.set(s.category, group);
-    }
-    const option = el("option", "", subtypeName(s.key));
-    option.value = s.key;
-    groups.get(s.category).append(option);
-  }
-  select.replaceChildren(first, ...groups.values());
-  select.value = draft.subtype;
-}
+function renderSubtypes() { subtypeOptions($("subtype"), auto, draft.subtype); }
 
 function renderFacts() {
-  const grid = $("facts");
-  grid.replaceChildren(...FACTS.map((name) => {
-    const label = el("label");
-    label.htmlFor = `fact-${name}`;
-    label.textContent = t(`fact.${name}`);
-    const input = el("input");
-    input.id = `fact-${name}`;
-    input.type = "number";
-    input.min = "0";
-    input.step = WHOLE.has(name) ? "1" : "any";
-    input.value = draft.facts[name] ?? "";
-    input.addEventListener("input", () => {
-      if (input.value === "") delete draft.facts[name]; else draft.facts[name] = input.value;
-      save();
-      classify();
-    });
-    const cell = el("div");
-    cell.append(label, input);
-    return cell;
-  }));
+  factInputs($("facts"), draft.facts, (name, value) => {
+    if (value === "") delete draft.facts[name]; else draft.facts[name] = value;
+    save();
+    classify();
+  });
 }
 
 // --------------------------------------------------------------------------------------------------- the location
@@ -303,76 +190,6 @@ function applyLonLat() {
     return;
   }
   setLocation({ ...at, source: "typed" });
-}
-
-// Place search (GET /api/v1/places): a listbox under the address, driven by the arrow keys, Enter and Escape.
-let places = [];
-let active = -1;
-let placesSeq = 0;
-
-function closePlaces() {
-  places = [];
-  active = -1;
-  $("places").hidden = true;
-  $("places").replaceChildren();
-  $("address").setAttribute("aria-expanded", "false");
-  $("address").removeAttribute("aria-activedescendant");
-}
-
-function renderPlaces() {
-  const list = $("places");
-  list.replaceChildren(...places.map((p, i) => {
-    const li = el("li", "", placeName(p));
-    li.id = `place-${i}`;
-    li.setAttribute("role", "option");
-    li.setAttribute("aria-selected", String(i === active));
-    const where = p.jurisdiction && typeof p.jurisdiction === "object" ? (lang() === "en" && p.jurisdiction.name_en) || p.jurisdiction.name : p.jurisdiction;
-    const kind = p.kind ? t(`place.${p.kind}`) : "";
-    li.append(el("small", "", [kind.startsWith("place.") ? p.kind : kind, where].filter(Boolean).join(" · ")));
-    li.addEventListener("mousedown", (e) => { e.preventDefault(); pickPlace(i); });
-    return li;
-  }));
-  list.hidden = places.length === 0;
-  $("address").setAttribute("aria-expanded", String(places.length > 0));
-  if (active >= 0) $("address").setAttribute("aria-activedescendant", `place-${active}`);
-  else $("address").removeAttribute("aria-activedescendant");
-}
-
-async function searchPlaces() {
-  const q = draft.address.trim();
-  const seq = ++placesSeq;
-  const note = $("places-note");
-  if (q.length < 2) { closePlaces(); note.hidden = true; return; }
-  const centre = draft.location ? [draft.location.lon, draft.location.lat] : map ? map.map.getCenter().toArray() : null;
-  const near = centre ? `&near=${centre[0].toFixed(5)},${centre[1].toFixed(5)}` : "";
-  try {
-    const page = await api(`/api/v1/places?q=${encodeURIComponent(q)}${near}&limit=8`);
-    if (seq !== placesSeq) return;
-    places = (Array.isArray(page) ? page : page.items || []).filter((p) => p && p.location);
-    active = places.length ? 0 : -1;
-    note.hidden = places.length > 0;
-    note.textContent = t("intake.places_none");
-    renderPlaces();
-  } catch (error) {
-    if (seq !== placesSeq) return;
-    closePlaces();
-    note.hidden = false;
-    note.textContent = error instanceof ApiError && error.status === 404 ? t("intake.places_off") : t("error.generic");
-  }
-}
-const search = debounce(searchPlaces, 250);
-
-// A place's name in the page's language when the search gave one (``name_en``), with the written name beside it.
-function placeName(p) {
-  return lang() === "en" && p.name_en && p.name_en !== p.name ? `${p.name_en} (${p.name})` : p.name;
-}
-
-function pickPlace(i) {
-  const p = places[i];
-  if (!p || !p.location) return;
-  const [lon, lat] = p.location.coordinates;
-  setLocation({ lon, lat, source: "place", name: placeName(p) });
-  closePlaces();
 }
 
 // --------------------------------------------------------------------------------------------------- duplicates
@@ -451,7 +268,7 @@ function requestBody() {
   if (draft.caller_name.trim()) body.caller_name = draft.caller_name.trim();
   if (draft.caller_phone.trim()) body.caller_phone = draft.caller_phone.trim();
   if (draft.subtype) body.subtype = draft.subtype;
-  const facts = givenFacts();
+  const facts = givenFacts(draft.facts);
   if (facts) body.facts = facts;
   return body;
 }
@@ -487,25 +304,28 @@ async function submit(event) {
 
 // ------------------------------------------------------------------------------------------------------- wiring
 
+const places = createPlaceSearch({
+  input: $("address"),
+  list: $("places"),
+  note: $("places-note"),
+  near: () => (draft.location ? [draft.location.lon, draft.location.lat] : map ? map.map.getCenter().toArray() : null),
+  onPick: (p) => {
+    const [lon, lat] = p.location.coordinates;
+    setLocation({ lon, lat, source: "place", name: placeName(p) });
+  },
+});
+
 function bind() {
   const text = (id, key, after) => $(id).addEventListener("input", () => { draft[key] = $(id).value; save(); if (after) after(); });
   text("report", "report", classify);
   text("caller-name", "caller_name");
   text("caller-phone", "caller_phone");
   text("lonlat", "lonlat");
-  text("address", "address", search);
+  text("address", "address", () => places.search());
   $("callback").addEventListener("change", () => { draft.callback = $("callback").checked; save(); });
   $("subtype").addEventListener("change", () => { draft.subtype = $("subtype").value; save(); classify.now(); });
   $("lonlat").addEventListener("change", applyLonLat);
   $("lonlat").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); applyLonLat(); } });
-  $("address").addEventListener("keydown", (e) => {
-    const open = places.length > 0 && !$("places").hidden;
-    if (e.key === "ArrowDown" && open) { e.preventDefault(); active = (active + 1) % places.length; renderPlaces(); }
-    else if (e.key === "ArrowUp" && open) { e.preventDefault(); active = (active - 1 + places.length) % places.length; renderPlaces(); }
-    else if (e.key === "Enter") { e.preventDefault(); if (open && active >= 0) pickPlace(active); else search.now(); }
-    else if (e.key === "Escape" && open) { e.preventDefault(); closePlaces(); }
-  });
-  $("address").addEventListener("blur", () => setTimeout(closePlaces, 150));
   $("intake-form").addEventListener("submit", submit);
   // Ctrl+Enter sends from anywhere in the form (the report box included).
   $("intake-form").addEventListener("keydown", (e) => {
@@ -546,7 +366,7 @@ async function main() {
   subscribe((changes) => { if (changes.conn) connection(); });
   connection();
   live();
-  onLang(() => { renderFacts(); renderSubtypes(); renderPreview(); renderWhere(); renderDuplicate(); connection(); });
+  onLang(() => { renderFacts(); renderSubtypes(); renderPreview(); renderWhere(); renderDuplicate(); places.render(); connection(); });
   if (draft.report.trim()) classify.now();
   else checkDuplicate();
   $("report").focus();
