@@ -27,6 +27,9 @@ from core.clock import utcnow
 from core.errors import Conflict, Invalid
 from gis import service as gis_service
 from incidents import repository as repo
+from incidents.caller import read_caller as read_caller  # the caller: personal data, read one at a time
+from incidents.caller import set_caller
+from incidents.caller import sweep_retention as sweep_retention
 from incidents.changes import decide_duplicate as decide_duplicate
 from incidents.changes import edit as edit
 from incidents.changes import lock_for_response as lock_for_response
@@ -36,6 +39,7 @@ from incidents.changes import transition as transition
 from incidents.intake import classify_report as classify_report  # POST /classify: the pure core, through this door
 from incidents.lifecycle import Status
 from incidents.models import Incident
+from incidents.notes import add_note as add_note  # the running log of notes
 from incidents.records import apply_classification, classify, emit
 from incidents.records import event_data as event_data
 from incidents.records import get_incident as get_incident
@@ -79,6 +83,23 @@ async def list_incidents(
     """A page of the incidents in ``scope``, newest first, and how many match in all."""
     stmt = repo.filtered(statuses=statuses, category=category, subtype=subtype, level=level, bbox=bbox, scope=scope)
     return await repo.page(session, stmt, limit=limit, offset=offset), await repo.count(session, stmt)
+
+
+async def possible_duplicate(
+    session: AsyncSession, *, subtype: str, lon: float, lat: float, duplicates: DuplicatePolicy = DuplicatePolicy()
+) -> Incident | None:
+    """The open incident a report of ``subtype`` at (lon, lat), made now, would be flagged a possible duplicate of
+    (the same rule intake applies), so that the intake form can offer it before anything is created."""
+    found = await repo.find_duplicate(
+        session,
+        subtype=subtype,
+        lon=lon,
+        lat=lat,
+        reported_at=utcnow(),
+        radius_m=duplicates.radius_m,
+        window=duplicates.window,
+    )
+    return await get_incident(session, incident_id=found) if found is not None else None
 
 
 async def timeline(session: AsyncSession, *, incident_id: int) -> list[Any]:
@@ -136,6 +157,8 @@ async def create_incident(
         location=from_shape(ShapelyPoint(lon, lat), srid=4326),
         source=data.source,
         exercise=data.exercise,
+        address_text=data.address_text,
+        callback_requested=data.callback_requested,
         reported_at=data.reported_at or utcnow(),
         given_facts=given,
         status=Status.reported.value,
@@ -169,6 +192,9 @@ async def create_incident(
         earlier = await repo.get_idempotency_key(session, actor=actor, key=idempotency_key)
         assert earlier is not None
         earlier.incident_id = incident.id
+    if data.caller_name or data.caller_phone:
+        changes = {"name": data.caller_name, "phone": data.caller_phone}
+        await set_caller(session, incident_id=incident.id, changes=changes, now=utcnow())
     record(
         session,
         incident_id=incident.id,
@@ -259,3 +285,4 @@ list_cap_feeds = _feeds.list_feeds
 subscribe_cap_feed = _feeds.subscribe
 sweep_cap_feeds = _feeds.sweep
 unsubscribe_cap_feed = _feeds.unsubscribe
+sweep_caller_retention = sweep_retention  # the callers of incidents closed longer ago than the retention

@@ -30,6 +30,7 @@ from web.observe import RememberPeer, RequestRecorder
 from web.request_ids import RequestIdMiddleware
 from web.routes import auth, classify, dispatch, docs, field, health, live, locations, metrics, pages, users
 from web.routes import deliveries as delivery_routes
+from web.routes import desk as desk_routes
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
 from web.routes import places as place_routes
@@ -216,6 +217,7 @@ def create_app(
     app.include_router(auth.router, prefix="/api/v1")
     app.include_router(classify.router, prefix="/api/v1")
     app.include_router(incident_routes.router, prefix="/api/v1")
+    app.include_router(desk_routes.router, prefix="/api/v1")
     app.include_router(dispatch.router, prefix="/api/v1")
     app.include_router(locations.router, prefix="/api/v1")
     app.include_router(resource_routes.router, prefix="/api/v1")
@@ -244,4 +246,5 @@ def body_limits(settings: Settings) -> dict[BodyKind, int]:
         BodyKind.upload: settings.max_upload_mb * 1_000_000,  # as web/routes/uploads.py counts a megabyte
         BodyKind.plan: settings.plan_max_kb * 1024,
         BodyKind.cap: settings.cap_max_kb * 1024,
+        BodyKind.note: 32 * 1024,
     }

@@ -46,6 +46,7 @@ class BodyKind(StrEnum):
     upload = "upload"
     plan = "plan"
     cap = "cap"  # CAP messages (COMMANDPOST_CAP_MAX_KB)
+    note = "note"  # a note on an incident's log: 4,000 characters, however escaped, fit in 32 KiB
 
 
 def body_limit(kind: BodyKind) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from web.routes.pages import build_id
 
 
 async def test_pages_name_the_current_build_and_are_not_cached(client: httpx.AsyncClient) -> None:
-    for path in ("/", "/login"):
+    for path in ("/", "/login", "/intake"):
         page = await client.get(path)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert page.headers["cache-control"] == "no-cache"
@@ -51,3 +51,14 @@ async def test_nothing_outside_the_folders_is_served(client: httpx.AsyncClient) 
     ):
         answer = await client.get(path)
         assert answer.status_code == 404, (path, answer.status_code)
+
+
+async def test_the_intake_page_carries_the_taxonomy_as_data(client: httpx.AsyncClient) -> None:
+    import json
+    import re
+
+    page = (await client.get("/intake")).text
+    found = re.search(r'<script type="application/json" id="taxonomy">(.*?)</script>', page, re.S)
+    assert found is not None
+    subtypes = {s["key"]: s for s in json.loads(found.group(1))}
+    assert subtypes["building_fire"]["zh"] == "火灾" and subtypes["building_fire"]["category"] == "accident_disaster"

@@ -54,6 +54,7 @@ NO_INCIDENT_DATA = {
     # The pages and their files: the data comes from the API, with the caller's token.
     ("GET", "/"),
     ("GET", "/login"),
+    ("GET", "/intake"),
     ("GET", "/static"),
     ("GET", "/vendor/maplibre-gl"),
     ("POST", "/api/v1/classify"),
@@ -261,6 +262,7 @@ async def test_a_field_unit_sees_only_the_incidents_it_was_sent_to_on_every_rout
         ("GET", "/api/v1/escalations"): None,
         ("GET", "/api/v1/deliveries"): None,  # messages about any incident: the command room's roles only
         ("POST", "/api/v1/exercises/clear"): None,  # ends every drill's incidents: commanders only
+        ("GET", "/api/v1/incidents/possible-duplicates"): None,  # intake's question: duty officers and commanders
     }
     by_other_id = {  # routes keyed by another id that leads to an incident: (A's id, B's id)
         "{dispatch_id}": (world.a_dispatch, world.b_dispatch),

@@ -16,6 +16,7 @@ router = APIRouter(tags=["intake"])
 async def classify(body: ClassifyRequest, user: AnyUser) -> ClassifyResult:
     """Classify free text (Chinese, English or mixed), extract its facts and grade it by the published rules.
 
-    Facts given in the request win over the ones read from the text. Pure: writes nothing, not even an audit row.
+    Facts given in the request win over the ones read from the text; a ``category``/``subtype`` given is kept (an
+    officer's correction) and the grade follows it. Pure: writes nothing, not even an audit row.
     """
-    return incidents.classify_report(body.text, body.facts)
+    return incidents.classify_report(body.text, body.facts, category=body.category, subtype=body.subtype)

@@ -35,6 +35,7 @@ from web.listing import (
     bbox_param,
     if_match_version,
     list_of,
+    lon_lat_param,
 )
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -109,6 +110,26 @@ def _feature(incident: IncidentOut) -> dict[str, Any]:
     """The incident as a GeoJSON Feature: its location the geometry, the rest its properties."""
     properties = incident.model_dump(mode="json", exclude={"location"})
     return feature(incident.location.model_dump(mode="json"), properties, id=incident.id)
+
+
+@router.get("/possible-duplicates", name="incidents.possible_duplicates")
+async def possible_duplicates(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Reporter,
+    subtype: Annotated[str, Query(min_length=1, max_length=48)],
+    near: Annotated[str, Query(max_length=100, description="lon,lat of the report")],
+) -> ListOf[IncidentOut]:
+    """The open incident a report of ``subtype`` at ``near``, made now, would be flagged a possible duplicate of
+    (``COMMANDPOST_DUPLICATE_RADIUS_M`` / ``_WINDOW_MINUTES``): none or one, for the intake form to offer before
+    creating anything."""
+    service.check_keys(category=None, subtype=subtype)
+    at = lon_lat_param(near, field="near")
+    assert at is not None
+    found = await service.possible_duplicate(
+        session, subtype=subtype, lon=at[0], lat=at[1], duplicates=_policy(settings)
+    )
+    return list_of([service.present(found)] if found is not None else [])
 
 
 @router.get("/{incident_id}", name="incidents.get", response_model=IncidentOut)

@@ -1,4 +1,4 @@
-"""The pages (``/`` the command room, ``/login``) and their files.
+"""The pages (``/`` the command room, ``/intake``, ``/login``) and their files.
 
 Our own scripts and styles (``web/pages/static``: plain ES modules, no build step) are served under
 ``/static/<build>/``, where ``<build>`` is a digest of all of them taken at start-up: a page names its files with the
@@ -12,6 +12,7 @@ The HTML itself is never cached (``no-cache``), so a new build reaches every scr
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from functools import cache
 from os import PathLike
@@ -23,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from core.settings import PROJECT_ROOT
+from incidents.schemas import SUBTYPES, Subtype
 from web.routes.docs import CachedStaticFiles
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -50,9 +52,11 @@ def _template(name: str) -> str:
     return (PAGES / name).read_text(encoding="utf-8")
 
 
-def _page(request: Request, name: str) -> HTMLResponse:
+def _page(request: Request, name: str, **values: str) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     html = _template(name).replace("{{static}}", f"{root}/static/{build_id()}").replace("{{vendor}}", root + "/vendor")
+    for key, value in values.items():
+        html = html.replace("{{" + key + "}}", value)
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
@@ -60,6 +64,26 @@ def _page(request: Request, name: str) -> HTMLResponse:
 async def command_room(request: Request) -> HTMLResponse:
     """The command room: the map, the incident board, the incident panel. Signs in through ``/login``."""
     return _page(request, "room.html")
+
+
+@router.get("/intake", name="pages.intake")
+async def intake(request: Request) -> HTMLResponse:
+    """The intake form: the report box with its live classification, the place, the caller; signs in through
+    ``/login``. The taxonomy's subtypes (for correcting the classifier) come with the page."""
+    return _page(request, "intake.html", taxonomy=_taxonomy())
+
+
+@cache
+def _taxonomy() -> str:
+    subtypes = [
+        {"key": s.key, "category": s.category, "zh": s.zh, "en": s.en} for s in sorted(SUBTYPES.values(), key=_order)
+    ]
+    # Inside a <script type="application/json">: "<" escaped, so no text in it can close the element.
+    return json.dumps(subtypes, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def _order(subtype: Subtype) -> tuple[str, str]:
+    return subtype.category, subtype.key
 
 
 @router.get("/login", name="pages.login")

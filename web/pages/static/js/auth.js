@@ -63,13 +63,13 @@ export class ApiError extends Error {
 }
 
 // A JSON call with the bearer token; one renewal and retry on 401.
-export async function api(path, { method = "GET", body, raw = false, retried = false } = {}) {
-  const headers = { Authorization: "Bearer " + access };
+export async function api(path, { method = "GET", body, raw = false, retried = false, headers: extra = {} } = {}) {
+  const headers = { ...extra, Authorization: "Bearer " + access };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401 && !retried) {
     await renew();
-    return api(path, { method, body, raw, retried: true });
+    return api(path, { method, body, raw, retried: true, headers: extra });
   }
   if (raw) return response;
   const text = await response.text();

@@ -45,6 +45,27 @@ const LABELS = {
     "esc.title": "升级告警", "esc.empty": "没有待处理的告警", "esc.dispatch": "{unit} 未确认派遣（事件 #{incident}）",
     "esc.task": "任务逾期：{task}（事件 #{incident}）", "esc.handle": "已处理", "esc.count": "告警 {n}",
     "error.generic": "操作失败", "legend.grade": "等级颜色",
+    "intake.title": "接警录入", "intake.room": "指挥中心", "intake.report": "报警内容",
+    "intake.report_hint": "按报警人所述录入，如：春熙路一商铺起火，3人受伤",
+    "intake.preview": "自动研判", "intake.preview_empty": "输入报警内容后显示分类、事实和等级",
+    "intake.category": "类别", "intake.subtype": "子类", "intake.correct_subtype": "修正子类", "intake.auto": "自动（{name}）", "intake.auto_none": "自动",
+    "intake.corrected": "已人工修正", "intake.classifier_said": "系统判断：{name}", "intake.matched": "依据词",
+    "intake.facts": "事实", "intake.facts_hint": "填写数字可修正提取结果，留空则采用自动提取值",
+    "intake.grade": "等级", "intake.rule": "规则", "intake.basis": "依据", "intake.no_grade": "未达分级标准",
+    "intake.location": "位置", "intake.address": "地址 / 地点搜索", "intake.address_hint": "街道、路口、地标（按原样保存）",
+    "intake.lonlat": "经度,纬度", "intake.lonlat_hint": "如 104.0665,30.6574", "intake.lonlat_bad": "格式应为 经度,纬度（如 104.0665,30.6574）",
+    "intake.map_hint": "也可在地图上点击选点", "intake.no_location": "尚未确定位置：请搜索地点、在地图上点击或输入经纬度",
+    "intake.picked": "已选位置：{name}", "intake.picked_map": "地图选点", "intake.picked_typed": "输入的经纬度",
+    "intake.places_none": "未找到地点", "intake.places_off": "地点搜索暂不可用，请在地图上点击或输入经纬度",
+    "intake.caller": "报警人", "intake.caller_name": "姓名", "intake.caller_phone": "回拨电话",
+    "intake.callback": "报警人要求回电",
+    "intake.duplicate": "可能与未结事件重复：", "intake.open_it": "查看该事件", "intake.add_note": "作为补充记录添加到该事件",
+    "intake.noted": "已作为补充记录添加到事件 #{id}", "intake.submit": "提交接警", "intake.sending": "正在提交…",
+    "intake.created": "已创建事件 #{id}", "intake.need_text": "请填写报警内容", "intake.clear": "清空",
+    "intake.draft_restored": "已恢复未提交的草稿", "intake.address_prefix": "地址：",
+    "panel.address": "地址（原文）", "panel.callback": "报警人要求回电", "panel.note": "补充记录",
+    "place.street": "道路", "place.crossing": "路口", "place.place": "地名", "place.facility": "设施", "place.address": "门牌",
+    "place.station": "站点", "place.jurisdiction": "辖区", "place.unit": "单位",
   },
   en: {
     "app.title": "Emergency Command Room",
@@ -93,6 +114,27 @@ const LABELS = {
     "esc.title": "Escalations", "esc.empty": "Nothing to handle", "esc.dispatch": "{unit} has not acknowledged (incident #{incident})",
     "esc.task": "Task overdue: {task} (incident #{incident})", "esc.handle": "Handled", "esc.count": "Alerts {n}",
     "error.generic": "That did not work", "legend.grade": "Grade colours",
+    "intake.title": "Call intake", "intake.room": "Command room", "intake.report": "Report",
+    "intake.report_hint": "What the caller says, e.g. a shop on Chunxi Road is on fire, 3 injured",
+    "intake.preview": "Live assessment", "intake.preview_empty": "Category, facts and grade appear as you type",
+    "intake.category": "Category", "intake.subtype": "Subtype", "intake.correct_subtype": "Correct it", "intake.auto": "Automatic ({name})", "intake.auto_none": "Automatic",
+    "intake.corrected": "corrected by you", "intake.classifier_said": "classifier said: {name}", "intake.matched": "Matched terms",
+    "intake.facts": "Facts", "intake.facts_hint": "Type a number to correct what was read; leave empty to keep it",
+    "intake.grade": "Grade", "intake.rule": "Rule", "intake.basis": "Basis", "intake.no_grade": "Below the grading thresholds",
+    "intake.location": "Location", "intake.address": "Address / place search", "intake.address_hint": "Street, crossing or landmark (kept as typed)",
+    "intake.lonlat": "lon,lat", "intake.lonlat_hint": "e.g. 104.0665,30.6574", "intake.lonlat_bad": "Expected lon,lat (e.g. 104.0665,30.6574)",
+    "intake.map_hint": "or click the map", "intake.no_location": "No location yet: search a place, click the map or type lon,lat",
+    "intake.picked": "Location: {name}", "intake.picked_map": "point on the map", "intake.picked_typed": "typed coordinates",
+    "intake.places_none": "No place found", "intake.places_off": "Place search is unavailable: click the map or type lon,lat",
+    "intake.caller": "Caller", "intake.caller_name": "Name", "intake.caller_phone": "Callback number",
+    "intake.callback": "Caller asked to be called back",
+    "intake.duplicate": "Possible duplicate of an open incident:", "intake.open_it": "Open it", "intake.add_note": "Add as a note there",
+    "intake.noted": "Added as a note to incident #{id}", "intake.submit": "Log incident", "intake.sending": "Sending…",
+    "intake.created": "Incident #{id} logged", "intake.need_text": "Type the report first", "intake.clear": "Clear",
+    "intake.draft_restored": "Unsent draft restored", "intake.address_prefix": "Address: ",
+    "panel.address": "Address (as typed)", "panel.callback": "Caller asked to be called back", "panel.note": "Note",
+    "place.street": "street", "place.crossing": "crossing", "place.place": "place", "place.facility": "facility",
+    "place.address": "address", "place.station": "station", "place.jurisdiction": "jurisdiction", "place.unit": "unit",
   },
 };
 
@@ -123,6 +165,7 @@ export function onLang(listener) { listeners.add(listener); }
 // Elements carrying data-i18n get their text from the table; the language button names the other language.
 export function applyStatic(root) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
   const toggle = root.querySelector("#lang-toggle");
   if (toggle) toggle.textContent = current === "zh" ? "English" : "中文";
 }

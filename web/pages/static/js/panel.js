@@ -87,7 +87,9 @@ export function createPanel({ root, onClose, onImpact, toast }) {
       el("dt", null, t("panel.reported_at")), el("dd", null, dateTime(i.reported_at)),
       el("dt", null, t("panel.status")), el("dd", "panel-status", t(`status.${i.status}`)),
       el("dt", null, t("panel.jurisdiction")), el("dd", null, i.jurisdiction ? name(i.jurisdiction) : "—"),
-      el("dt", null, t("panel.location")), el("dd", null, i.location.coordinates.map((c) => c.toFixed(5)).join(", ")));
+      el("dt", null, t("panel.location")), el("dd", null, i.location.coordinates.map((c) => c.toFixed(5)).join(", ")),
+      el("dt", null, t("panel.address")), el("dd", "panel-address", i.address_text || "—"));
+    if (i.callback_requested) facts.append(el("dt", null, ""), el("dd", "callback", t("panel.callback")));
     const dup = i.possible_duplicate_of && i.duplicate_status !== "dismissed"
       ? el("p", "dup", t("duplicate.of", { id: i.possible_duplicate_of })) : null;
     return section(t("panel.report"), el("p", "description", i.description), dup, facts);
@@ -221,7 +223,9 @@ export function createPanel({ root, onClose, onImpact, toast }) {
     const items = (details && details.timeline && details.timeline.items) || [];
     if (!items.length) return null;
     return section(t("panel.timeline"), el("ol", "timeline", ...items.slice(-50).reverse().map((e) =>
-      el("li", null, el("time", null, clock(e.at)), ` ${e.kind}`, e.actor ? el("small", null, ` · ${e.actor}`) : null))));
+      el("li", e.kind === "note" ? "note" : null, el("time", null, clock(e.at)), ` ${e.kind === "note" ? t("panel.note") : e.kind}`,
+        e.actor ? el("small", null, ` · ${e.actor}`) : null,
+        e.kind === "note" ? el("div", "note-text", e.data.text || "") : null))));
   }
 
   function render() {

@@ -168,6 +168,9 @@ async function main() {
   setInterval(connection, 1000);
   connection();
   live();
+  // /?incident=ID (the intake page links an incident this way): that incident's panel, open.
+  const wanted = Number(new URLSearchParams(location.search).get("incident"));
+  if (Number.isInteger(wanted) && wanted > 0) open(wanted);
   window.__commandpost.renew = renew; // the tests' way to make the session renew now
   void user;
 }

@@ -69,8 +69,12 @@ function newer(held, incoming) {
 }
 
 export function putIncident(incident) {
-  if (!newer(store.incidents.get(incident.id), incident)) return false;
-  const { change, ...kept } = incident;
+  const held = store.incidents.get(incident.id);
+  if (!newer(held, incident)) return false;
+  const { change, note, ...kept } = incident; // an incident.note event carries its note beside the incident
+  // The same incident again (a view's own re-read, a note: the version stays) changes nothing; telling the views
+  // would make the panel read it again, and again (it re-reads on every change of its incident).
+  if (held && JSON.stringify(held) === JSON.stringify(kept)) return false;
   store.incidents.set(incident.id, kept);
   changes.incidents.add(incident.id);
   schedule();
