@@ -69,7 +69,10 @@ def _alert_data(dispatch: Dispatch, unit: Resource, incident: IncidentRecord) ->
 
 DEFAULT_RULES = AckRules()
 # What of the incident the alert carries (its full shape is one GET away, and the crew may read it).
-_INCIDENT_BRIEF = {"id", "title", "description", "location", "category", "subtype", "grade", "status", "jurisdiction"}
+_INCIDENT_BRIEF = {
+    *("id", "title", "description", "location", "category", "subtype", "grade", "status", "jurisdiction"),
+    "address_text",  # as the caller gave it: what the crew looks for at the scene
+}
 
 
 async def _etas(

@@ -241,6 +241,10 @@ class Settings(BaseSettings):
     cap_feed_timeout_s: float = Field(default=15.0, gt=0, le=300)
     cap_feed_max_backoff_s: float = Field(default=3600.0, ge=10, le=7 * 86_400)
     cap_feed_sweep_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # The caller's name and number (GET /incidents/{id}/caller) are erased this many days after the incident closed
+    # or was cancelled (0: at the next sweep); the sweep looks every caller_sweep_seconds.
+    caller_retention_days: float = Field(default=30.0, ge=0, le=3650)
+    caller_sweep_seconds: float = Field(default=3600.0, gt=0, le=24 * 3600)
 
     # --- The field page (issue 21) ---
     # POST /incidents/{id}/photos: a photo larger than max_photo_mb is refused (413, before or while it streams);

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import utcnow
 from core.errors import Conflict, Invalid
 from incidents import repository as repo
+from incidents.caller import set_caller
 from incidents.lifecycle import Status, check_response_allowed, check_transition
 from incidents.models import Incident
 from incidents.records import apply_classification, classify, emit, get_incident, locked, record, touch
@@ -32,6 +33,8 @@ async def transition(
     current = Status(incident.status)
     check_transition(current, to)
     incident.status = to.value
+    if to in (Status.closed, Status.cancelled):
+        incident.closed_at = utcnow()
     touch(incident)
     record(
         session,
@@ -102,8 +105,9 @@ async def override_grade(
 async def edit(
     session: AsyncSession, *, incident_id: int, patch: IncidentPatch, actor: str, expected_version: int | None
 ) -> Incident:
-    """Change title, description, location, facts or classification. New text or facts regrade the incident;
-    facts the officer gave keep winning over those read from the text."""
+    """Change title, description, address, location, facts, classification, the callback flag or the caller (its
+    own record; the timeline names the fields changed, never the caller's values). New text or facts regrade the
+    incident; facts the officer gave keep winning over those read from the text."""
     incident = await locked(session, incident_id, expected_version)
     changes = patch.model_dump(exclude_unset=True, exclude={"version"}, mode="json")
     if not changes:
@@ -115,6 +119,13 @@ async def edit(
         incident.location = from_shape(ShapelyPoint(patch.location.lon, patch.location.lat), srid=4326)
     if patch.description is not None:
         incident.description = patch.description
+    if "address_text" in changes:
+        incident.address_text = patch.address_text
+    if patch.callback_requested is not None:
+        incident.callback_requested = patch.callback_requested
+    caller = {key: changes[f"caller_{key}"] for key in ("name", "phone") if f"caller_{key}" in changes}
+    if caller:
+        await set_caller(session, incident_id=incident.id, changes=caller, now=utcnow())
     if patch.facts is not None:
         incident.given_facts = {
             **incident.given_facts,
@@ -178,6 +189,7 @@ async def decide_duplicate(
     incident.duplicate_status = "confirmed"
     incident.merged_into = original.id
     incident.status = Status.cancelled.value
+    incident.closed_at = utcnow()
     touch(incident)
     touch(original)
     record(

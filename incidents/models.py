@@ -8,6 +8,7 @@ from typing import Any
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,6 +38,11 @@ class Incident(Base):
     description: Mapped[str] = mapped_column(Text, nullable=False)
     location: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     source: Mapped[str | None] = mapped_column(String(64))
+    # Where the caller said it is, as the officer typed it (a place search or a map click sets ``location``; this
+    # text is never rewritten by them).
+    address_text: Mapped[str | None] = mapped_column(String(500))
+    # The caller asked to be called back (their number is in ``incident_caller``, not here).
+    callback_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
     category: Mapped[str | None] = mapped_column(String(32))
@@ -60,6 +67,8 @@ class Incident(Base):
     override_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="reported")
+    # When it was closed or cancelled (both final): the caller's details are erased a retention period after it.
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     jurisdiction_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("jurisdiction.id", ondelete="SET NULL"))
     # The district's names as they were when the report came in: the record keeps what the officer saw.
     jurisdiction_name: Mapped[str | None] = mapped_column(String(200))
@@ -82,6 +91,8 @@ class Incident(Base):
         Index("ix_incident_location", "location", postgresql_using="gist"),
         Index("ix_incident_status_created_at", "status", "created_at"),
         Index("ix_incident_subtype_reported_at", "subtype", "reported_at"),
+        # The caller retention sweep's search: closed incidents by when they closed.
+        Index("ix_incident_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),
         CheckConstraint(f"grade_level IS NULL OR grade_level IN {LEVELS_SQL}", name="grade_level"),
         CheckConstraint(f"override_level IS NULL OR override_level IN {LEVELS_SQL}", name="override_level"),
         CheckConstraint(
@@ -141,6 +152,23 @@ class TimelineEntry(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
 
     __table_args__ = (Index("ix_incident_timeline_incident_id_id", "incident_id", "id"),)
+
+
+class IncidentCaller(Base):
+    """Who called it in: personal data, kept in a table of its own so that nothing that reads the incident (its
+    shape, events, exports, CAP, tiles, the situation) can carry it; read only by ``GET /incidents/{id}/caller``,
+    and erased a retention period after the incident closes (``erased_at``)."""
+
+    __tablename__ = "incident_caller"
+
+    incident_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40))  # as typed
+    phone_display: Mapped[str | None] = mapped_column(String(64))  # normalised (incidents.phones)
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
 class IdempotencyKey(Base):

@@ -15,7 +15,7 @@ from core.errors import Conflict, NotFound
 from core.events import Happened, queue_event
 from incidents import repository as repo
 from incidents.intake import classify_report
-from incidents.models import Incident
+from incidents.models import Incident, TimelineEntry
 from incidents.schemas import ClassifyResult, Facts, IncidentOut, IncidentRecord
 from incidents.scope import EVERY_INCIDENT, IncidentScope
 
@@ -101,11 +101,13 @@ def record(
     actor: str | None,
     data: dict[str, Any] | None = None,
     events: Sequence[Happened] = (),
-) -> None:
+) -> TimelineEntry:
     """Put an entry on the incident's timeline and queue the events that go with it (scoped to the incident, by the
-    same actor). The one way anything writes on a timeline; both are written by the unit of work, the events last."""
-    repo.add_timeline(session, incident_id=incident_id, kind=kind, actor=actor, data=data)
+    same actor). The one way anything writes on a timeline; both are written by the unit of work, the events last.
+    The entry is returned unflushed (its id comes with the next flush)."""
+    entry = repo.add_timeline(session, incident_id=incident_id, kind=kind, actor=actor, data=data)
     for event in events:
         queue_event(
             session, type=event.type, data=event.data, incident_id=incident_id, unit_id=event.unit_id, actor=actor
         )
+    return entry

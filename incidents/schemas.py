@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from core.bounds import Version
 from core.clock import ObservedAt
 from core.geojson import Point
-from incidents.lifecycle import Status as Status  # the statuses travel through this door
+from incidents.lifecycle import Status as Status
+from incidents.phones import MAX_PHONE  # the statuses travel through this door
 from incidents.taxonomy import CATEGORIES as CATEGORIES  # the taxonomy's keys too (pure data)
 from incidents.taxonomy import SUBTYPES as SUBTYPES
 from incidents.taxonomy import Category as Category
@@ -176,6 +177,8 @@ class IncidentRecord(Protocol):
 
 
 MAX_DESCRIPTION = 20_000
+MAX_ADDRESS = 500
+MAX_CALLER_NAME = 100
 
 
 def _strip(value: str | None) -> str | None:
@@ -198,6 +201,11 @@ class IncidentIn(BaseModel):
     reported_at: ObservedAt | None = None
     category: str | None = Field(default=None, max_length=32)
     subtype: str | None = Field(default=None, max_length=48)
+    address_text: str | None = Field(default=None, max_length=MAX_ADDRESS)
+    callback_requested: bool = False
+    # The caller: kept apart from the incident (incidents.models.IncidentCaller), never in its shape.
+    caller_name: str | None = Field(default=None, max_length=MAX_CALLER_NAME)
+    caller_phone: str | None = Field(default=None, max_length=MAX_PHONE)
 
     @field_validator("description")
     @classmethod
@@ -206,7 +214,9 @@ class IncidentIn(BaseModel):
             raise ValueError("the description is empty")
         return value.strip()
 
-    _title = field_validator("title", "source", "category", "subtype")(_strip)
+    _title = field_validator("title", "source", "category", "subtype", "address_text", "caller_name", "caller_phone")(
+        _strip
+    )
 
 
 class IncidentPatch(BaseModel):
@@ -220,9 +230,16 @@ class IncidentPatch(BaseModel):
     facts: Facts | None = None
     category: str | None = Field(default=None, max_length=32)
     subtype: str | None = Field(default=None, max_length=48)
+    # null clears the address; the caller's fields, sent here, change the caller record (never the incident's shape)
+    address_text: str | None = Field(default=None, max_length=MAX_ADDRESS)
+    callback_requested: bool | None = None
+    caller_name: str | None = Field(default=None, max_length=MAX_CALLER_NAME)
+    caller_phone: str | None = Field(default=None, max_length=MAX_PHONE)
     version: Version | None = None
 
-    _strip = field_validator("title", "description", "category", "subtype")(_strip)
+    _strip = field_validator(
+        "title", "description", "category", "subtype", "address_text", "caller_name", "caller_phone"
+    )(_strip)
 
 
 class TransitionIn(BaseModel):
@@ -300,6 +317,8 @@ class IncidentOut(BaseModel):
     merged_into: int | None
     plan_matches: list[PlanMatchOut]
     source: str | None
+    address_text: str | None
+    callback_requested: bool
     reported_at: datetime
     created_by: str | None
     created_at: datetime
@@ -332,6 +351,10 @@ class TimelineEntryOut(BaseModel):
 
 
 # Warnings (预警) and CAP feeds: their shapes live beside their rules.
+# What the desk records beside the incident (notes, the caller): shapes of their own, never part of IncidentOut.
+from incidents.desk_schemas import CallerOut as CallerOut  # noqa: E402
+from incidents.desk_schemas import NoteIn as NoteIn  # noqa: E402
+from incidents.desk_schemas import NoteOut as NoteOut  # noqa: E402
 from incidents.warning_schemas import CapFeedIn as CapFeedIn  # noqa: E402
 from incidents.warning_schemas import CapFeedOut as CapFeedOut  # noqa: E402
 from incidents.warning_schemas import OpenIncidentIn as OpenIncidentIn  # noqa: E402

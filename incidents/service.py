@@ -27,6 +27,9 @@ from core.clock import utcnow
 from core.errors import Conflict, Invalid
 from gis import service as gis_service
 from incidents import repository as repo
+from incidents.caller import read_caller as read_caller  # the caller: personal data, read one at a time
+from incidents.caller import set_caller
+from incidents.caller import sweep_retention as sweep_retention
 from incidents.changes import decide_duplicate as decide_duplicate
 from incidents.changes import edit as edit
 from incidents.changes import lock_for_response as lock_for_response
@@ -36,6 +39,7 @@ from incidents.changes import transition as transition
 from incidents.intake import classify_report as classify_report  # POST /classify: the pure core, through this door
 from incidents.lifecycle import Status
 from incidents.models import Incident
+from incidents.notes import add_note as add_note  # the running log of notes
 from incidents.photos import PhotoOut as PhotoOut
 from incidents.photos import add_photo as add_photo
 from incidents.photos import get_photo as get_photo
@@ -139,6 +143,8 @@ async def create_incident(
         description=data.description,
         location=from_shape(ShapelyPoint(lon, lat), srid=4326),
         source=data.source,
+        address_text=data.address_text,
+        callback_requested=data.callback_requested,
         reported_at=data.reported_at or utcnow(),
         given_facts=given,
         status=Status.reported.value,
@@ -171,6 +177,9 @@ async def create_incident(
         earlier = await repo.get_idempotency_key(session, actor=actor, key=idempotency_key)
         assert earlier is not None
         earlier.incident_id = incident.id
+    if data.caller_name or data.caller_phone:
+        changes = {"name": data.caller_name, "phone": data.caller_phone}
+        await set_caller(session, incident_id=incident.id, changes=changes, now=utcnow())
     record(
         session,
         incident_id=incident.id,
@@ -243,3 +252,4 @@ list_cap_feeds = _feeds.list_feeds
 subscribe_cap_feed = _feeds.subscribe
 sweep_cap_feeds = _feeds.sweep
 unsubscribe_cap_feed = _feeds.unsubscribe
+sweep_caller_retention = sweep_retention  # the callers of incidents closed longer ago than the retention

@@ -186,6 +186,7 @@ LIVE_TABLES = [
     "plan_activation",
     "plan",
     "incident_idempotency",
+    "incident_caller",
     "incident_timeline",
     "incident",
     "event",

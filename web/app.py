@@ -29,6 +29,7 @@ from web.observe import RememberPeer, RequestRecorder
 from web.request_ids import RequestIdMiddleware
 from web.routes import auth, classify, dispatch, docs, field, health, live, locations, metrics, pages
 from web.routes import deliveries as delivery_routes
+from web.routes import desk as desk_routes
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
 from web.routes import photos as photo_routes
@@ -199,6 +200,7 @@ def create_app(
     app.include_router(auth.router, prefix="/api/v1")
     app.include_router(classify.router, prefix="/api/v1")
     app.include_router(incident_routes.router, prefix="/api/v1")
+    app.include_router(desk_routes.router, prefix="/api/v1")
     app.include_router(dispatch.router, prefix="/api/v1")
     app.include_router(locations.router, prefix="/api/v1")
     app.include_router(resource_routes.router, prefix="/api/v1")
@@ -226,4 +228,5 @@ def body_limits(settings: Settings) -> dict[BodyKind, int]:
         BodyKind.plan: settings.plan_max_kb * 1024,
         BodyKind.cap: settings.cap_max_kb * 1024,
         BodyKind.photo: settings.max_photo_mb * 1_000_000,
+        BodyKind.note: 32 * 1024,
     }

@@ -100,6 +100,15 @@ async def audit_success(session: AsyncSession, request: Request) -> None:
         await record_audit(session, outcome="ok", **_fields(request))
 
 
+async def audit_read(request: Request, sessionmaker: async_sessionmaker[AsyncSession], **target: Any) -> None:
+    """The audit row of a read of personal data (a GET is not audited otherwise), committed in a transaction of its
+    own before the data leaves: should it fail, the request fails and nothing is read unrecorded."""
+    add_target(request, **target)
+    async with sessionmaker() as session:
+        await record_audit(session, outcome="ok", status_code=200, **_fields(request))
+        await session.commit()
+
+
 async def audit_burst_success(request: Request, bursts: BurstAudit) -> None:
     """Count a committed success of a route audited in bursts; the first of a burst writes the burst's row."""
     if audited_in_bursts(request):

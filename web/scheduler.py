@@ -169,6 +169,24 @@ async def _expired_warnings(session: AsyncSession, now: datetime, settings: Sett
 register(Sweep("incidents.warning_expiry", lambda s: s.cap_feed_sweep_seconds, _expired_warnings))
 
 
+async def _caller_retention(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    keep = timedelta(days=settings.caller_retention_days)
+    return await incidents_service.sweep_caller_retention(session, now=now, keep=keep, batch=CALLER_BATCH)
+
+
+CALLER_BATCH = 500
+# Callers of incidents closed longer ago than the retention: their name and number erased.
+register(
+    Sweep(
+        "incidents.caller_retention",
+        lambda s: s.caller_sweep_seconds,
+        _caller_retention,
+        at_start=True,
+        drain_at=lambda s: CALLER_BATCH,
+    )
+)
+
+
 async def run_sweep(
     sessionmaker: async_sessionmaker[AsyncSession],
     sweep: Sweep,

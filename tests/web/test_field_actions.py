@@ -134,3 +134,24 @@ async def test_a_failed_action_does_not_use_up_its_key(client: httpx.AsyncClient
     assert (await client.post(url, json={"status": "at_hospital"}, headers=key)).status_code == 409
     # Rolled back with the action: the same key may be used again once the unit can.
     assert (await client.post(url, json={"status": "en_route"}, headers=key)).status_code == 200
+
+
+async def test_a_replayed_note_is_one_note_and_a_stranger_crew_is_404(
+    client: httpx.AsyncClient, sent: Sent, token_for: TokenFor
+) -> None:
+    url = f"/api/v1/incidents/{sent.incident}/notes"
+    key = {**sent.crew, "Idempotency-Key": "field-1-note-1"}
+    body = {"text": "二楼仍有浓烟", "at": (utcnow() - timedelta(minutes=2)).isoformat()}
+    answers = [await client.post(url, json=body, headers=key) for _ in range(2)]
+    assert [a.status_code for a in answers] == [201, 201], answers[1].text
+    assert answers[0].json() == answers[1].json()
+    assert len(await _timeline(client, sent, "note")) == 1
+    ahead = await client.post(url, json={**body, "at": (utcnow() + timedelta(hours=1)).isoformat()}, headers=sent.crew)
+    assert ahead.status_code == 422, ahead.text
+
+    other = await client.post(
+        "/api/v1/resources", json={"type": "ambulance", "name": "F-2", "location": HERE}, headers=sent.commander
+    )
+    stranger = await token_for("field_unit", unit_id=other.json()["id"])
+    refused = await client.post(url, json={"text": "不是我们的事件"}, headers=stranger)
+    assert refused.status_code == 404 and refused.json()["error"] == "not_found", refused.text

@@ -70,7 +70,7 @@ function newer(held, incoming) {
 
 export function putIncident(incident) {
   if (!newer(store.incidents.get(incident.id), incident)) return false;
-  const { change, ...kept } = incident;
+  const { change, note, ...kept } = incident; // an incident.note event carries its note beside the incident
   store.incidents.set(incident.id, kept);
   changes.incidents.add(incident.id);
   schedule();
