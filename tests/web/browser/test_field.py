@@ -242,6 +242,7 @@ async def test_offline_actions_arrive_once_in_order_with_their_times(room: Room)
         assert [q["kind"] for q in queued] == ["status", "note"], queued
         assert len(await page.query_selector_all("#f-queue .f-queued")) == 2
         assert not await page.is_hidden("#f-offline")
+        await page.eval_on_selector("#f-queue", "e => e.scrollIntoView({block: 'end'})")
         await snap(page, "field-offline-zh")
         await language(page, "en")
         await snap(page, "field-offline-en")

@@ -130,8 +130,12 @@ function take(event) {
 function setConn(state) {
   S.online = state === "live";
   $("conn").dataset.state = state;
-  $("conn").textContent = t(`field.conn.${state}`);
+  renderConn();
   renderOffline();
+}
+
+function renderConn() {
+  $("conn").textContent = t(`field.conn.${$("conn").dataset.state}`);
 }
 
 function connect() {
@@ -205,13 +209,13 @@ function acknowledge() {
   unlock();
   const d = S.dispatch;
   if (!d) return;
-  enqueue({ kind: "ack", dispatch_id: d.id, label: t("field.q.ack", { id: d.id }), url: `/api/v1/dispatches/${d.id}/ack`, body: { at: now() } });
+  enqueue({ kind: "ack", dispatch_id: d.id, url: `/api/v1/dispatches/${d.id}/ack`, body: { at: now() } });
   render();
 }
 
 function report(status) {
   unlock();
-  enqueue({ kind: "status", label: t("field.q.status", { status: t(`unit.${status}`) }), url: `/api/v1/units/${S.unitId}/status`, body: { status, at: now() } });
+  enqueue({ kind: "status", url: `/api/v1/units/${S.unitId}/status`, body: { status, at: now() } });
   render();
 }
 
@@ -219,7 +223,7 @@ function addNote() {
   const box = $("f-note-text");
   const text = box.value.trim();
   if (!text || !S.incident) return;
-  enqueue({ kind: "note", label: t("field.q.note", { text: text.slice(0, 40) }), url: `/api/v1/incidents/${S.incident.id}/notes`, body: { text, at: now() } });
+  enqueue({ kind: "note", url: `/api/v1/incidents/${S.incident.id}/notes`, body: { text, at: now() } });
   box.value = "";
   render();
 }
@@ -249,7 +253,7 @@ onOutbox((what, item, detail) => {
   if (what === "sent" && item.kind === "ack" && detail && S.dispatch && S.dispatch.id === detail.id) S.dispatch = { ...S.dispatch, ...detail };
   if (what === "refused") {
     const allowed = detail.allowed ? ` (${detail.allowed.map((s) => t(`unit.${s}`)).join(", ")})` : "";
-    toast(`${item.label}: ${t("field.failed", { why: (detail.detail || detail.status) + allowed })}`, "error");
+    toast(`${label(item)}: ${t("field.failed", { why: (detail.detail || detail.status) + allowed })}`, "error");
     if (S.online) snapshot().catch(() => {});
   }
   keep();
@@ -412,10 +416,15 @@ function renderAlert() {
   document.body.classList.toggle("alerting", on);
   if (!on) { alarmOff(); return; }
   const i = S.incident || {};
-  $("f-alert-kind").textContent = S.dispatch.warned_at ? t("field.realert") : t("field.alert");
+  $("f-alert-kind").textContent = t("field.alert");
   $("f-alert-title").textContent = i.title || `#${S.dispatch.incident_id}`;
   $("f-alert-address").textContent = i.address_text || "";
-  $("f-alert-meta").textContent = i.grade && i.grade.level ? t(`grade.${i.grade.level}`) : "";
+  const grade = i.grade && i.grade.level ? t(`grade.${i.grade.level}`) : null;
+  const r = S.route && S.route.incident === i.id ? S.route : null;
+  const far = r ? `${number(Math.round(r.distance_m / 100) / 10)} ${t("field.km")} · ${t("field.eta")} ${number(Math.max(1, Math.round(r.duration_s / 60)))} ${t("field.min")}` : null;
+  const meta = [i.category ? t(`cat.${i.category}`) : null, grade, far, clock(S.dispatch.created_at)].filter(Boolean);
+  $("f-alert-meta").textContent = meta.join(" · ");
+  $("f-alert-again").hidden = !S.dispatch.warned_at;
   alarmOn({ title: `${t("field.push_title")}: ${i.title || ""}`, body: i.address_text || i.description || "", tag: `dispatch-${S.dispatch.id}` });
 }
 
@@ -434,11 +443,18 @@ function renderStatus() {
   }));
 }
 
+// What a queued action is, in the page's current language.
+function label(item) {
+  if (item.kind === "ack") return t("field.q.ack", { id: item.dispatch_id });
+  if (item.kind === "status") return t("field.q.status", { status: t(`unit.${item.body.status}`) });
+  return t("field.q.note", { text: item.body.text.length > 40 ? item.body.text.slice(0, 39) + "…" : item.body.text });
+}
+
 function renderQueue() {
   const items = queued();
   $("f-queue-h").textContent = t("field.queue", { n: items.length });
   $("f-queue").replaceChildren(...(items.length ? items.map((i) => el("li", "f-queued",
-    el("time", null, clock(i.body.at || i.queued_at)), " ", i.label)) : [el("li", "f-muted", t("field.queue_empty"))]));
+    el("time", null, clock(i.body.at || i.queued_at)), " ", label(i))) : [el("li", "f-muted", t("field.queue_empty"))]));
 }
 
 function renderMissed() {
@@ -468,6 +484,7 @@ function renderDuty() {
 }
 
 function render() {
+  renderConn();
   if (S.unit) $("f-unit").textContent = S.unit.name || t("field.title");
   renderAlert();
   renderDispatch();

@@ -29,7 +29,7 @@ function tell(what, item, detail) {
 export function onOutbox(listener) { listeners.add(listener); }
 export function queued() { return items.slice(); }
 
-// Queue an action: {kind, label, url, body}; ``body.at`` is the moment it was taken.
+// Queue an action: {kind, url, body, ...}; ``body.at`` is the moment it was taken.
 export function enqueue(action) {
   const item = { id: crypto.randomUUID(), queued_at: new Date().toISOString(), ...action };
   items.push(item);
