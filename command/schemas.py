@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from core.bounds import Id
-from core.clock import ObservedAt
+from core.clock import ActionAt, ObservedAt
 from core.geojson import Point
 from gis.schemas import MAX_K, ReachOut, ResourceOut, StoredGeometry, UnitStatus
 from plans.schemas import UnmetRequirement
@@ -32,6 +32,15 @@ class StatusIn(BaseModel):
 
     status: UnitStatus
     reason: str | None = Field(default=None, max_length=500)
+    at: ActionAt | None = Field(default=None, description="when the crew reported it (default: when it arrives)")
+
+
+class AckIn(BaseModel):
+    """An acknowledgement's body (optional): when the crew tapped it, for one sent late from a dead zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: ActionAt | None = None
 
 
 class LocationIn(Point):

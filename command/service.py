@@ -71,7 +71,10 @@ def _alert_data(dispatch: Dispatch, unit: Resource, incident: IncidentRecord) ->
 
 DEFAULT_RULES = AckRules()
 # What of the incident the alert carries (its full shape is one GET away, and the crew may read it).
-_INCIDENT_BRIEF = {"id", "title", "description", "location", "category", "subtype", "grade", "status", "jurisdiction"}
+_INCIDENT_BRIEF = {
+    *("id", "title", "description", "location", "category", "subtype", "grade", "status", "jurisdiction"),
+    "address_text",  # as the caller gave it: what the crew looks for at the scene
+}
 
 
 async def _etas(
@@ -178,9 +181,12 @@ async def dispatches_of_incident(session: AsyncSession, *, incident_id: int, cal
     return await repo.dispatches_of_incident(session, incident_id=incident_id, visible=dispatch_condition(caller))
 
 
-async def acknowledge(session: AsyncSession, *, dispatch_id: int, caller: Caller) -> Dispatch:
+async def acknowledge(
+    session: AsyncSession, *, dispatch_id: int, caller: Caller, at: datetime | None = None
+) -> Dispatch:
     """The unit's crew (or a commander) confirms the alert; the acknowledgement timer stops. Another unit's
-    dispatch is NotFound to a crew (it may not see it), Forbidden to a role that sees it but may not act."""
+    dispatch is NotFound to a crew (it may not see it), Forbidden to a role that sees it but may not act.
+    ``at``: when the crew tapped it (a phone sends it late from a dead zone), never before the dispatch was made."""
     dispatch = await get_dispatch(session, dispatch_id=dispatch_id, lock=True, caller=caller)
     if not caller.may_act_for_unit(dispatch.unit_id):
         raise Forbidden(f"only unit {dispatch.unit_id}'s crew or a commander may acknowledge this dispatch")
@@ -188,9 +194,9 @@ async def acknowledge(session: AsyncSession, *, dispatch_id: int, caller: Caller
         raise Conflict(f"dispatch {dispatch_id} is closed ({dispatch.close_reason})")
     if dispatch.acknowledged_at is not None:
         return dispatch  # a second tap on the phone is not an error
-    dispatch.acknowledged_at = utcnow()
+    dispatch.acknowledged_at = _when(at, dispatch)
     dispatch.acknowledged_by = caller.username
-    await alerts.stand_down_fallback(session, dispatch, now=dispatch.acknowledged_at)
+    await alerts.stand_down_fallback(session, dispatch, now=utcnow())
     incidents.record(
         session,
         incident_id=dispatch.incident_id,
@@ -202,10 +208,23 @@ async def acknowledge(session: AsyncSession, *, dispatch_id: int, caller: Caller
     return dispatch
 
 
+def _when(at: datetime | None, dispatch: Dispatch) -> datetime:
+    """The time a crew's action is recorded at: the phone's ``at`` (already checked to lie within the last day and
+    not ahead), but never before the dispatch it answers was made; now when the phone gave none."""
+    return utcnow() if at is None else max(at, dispatch.created_at)
+
+
 async def change_unit_status(
-    session: AsyncSession, *, unit_id: int, status: UnitStatus, caller: Caller, reason: str | None = None
+    session: AsyncSession,
+    *,
+    unit_id: int,
+    status: UnitStatus,
+    caller: Caller,
+    reason: str | None = None,
+    at: datetime | None = None,
 ) -> Resource:
-    """A status report from the field (or a commander). Leaving the assignment states closes the dispatch."""
+    """A status report from the field (or a commander). Leaving the assignment states closes the dispatch. ``at``:
+    when the crew tapped it (the dispatch's times are stamped with it; the timeline entry says both)."""
     if not caller.may_act_for_unit(unit_id):
         raise Forbidden(f"only unit {unit_id}'s crew or a commander may report its status")
     unit = await gis.get_resource(session, resource_id=unit_id, for_update=True)
@@ -215,8 +234,8 @@ async def change_unit_status(
     check_status_change(current, status)
     dispatch = await repo.open_dispatch(session, unit_id=unit_id)
     if dispatch is not None:
-        now = utcnow()
-        await alerts.stand_down_fallback(session, dispatch, now=now)  # the crew has answered, one way or another
+        now = _when(at, dispatch)
+        await alerts.stand_down_fallback(session, dispatch, now=utcnow())  # the crew has answered, one way or another
         if ends_assignment(current, status):
             dispatch.closed_at = now
             dispatch.close_reason = (
@@ -239,7 +258,7 @@ async def change_unit_status(
             incident_id=dispatch.incident_id,
             kind="unit_status",
             actor=caller.username,
-            data={"unit_id": unit_id, "from": current, "to": status, "reason": reason},
+            data={"unit_id": unit_id, "from": current, "to": status, "reason": reason, "at": now.isoformat()},
             events=[Happened(event, _dispatch_data(dispatch), unit_id=unit_id)],
         )
         if dispatch.closed_at is not None and dispatch.close_reason is not None:

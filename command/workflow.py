@@ -30,8 +30,9 @@ def check_status_change(current: UnitStatus, target: UnitStatus) -> None:
     if target is S.dispatched:
         raise Conflict("a unit is dispatched by POST /api/v1/incidents/{id}/dispatches, not by a status report")
     if target not in TRANSITIONS[current]:
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none"
-        raise Conflict(f"a unit that is {current} cannot become {target} (allowed: {allowed})")
+        allowed = sorted(TRANSITIONS[current])
+        listed = ", ".join(allowed) or "none"
+        raise Conflict(f"a unit that is {current} cannot become {target} (allowed: {listed})", allowed=allowed)
 
 
 def ends_assignment(current: UnitStatus, target: UnitStatus) -> bool:

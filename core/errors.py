@@ -59,6 +59,12 @@ class TooLarge(CommandpostError):
     code = "too_large"
 
 
+class UnsupportedMedia(CommandpostError):
+    """The file is not of a kind the endpoint takes (e.g. a photo that is not JPEG, PNG or WebP)."""
+
+    code = "unsupported_media_type"
+
+
 class Unavailable(CommandpostError):
     """A service we depend on (PostgreSQL, Redis) does not answer; retrying later may work."""
 

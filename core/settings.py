@@ -249,6 +249,12 @@ class Settings(BaseSettings):
     caller_retention_days: float = Field(default=30.0, ge=0, le=3650)
     caller_sweep_seconds: float = Field(default=3600.0, gt=0, le=24 * 3600)
 
+    # --- The field page (issue 21) ---
+    # POST /incidents/{id}/photos: a photo larger than max_photo_mb is refused (413, before or while it streams);
+    # an incident keeps at most max_photos_per_incident of them (409 beyond).
+    max_photo_mb: int = Field(default=10, ge=1, le=100)
+    max_photos_per_incident: int = Field(default=200, ge=1, le=10_000)
+
     # --- Operations (issue 23) ---
     # GET /metrics answers without a token to loopback and to these networks (CIDRs or addresses, a JSON list or
     # comma-separated); anyone else gets 403. Each worker samples its event lag and pool every

@@ -40,6 +40,10 @@ from incidents.intake import classify_report as classify_report  # POST /classif
 from incidents.lifecycle import Status
 from incidents.models import Incident
 from incidents.notes import add_note as add_note  # the running log of notes
+from incidents.photos import PhotoOut as PhotoOut
+from incidents.photos import add_photo as add_photo
+from incidents.photos import get_photo as get_photo
+from incidents.photos import photos_of_incident as photos_of_incident
 from incidents.records import apply_classification, classify, emit
 from incidents.records import event_data as event_data
 from incidents.records import get_incident as get_incident

@@ -33,6 +33,7 @@ from web.routes import deliveries as delivery_routes
 from web.routes import desk as desk_routes
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
+from web.routes import photos as photo_routes
 from web.routes import places as place_routes
 from web.routes import plans as plan_routes
 from web.routes import resources as resource_routes
@@ -230,6 +231,7 @@ def create_app(
     app.include_router(delivery_routes.router, prefix="/api/v1")
     app.include_router(users.router, prefix="/api/v1")
     app.include_router(users.audit_router, prefix="/api/v1")
+    app.include_router(photo_routes.router, prefix="/api/v1")
     pages.install(app)
     # The door (web/door.py): the body limit outermost, so the guard inside reads at most that much.
     limits = body_limits(settings)
@@ -246,5 +248,6 @@ def body_limits(settings: Settings) -> dict[BodyKind, int]:
         BodyKind.upload: settings.max_upload_mb * 1_000_000,  # as web/routes/uploads.py counts a megabyte
         BodyKind.plan: settings.plan_max_kb * 1024,
         BodyKind.cap: settings.cap_max_kb * 1024,
+        BodyKind.photo: settings.max_photo_mb * 1_000_000,
         BodyKind.note: 32 * 1024,
     }

@@ -46,6 +46,7 @@ class BodyKind(StrEnum):
     upload = "upload"
     plan = "plan"
     cap = "cap"  # CAP messages (COMMANDPOST_CAP_MAX_KB)
+    photo = "photo"  # scene photos (COMMANDPOST_MAX_PHOTO_MB)
     note = "note"  # a note on an incident's log: 4,000 characters, however escaped, fit in 32 KiB
 
 

@@ -28,6 +28,7 @@ STATUS_BY_ERROR: dict[type[errors.CommandpostError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.TooLarge: 413,
+    errors.UnsupportedMedia: 415,
     errors.TooManyRequests: 429,
     errors.Unavailable: 503,
 }

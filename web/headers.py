@@ -47,6 +47,8 @@ KIND_BY_PATH: dict[str, Kind] = {
     "/login": Kind.page,
     "/intake": Kind.page,
     "/field": Kind.page,
+    "/field-sw.js": Kind.page,  # the field page's service worker runs under the policy its script came with
+    "/field.webmanifest": Kind.page,
     "/docs": Kind.docs,
 }
 # The pages' files are pages too: MapLibre's web worker (/vendor/...) runs under the policy its script came with, and

@@ -25,6 +25,7 @@ NOT_JSON = {
     ("get", "/api/v1/incidents/{incident_id}/cap"),
     ("delete", "/api/v1/cap-feeds/{feed_id}"),
     ("delete", "/api/v1/push-subscriptions"),
+    ("get", "/api/v1/photos/{photo_id}"),
 }
 
 

@@ -168,6 +168,10 @@ async def test_the_page_policy_runs_a_maplibre_like_page_and_stops_the_rest(live
     async def field_script() -> Response:
         return Response(PAGE_SCRIPT, media_type="text/javascript")
 
+    # The stand-in is served at /field (a page path) ahead of the real field page.
+    routes = live_app.router.routes
+    routes.insert(0, routes.pop(-2))
+
     origin = f"http://{live_server}"
     async with confined_page(origin) as browser:
         response = await browser.page.goto(f"{origin}/field")

@@ -3,7 +3,7 @@ the caller (personal data: read one incident at a time, by the command room's ro
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
@@ -13,6 +13,7 @@ from incidents.schemas import CallerOut, NoteIn, NoteOut
 from web.audit import add_target, audit_read
 from web.deps import CurrentUser, SessionDep, VisibleIncident, require
 from web.door import BodyKind, body_limit
+from web.replays import KeyHeader, once
 from web.state import state_of
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -36,15 +37,21 @@ async def add_note(
     body: NoteIn,
     request: Request,
     session: SessionDep,
-) -> NoteOut:
+    key: KeyHeader = None,
+) -> Any:
     """Add a note to the incident's log (a role refused is 403; an incident the caller may not see, 404): stamped
     with its author and the server's time (and ``at``, the device's time, when given: within the last 24 hours); on
-    the timeline and the live stream (``incident.note``)."""
-    note = await service.add_note(
-        session, incident_id=incident.id, text=body.text, actor=user.username, taken_at=body.at
-    )
-    add_target(request, note_id=note.id)
-    return note
+    the timeline and the live stream (``incident.note``). ``Idempotency-Key``: a replay (a phone sending its queue
+    again) adds no second note and answers the first one's 201."""
+
+    async def run() -> NoteOut:
+        note = await service.add_note(
+            session, incident_id=incident.id, text=body.text, actor=user.username, taken_at=body.at
+        )
+        add_target(request, note_id=note.id)
+        return note
+
+    return await once(session, request, user, key, body.model_dump(), run, status=201)
 
 
 @router.get("/{incident_id}/caller", name="incidents.read_caller", response_model=CallerOut)

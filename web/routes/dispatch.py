@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from command import service
 from command.schemas import (
     MAX_AD_HOC_COUNT,
+    AckIn,
     DispatchIn,
     DispatchOut,
     ExercisesCleared,
@@ -21,6 +22,7 @@ from gis.schemas import ResourceOut, RoadPolicy
 from web.audit import add_target
 from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, VisibleIncident, caller_of, require
 from web.listing import ListOf, PageDep, list_of
+from web.replays import KeyHeader, once
 
 router = APIRouter(tags=["dispatch"])
 
@@ -76,9 +78,23 @@ async def get_dispatch(dispatch_id: int, session: SessionDep, user: AnyUser) -> 
 
 
 @router.post("/dispatches/{dispatch_id}/ack", name="dispatch.acknowledge", response_model=DispatchOut)
-async def acknowledge(dispatch_id: int, session: SessionDep, user: Crew) -> DispatchOut:
-    """The unit's crew (or a commander) acknowledges the alert; escalation stops."""
-    return DispatchOut.of(await service.acknowledge(session, dispatch_id=dispatch_id, caller=caller_of(user)))
+async def acknowledge(
+    dispatch_id: int,
+    request: Request,
+    session: SessionDep,
+    user: Crew,
+    key: KeyHeader = None,
+    body: AckIn | None = None,
+) -> Any:
+    """The unit's crew (or a commander) acknowledges the alert; escalation stops. Optional body ``{"at"}``: when
+    the crew tapped it (within the last 24 h, not ahead: else 422). ``Idempotency-Key``: a replay acts once."""
+    at = body.at if body is not None else None
+
+    async def run() -> DispatchOut:
+        dispatch = await service.acknowledge(session, dispatch_id=dispatch_id, caller=caller_of(user), at=at)
+        return DispatchOut.of(dispatch)
+
+    return await once(session, request, user, key, body.model_dump() if body else None, run)
 
 
 @router.post("/dispatches/{dispatch_id}/escalation/ack", name="dispatch.escalation_ack", response_model=DispatchOut)
@@ -101,12 +117,20 @@ async def escalations(session: SessionDep, user: Watcher, page: PageDep) -> List
 
 
 @router.post("/units/{unit_id}/status", name="units.status", response_model=ResourceOut)
-async def unit_status(unit_id: int, body: StatusIn, session: SessionDep, user: Crew) -> ResourceOut:
-    """A status report: en_route, on_scene, transporting, at_hospital, available, out_of_service."""
-    unit = await service.change_unit_status(
-        session, unit_id=unit_id, status=body.status, caller=caller_of(user), reason=body.reason
-    )
-    return ResourceOut.of(unit)
+async def unit_status(
+    unit_id: int, body: StatusIn, request: Request, session: SessionDep, user: Crew, key: KeyHeader = None
+) -> Any:
+    """A status report: en_route, on_scene, transporting, at_hospital, available, out_of_service. A status not
+    allowed from the unit's current one is 409 naming the ``allowed`` ones; ``at`` (when the crew tapped it) must lie
+    within the last 24 h and not ahead (422). ``Idempotency-Key``: a replay acts once and answers the same."""
+
+    async def run() -> ResourceOut:
+        unit = await service.change_unit_status(
+            session, unit_id=unit_id, status=body.status, caller=caller_of(user), reason=body.reason, at=body.at
+        )
+        return ResourceOut.of(unit)
+
+    return await once(session, request, user, key, body.model_dump(), run)
 
 
 @router.get("/situation", name="situation.get")

@@ -1,4 +1,4 @@
-"""The pages (``/`` the command room, ``/intake``, ``/login``) and their files.
+"""The pages (``/`` the command room, ``/intake``, ``/login``, ``/field`` the crews' phone page) and their files.
 
 Our own scripts and styles (``web/pages/static``: plain ES modules, no build step) are served under
 ``/static/<build>/``, where ``<build>`` is a digest of all of them taken at start-up: a page names its files with the
@@ -90,6 +90,32 @@ def _order(subtype: Subtype) -> tuple[str, str]:
 async def login(request: Request) -> HTMLResponse:
     """The sign-in form (``autocomplete="username"`` / ``"current-password"``, so password managers work)."""
     return _page(request, "login.html")
+
+
+@router.get("/field", name="pages.field")
+async def field(request: Request) -> HTMLResponse:
+    """The field page: a crew's phone (the current dispatch and its alert, one-tap status, notes, photos, location
+    sharing, an outbox for a connection that comes and goes). Installable: ``/field.webmanifest``, ``/field-sw.js``."""
+    return _page(request, "field.html")
+
+
+@router.get("/field-sw.js", name="pages.field_worker")
+async def field_worker(request: Request) -> Response:
+    """The field page's service worker, served from the root so that its scope may hold ``/field``: it keeps the
+    page's shell (this build's files) for an offline start and shows Web Push notifications. Never cached by the
+    browser's HTTP cache: a new build installs a new worker at the next load."""
+    root = request.scope.get("root_path", "")
+    text = _template("field-sw.js").replace("{{static}}", f"{root}/static/{build_id()}").replace("{{root}}", root)
+    headers = {"Cache-Control": "no-cache", "Service-Worker-Allowed": f"{root}/"}
+    return Response(text, media_type="text/javascript", headers=headers)
+
+
+@router.get("/field.webmanifest", name="pages.field_manifest")
+async def field_manifest(request: Request) -> Response:
+    """The web app manifest that makes the field page installable to a phone's home screen."""
+    root = request.scope.get("root_path", "")
+    text = _template("field.webmanifest").replace("{{static}}", f"{root}/static/{build_id()}").replace("{{root}}", root)
+    return Response(text, media_type="application/manifest+json", headers={"Cache-Control": "no-cache"})
 
 
 class BuildStaticFiles(StaticFiles):

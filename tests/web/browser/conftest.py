@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as redis_async
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import migrate
 from core.settings import Settings
@@ -39,6 +41,7 @@ class Room:
     worker: Worker
     api: httpx.AsyncClient
     origin: str
+    field_unit: int  # the unit the field user room.field is bound to (an ambulance of the demo units)
     notes: dict[str, object] = field(default_factory=dict)
 
 
@@ -54,6 +57,20 @@ def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
         check=False,
     )
     assert done.returncode == 0, f"{args}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
+
+
+async def _an_ambulance(url: str) -> int:
+    """The first demo ambulance: the unit the field user's phone belongs to."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalar(
+                text("SELECT min(id) FROM resource WHERE type = 'ambulance' AND status IS NOT NULL")
+            )
+    finally:
+        await engine.dispose()
+    assert found is not None, "the demo units hold no ambulance"
+    return int(found)
 
 
 @pytest.fixture(scope="package")
@@ -81,8 +98,9 @@ async def room(settings: Settings) -> AsyncIterator[Room]:
     districts = chengdu / "chengdu_core_districts_clipped.geojson"
     await asyncio.to_thread(_cli, env, "import-layer", str(districts), "--kind", "jurisdictions")
     await asyncio.to_thread(_cli, env, "plans", "load")
+    field_unit = await _an_ambulance(url)
     for name, role in USERS.items():
-        unit = ["--unit", "1"] if role == "field_unit" else []
+        unit = ["--unit", str(field_unit)] if role == "field_unit" else []
         add = ["users", "add", name, "--role", role, *unit, "--password-stdin"]
         await asyncio.to_thread(_cli, env, *add, stdin=PASSWORD)
     worker = Worker(env)
@@ -94,7 +112,7 @@ async def room(settings: Settings) -> AsyncIterator[Room]:
             signed.raise_for_status()
             api.headers["Authorization"] = f"Bearer {signed.json()['access_token']}"
             api.cookies.clear()
-            yield Room(proxy, worker, api, f"http://127.0.0.1:{proxy.port}")
+            yield Room(proxy, worker, api, f"http://127.0.0.1:{proxy.port}", field_unit)
         await proxy.stop()
     finally:
         worker.stop()

@@ -62,14 +62,17 @@ export class ApiError extends Error {
   }
 }
 
-// A JSON call with the bearer token; one renewal and retry on 401.
-export async function api(path, { method = "GET", body, raw = false, retried = false, headers: extra = {} } = {}) {
+// A JSON call with the bearer token (or a file as the body: ``blob``, sent with its own type), with any extra
+// ``headers`` (an Idempotency-Key); one renewal and retry on 401.
+export async function api(path, { method = "GET", body, blob, raw = false, retried = false, headers: extra = {} } = {}) {
   const headers = { ...extra, Authorization: "Bearer " + access };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (blob !== undefined) headers["Content-Type"] = blob.type || "application/octet-stream";
+  else if (body !== undefined) headers["Content-Type"] = "application/json";
+  const payload = blob !== undefined ? blob : body === undefined ? undefined : JSON.stringify(body);
+  const response = await fetch(path, { method, headers, body: payload });
   if (response.status === 401 && !retried) {
     await renew();
-    return api(path, { method, body, raw, retried: true, headers: extra });
+    return api(path, { method, body, blob, raw, retried: true, headers: extra });
   }
   if (raw) return response;
   const text = await response.text();

@@ -36,7 +36,7 @@ function tiles(layer, maxzoom) {
   return { type: "vector", tiles: [`${location.origin}/api/v1/tiles/${layer}/{z}/{x}/{y}.pbf`], maxzoom };
 }
 
-function style() {
+export function style() {
   const minor = ["match", ["get", "highway"],
     ["motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link"], false, true];
   return {

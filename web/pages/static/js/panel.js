@@ -39,6 +39,16 @@ function button(label, onClick, cls = "") {
 
 let toastError = (error) => console.error(error);
 
+const thumbnails = new Map();
+function thumbnail(photoId) {
+  if (!thumbnails.has(photoId)) {
+    thumbnails.set(photoId, api(`/api/v1/photos/${photoId}`, { raw: true })
+      .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(String(r.status)))))
+      .then((blob) => URL.createObjectURL(blob)));
+  }
+  return thumbnails.get(photoId);
+}
+
 export function createPanel({ root, onClose, onImpact, toast }) {
   toastError = (error) => toast(`${t("error.generic")}: ${error.message}`, "error");
   let id = null;
@@ -51,14 +61,14 @@ export function createPanel({ root, onClose, onImpact, toast }) {
     const base = `/api/v1/incidents/${which}`;
     const settled = await Promise.allSettled([
       api(base), api(`${base}/timeline?limit=200`), api(`${base}/activations`), api(`${base}/dispatches`),
-      api(`${base}/recommendations`), api(`${base}/impact`),
+      api(`${base}/recommendations`), api(`${base}/impact`), api(`${base}/photos`),
     ]);
-    const [incident, timeline, activations, dispatches, recommendations, impact] =
+    const [incident, timeline, activations, dispatches, recommendations, impact, photos] =
       settled.map((s) => (s.status === "fulfilled" ? s.value : null));
     if (which !== id) return;
     if (incident) putIncident(incident);
     for (const d of (dispatches && dispatches.items) || []) putDispatch(d);
-    details = { timeline, activations, recommendations };
+    details = { timeline, activations, recommendations, photos };
     onImpact(impact);
     render();
   }
@@ -219,6 +229,20 @@ export function createPanel({ root, onClose, onImpact, toast }) {
     })));
   }
 
+  // Scene photos (from the crews' phones): their bytes need the token, so each is fetched once and shown from a
+  // blob: URL (kept for the page's life: a photo never changes).
+  function photos() {
+    const items = (details && details.photos && details.photos.items) || [];
+    if (!items.length) return null;
+    return section(t("panel.photos"), el("div", "photos", ...items.map((p) => {
+      const img = el("img", "photo-thumb");
+      img.alt = `#${p.id} ${p.created_by || ""} ${clock(p.created_at)}`;
+      img.dataset.photo = String(p.id);
+      thumbnail(p.id).then((url) => { img.src = url; }).catch(() => {});
+      return img;
+    })));
+  }
+
   function timeline() {
     const items = (details && details.timeline && details.timeline.items) || [];
     if (!items.length) return null;
@@ -232,7 +256,7 @@ export function createPanel({ root, onClose, onImpact, toast }) {
     const i = store.incidents.get(id);
     if (!i) return;
     const parts = [header(i), report(i), classification(i), grade(i), status(i), plans(i), tasks(i), recommendations(i),
-      dispatches(i), timeline()].filter(Boolean);
+      dispatches(i), photos(), timeline()].filter(Boolean);
     const scroll = root.scrollTop;
     root.replaceChildren(...parts);
     root.scrollTop = scroll;
