@@ -24,7 +24,7 @@ from web.counters import build_counters
 from web.door import BodyKind, BodyLimit, InputGuard, bounded_integers
 from web.headers import SecurityHeadersMiddleware
 from web.logs import install_redaction
-from web.metrics import Sampler
+from web.metrics import SCRAPE_HOOKS, Sampler, delivery_states
 from web.observe import RememberPeer, RequestRecorder
 from web.request_ids import RequestIdMiddleware
 from web.routes import auth, classify, dispatch, docs, field, health, live, locations, metrics, pages
@@ -32,6 +32,7 @@ from web.routes import deliveries as delivery_routes
 from web.routes import incidents as incident_routes
 from web.routes import layers as layer_routes
 from web.routes import plans as plan_routes
+from web.routes import reports as report_routes
 from web.routes import resources as resource_routes
 from web.routes import roads as road_routes
 from web.routes import tiles as tile_routes
@@ -140,6 +141,8 @@ def create_app(
         pool_max = settings.db_pool_size + settings.db_max_overflow
         sampler = Sampler(live, engine, every_s=settings.metrics_sample_seconds, pool_max=pool_max)
         sampler.start()
+        count_deliveries = delivery_states(reads)
+        SCRAPE_HOOKS.append(count_deliveries)
         install(
             app,
             AppState(
@@ -169,6 +172,7 @@ def create_app(
         finally:
             if scheduler is not None:
                 await scheduler.stop()
+            SCRAPE_HOOKS.remove(count_deliveries)
             await sampler.stop()
             await live.stop()
             await audit_bursts.stop()
@@ -207,6 +211,7 @@ def create_app(
     app.include_router(plan_routes.router, prefix="/api/v1")
     app.include_router(warning_routes.router, prefix="/api/v1")
     app.include_router(delivery_routes.router, prefix="/api/v1")
+    app.include_router(report_routes.router, prefix="/api/v1")
     pages.install(app)
     # The door (web/door.py): the body limit outermost, so the guard inside reads at most that much.
     limits = body_limits(settings)

@@ -96,7 +96,7 @@ async def escalations(session: SessionDep, user: Watcher, page: PageDep) -> List
 async def unit_status(unit_id: int, body: StatusIn, session: SessionDep, user: Crew) -> ResourceOut:
     """A status report: en_route, on_scene, transporting, at_hospital, available, out_of_service."""
     unit = await service.change_unit_status(
-        session, unit_id=unit_id, status=body.status, caller=caller_of(user), reason=body.reason
+        session, unit_id=unit_id, status=body.status, caller=caller_of(user), reason=body.reason, at=body.at
     )
     return ResourceOut.of(unit)
 

@@ -1,0 +1,41 @@
+"""Reports: the event log indexed for after-action reports and the response-time percentiles.
+
+``ix_event_incident_reported``: the incidents logged in a period (their ``incident.created`` events by time), where
+``GET /reports/response-times`` starts; without it the query reads the whole log, location events and all.
+``ix_event_unit_location``: a unit's ``unit.location`` events in a time window (the tracks on a report's map).
+
+Revision ID: 0018
+Revises: 0014
+Create Date: 2026-12-22
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0018"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_event_incident_reported",
+        "event",
+        ["created_at"],
+        postgresql_include=["incident_id"],
+        postgresql_where=sa.text("type = 'incident.created'"),
+    )
+    op.create_index(
+        "ix_event_unit_location",
+        "event",
+        ["unit_id", "created_at"],
+        postgresql_where=sa.text("type = 'unit.location'"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_event_unit_location", table_name="event")
+    op.drop_index("ix_event_incident_reported", table_name="event")
