@@ -21,21 +21,27 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_event_incident_reported",
-        "event",
-        ["created_at"],
-        postgresql_include=["incident_id"],
-        postgresql_where=sa.text("type = 'incident.created'"),
-    )
-    op.create_index(
-        "ix_event_unit_location",
-        "event",
-        ["unit_id", "created_at"],
-        postgresql_where=sa.text("type = 'unit.location'"),
-    )
+    # Built CONCURRENTLY, outside the migration's transaction: the event log takes every write of the service, and a
+    # plain CREATE INDEX would hold them all for as long as it reads a log of millions of rows.
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_event_incident_reported",
+            "event",
+            ["created_at"],
+            postgresql_include=["incident_id"],
+            postgresql_where=sa.text("type = 'incident.created'"),
+            postgresql_concurrently=True,
+        )
+        op.create_index(
+            "ix_event_unit_location",
+            "event",
+            ["unit_id", "created_at"],
+            postgresql_where=sa.text("type = 'unit.location'"),
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_event_unit_location", table_name="event")
-    op.drop_index("ix_event_incident_reported", table_name="event")
+    with op.get_context().autocommit_block():
+        op.drop_index("ix_event_unit_location", table_name="event", postgresql_concurrently=True)
+        op.drop_index("ix_event_incident_reported", table_name="event", postgresql_concurrently=True)

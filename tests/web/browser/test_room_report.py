@@ -7,8 +7,12 @@ no policy violation; screenshots go to tests/web/browser/screenshots/ (the best 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import itertools
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from tests.support.browser import Confined, confined_page
 from tests.web.browser.conftest import SHOTS, Room
@@ -32,6 +36,15 @@ async def _road(room: Room, unit: dict[str, Any]) -> list[list[float]]:
     line = route.json()["geometry"]["coordinates"]
     step = max(1, len(line) // 8)  # about eight fixes along the road
     return [*line[::step], line[-1]]
+
+
+def _along(line: list[list[float]], *, speed_ms: float) -> list[float]:
+    """Seconds from the first point to each point of ``line`` at ``speed_ms`` (distances on a local plane)."""
+    seconds = [0.0]
+    for (x0, y0), (x1, y1) in itertools.pairwise(line):
+        dx, dy = (x1 - x0) * 111_320 * math.cos(math.radians(y0)), (y1 - y0) * 110_540
+        seconds.append(seconds[-1] + math.hypot(dx, dy) / speed_ms)
+    return seconds
 
 
 async def _status(room: Room, unit_id: int, status: str) -> None:
@@ -74,15 +87,21 @@ async def _respond(room: Room) -> int:
     assert handled.status_code == 200, handled.text
     for unit_id in units:
         await _status(room, unit_id, "en_route")
-    # The crews drive the road route: a fix each a little over a second (one unit.location event per second).
+    # The crews drive the road route at 36 km/h: each fix carries the phone's time along the way (a plausible speed,
+    # so every fix moves the unit), one request a little over a second apart (one unit.location event a second).
+    times = {unit_id: _along(line, speed_ms=10.0) for unit_id, line in units.items()}
+    start = datetime.now(UTC) - timedelta(seconds=max(t[-1] for t in times.values()) + 1)
     for n in range(max(len(line) for line in units.values())):
         fixes = [
-            {"unit_id": unit_id, "location": {"type": "Point", "coordinates": line[min(n, len(line) - 1)]}, "at": now}
+            {
+                "unit_id": unit_id,
+                "location": {"type": "Point", "coordinates": line[min(n, len(line) - 1)]},
+                "at": (start + timedelta(seconds=times[unit_id][min(n, len(line) - 1)] + 0.001 * n)).isoformat(),
+            }
             for unit_id, line in units.items()
-            for now in [datetime.now(UTC).isoformat()]
         ]
         done = await room.api.post("/api/v1/units/locations", json=fixes)
-        assert done.status_code == 200, done.text
+        assert done.status_code == 200 and all(r["moved"] for r in done.json()["results"]), done.text
         await asyncio.sleep(1.1)
     for unit_id in units:
         await _status(room, unit_id, "on_scene")
@@ -108,6 +127,7 @@ async def _clean(page: Confined) -> None:
     assert width == "980px"
 
 
+@pytest.mark.timeout(600)  # alone, it builds the room's city (minutes); then it waits out an escalation, drives
 async def test_the_report_page_after_a_real_response(room: Room) -> None:
     incident = await _respond(room)
     path = f"/api/v1/incidents/{incident}/report?format=html"
