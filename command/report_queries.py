@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.events import Event
 
-# A report's map: at most this many positions in all (the newest dropped), enough for hours of a dozen units.
+# A report's map: at most this many positions in all (by unit, then in order: the last units' cut first), hours of
+# a dozen units.
 MAX_TRACK_POINTS = 20_000
 
 

@@ -450,14 +450,15 @@ def draw_map(collection: dict[str, Any], *, lang: str, width: int = 720, height:
                                   else [f["geometry"]["coordinates"]])] for f in tracks]  # fmt: skip
     points = [(0.0, 0.0)] + [p for s in shapes for p in s]
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    pad = 40
+    pad, top = 40, 42 + 16 * min(len(tracks), 12)  # room above for the legend
     ext_x = max(max(xs) - min(xs), 400.0)  # at least 400 m across
     ext_y = max(max(ys) - min(ys), 400.0 * height / width)
-    scale = min((width - 2 * pad) / ext_x, (height - 2 * pad) / ext_y)  # pixels per metre, the same both ways
+    scale = min((width - 2 * pad) / ext_x, (height - pad - top) / ext_y)  # pixels per metre, the same both ways
     cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
+    middle_y = top + (height - pad - top) / 2
 
     def screen(p: tuple[float, float]) -> tuple[float, float]:
-        return width / 2 + (p[0] - cx) * scale, height / 2 - (p[1] - cy) * scale
+        return width / 2 + (p[0] - cx) * scale, middle_y - (p[1] - cy) * scale
 
     parts = [f'<rect class="paper" x="0" y="0" width="{width}" height="{height}"/>']
     legend = []
@@ -474,7 +475,11 @@ def draw_map(collection: dict[str, Any], *, lang: str, width: int = 720, height:
             parts.append(f"<circle {start}/>")
         ex, ey = where[-1]
         parts.append(f'<circle cx="{ex:.1f}" cy="{ey:.1f}" r="4.5" fill="{colour}"/>')
-        parts.append(f'<text x="{ex + 7:.1f}" y="{ey - 6:.1f}" class="label">{name}</text>')
+        # The name where the unit came from (the ends meet at the incident): on the side away from the middle.
+        sx, sy = where[0]
+        anchor, dx = ("end", -8) if sx > width / 2 else ("start", 8)
+        short = name.split(" · ")[0]  # "[DEMO] Fire engine 1 · <station>": the legend has the rest
+        parts.append(f'<text x="{sx + dx:.1f}" y="{sy + 4:.1f}" text-anchor="{anchor}" class="label">{short}</text>')
         legend.append((colour, name))
     ix, iy = screen((0.0, 0.0))
     star = " ".join(
@@ -486,11 +491,12 @@ def draw_map(collection: dict[str, Any], *, lang: str, width: int = 720, height:
     parts.append(_scale_bar(scale, height))
     parts.append(f'<text x="{width - 14}" y="22" class="north" text-anchor="middle">N</text>'
                  f'<path d="M{width - 14},28 l-5,12 l5,-4 l5,4 z" fill="#333"/>')  # fmt: skip
+    label = "事件地点" if lang == "zh" else "the incident"
+    parts.append(f'<text x="11" y="20" class="legend star">★</text><text x="30" y="20" class="legend">{label}</text>')
     for i, (colour, name) in enumerate(legend[:12]):
-        y = 18 + i * 16
+        y = 34 + i * 16
         parts.append(f'<rect x="10" y="{y - 8}" width="14" height="4" fill="{colour}"/>'
                      f'<text x="30" y="{y - 2}" class="legend">{name}</text>')  # fmt: skip
-    label = "事件地点" if lang == "zh" else "incident"
     return (
         f'<svg class="map" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" '
         f'xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'

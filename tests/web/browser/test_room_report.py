@@ -127,7 +127,7 @@ async def _clean(page: Confined) -> None:
     assert width == "980px"
 
 
-@pytest.mark.timeout(600)  # alone, it builds the room's city (minutes); then it waits out an escalation, drives
+@pytest.mark.timeout(600)  # run alone it builds the city first (minutes), then waits out an escalation and drives
 async def test_the_report_page_after_a_real_response(room: Room) -> None:
     incident = await _respond(room)
     path = f"/api/v1/incidents/{incident}/report?format=html"
