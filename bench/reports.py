@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 
 from bench._common import admin_token, asyncpg_dsn, bench_database, print_table, server, summary_ms
-from command.service import RESPONSE_TIMES_SQL
+from command.service import RESPONSE_TIMES
 
 YEAR = datetime(2025, 1, 1, tzinfo=UTC)
 CATEGORIES = [
@@ -107,6 +107,13 @@ async def _load(dsn: str, incidents: int, positions: int) -> int:
         await conn.close()
 
 
+async def _floor(conn: asyncpg.Connection, sql: str, a: datetime, b: datetime) -> None:
+    """The statement alone, as the route runs it (JIT off for its transaction)."""
+    async with conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL jit = off")
+        await conn.fetch(sql, a, b)
+
+
 async def _time(runs: int, call: Any) -> list[float]:
     await call()  # warm: plans cached, pages in memory
     took = []
@@ -122,11 +129,12 @@ async def main(incidents: int, positions: int, runs: int) -> None:
         start = time.perf_counter()
         events = await _load(asyncpg_dsn(url), incidents, positions)
         print(f"loaded {incidents} incidents, {events} events in {time.perf_counter() - start:.1f} s")
-        sql = str(RESPONSE_TIMES_SQL).replace(":from_at", "$1").replace(":to_at", "$2")
+        sql = str(RESPONSE_TIMES).replace(":from_at", "$1").replace(":to_at", "$2")
         periods = {"a year": (YEAR, YEAR + timedelta(days=365)), "a month": (YEAR, YEAR + timedelta(days=31))}
         conn = await asyncpg.connect(asyncpg_dsn(url))
         rows: list[tuple[str, dict[str, float]]] = []
         try:
+            await conn.execute("SET jit = off")
             plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *periods["a year"])
             print("\nplan of the year's query (first lines):")
             for line in [r[0] for r in plan][:14]:
@@ -135,7 +143,7 @@ async def main(incidents: int, positions: int, runs: int) -> None:
                 async with httpx.AsyncClient(base_url=base, timeout=60) as client:
                     auth = await admin_token(client)
                     for name, (a, b) in periods.items():
-                        floor = await _time(runs, lambda a=a, b=b: conn.fetch(sql, a, b))
+                        floor = await _time(runs, lambda a=a, b=b: _floor(conn, sql, a, b))
                         params = {"from": a.isoformat(), "to": b.isoformat()}
 
                         async def route(params: dict[str, str] = params) -> None:
