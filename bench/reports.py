@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -161,6 +162,7 @@ async def main(incidents: int, positions: int, runs: int) -> None:
         finally:
             await conn.close()
         print_table(f"response-time percentiles ({incidents} incidents in the year, {events} events)", rows)
+        print(f"  (load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

@@ -335,6 +335,9 @@ async def response_times(session: AsyncSession, *, from_at: datetime, to_at: dat
     grade, and over all of them (the first group). Invalid for an empty or reversed period, or one too long."""
     if from_at.tzinfo is None or to_at.tzinfo is None:
         raise Invalid("from and to need a time zone (RFC 3339)", field="from")
+    if from_at.year < 2000 or to_at.year > 2100:
+        wrong = "from" if from_at.year < 2000 else "to"
+        raise Invalid("the period must lie between the years 2000 and 2100", field=wrong)
     if to_at <= from_at:
         raise Invalid("the period is empty: from must come before to", field="to")
     if to_at - from_at > timedelta(days=MAX_PERIOD_DAYS):

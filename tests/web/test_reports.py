@@ -217,6 +217,8 @@ async def test_who_may_read_a_report(
         ("from=2026-01-01T00:00:00&to=2026-01-03T00:00:00", "from"),  # no zone
         ("from=yesterday&to=2026-01-03T00:00:00Z", "from"),
         ("to=2026-01-03T00:00:00Z", "from"),
+        ("from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z", "from"),  # before any log
+        ("from=2026-01-01T00:00:00 08:00&to=2026-01-03T00:00:00Z", "from"),  # a '+' sent unencoded is a space
     ],
 )
 async def test_a_bad_period_is_422(

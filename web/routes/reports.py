@@ -55,7 +55,7 @@ async def incident_report(
     format: Annotated[Literal["json", "html"], Query(description="html: the printable page")] = "json",
     lang: Annotated[Literal["zh", "en"] | None, Query(description="the page's language (else Accept-Language)")] = None,
     tz: Annotated[str, Query(min_length=1, max_length=64, description="the page's time zone (IANA)")] = "UTC",
-    accept_language: Annotated[str | None, Header(max_length=500)] = None,
+    accept_language: Annotated[str | None, Header()] = None,  # read only in part: see report_page.language_of
 ) -> IncidentReport | HTMLResponse:
     """The after-action report (评估) of an incident, every figure from its event log: the timeline, each unit's
     response times (reported → dispatched → acknowledged → en route → on scene → transporting → at hospital →
