@@ -241,3 +241,10 @@ class Recommendations(BaseModel):
     unmet: list[Shortfall]
     items: list[RecommendedUnit]
     total: int
+
+
+# The after-action report and the response-time percentiles: their shapes live beside their rules.
+from command.report_schemas import MAX_PERIOD_DAYS as MAX_PERIOD_DAYS  # noqa: E402
+from command.report_schemas import MILESTONES as MILESTONES  # noqa: E402
+from command.report_schemas import IncidentReport as IncidentReport  # noqa: E402
+from command.report_schemas import ResponseTimes as ResponseTimes  # noqa: E402

@@ -1,7 +1,8 @@
 """command's door. Who goes: dispatch (all or nothing, race-free), acknowledgement, the unit workflow, live locations
 and timers; and, re-exported from the modules that hold them, the incident record's changes orchestrated with plan
-matching (``command.intake``), recommendations (``command.recommend``), the situation picture (``command.situation``)
-and who may see what (``command.visibility``).
+matching (``command.intake``), recommendations (``command.recommend``), the situation picture (``command.situation``),
+after-action reports and response-time percentiles (``command.reports``) and who may see what
+(``command.visibility``).
 
 Lock order, everywhere: the incident first, then units by ascending id, then the unit's open dispatch; the event
 ordering lock last of all, taken by the unit of work as it commits (services only queue events: core.events). A unit
@@ -32,6 +33,9 @@ from command.intake import override_grade as override_grade
 from command.intake import transition_incident as transition_incident
 from command.models import Dispatch, UnitFix
 from command.recommend import recommend as recommend
+from command.report_queries import RESPONSE_TIMES as RESPONSE_TIMES  # the statement, for bench/reports.py's floor
+from command.reports import incident_report as incident_report
+from command.reports import response_times as response_times
 from command.schemas import ExercisesCleared, dispatch_event_data
 from command.situation import SituationWatch as SituationWatch
 from command.situation import situation as situation
@@ -41,6 +45,7 @@ from command.visibility import Caller as Caller  # callers build it next to the 
 from command.visibility import field_event_condition as field_event_condition
 from command.visibility import field_filter as field_filter
 from command.visibility import incident_scope as incident_scope
+from command.visibility import may_read_reports as may_read_reports
 from command.visibility import may_see_unit as may_see_unit
 from command.visibility import may_see_units as may_see_units
 from command.workflow import UnitStatus, check_status_change, ends_assignment
@@ -224,7 +229,9 @@ async def change_unit_status(
     at: datetime | None = None,
 ) -> Resource:
     """A status report from the field (or a commander). Leaving the assignment states closes the dispatch. ``at``:
-    when the crew tapped it (the dispatch's times are stamped with it; the timeline entry says both)."""
+    when the crew tapped it by the phone's clock (the dispatch's times are stamped with it, never before the dispatch;
+    the timeline entry and the event keep it as ``status_at``, which the after-action report's response times
+    prefer)."""
     if not caller.may_act_for_unit(unit_id):
         raise Forbidden(f"only unit {unit_id}'s crew or a commander may report its status")
     unit = await gis.get_resource(session, resource_id=unit_id, for_update=True)
@@ -253,13 +260,14 @@ async def change_unit_status(
             if status is UnitStatus.en_route and dispatch.en_route_at is None:
                 dispatch.en_route_at = now  # the overdue timer runs from here
         event = "dispatch.closed" if dispatch.closed_at is not None else "dispatch.updated"
+        stated = {"status_at": at.isoformat()} if at is not None else {}  # the phone's time, when it said
         incidents.record(
             session,
             incident_id=dispatch.incident_id,
             kind="unit_status",
             actor=caller.username,
-            data={"unit_id": unit_id, "from": current, "to": status, "reason": reason, "at": now.isoformat()},
-            events=[Happened(event, _dispatch_data(dispatch), unit_id=unit_id)],
+            data={"unit_id": unit_id, "from": current, "to": status, "reason": reason, "at": now.isoformat(), **stated},
+            events=[Happened(event, _dispatch_data(dispatch) | stated, unit_id=unit_id)],
         )
         if dispatch.closed_at is not None and dispatch.close_reason is not None:
             timers.handle_escalation(session, dispatch, how=dispatch.close_reason, actor=caller.username, now=now)

@@ -52,6 +52,14 @@ class Event(Base):
     __table_args__ = (
         Index("ix_event_incident_id", "incident_id", postgresql_where=text("incident_id IS NOT NULL")),
         Index("ix_event_unit_id", "unit_id", postgresql_where=text("unit_id IS NOT NULL")),
+        # The reports' (migration 0018): the incidents logged in a period; a unit's positions in a time window.
+        Index(
+            "ix_event_incident_reported",
+            "created_at",
+            postgresql_include=["incident_id"],
+            postgresql_where=text("type = 'incident.created'"),
+        ),
+        Index("ix_event_unit_location", "unit_id", "created_at", postgresql_where=text("type = 'unit.location'")),
     )
 
 

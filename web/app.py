@@ -25,7 +25,7 @@ from web.counters import build_counters
 from web.door import BodyKind, BodyLimit, InputGuard, bounded_integers
 from web.headers import SecurityHeadersMiddleware
 from web.logs import install_redaction
-from web.metrics import Sampler
+from web.metrics import SCRAPE_HOOKS, Sampler, delivery_states
 from web.observe import RememberPeer, RequestRecorder
 from web.request_ids import RequestIdMiddleware
 from web.routes import auth, classify, dispatch, docs, field, health, live, locations, metrics, pages, users
@@ -36,6 +36,7 @@ from web.routes import layers as layer_routes
 from web.routes import photos as photo_routes
 from web.routes import places as place_routes
 from web.routes import plans as plan_routes
+from web.routes import reports as report_routes
 from web.routes import resources as resource_routes
 from web.routes import roads as road_routes
 from web.routes import tiles as tile_routes
@@ -157,6 +158,8 @@ def create_app(
         )
         if fixes is not None:
             fixes.start()
+        count_deliveries = delivery_states(reads)
+        SCRAPE_HOOKS.append(count_deliveries)
         install(
             app,
             AppState(
@@ -189,6 +192,7 @@ def create_app(
                 await scheduler.stop()
             if fixes is not None:
                 await fixes.stop()
+            SCRAPE_HOOKS.remove(count_deliveries)
             await sampler.stop()
             await live.stop()
             await audit_bursts.stop()
@@ -232,6 +236,7 @@ def create_app(
     app.include_router(users.router, prefix="/api/v1")
     app.include_router(users.audit_router, prefix="/api/v1")
     app.include_router(photo_routes.router, prefix="/api/v1")
+    app.include_router(report_routes.router, prefix="/api/v1")
     pages.install(app)
     # The door (web/door.py): the body limit outermost, so the guard inside reads at most that much.
     limits = body_limits(settings)

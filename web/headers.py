@@ -7,6 +7,7 @@ streams and a request costs a dict look-up and a list copy.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +21,7 @@ class Kind(StrEnum):
     api = "api"  # JSON, tiles, files: nothing in them may run or load anything
     docs = "docs"  # /docs: the self-hosted Swagger UI (web/routes/docs.py)
     page = "page"  # the application's pages: MapLibre GL JS drawing our own vector tiles, the live websocket
+    document = "document"  # a printable page with no script: an incident's after-action report (?format=html)
 
 
 # The content security policy of each kind. Nothing comes from another origin: the service works with no internet.
@@ -38,6 +40,10 @@ CSP: dict[Kind, str] = {
         "worker-src 'self' blob:; child-src blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
+    Kind.document: (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
 }
 
 # Which kind an answer is, by its path: an exact path first, then the first prefix that matches; anything else is
@@ -54,6 +60,9 @@ KIND_BY_PATH: dict[str, Kind] = {
 # The pages' files are pages too: MapLibre's web worker (/vendor/...) runs under the policy its script came with, and
 # must fetch tiles from 'self'.
 KIND_BY_PREFIX: tuple[tuple[str, Kind], ...] = (("/docs/", Kind.docs), ("/static/", Kind.page), ("/vendor/", Kind.page))
+# The report's path answers JSON or its printable page (a style sheet of ours, nothing else): the document policy
+# for both (JSON loads nothing either way).
+REPORT_PATH = re.compile(r"^/api/v1/incidents/[^/]+/report$")
 
 # The field page asks for the device's position and a scene photo; every other powerful feature is off, for us and
 # for anything framed (nothing may frame us anyway).
@@ -110,6 +119,8 @@ def kind_of(path: str, root_path: str = "") -> Kind:
     for prefix, prefixed in KIND_BY_PREFIX:
         if path.startswith(prefix):
             return prefixed
+    if REPORT_PATH.match(path):
+        return Kind.document
     return Kind.api
 
 

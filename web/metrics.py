@@ -14,8 +14,9 @@ values to files in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiproces
 worker that answers adds them all up. The per-worker gauges are not computed when scraped (the scrape reaches one
 worker), but sampled by each worker every ``metrics_sample_seconds`` (``Sampler``) and by the worker answering, now.
 
-Delivery states (``queued|sent|failed|dead``) are not here yet: a gauge set from one ``GROUP BY`` on the delivery
-table belongs in ``SCRAPE_HOOKS`` when notify has that table.
+- ``commandpost_deliveries{state, channel}``: outbound messages (notify's deliveries) in each state (``queued``,
+  ``sent``, ``failed``, ``dead``, ``cancelled``) by channel, counted from the database by the worker answering the
+  scrape (one ``GROUP BY``: ``delivery_states``, one of the ``SCRAPE_HOOKS``), so every worker shows the same.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from typing import TYPE_CHECKING
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import QueuePool
+
+from notify import service as notify
 
 if TYPE_CHECKING:
     from notify.service import LiveStream
@@ -75,9 +78,34 @@ POOL_MAX = Gauge(
     multiprocess_mode="liveall",
 )
 
+DELIVERIES = Gauge(
+    "commandpost_deliveries",
+    "Outbound messages (deliveries) in each state, by channel, as the database holds them at the scrape",
+    ["state", "channel"],
+    multiprocess_mode="mostrecent",  # the whole database's figure, written by whichever worker answered last
+)
+
 # Called at every scrape, by the worker that answers, before the answer is written: for values of the whole
-# database rather than of a worker (delivery states, when notify has its delivery table).
+# database rather than of a worker (the delivery states). Each app adds its own at start-up and removes it at
+# shutdown (web/app.py).
 SCRAPE_HOOKS: list[Callable[[], Awaitable[None]]] = []
+
+
+def delivery_states(reads: async_sessionmaker[AsyncSession]) -> Callable[[], Awaitable[None]]:
+    """A scrape hook that sets ``commandpost_deliveries`` from the database; when the database does not answer,
+    the gauges keep their last values and the rest of the scrape still answers."""
+
+    async def hook() -> None:
+        try:
+            async with reads() as session:
+                counts = await notify.delivery_counts(session)
+        except Exception as exc:
+            log.warning("metrics: could not count the deliveries: %s", type(exc).__name__)
+            return
+        for (state, channel), n in counts.items():
+            DELIVERIES.labels(state=state, channel=channel).set(n)
+
+    return hook
 
 
 def status_class(status: int) -> str:

@@ -3,7 +3,7 @@ closed (for the caller's retention), and the caller in a table of its own (perso
 shape).
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-22
 """
 

@@ -1,7 +1,7 @@
 """Exercises (演练): an incident logged by a drill is marked as one.
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0018
 Create Date: 2026-12-22
 
 Marked records stay out of the real situation counters and duplicate checks, export as CAP ``Exercise``, and are
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0014"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
