@@ -45,20 +45,20 @@ async def test_the_map_roles_find_places_and_units(
     auth = await token_for(role)
     response = await client.get(URL, params={"q": "chunxilu", "near": "104.06,30.66"}, headers=auth)
     assert response.status_code == 200, response.text
-    first = response.json()[0]
+    first = response.json()["items"][0]
     assert first["name"] == "春熙路" and first["kind"] == "street"
     assert first["location"]["type"] == "Point" and len(first["location"]["coordinates"]) == 2
     assert 0 < first["score"] <= 1
-    units = (await client.get(URL, params={"q": "救护车甲一"}, headers=auth)).json()
+    units = (await client.get(URL, params={"q": "救护车甲一"}, headers=auth)).json()["items"]
     assert [(u["kind"], u["resource_id"]) for u in units if u["kind"] == "unit"] == [("unit", town)]
 
 
 async def test_a_field_unit_finds_places_but_no_unit(client: httpx.AsyncClient, token_for: TokenFor, town: int) -> None:
     crew = await token_for("field_unit", unit_id=town)
-    places = (await client.get(URL, params={"q": "春熙路与总府路交叉口"}, headers=crew)).json()
+    places = (await client.get(URL, params={"q": "春熙路与总府路交叉口"}, headers=crew)).json()["items"]
     assert [p["kind"] for p in places] == ["crossing"]
     response = await client.get(URL, params={"q": "救护车甲一"}, headers=crew)
-    assert response.status_code == 200 and [p for p in response.json() if p["kind"] == "unit"] == []
+    assert response.status_code == 200 and [p for p in response.json()["items"] if p["kind"] == "unit"] == []
 
 
 async def test_others_are_refused(client: httpx.AsyncClient, token_for: TokenFor, town: int) -> None:
@@ -85,11 +85,13 @@ async def test_bounds_and_the_error_shape(client: httpx.AsyncClient, token_for: 
     long = await get(q="春熙路" + "路" * 497)  # 500 characters: refused clearly, not searched
     _invalid(long, "q")
     at_most = await get(q="路" * 200)
-    assert at_most.status_code == 200 and at_most.json() == []
+    assert at_most.status_code == 200 and at_most.json()["items"] == []
     one = await get(q="春", limit=50)
-    assert one.status_code == 200 and all(p["name"].startswith("春") for p in one.json()) and one.json()
-    assert len((await get(q="路", limit=3)).json()) <= 3
+    assert (
+        one.status_code == 200 and all(p["name"].startswith("春") for p in one.json()["items"]) and one.json()["items"]
+    )
+    assert len((await get(q="路", limit=3)).json()["items"]) <= 3
     default = await get(q="r")
-    assert default.status_code == 200 and len(default.json()) <= 10
+    assert default.status_code == 200 and len(default.json()["items"]) <= 10
     none = await get(q="总府路/解放路")
-    assert none.status_code == 200 and none.json() == [], "streets that never meet: no crossing"
+    assert none.status_code == 200 and none.json() == {"items": [], "total": 0}, "streets that never meet: no crossing"
