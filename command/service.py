@@ -45,7 +45,6 @@ from command.visibility import Caller as Caller  # callers build it next to the 
 from command.visibility import field_event_condition as field_event_condition
 from command.visibility import field_filter as field_filter
 from command.visibility import incident_scope as incident_scope
-from command.visibility import may_read_reports as may_read_reports
 from command.visibility import may_see_unit as may_see_unit
 from command.visibility import may_see_units as may_see_units
 from command.workflow import UnitStatus, check_status_change, ends_assignment

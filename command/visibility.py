@@ -61,12 +61,6 @@ def may_see_units(caller: Caller) -> bool:
     return caller.role in SEE_EVERYTHING
 
 
-def may_read_reports(caller: Caller) -> bool:
-    """Whether ``caller`` may read after-action reports and response-time figures: the command room's roles. A
-    field unit may not (its incidents' reports are 404 to it, as any incident it may not see)."""
-    return caller.role in SEE_EVERYTHING
-
-
 def may_see_unit(caller: Caller, unit_id: int) -> bool:
     """Whether ``caller`` may read a unit's own records (its track of location fixes)."""
     return caller.role in SEE_EVERYTHING or (caller.role is Role.field_unit and caller.unit_id == unit_id)

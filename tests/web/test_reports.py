@@ -200,8 +200,10 @@ async def test_who_may_read_a_report(
     unit = {"type": "ambulance", "name": "A9", "location": SCENE}
     unit_id = (await client.post("/api/v1/resources", json=unit, headers=await token_for("admin"))).json()["id"]
     crew = await token_for("field_unit", unit_id=unit_id)
+    # A field unit is refused the reports (403) before the incident is looked at: the same for one that exists.
     response = await client.get(path, headers=crew)
-    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert response.status_code == 403 and response.json()["error"] == "forbidden"
+    assert (await client.get("/api/v1/incidents/999999999/report", headers=crew)).status_code == 403
     assert (await client.get("/api/v1/incidents/999999999/report", headers=commander)).status_code == 404
     assert (await client.get(path)).status_code == 401
     times = "/api/v1/reports/response-times?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z"
