@@ -23,6 +23,7 @@ from starlette.routing import Mount
 from plans import service as plan_service
 from tests.conftest import TokenFor
 from tests.gis.conftest import tile_of
+from tests.support import images
 from tests.support.routes import walk_routes
 
 A_TITLE = "甲 crew-visible fire"
@@ -55,6 +56,9 @@ NO_INCIDENT_DATA = {
     ("GET", "/"),
     ("GET", "/login"),
     ("GET", "/intake"),
+    ("GET", "/field"),
+    ("GET", "/field-sw.js"),
+    ("GET", "/field.webmanifest"),
     ("GET", "/static"),
     ("GET", "/vendor/maplibre-gl"),
     ("POST", "/api/v1/classify"),
@@ -114,6 +118,8 @@ class World:
     b_task: int
     unit: int
     other_unit: int
+    a_photo: int = 0
+    b_photo: int = 0
 
 
 def _routes(app: FastAPI) -> Iterator[tuple[str, str]]:
@@ -155,7 +161,16 @@ async def _make_world(client: httpx.AsyncClient, session: AsyncSession, token_fo
     crew = await token_for("field_unit", unit_id=units[0])
     fix = {"type": "Point", "coordinates": [104.061, 30.688]}
     assert (await client.post(f"/api/v1/units/{units[0]}/location", json=fix, headers=crew)).status_code == 200
-    return World(crew, *incidents, dispatches[0]["id"], dispatches[1]["id"], *tasks, *units)
+    photos = []
+    for incident in incidents:  # a scene photo on each: the crew may see A's, never B's
+        sent = await client.post(
+            f"/api/v1/incidents/{incident}/photos",
+            content=images.png(),
+            headers={**commander, "Content-Type": "image/png"},
+        )
+        assert sent.status_code == 201, sent.text
+        photos.append(sent.json()["id"])
+    return World(crew, *incidents, dispatches[0]["id"], dispatches[1]["id"], *tasks, *units, *photos)
 
 
 def _same_as_missing(b: httpx.Response, missing: httpx.Response, b_id: int) -> None:
@@ -218,6 +233,14 @@ async def _check_dry_run(client: httpx.AsyncClient, world: World) -> None:
     assert B_TITLE not in replay.text
 
 
+async def _check_photo(client: httpx.AsyncClient, world: World) -> None:
+    """A photo's bytes: A's to the crew, B's the same 404 as a photo that does not exist."""
+    ours = await client.get(f"/api/v1/photos/{world.a_photo}", headers=world.crew)
+    assert ours.status_code == 200 and ours.content.startswith(b"\x89PNG"), ours.text
+    theirs = await client.get(f"/api/v1/photos/{world.b_photo}", headers=world.crew)
+    _same_as_missing(theirs, await client.get(f"/api/v1/photos/{MISSING}", headers=world.crew), world.b_photo)
+
+
 async def _check_route(
     client: httpx.AsyncClient,
     world: World,
@@ -264,6 +287,7 @@ async def test_a_field_unit_sees_only_the_incidents_it_was_sent_to_on_every_rout
         ("POST", "/api/v1/exercises/clear"): None,  # ends every drill's incidents: commanders only
         ("GET", "/api/v1/incidents/possible-duplicates"): None,  # intake's question: duty officers and commanders
         ("GET", "/api/v1/reports/response-times"): None,  # figures over every incident of a period: the same
+        ("GET", "/api/v1/photos/{photo_id}"): _check_photo,
     }
     by_other_id = {  # routes keyed by another id that leads to an incident: (A's id, B's id)
         "{dispatch_id}": (world.a_dispatch, world.b_dispatch),
