@@ -21,9 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("incident", sa.Column("exercise", sa.Boolean(), nullable=False, server_default=sa.false()))
-    op.create_index("ix_incident_open_exercise", "incident", ["id"], postgresql_where=sa.text("exercise"))
 
 
 def downgrade() -> None:
-    op.drop_index("ix_incident_open_exercise", table_name="incident")
     op.drop_column("incident", "exercise")

@@ -321,8 +321,10 @@ async def test_a_reload_keeps_the_trails_of_units_out_on_a_job(room: Room) -> No
     assert sent.status_code == 201, sent.text
     unit = (await room.api.get(f"/api/v1/resources/{unit_id}")).json()
     lon, lat = unit["location"]["coordinates"]
-    for step in range(1, 4):  # three fixes towards the fire, observed a few seconds apart
-        at = (datetime.now(UTC) - timedelta(seconds=30 - step * 5)).isoformat()
+    # Three fixes towards the fire, observed a few seconds apart, 50 minutes ago: within the trail's hour, and older
+    # than any fix a later test of this package sends for the same unit (which would otherwise arrive out of order).
+    for step in range(1, 4):
+        at = (datetime.now(UTC) - timedelta(minutes=50) + timedelta(seconds=step * 5)).isoformat()
         fix = {"type": "Point", "coordinates": [lon + step * 0.0004, lat + step * 0.0003], "at": at}
         answer = await room.api.post(f"/api/v1/units/{unit_id}/location", json=fix)
         assert answer.status_code == 200 and answer.json()["fix"]["trusted"], answer.text
