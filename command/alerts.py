@@ -2,7 +2,9 @@
 Push, and the members' webhooks and email) at dispatch and at the re-alert; an SMS to the members at half the
 acknowledgement deadline unless the crew has answered by then (Web Push does not reach many phones in mainland
 China); the commanders on duty at an escalation. command decides who and when; notify delivers. A drill's incident
-(``exercise``) sends nothing outside: its crews and commanders follow it on their pages."""
+(``exercise``) sends nothing outside, its crews and commanders following it on their pages, unless the drill asks
+for its alerts to go out (``drill.deliveries``, a drill that tests the phones): then every message says it is an
+exercise."""
 
 from __future__ import annotations
 
@@ -21,8 +23,15 @@ def _where(incident: IncidentRecord) -> tuple[float, float]:
     return round(point.x, 6), round(point.y, 6)
 
 
+def _stays_inside(incident: IncidentRecord) -> bool:
+    """A drill's alerts stay on the pages unless the drill asked for them to go out."""
+    return incident.exercise and not (incident.drill or {}).get("deliveries", False)
+
+
 def _message(kind: str, dispatch: Dispatch, incident: IncidentRecord, *, unit_name: str, lead: str) -> notify.Message:
     lon, lat = _where(incident)
+    if incident.exercise:  # nobody who gets it may take a drill for a real emergency
+        lead = f"【演练 / EXERCISE】{lead}"
     due = dispatch.ack_due_at.strftime("%H:%M:%S UTC")
     return notify.Message(
         kind=kind,
@@ -50,7 +59,7 @@ async def alert_crew(
 ) -> list[str]:
     """Queue the alert to the unit's crew; at the first alert also the SMS fallback at half the deadline. The
     channels it goes by (for the dispatch's record of alerts)."""
-    if incident.exercise:  # a drill's dispatch reaches the crew's field page, never a real phone, mail or webhook
+    if _stays_inside(incident):  # a drill's dispatch reaches the crew's field page, not a real phone, mail or webhook
         return []
     lead = "出动 / Dispatch" if first else "再次提醒 / Re-alert"
     message = _message("dispatch.alert", dispatch, incident, unit_name=unit_name, lead=lead)
@@ -68,7 +77,7 @@ async def alert_commanders(
     session: AsyncSession, dispatch: Dispatch, incident: IncidentRecord, *, unit_name: str, waited_s: int, now: datetime
 ) -> None:
     """An unanswered dispatch escalated: the commanders on duty are told by every channel they have."""
-    if incident.exercise:  # the room sees a drill's escalation; the commanders' phones are not woken for it
+    if _stays_inside(incident):  # the room sees a drill's escalation; the commanders' phones are not woken for it
         return
     lead = f"升级 / Escalation: {unit_name} 未确认 {waited_s}s"
     message = _message("dispatch.escalated", dispatch, incident, unit_name=unit_name, lead=lead)

@@ -89,6 +89,22 @@ class FailedDelivery(BaseModel):
     dispatch_id: int | None
 
 
+class DrillScore(BaseModel):
+    """How the room met a drill's expectations for this report (演练评分): the first decision (a plan activated or a
+    unit sent) against its due time, and the plan activated against the one expected. ``verdict``: ``on_time``,
+    ``late``, ``missed`` (none by the report's time, past due or the incident over), ``pending`` (none yet, not yet
+    due), or ``made`` / ``not_made`` when the drill set no due time."""
+
+    name: str
+    expected_plan: str | None
+    plans_activated: list[str]
+    plan_as_expected: bool | None = Field(description="null when the drill expected no particular plan")
+    decide_by: datetime | None
+    first_decision_at: datetime | None
+    late_by_s: float | None = Field(description="seconds past the due time of a late decision")
+    verdict: Literal["on_time", "late", "missed", "pending", "made", "not_made"]
+
+
 class IncidentReport(BaseModel):
     """The after-action report (评估) of one incident, every figure computed from its event log and timeline, so it
     can be rebuilt for any past incident. ``partial``: the incident was still open when the report was made."""
@@ -103,6 +119,7 @@ class IncidentReport(BaseModel):
     reported_at: datetime
     closed_at: datetime | None
     partial: bool
+    exercise: bool = Field(default=False, description="the incident was made by a drill (演练)")
     generated_at: datetime
     last_event_id: int | None = Field(description="the newest event the report read")
     timeline: list[TimelineEntryOut]
@@ -110,6 +127,7 @@ class IncidentReport(BaseModel):
     late_tasks: list[LateTask]
     escalations: list[Escalation]
     failed_deliveries: list[FailedDelivery]
+    drill: DrillScore | None = Field(default=None, description="a drill's incident: the room scored against it")
     map: dict[str, Any] = Field(
         description="GeoJSON FeatureCollection: the incident (a Point) and each unit's track (LineString, or a "
         "Point for a single position), from its unit.location events while dispatched"

@@ -12,7 +12,9 @@ The meanings, event by event (the percentile SQL in ``command.report_queries`` s
 - cleared: ``dispatch.closed`` (back to available, or recalled), at its ``status_at`` or ``closed_at``;
 - a late task: ``task.updated`` completing a task after its ``due_at``, or a ``task.overdue`` never completed;
 - an escalation: ``dispatch.escalated``, handled by the ``dispatch.escalation_handled`` after it;
-- a failed delivery: the last ``delivery.failed`` or ``delivery.dead`` of each delivery.
+- a failed delivery: the last ``delivery.failed`` or ``delivery.dead`` of each delivery;
+- a drill's decision: the first ``plan.activated`` (its activation's ``activated_at``) or ``dispatch.created``,
+  against the ``drill`` expectations ``incident.created`` carries.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from command import report_queries as queries
 from command.report_schemas import (
     MAX_PERIOD_DAYS,
     MILESTONES,
+    DrillScore,
     Escalation,
     FailedDelivery,
     IncidentReport,
@@ -204,6 +207,42 @@ def _failed_deliveries(events: Iterable[Event]) -> list[FailedDelivery]:
     ]
 
 
+def _drill(incident: dict[str, Any], events: Iterable[Event], *, as_of: datetime, over: bool) -> DrillScore | None:
+    """The drill's expectations (when the incident is a drill's) against the room's first decision and plans."""
+    drill = incident.get("drill")
+    if not incident.get("exercise") or not isinstance(drill, dict):
+        return None
+    plans: list[str] = []
+    decisions: list[datetime] = []
+    for event in events:
+        if event.type == "plan.activated":
+            activation = event.data.get("activation") or {}
+            plans.append(str(activation.get("plan_id")))
+            decisions.append(_time(activation.get("activated_at")) or event.created_at)
+        elif event.type == "dispatch.created":
+            decisions.append(_time(event.data.get("created_at")) or event.created_at)
+    first = min(decisions, default=None)
+    due = _time(drill.get("decide_by"))
+    expected = drill.get("plan")
+    verdict: str
+    if due is None:
+        verdict = "made" if first is not None else "not_made"
+    elif first is not None:
+        verdict = "on_time" if first <= due else "late"
+    else:
+        verdict = "missed" if over or as_of > due else "pending"
+    return DrillScore(
+        name=str(drill.get("name", "")),
+        expected_plan=expected,
+        plans_activated=plans,
+        plan_as_expected=None if expected is None else expected in plans,
+        decide_by=due,
+        first_decision_at=first,
+        late_by_s=round((first - due).total_seconds(), 1) if verdict == "late" and first and due else None,
+        verdict=verdict,
+    )
+
+
 def track_windows(events: Sequence[Event], *, as_of: datetime) -> list[tuple[int, datetime, datetime]]:
     """Each dispatched unit's time on the incident (dispatched → cleared, or the report's time), for its track."""
     windows = []
@@ -282,6 +321,7 @@ def build_report(
         reported_at=reported_at,
         closed_at=closed_at,
         partial=partial,
+        exercise=bool(incident.get("exercise")),
         generated_at=now,
         last_event_id=events[-1].id if events else None,
         timeline=[TimelineEntryOut.of(entry) for entry in timeline],
@@ -289,6 +329,7 @@ def build_report(
         late_tasks=_late_tasks(events, as_of=as_of),
         escalations=_escalations(dispatches.values()),
         failed_deliveries=_failed_deliveries(events),
+        drill=_drill(incident, events, as_of=as_of, over=not partial),
         map=_map(incident, positions),
     )
 

@@ -41,6 +41,8 @@ class Incident(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     # Logged by a drill (演练): kept out of the real counters and duplicate checks, exported as CAP Exercise.
     exercise: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    # A drill's expectations of the room for this report (incidents.schemas.DrillIn), scored in its after-action report.
+    drill: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Where the caller said it is, as the officer typed it (a place search or a map click sets ``location``; this
     # text is never rewritten by them).
     address_text: Mapped[str | None] = mapped_column(String(500))

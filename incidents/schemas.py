@@ -10,10 +10,10 @@ from typing import Annotated, Any, Literal, Protocol
 
 from geoalchemy2 import WKBElement
 from geoalchemy2.shape import to_shape
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from core.bounds import Version
-from core.clock import ObservedAt
+from core.clock import ObservedAt, ScenarioAt
 from core.geojson import Point
 from incidents.lifecycle import Status as Status
 from incidents.phones import MAX_PHONE  # the statuses travel through this door
@@ -179,6 +179,8 @@ class IncidentRecord(Protocol):
     def plan_matches(self) -> list[dict[str, Any]]: ...
     @property
     def exercise(self) -> bool: ...
+    @property
+    def drill(self) -> dict[str, Any] | None: ...
 
 
 MAX_DESCRIPTION = 20_000
@@ -193,6 +195,22 @@ def _strip(value: str | None) -> str | None:
     return value or None
 
 
+class DrillIn(BaseModel):
+    """What a drill (演练) expects of the room for one of its reports, scored in the incident's after-action report:
+    the plan it should activate, and by when the first decision (a plan activated or a unit sent) is due.
+    ``deliveries``: the drill's alerts for this incident go out for real (to the crews' phones and the commanders,
+    marked as an exercise) instead of staying on the pages, as a drill that tests the phones says."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    plan: str | None = Field(default=None, min_length=1, max_length=100)
+    decide_by: ScenarioAt | None = None
+    deliveries: bool = False
+
+    _name = field_validator("name", "plan")(_strip)
+
+
 class IncidentIn(BaseModel):
     """A report as the duty officer logs it. Facts given here win over those read from the description."""
 
@@ -204,6 +222,7 @@ class IncidentIn(BaseModel):
     facts: Facts | None = None
     source: str | None = Field(default=None, max_length=64)
     exercise: bool = False  # a drill's report (演练)
+    drill: DrillIn | None = None  # only with ``exercise``
     reported_at: ObservedAt | None = None
     category: str | None = Field(default=None, max_length=32)
     subtype: str | None = Field(default=None, max_length=48)
@@ -223,6 +242,12 @@ class IncidentIn(BaseModel):
     _title = field_validator("title", "source", "category", "subtype", "address_text", "caller_name", "caller_phone")(
         _strip
     )
+
+    @model_validator(mode="after")
+    def _drill_is_an_exercise(self) -> IncidentIn:
+        if self.drill is not None and not self.exercise:
+            raise ValueError("drill: a drill's expectations go only with exercise: true")
+        return self
 
 
 class IncidentPatch(BaseModel):
@@ -324,6 +349,9 @@ class IncidentOut(BaseModel):
     plan_matches: list[PlanMatchOut]
     source: str | None
     exercise: bool
+    drill: dict[str, Any] | None = Field(
+        default=None, description="a drill's expectations of the room for this report (only on an exercise)"
+    )
     address_text: str | None
     callback_requested: bool
     reported_at: datetime

@@ -161,6 +161,7 @@ async def create_incident(
         location=from_shape(ShapelyPoint(lon, lat), srid=4326),
         source=data.source,
         exercise=data.exercise,
+        drill=data.drill.model_dump(mode="json") if data.drill is not None else None,
         address_text=data.address_text,
         callback_requested=data.callback_requested,
         reported_at=data.reported_at or utcnow(),

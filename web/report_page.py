@@ -70,6 +70,23 @@ TEXT: dict[str, dict[str, str]] = {
         "dead": "已放弃",
         "failed": "失败（待重试）",
         "no_map": "没有位置记录。",
+        "exercise": "演练：本事件由演练产生，不是真实事件。",
+        "drill": "演练评分",
+        "drill_name": "演练",
+        "expected_plan": "应启动预案",
+        "plans_activated": "已启动预案",
+        "decide_by": "决策期限",
+        "first_decision": "首次决策（启动预案或派遣）",
+        "verdict": "评定",
+        "any_plan": "未指定",
+        "on_time": "按时",
+        "late": "超时 {late}",
+        "missed": "未决策",
+        "pending": "尚未到期",
+        "made": "已决策",
+        "not_made": "未决策",
+        "plan_ok": "与预期一致",
+        "plan_wrong": "与预期不一致",
     },
     "en": {
         "title": "After-action report",
@@ -120,6 +137,23 @@ TEXT: dict[str, dict[str, str]] = {
         "dead": "given up",
         "failed": "failed (to retry)",
         "no_map": "No positions were logged.",
+        "exercise": "EXERCISE: this incident was made by a drill; it is not a real emergency.",
+        "drill": "Drill score",
+        "drill_name": "Drill",
+        "expected_plan": "Plan expected",
+        "plans_activated": "Plans activated",
+        "decide_by": "Decision due",
+        "first_decision": "First decision (plan activated or unit sent)",
+        "verdict": "Verdict",
+        "any_plan": "any",
+        "on_time": "on time",
+        "late": "late by {late}",
+        "missed": "no decision",
+        "pending": "not yet due",
+        "made": "decided",
+        "not_made": "no decision",
+        "plan_ok": "as expected",
+        "plan_wrong": "not as expected",
     },
 }
 
@@ -278,10 +312,12 @@ class _Page:
         ]
         rows = "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>" for k, v in facts)
         banner_class, banner = ("partial", t["partial"]) if r.partial else ("complete", t["complete"])
+        exercise = f'<p class="banner exercise" role="note">{escape(t["exercise"])}</p>' if r.exercise else ""
         return (
             f'<header><p class="kicker">{escape(t["title"])}</p>'
             f"<h1>{escape(t['incident'])} #{r.incident_id} · {escape(r.title)}</h1>"
             f'<p class="banner {banner_class}" role="status">{escape(banner)}</p>'
+            f"{exercise}"
             f'<dl class="facts">{rows}</dl></header>'
         )
 
@@ -384,6 +420,26 @@ class _Page:
         headings = [t["at"], t["kind"], t["channel"], t["state"], t["tries"], t["error"]]
         return self.table(t["deliveries"], headings, rows)
 
+    def drill(self) -> str:
+        """A drill's incident: the exercise banner and how the room met the drill's expectations."""
+        t, d = self.t, self.r.drill
+        if d is None:
+            return ""
+        verdict = t[d.verdict].format(late=duration(d.late_by_s))
+        plans = ", ".join(d.plans_activated) or t["none"]
+        if d.plan_as_expected is not None:
+            plans += f" ({t['plan_ok'] if d.plan_as_expected else t['plan_wrong']})"
+        rows = [
+            (t["drill_name"], escape(d.name)),
+            (t["expected_plan"], escape(d.expected_plan or t["any_plan"])),
+            (t["plans_activated"], escape(plans)),
+            (t["decide_by"], self.when(d.decide_by) if d.decide_by else "–"),
+            (t["first_decision"], self.when(d.first_decision_at) if d.first_decision_at else "–"),
+            (t["verdict"], f'<b class="verdict {d.verdict}">{escape(verdict)}</b>'),
+        ]
+        cells = "".join(f"<div><dt>{escape(k)}</dt><dd>{v}</dd></div>" for k, v in rows)
+        return f'<section class="drill"><h2>{escape(t["drill"])}</h2><dl class="facts">{cells}</dl></section>'
+
     def timeline(self) -> str:
         t, kinds = self.t, KINDS[self.lang]
         rows = [
@@ -412,7 +468,7 @@ class _Page:
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(t['title'])} · #{r.incident_id} {escape(r.title)}</title>"
             f'<link rel="stylesheet" href="{css}"></head><body><main class="report">'
-            f"{self.header()}{self.summary()}{self.units()}{self.map()}{self.late_tasks()}{self.escalations()}"
+            f"{self.header()}{self.drill()}{self.summary()}{self.units()}{self.map()}{self.late_tasks()}{self.escalations()}"
             f"{self.deliveries()}{self.timeline()}"
             f'<footer><p>{escape(source)}</p><p class="muted">Commandpost</p></footer></main></body></html>'
         )

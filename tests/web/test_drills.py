@@ -7,6 +7,7 @@ units and ends its warning, audited. The shipped drills are checked too."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,22 @@ async def test_a_drill_is_played_scored_marked_and_cleared(
         assert by_name["crash"].decided_s is not None and by_name["crash"].decided_s > 40
         assert not by_name["poison"].made and by_name["poison"].decided_s is None
         assert score.on_time == 1 and score.as_dict()["expected"] == 3
+        # The same verdicts in each incident's after-action report, from its event log and the drill's expectations.
+        verdicts = {}
+        for name, incident_id in played.incidents.items():
+            report = await http.get(f"/api/v1/incidents/{incident_id}/report", headers=commander)
+            assert report.status_code == 200 and report.json()["exercise"] is True, report.text
+            verdicts[name] = report.json()["drill"]
+        assert verdicts["quake"]["verdict"] == "on_time" and verdicts["quake"]["plan_as_expected"] is True
+        assert verdicts["crash"]["verdict"] == "late" and verdicts["crash"]["late_by_s"] > 0
+        assert verdicts["quake"]["name"] == "测试演练"
+        # The poisoning, never decided, is pending until its due time (80 s, under 3 s of real time) and then missed.
+        due = datetime.fromisoformat(verdicts["poison"]["decide_by"])
+        assert verdicts["poison"]["verdict"] == ("pending" if datetime.now(UTC) < due else "missed")
+        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.2)
+        poison = played.incidents["poison"]
+        report = (await http.get(f"/api/v1/incidents/{poison}/report", headers=commander)).json()
+        assert report["drill"]["verdict"] == "missed" and report["drill"]["first_decision_at"] is None
 
         # Every record the drill made is marked as an exercise.
         for incident_id in played.incidents.values():

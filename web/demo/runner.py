@@ -176,6 +176,21 @@ class Runner:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json() if response.content else None
 
+    def _expectations(self, step: Report) -> dict[str, Any]:
+        """The drill's name, and the plan and due time of its decision about ``step`` (the due time as the real
+        time it falls at, this run's speed applied)."""
+        assert self.played.started_at is not None
+        expected = self.scenario.decision_for(step.id)
+        drill: dict[str, Any] = {
+            "name": (self.scenario.name.get("zh") or self.scenario.name.get("en") or "drill")[:200],
+            "deliveries": self.scenario.deliveries,
+        }
+        if expected is not None and expected.plan is not None:
+            drill["plan"] = expected.plan
+        if expected is not None and expected.due is not None:
+            drill["decide_by"] = (self.played.started_at + timedelta(seconds=expected.due / self.speed)).isoformat()
+        return drill
+
     async def _report(self, step: Report) -> None:
         body: dict[str, Any] = {
             "description": step.text,
@@ -183,6 +198,8 @@ class Runner:
             "source": "demo" if not self.scenario.exercise else "drill",
             "exercise": self.scenario.exercise,
         }
+        if self.scenario.exercise:  # what the drill expects of the room, scored in the incident's report
+            body["drill"] = self._expectations(step)
         if step.address:
             body["address_text"] = step.address
         for name in ("category", "subtype"):

@@ -2,6 +2,7 @@
 
     name: {zh: …, en: …}
     exercise: true|false        # a drill's records are marked as an exercise (CAP <status>Exercise</status>)
+    deliveries: true|false      # optional (drills): the drill's alerts go out to real phones, marked as an exercise
     steps:
       - at: 0                   # scenario seconds from the start, never going backwards
         id: quake               # a name later steps refer to
@@ -72,6 +73,11 @@ class Scenario:
     name: dict[str, str]
     exercise: bool
     steps: list[Step] = field(default_factory=list)
+    deliveries: bool = False  # a drill's alerts go out for real (marked as an exercise), not only to the pages
+
+    def decision_for(self, report: str) -> Decision | None:
+        """The first decision the scenario expects about the report named ``report``."""
+        return next((s for s in self.steps if isinstance(s, Decision) and s.incident == report), None)
 
     @property
     def length_s(self) -> float:
@@ -129,7 +135,12 @@ def parse(document: str, *, subtypes: dict[str, set[str]], plans: set[str]) -> S
                 raise Invalid(f"{_where(i, item)}: the id {step.id!r} is used twice")
             named.add(step.id)
         steps.append(step)
-    return Scenario(name={str(k): v for k, v in name.items()}, exercise=bool(raw.get("exercise", False)), steps=steps)
+    exercise, deliveries = raw.get("exercise", False), raw.get("deliveries", False)
+    if not isinstance(exercise, bool) or not isinstance(deliveries, bool):
+        raise Invalid("exercise and deliveries are true or false")
+    if deliveries and not exercise:
+        raise Invalid("deliveries: only a drill (exercise: true) chooses whether its alerts go out")
+    return Scenario(name={str(k): v for k, v in name.items()}, exercise=exercise, steps=steps, deliveries=deliveries)
 
 
 def _step(item: Any, *, subtypes: dict[str, set[str]], plans: set[str], named: set[str]) -> Step:
