@@ -177,6 +177,9 @@ async def test_a_drill_is_played_scored_marked_and_cleared(
 
         async with state_of(live_app).sessionmaker() as session:
             await add_user(session, username="drill.watch", password=WATCHER_PASSWORD, role=Role.commander)
+            await add_user(
+                session, username="drill.crew", password=WATCHER_PASSWORD, role=Role.field_unit, unit_id=units[0]
+            )
             await session.commit()
         async with confined_page(f"http://{live_server}") as confined:
             page = confined.page
@@ -187,6 +190,22 @@ async def test_a_drill_is_played_scored_marked_and_cleared(
             assert await page.locator("#board-list .drill").count() == 3  # each drill row says so; the real one not
             assert (await page.locator("[data-counter=open] b").inner_text()) == "1"
             await page.screenshot(path=str(SHOTS / "room-exercise.png"))
+            # Every page says so: the intake desk's banner, and the crew's alert for the drill's dispatch.
+            await page.goto(f"http://{live_server}/intake")
+            desk = page.locator("#exercises")
+            await desk.wait_for(state="visible", timeout=30_000)
+            assert (await desk.inner_text()).split() == ["3", "Exercise", "running"]
+            await page.screenshot(path=str(SHOTS / "intake-exercise.png"))
+        async with confined_page(f"http://{live_server}") as crew:
+            await _sign_in(crew.page, f"http://{live_server}", username="drill.crew", landing="/field")
+            await crew.page.locator("#f-alert").wait_for(state="visible", timeout=30_000)
+            assert (await crew.page.locator("#f-alert-kind").inner_text()).startswith("EXERCISE")
+            await crew.page.screenshot(path=str(SHOTS / "field-exercise.png"))
+        async with confined_page(f"http://{live_server}") as confined:
+            page = confined.page
+            await _sign_in(page, f"http://{live_server}")
+            banner = page.locator("[data-counter=exercises]")
+            await banner.wait_for(timeout=30_000)
 
             # The drill is over.
             refused = await http.post("/api/v1/exercises/clear", headers=officer)
@@ -216,13 +235,13 @@ async def test_a_drill_is_played_scored_marked_and_cleared(
 WATCHER_PASSWORD = "drill-watch-password"
 
 
-async def _sign_in(page: Any, origin: str) -> None:
-    await page.set_viewport_size({"width": 1440, "height": 900})
+async def _sign_in(page: Any, origin: str, *, username: str = "drill.watch", landing: str = "/") -> None:
+    await page.set_viewport_size({"width": 1440, "height": 900} if landing == "/" else {"width": 412, "height": 860})
     await page.goto(f"{origin}/login")
-    await page.fill("input[autocomplete=username]", "drill.watch")
+    await page.fill("input[autocomplete=username]", username)
     await page.fill("input[autocomplete=current-password]", WATCHER_PASSWORD)
     await page.keyboard.press("Enter")
-    await page.wait_for_url(f"{origin}/")
+    await page.wait_for_url(f"{origin}{landing}")
 
 
 def check_scenario_text(document: str) -> Any:

@@ -405,7 +405,9 @@ function renderDispatch() {
     el("span", null, `${t("field.distance")} ${number(Math.round(r.distance_m / 100) / 10)} ${t("field.km")}`),
     el("span", null, `${t("field.eta")} ${number(Math.max(1, Math.round(r.duration_s / 60)))} ${t("field.min")}`)) : null;
   const acked = d.acknowledged_at ? el("p", "f-acked", t("field.acked", { time: clock(d.acknowledged_at) })) : null;
-  body.replaceChildren(el("h3", "f-incident-title", `#${i.id} ${i.title}`), ...incidentLines(i), far, acked);
+  const drill = i.exercise ? el("p", "f-exercise", t("field.exercise_note")) : null; // a drill's, never taken for real
+  const title = el("h3", "f-incident-title", `#${i.id} ${i.title}`);
+  body.replaceChildren(...[drill, title, ...incidentLines(i), far, acked].filter(Boolean));
   body.dataset.dispatch = String(d.id);
 }
 
@@ -416,7 +418,8 @@ function renderAlert() {
   document.body.classList.toggle("alerting", on);
   if (!on) { alarmOff(); return; }
   const i = S.incident || {};
-  $("f-alert-kind").textContent = t("field.alert");
+  $("f-alert-kind").textContent = i.exercise ? `${t("field.exercise")} · ${t("field.alert")}` : t("field.alert");
+  box.classList.toggle("exercise", Boolean(i.exercise));
   $("f-alert-title").textContent = i.title || `#${S.dispatch.incident_id}`;
   $("f-alert-address").textContent = i.address_text || "";
   const grade = i.grade && i.grade.level ? t(`grade.${i.grade.level}`) : null;

@@ -9,7 +9,7 @@ import { applyStatic, bindToggle, onLang, t } from "./i18n.js";
 import { createMap } from "./map.js";
 import { createPlaceSearch, placeName } from "./places.js";
 import { FACTS, factInputs, givenFacts, showPreview, subtypeOptions } from "./preview.js";
-import { start as live, store, subscribe } from "./store.js";
+import { isOpen, start as live, store, subscribe } from "./store.js";
 
 /* global maplibregl */
 const $ = (id) => document.getElementById(id);
@@ -334,6 +334,14 @@ function bind() {
   $("clear").addEventListener("click", () => { clearDraft(); $("notice").hidden = true; fail(""); $("report").focus(); });
 }
 
+// A drill is running (its incidents arrive on the same stream as real ones): the officer must not take one for real.
+function exercises() {
+  const n = [...store.incidents.values()].filter((i) => isOpen(i) && i.exercise).length;
+  const banner = $("exercises");
+  banner.hidden = n === 0;
+  banner.replaceChildren(el("b", null, String(n)), el("small", null, t("counter.exercises")));
+}
+
 function connection() {
   const c = $("conn");
   c.dataset.state = store.conn;
@@ -363,10 +371,13 @@ async function main() {
   map = createMap({ container: $("map"), onSelect: () => {}, boardFilter: () => () => true });
   map.map.on("click", (e) => setLocation({ lon: e.lngLat.lng, lat: e.lngLat.lat, source: "map" }, { fly: false }));
   map.map.on("load", () => { placeMarker(); if (draft.location) map.map.jumpTo({ center: [draft.location.lon, draft.location.lat], zoom: 14 }); });
-  subscribe((changes) => { if (changes.conn) connection(); });
+  subscribe((changes) => {
+    if (changes.conn) connection();
+    if (changes.all || changes.incidents.size) exercises();
+  });
   connection();
   live();
-  onLang(() => { renderFacts(); renderSubtypes(); renderPreview(); renderWhere(); renderDuplicate(); places.render(); connection(); });
+  onLang(() => { renderFacts(); renderSubtypes(); renderPreview(); renderWhere(); renderDuplicate(); places.render(); connection(); exercises(); });
   if (draft.report.trim()) classify.now();
   else checkDuplicate();
   $("report").focus();
