@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from core import migrate
 from core.db import create_engine
 from core.settings import Settings, get_settings
+from core import users
 from core.users import Role, add_user
 from web.app import create_app
 from web.cli import server_options
@@ -56,6 +57,21 @@ def fresh_database_url(label: str) -> str:
     """A database URL, on the configured server, for a database no one has created yet."""
     base = make_url(_base_settings().database_url)
     return base.set(database=f"commandpost_test_{label}_{RUN_ID}_{secrets.token_hex(2)}").render_as_string(False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashes() -> Any:
+    """Passwords hashed and checked in this process at argon2id's lowest cost. The service's cost (64 MiB, some 90 ms
+    of CPU a call) is what a sign-in should pay, but the suite signs its users in thousands of times, two argon2
+    calls each, and paid minutes for it. The algorithm, the hash format and every check are the same; the service
+    processes the tests start (``commandpost serve``) keep the real cost, and tests/web/test_signin_limits.py puts
+    in hashers of its own to test the cost's handling."""
+    from argon2 import PasswordHasher
+
+    kept = users._hasher
+    users._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    users._hasher = kept
 
 
 @pytest.fixture(scope="session")
