@@ -21,10 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from core import migrate
+from core import migrate, users
 from core.db import create_engine
 from core.settings import Settings, get_settings
-from core import users
 from core.users import Role, add_user
 from web.app import create_app
 from web.cli import server_options
