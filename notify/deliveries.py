@@ -115,7 +115,7 @@ def add_undeliverable(session: AsyncSession, message: Message, *, reason: str, n
     delivery.state = "dead"
     delivery.last_error = f"undeliverable: {reason}"
     delivery.finished_at = now
-    queue_event(session, type="delivery.dead", data=lambda: _event_data(delivery), incident_id=message.incident_id)
+    queue_event(session, type="delivery.dead", data=lambda: event_data(delivery), incident_id=message.incident_id)
     return delivery
 
 
@@ -137,7 +137,7 @@ async def cancel(session: AsyncSession, *, dispatch_id: int, kinds: Sequence[str
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _event_data(delivery: Delivery) -> dict[str, Any]:
+def event_data(delivery: Delivery) -> dict[str, Any]:
     """The delivery as GET /deliveries shows it, but for its address: every screen of the command room (observers
     too) gets the event, and numbers and mail addresses are for the roles that may list contacts."""
     return DeliveryOut.brief(delivery).model_dump(mode="json", exclude={"address", "attempts"})
@@ -314,7 +314,7 @@ def _record(session: AsyncSession, attempt: _Try, *, now: datetime, retry: Retry
         delivery.state = "failed"
         delivery.next_attempt_at = now + backoff(delivery.tries, retry, rng)
         event = "delivery.failed"
-    queue_event(session, type=event, data=_event_data(delivery), incident_id=delivery.incident_id)
+    queue_event(session, type=event, data=event_data(delivery), incident_id=delivery.incident_id)
 
 
 _rng = random.SystemRandom()

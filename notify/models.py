@@ -108,6 +108,10 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A dead delivery is on the command room's escalation list until someone says it was dealt with (called by
+    # phone instead, the contact fixed): who and when.
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_by: Mapped[str | None] = mapped_column(String(64))
 
     __mapper_args__ = {"eager_defaults": True}
     __table_args__ = (

@@ -189,6 +189,8 @@ class DeliveryOut(BaseModel):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    handled_at: datetime | None = None
+    handled_by: str | None = None
     attempts: list[AttemptOut] = PydanticField(default_factory=list)
 
     @classmethod

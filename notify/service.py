@@ -16,7 +16,8 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import utcnow
-from core.events import EventEnvelope, events_after
+from core.errors import Conflict, NotFound
+from core.events import EventEnvelope, events_after, queue_event
 from core.settings import Settings, get_settings
 from notify import contacts, deliveries
 from notify.bus import RedisDoorbell
@@ -408,14 +409,22 @@ async def alert_commanders(session: AsyncSession, *, message: Message, now: date
 
 
 async def list_deliveries(
-    session: AsyncSession, *, incident_id: int | None, state: str | None, limit: int, offset: int = 0
+    session: AsyncSession,
+    *,
+    incident_id: int | None,
+    state: str | None,
+    limit: int,
+    offset: int = 0,
+    handled: bool | None = None,
 ) -> tuple[list[DeliveryOut], int]:
-    """Deliveries, newest first, with their tries; of one incident and in one state if asked."""
+    """Deliveries, newest first, with their tries; of one incident, in one state, handled or not, if asked."""
     conditions = []
     if incident_id is not None:
         conditions.append(Delivery.incident_id == incident_id)
     if state is not None:
         conditions.append(Delivery.state == state)
+    if handled is not None:
+        conditions.append(Delivery.handled_at.is_not(None) if handled else Delivery.handled_at.is_(None))
     rows = list(
         await session.scalars(
             select(Delivery).where(*conditions).order_by(Delivery.id.desc()).limit(limit).offset(offset)
@@ -437,6 +446,29 @@ async def list_deliveries(
         for r in rows
     ]
     return out, total
+
+
+async def mark_handled(session: AsyncSession, *, delivery_id: int, actor: str) -> DeliveryOut:
+    """A dead delivery dealt with by a person (they phoned instead, or fixed the contact): off every command room's
+    escalation list (``delivery.handled``). NotFound for no such delivery; Conflict unless it is dead; marking it
+    again changes nothing and says so with the first marking."""
+    delivery = await session.get(Delivery, delivery_id, with_for_update=True)
+    if delivery is None:
+        raise NotFound(f"delivery {delivery_id} does not exist")
+    if delivery.state != "dead":
+        raise Conflict(f"delivery {delivery_id} is {delivery.state}: only a delivery given up on is handled by hand")
+    if delivery.handled_at is None:
+        delivery.handled_at = utcnow()
+        delivery.handled_by = actor[:64]
+        await session.flush()
+        queue_event(
+            session,
+            type="delivery.handled",
+            data=lambda: deliveries.event_data(delivery),
+            incident_id=delivery.incident_id,
+            actor=actor,
+        )
+    return DeliveryOut.brief(delivery)
 
 
 DELIVERY_STATES = ("queued", "sent", "failed", "dead", "cancelled")

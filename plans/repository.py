@@ -230,6 +230,18 @@ async def get_task(session: AsyncSession, task_id: int, *, for_update: bool = Fa
     return (await session.scalars(stmt.execution_options(populate_existing=True))).one_or_none()
 
 
+async def overdue_open(session: AsyncSession, *, limit: int, offset: int = 0) -> tuple[list[PlanTask], int]:
+    """Tasks the sweep marked overdue and nobody has done yet, of incidents still open, by deadline; and how many."""
+    conditions = (
+        PlanTask.status != "done",
+        PlanTask.overdue_at.is_not(None),
+        text("plan_task.incident_id IN (SELECT id FROM incident WHERE status NOT IN ('closed', 'cancelled'))"),
+    )
+    stmt = select(PlanTask).where(*conditions).order_by(PlanTask.due_at, PlanTask.id).limit(limit).offset(offset)
+    total = await session.scalar(select(func.count()).select_from(PlanTask).where(*conditions))
+    return list(await session.scalars(stmt)), int(total or 0)
+
+
 async def lock_overdue(session: AsyncSession, *, now: datetime, limit: int) -> list[PlanTask]:
     """Open tasks past their deadline and not yet marked, locked; rows another sweep holds are skipped."""
     stmt = (

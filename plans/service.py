@@ -33,7 +33,7 @@ from plans.loading import LIBRARY, LoadResult, parse_check, parse_plan, read_che
 from plans.matching import Candidate, IncidentFacts, Match, jurisdiction_names, rank
 from plans.models import Plan
 from plans.schemas import CheckReportOut, ExampleIncident, PlanDocument, UnmetRequirement
-from plans.tasks import sweep_overdue, tasks_of_incident, update_task
+from plans.tasks import overdue_tasks, sweep_overdue, tasks_of_incident, update_task
 from plans.window import DEFAULT_TZ, Window, parse_window
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "rank",
     "read_check_file",
     "read_plans",
+    "overdue_tasks",
     "rematch_open",
     "sweep_overdue",
     "tasks_of_incident",

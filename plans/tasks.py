@@ -115,6 +115,11 @@ async def tasks_of_incident(session: AsyncSession, *, incident_id: int, status: 
     return await repo.tasks_of_incident(session, incident_id=incident_id, status=status)
 
 
+async def overdue_tasks(session: AsyncSession, *, limit: int, offset: int = 0) -> tuple[list[PlanTask], int]:
+    """Open tasks marked overdue (``task.overdue``) of open incidents: the command room's escalations of tasks."""
+    return await repo.overdue_open(session, limit=limit, offset=offset)
+
+
 async def sweep_overdue(session: AsyncSession, *, now: datetime | None = None, limit: int = SWEEP_BATCH) -> int:
     """Mark open tasks past their deadline as overdue, once each, with a timeline entry and a ``task.overdue``
     event; returns how many were marked. Run it in a transaction of its own."""

@@ -7,7 +7,7 @@ import asyncio
 import functools
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from core.users import Role
 from gis import service as gis
@@ -96,13 +96,26 @@ async def list_deliveries(
     page: PageDep,
     incident: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     state: DeliveryState | None = None,
+    handled: bool | None = None,
 ) -> ListOf[DeliveryOut]:
-    """Outbound deliveries, newest first, each with its tries (time, status, error); of one incident and in one
-    state if asked. A notice nobody could be found for is here too: state ``dead``, channel ``none``."""
+    """Outbound deliveries, newest first, each with its tries (time, status, error); of one incident, in one
+    state, handled by a person or not, if asked. A notice nobody could be found for is here too: state ``dead``,
+    channel ``none``. The command room's escalation list is ``state=dead&handled=false``."""
     items, total = await service.list_deliveries(
-        session, incident_id=incident, state=state, limit=page.limit, offset=page.offset
+        session, incident_id=incident, state=state, handled=handled, limit=page.limit, offset=page.offset
     )
     return list_of(items, total)
+
+
+@router.post("/deliveries/{delivery_id}/handled", name="deliveries.handled", response_model=DeliveryOut)
+async def delivery_handled(
+    delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)], request: Request, session: SessionDep, user: ContactKeeper
+) -> DeliveryOut:
+    """A delivery given up on (``dead``) was dealt with by hand: it leaves every command room's escalation list
+    (``delivery.handled``). 409 unless it is dead; marking it again answers the first marking."""
+    out = await service.mark_handled(session, delivery_id=delivery_id, actor=user.username)
+    add_target(request, incident_id=out.incident_id, handled_by=out.handled_by)
+    return out
 
 
 @router.post("/push-subscriptions", name="push.subscribe", status_code=201)

@@ -42,6 +42,7 @@ router = APIRouter(tags=["plans"])
 Planner = Annotated[CurrentUser, Depends(require(Role.commander))]
 Commander = Annotated[CurrentUser, Depends(require(Role.commander))]
 TaskKeeper = Annotated[CurrentUser, Depends(require(Role.commander, Role.duty_officer))]
+TaskWatcher = Annotated[CurrentUser, Depends(require(Role.commander, Role.duty_officer, Role.observer))]
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -200,6 +201,15 @@ async def incident_tasks(
     now = utcnow()
     tasks = await service.tasks_of_incident(session, incident_id=incident.id, status=status)
     return list_of([TaskOut.of(t, now=now) for t in tasks])
+
+
+@router.get("/tasks/overdue", name="plans.tasks_overdue")
+async def overdue_tasks(session: SessionDep, user: TaskWatcher, page: PageDep) -> ListOf[TaskOut]:
+    """Plan tasks past their deadline (marked by the sweep, ``task.overdue``) and not done, of incidents still open,
+    by deadline: the command room's escalations of tasks, read again after a reload. Not for field units."""
+    now = utcnow()
+    tasks, total = await service.overdue_tasks(session, limit=page.limit, offset=page.offset)
+    return list_of([TaskOut.of(t, now=now) for t in tasks], total)
 
 
 async def _task_action(

@@ -43,6 +43,7 @@ class Room:
     origin: str
     field_unit: int  # the unit the field user room.field is bound to (an ambulance of the demo units)
     notes: dict[str, object] = field(default_factory=dict)
+    database_url: str = ""  # the server's database, for a test that must move time (a deadline into the past)
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
@@ -90,6 +91,7 @@ async def room(settings: Settings) -> AsyncIterator[Room]:
         "COMMANDPOST_ACK_ESCALATE_AFTER_SECONDS": "2",
         "COMMANDPOST_DISPATCH_SWEEP_SECONDS": "1",
         "COMMANDPOST_SITUATION_SWEEP_SECONDS": "2",
+        "COMMANDPOST_OVERDUE_SWEEP_SECONDS": "1",
     }
     env.pop("COMMANDPOST_ADMIN_PASSWORD", None)
     await asyncio.to_thread(migrate.ensure_database, url)
@@ -112,7 +114,7 @@ async def room(settings: Settings) -> AsyncIterator[Room]:
             signed.raise_for_status()
             api.headers["Authorization"] = f"Bearer {signed.json()['access_token']}"
             api.cookies.clear()
-            yield Room(proxy, worker, api, f"http://127.0.0.1:{proxy.port}", field_unit)
+            yield Room(proxy, worker, api, f"http://127.0.0.1:{proxy.port}", field_unit, database_url=url)
         await proxy.stop()
     finally:
         worker.stop()

@@ -1,6 +1,6 @@
 // The command room: wires the store to the map, the board, the panel, the escalations and the connection line.
 import { logout, renew, start as signIn, user } from "./auth.js";
-import { applyStatic, bindToggle, clock, onLang, t } from "./i18n.js";
+import { applyStatic, bindToggle, clock, lang, onLang, t } from "./i18n.js";
 import { createBoard } from "./board.js";
 import { createMap } from "./map.js";
 import { createPanel } from "./panel.js";
@@ -34,7 +34,15 @@ function escalationText(item) {
     const unit = d.unit ? d.unit.name : known ? known.name : `#${d.unit_id}`;
     return t("esc.dispatch", { unit, incident: d.incident_id });
   }
-  if (item.kind === "task") return t("esc.task", { task: d.title || d.task_id || d.id, incident: d.incident_id });
+  if (item.kind === "task") {
+    const title = (lang() === "en" && d.title_en) || d.title || d.task_id || d.id;
+    return t("esc.task", { task: title, incident: d.incident_id });
+  }
+  if (item.kind === "delivery") {
+    const why = (d.last_error || d.channel || "").replace(/^undeliverable: /, "").slice(0, 120);
+    const key = d.incident_id ? "esc.delivery_incident" : "esc.delivery";
+    return t(key, { subject: d.subject || `#${d.id}`, why, incident: d.incident_id });
+  }
   return `${item.kind} · ${(d.unit && d.unit.name) || d.name || d.unit_id || ""}`;
 }
 
@@ -53,17 +61,20 @@ function renderEscalations(canWrite, openIncident) {
     li.append(when, text);
     const incident = (item.data || {}).incident_id;
     if (incident) li.addEventListener("click", (e) => { if (e.target.tagName !== "BUTTON") openIncident(incident); });
-    if (canWrite && item.kind === "dispatch") {
+    const handle = { dispatch: `/api/v1/dispatches/${item.data.id}/escalation/ack`,
+      delivery: `/api/v1/deliveries/${item.data.id}/handled` }[item.kind];
+    if (canWrite && handle) {
       const b = document.createElement("button");
       b.type = "button";
       b.dataset.write = "1";
       b.textContent = t("esc.handle");
       b.addEventListener("click", async () => {
-        await api(`/api/v1/dispatches/${item.data.id}/escalation/ack`, { method: "POST" });
+        await api(handle, { method: "POST" });
         handled(key);
       });
       li.append(b);
     }
+    li.dataset.kind = item.kind;
     return li;
   });
   const title = document.createElement("h2");

@@ -150,6 +150,11 @@ function apply(event) {
     ensureIncident(data.incident_id);
   } else if (type === "task.updated") {
     if (data.status === "done") handled(`task:${data.id}`);
+  } else if (type === "delivery.dead") {
+    // a message given up on (or with nobody to send it to): someone must reach them another way
+    escalate(`delivery:${data.id}`, { kind: "delivery", at: event.at, data });
+  } else if (type === "delivery.handled") {
+    handled(`delivery:${data.id}`);
   } else if (type.startsWith("warning.")) {
     changes.warnings = true;
   } else if (type === "situation.updated") {
@@ -173,13 +178,20 @@ async function loadAll(path) {
 
 async function snapshot() {
   const statuses = ["reported", "verified", "responding", "contained"].map((s) => `status=${s}`).join("&");
-  const [incidents, units, situation, escalated] = await Promise.all([
+  // Everything on the escalation list survives a reload: unanswered dispatches, overdue tasks, dead deliveries
+  // nobody has handled (an observer may not list deliveries: it sees those that die while it watches).
+  const none = () => ({ items: [] });
+  const [incidents, units, situation, escalated, tasks, dead] = await Promise.all([
     loadAll(`/api/v1/incidents?${statuses}`),
     loadAll("/api/v1/resources"),
     api("/api/v1/situation").catch(() => null),
-    api("/api/v1/escalations?limit=1000").catch(() => ({ items: [] })),
+    api("/api/v1/escalations?limit=1000").catch(none),
+    api("/api/v1/tasks/overdue?limit=1000").catch(none),
+    api("/api/v1/deliveries?state=dead&handled=false&limit=1000").catch(none),
   ]);
   for (const d of escalated.items) escalate(`dispatch:${d.id}`, { kind: "dispatch", at: d.escalated_at, data: d });
+  for (const task of tasks.items) escalate(`task:${task.id}`, { kind: "task", at: task.overdue_at, data: task });
+  for (const d of dead.items) escalate(`delivery:${d.id}`, { kind: "delivery", at: d.created_at, data: d });
   for (const incident of incidents) putIncident(incident);
   for (const unit of units) if (unit.status) putUnit(unit);
   store.situation = situation;
