@@ -10,7 +10,8 @@ gets the route's real answer (a 2xx, or the 4xx it documents — each such below
 
 A route added later gets a row of the same shape; the people routes (TOTP sign-in, the admin page) are added at
 their merge. Reading a row: ``"401 401 401 | 200 200 200 200 403 | 200 404"`` is anon forged expired | admin
-commander duty_officer observer gateway | crew other.
+commander duty_officer observer gateway | crew other. ``MATRIX_PRINT=1`` prints the table as the app answers it
+(to review and paste when a route is added); ``MATRIX_DEBUG=1`` prints each refusal's body.
 """
 
 from __future__ import annotations
