@@ -196,8 +196,8 @@ def request_for(world: MatrixWorld, method: str, path: str, caller: str) -> dict
         kwargs["data"] = body.data
     elif body is not None:
         kwargs["json"] = body
-    if path in QUERIES:
-        kwargs["params"] = QUERIES[path]
+    if f"{method} {path}" in QUERIES:
+        kwargs["params"] = QUERIES[f"{method} {path}"]
     return kwargs
 
 
@@ -277,12 +277,12 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/incidents/{incident_id}/photos"): lambda w, c: Raw(images.png(), {"Content-Type": "image/png"}),
 }
 QUERIES: dict[str, dict[str, str]] = {
-    "/api/v1/incidents/possible-duplicates": {"subtype": "building_fire", "near": "104.0614,30.6880"},
-    "/api/v1/route": {"from": "104.06,30.67", "to": "104.07,30.68"},
-    "/api/v1/isochrone": {"at": "104.06,30.67", "minutes": "5"},
-    "/api/v1/units/nearest": {"at": "104.06,30.67", "type": "ambulance"},
-    "/api/v1/places": {"q": "ours"},
-    "/api/v1/layers/{layer}/export": {"format": "geojson"},
-    "/api/v1/reports/response-times": {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"},
-    "/api/v1/push-subscriptions": {"endpoint": "https://push.example.org/send/none"},
+    "GET /api/v1/incidents/possible-duplicates": {"subtype": "building_fire", "near": "104.0614,30.6880"},
+    "GET /api/v1/route": {"from": "104.06,30.67", "to": "104.07,30.68"},
+    "GET /api/v1/isochrone": {"at": "104.06,30.67", "minutes": "5"},
+    "GET /api/v1/units/nearest": {"at": "104.06,30.67", "type": "ambulance"},
+    "GET /api/v1/places": {"q": "ours"},
+    "GET /api/v1/layers/{layer}/export": {"format": "geojson"},
+    "GET /api/v1/reports/response-times": {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"},
+    "DELETE /api/v1/push-subscriptions": {"endpoint": "https://push.example.org/send/none"},
 }
