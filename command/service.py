@@ -48,6 +48,7 @@ from command.visibility import incident_scope as incident_scope
 from command.visibility import may_see_unit as may_see_unit
 from command.visibility import may_see_units as may_see_units
 from command.workflow import UnitStatus, check_status_change, ends_assignment
+from core.audit import note_change
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.events import Happened
@@ -238,6 +239,7 @@ async def change_unit_status(
         raise Invalid(f"resource {unit_id} is a {unit.type}, not a unit", field="unit_id")
     current = UnitStatus(unit.status)
     check_status_change(current, status)
+    note_change(session, status=[current.value, status.value])
     dispatch = await repo.open_dispatch(session, unit_id=unit_id)
     if dispatch is not None:
         now = _when(at, dispatch)

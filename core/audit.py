@@ -39,6 +39,24 @@ class AuditEntry(Base):
     )
 
 
+_CHANGES = "audit_changes"
+
+
+def note_change(session: AsyncSession, **fields: list[Any]) -> None:
+    """Remember what a change of the request's unit of work was before and after (``field=[before, after]``), for its
+    audit row (``target.changes``, written with the change: web/audit.py). Services call it where they change
+    something; only fields that really changed are kept."""
+    changed = {key: pair for key, pair in fields.items() if pair[0] != pair[1]}
+    if changed:
+        session.info.setdefault(_CHANGES, {}).update(changed)
+
+
+def take_changes(session: AsyncSession) -> dict[str, list[Any]]:
+    """The changes noted in this unit of work so far (``note_change``); forgotten once taken."""
+    taken: dict[str, list[Any]] = session.info.pop(_CHANGES, {})
+    return taken
+
+
 async def record_audit(
     session: AsyncSession,
     *,
@@ -87,14 +105,20 @@ async def read_audit(
     outcome: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    target: tuple[str, str] | None = None,
     limit: int = 100,
     before_id: int | None = None,
 ) -> list[AuditEntry]:
     """The audit trail, newest first, filtered; ``before_id`` pages back through it (keyset, so a busy trail does not
-    shift the pages under the reader)."""
-    from sqlalchemy import select
+    shift the pages under the reader). ``target`` = (key, value): rows whose target has that key with that value,
+    written as a string (a path parameter) or as the number it spells (an id a route added)."""
+    from sqlalchemy import or_, select
 
     stmt = select(AuditEntry)
+    if target is not None:
+        key, value = target
+        spelled = [{key: value}] + ([{key: int(value)}] if value.lstrip("-").isdigit() else [])
+        stmt = stmt.where(or_(*(AuditEntry.target.contains(one) for one in spelled)))
     if actor is not None:
         stmt = stmt.where(AuditEntry.actor == actor)
     if action is not None:

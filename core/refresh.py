@@ -133,12 +133,15 @@ async def revoke_family(session: AsyncSession, *, family_id: uuid.UUID) -> None:
     )
 
 
-async def revoke(session: AsyncSession, *, token: str) -> bool:
-    """Sign out the family of ``token``; False when the token is unknown (nothing to do)."""
-    family = (
-        await session.execute(select(RefreshToken.family_id).where(RefreshToken.token_hash == _digest(token)))
-    ).scalar_one_or_none()
-    if family is None:
-        return False
-    await revoke_family(session, family_id=family)
-    return True
+async def revoke(session: AsyncSession, *, token: str) -> AppUser | None:
+    """Sign out the family of ``token``; its user (who signed out, for the audit row), or None when the token is
+    unknown (nothing to do)."""
+    row = (
+        await session.execute(
+            select(RefreshToken.family_id, RefreshToken.user_id).where(RefreshToken.token_hash == _digest(token))
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    await revoke_family(session, family_id=row.family_id)
+    return await session.get(AppUser, row.user_id)

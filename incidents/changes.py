@@ -9,6 +9,7 @@ from geoalchemy2.shape import from_shape
 from shapely.geometry import Point as ShapelyPoint
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import note_change
 from core.clock import utcnow
 from core.errors import Conflict, Invalid
 from incidents import repository as repo
@@ -36,6 +37,7 @@ async def transition(
     if to in (Status.closed, Status.cancelled):
         incident.closed_at = utcnow()
     touch(incident)
+    note_change(session, status=[current.value, to.value])
     record(
         session,
         incident_id=incident.id,
@@ -91,6 +93,7 @@ async def override_grade(
     incident.override_by = actor
     incident.override_at = utcnow()
     touch(incident)
+    note_change(session, level=[previous, level])
     record(
         session,
         incident_id=incident.id,
@@ -113,6 +116,9 @@ async def edit(
     if not changes:
         raise Invalid("nothing to change", field="body")
     before = {"level": incident.grade_level, "category": incident.category, "subtype": incident.subtype}
+    # For the audit row: the short fields' values too (never the caller's, nor the description's text).
+    plain = ("title", "address_text", "callback_requested")
+    plain_before = {key: getattr(incident, key) for key in plain}
     if patch.title is not None:
         incident.title = patch.title
     if patch.location is not None:
@@ -139,6 +145,8 @@ async def edit(
     apply_classification(incident, result, by_officer=by_officer)
     touch(incident)
     after = {"level": incident.grade_level, "category": incident.category, "subtype": incident.subtype}
+    note_change(session, **{key: [before[key], after[key]] for key in before})
+    note_change(session, **{key: [plain_before[key], getattr(incident, key)] for key in plain})
     kind = "facts_corrected" if set(changes) == {"facts"} else "edited"
     record(
         session,
@@ -175,6 +183,7 @@ async def decide_duplicate(
         incident.duplicate_status = "dismissed"
         incident.possible_duplicate_of = None
         touch(incident)
+        note_change(session, duplicate_status=["suspected", "dismissed"], possible_duplicate_of=[original_id, None])
         record(
             session,
             incident_id=incident.id,
@@ -186,12 +195,19 @@ async def decide_duplicate(
         return incident
     original = await locked(session, original_id, None)
     check_transition(Status(incident.status), Status.cancelled)
+    previous = incident.status
     incident.duplicate_status = "confirmed"
     incident.merged_into = original.id
     incident.status = Status.cancelled.value
     incident.closed_at = utcnow()
     touch(incident)
     touch(original)
+    note_change(
+        session,
+        duplicate_status=["suspected", "confirmed"],
+        merged_into=[None, original.id],
+        status=[previous, "cancelled"],
+    )
     record(
         session,
         incident_id=incident.id,

@@ -246,11 +246,15 @@ async def subscribe(session: AsyncSession, *, username: str, body: PushSubscript
     return (await session.scalars(upsert, execution_options={"populate_existing": True})).one()
 
 
-async def unsubscribe(session: AsyncSession, *, username: str, endpoint: str) -> None:
-    """Forget the user's subscription at ``endpoint``; NotFound when the user has none there."""
+async def unsubscribe(session: AsyncSession, *, username: str, endpoint: str) -> int:
+    """Forget the user's subscription at ``endpoint``; its id (for the audit row); NotFound when the user has none
+    there."""
     user_id = await _user_id(session, username)
-    result = await session.execute(
-        delete(PushSubscription).where(PushSubscription.user_id == user_id, PushSubscription.endpoint == endpoint)
+    gone = await session.scalar(
+        delete(PushSubscription)
+        .where(PushSubscription.user_id == user_id, PushSubscription.endpoint == endpoint)
+        .returning(PushSubscription.id)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if gone is None:
         raise NotFound("no such push subscription")
+    return int(gone)

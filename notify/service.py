@@ -546,5 +546,6 @@ async def subscribe_push(session: AsyncSession, *, username: str, body: PushSubs
     return PushSubscriptionOut.model_validate(await contacts.subscribe(session, username=username, body=body))
 
 
-async def unsubscribe_push(session: AsyncSession, *, username: str, endpoint: str) -> None:
-    await contacts.unsubscribe(session, username=username, endpoint=endpoint)
+async def unsubscribe_push(session: AsyncSession, *, username: str, endpoint: str) -> int:
+    """Forget the user's push subscription at ``endpoint``; the id it had."""
+    return await contacts.unsubscribe(session, username=username, endpoint=endpoint)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.audit import note_change
 from core.clock import utcnow
 from core.errors import Conflict, Invalid, NotFound
 from core.events import Happened
@@ -82,6 +83,7 @@ async def update_task(
     task.version += 1
     task.updated_at = now
     await session.flush()
+    note_change(session, **{key: [was, getattr(task, key)] for key, was in before.items()})
     incident_service.record(
         session,
         incident_id=task.incident_id,

@@ -187,6 +187,10 @@ def shared_data_dir() -> Path:
     return _base_settings().shared_data
 
 
+# For a test's clean-up only: the audit trail refuses UPDATE and DELETE (migration 0021) unless triggers are off for
+# the transaction (as a superuser, which the test database's owner is).
+APPEND_ONLY_OFF = "SET LOCAL session_replication_role = replica"
+
 # Tables whose rows a committing ("live") test leaves behind; emptied after each such test.
 LIVE_TABLES = [
     "delivery_attempt",

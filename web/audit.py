@@ -30,7 +30,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.audit import add_to_audit_target, record_audit
+from core.audit import add_to_audit_target, record_audit, take_changes
 from web.counters import Counters, MemoryCounters
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,12 @@ def _fields(request: Request) -> dict[str, Any]:
 
 async def audit_success(session: AsyncSession, request: Request) -> None:
     """The audit row of a successful mutation, in the mutation's own transaction (a route audited in bursts counts
-    its success after the commit instead: ``audit_burst_success``)."""
+    its success after the commit instead: ``audit_burst_success``). What the services noted as changed
+    (``core.audit.note_change``) joins the target as ``changes``: ``{field: [before, after]}``."""
+    changes = take_changes(session)
+    if changes:
+        noted = getattr(request.state, "audit_target", {}).get("changes") or {}
+        add_target(request, changes={**noted, **changes})
     if not audited_in_bursts(request):
         await record_audit(session, outcome="ok", **_fields(request))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi.routing import APIRoute
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.audit import AuditEntry
@@ -17,7 +17,7 @@ from core.db import create_sessionmaker
 from core.events import Event
 from core.settings import Settings
 from core.users import Role, add_user
-from tests.conftest import TokenFor
+from tests.conftest import APPEND_ONLY_OFF, TokenFor
 from tests.support.routes import walk_routes
 from tests.web import probe_routes
 from web.app import create_app
@@ -147,6 +147,7 @@ async def test_a_burst_row_gets_its_total_when_the_burst_is_over(settings: Setti
             assert counts == [5], f"the burst's row was not brought up to date: {counts}"
     finally:
         async with engine.begin() as conn:
+            await conn.execute(text(APPEND_ONLY_OFF))  # the trail refuses deletes (migration 0021); tests clean up
             await conn.execute(delete(AuditEntry).where(AuditEntry.action == "probe.commanders_only"))
 
 

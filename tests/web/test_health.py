@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,6 +17,7 @@ from core.audit import AuditEntry
 from core.db import create_sessionmaker
 from core.settings import Settings
 from core.users import AppUser, Role, add_user
+from tests.conftest import APPEND_ONLY_OFF
 from tests.support.tcp_proxy import TcpProxy
 from web.app import create_app
 
@@ -95,6 +96,7 @@ async def committed_user(engine: AsyncEngine) -> AsyncIterator[tuple[str, str]]:
         await session.commit()
     yield name, password
     async with sessions() as session:  # what the test committed through its own engine: the user, its sign-ins
+        await session.execute(text(APPEND_ONLY_OFF))  # the trail refuses deletes (migration 0021); tests clean up
         await session.execute(delete(AuditEntry).where(AuditEntry.actor == name))
         await session.execute(delete(AppUser).where(AppUser.username == name))
         await session.commit()

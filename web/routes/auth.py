@@ -12,7 +12,7 @@ from core import refresh
 from core.errors import Unauthenticated
 from core.settings import Settings
 from core.users import AppUser, get_by_username, verify_password_off_loop
-from web.audit import add_row_on_failure, set_actor
+from web.audit import add_row_on_failure, add_target, set_actor
 from web.deps import SessionDep, SettingsDep, SignedIn
 from web.security import issue_token
 from web.signin import Trip
@@ -143,6 +143,7 @@ async def renew(
 
 @router.post("/auth/logout", name="auth.logout", status_code=204)
 async def logout(
+    request: Request,
     response: Response,
     session: SessionDep,
     body: Annotated[RefreshIn | None, Body()] = None,
@@ -150,7 +151,10 @@ async def logout(
 ) -> None:
     """Sign out: the refresh token's whole sign-in is revoked (its access tokens run out within TOKEN_MINUTES).
     Idempotent: an unknown or already revoked token is 204 too. The cookie is cleared."""
-    await refresh.revoke(session, token=_presented(body, cp_refresh))
+    user = await refresh.revoke(session, token=_presented(body, cp_refresh))
+    if user is not None:  # the audit row names who signed out (an unknown token's row names no one)
+        set_actor(request, username=user.username, role=user.role)
+    add_target(request, revoked=user is not None)
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, httponly=True, samesite="strict")
 
 

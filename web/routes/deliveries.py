@@ -131,12 +131,14 @@ async def subscribe(
 
 @router.delete("/push-subscriptions", name="push.unsubscribe", status_code=204, response_class=Response)
 async def unsubscribe(
+    request: Request,
     session: SessionDep,
     user: Subscriber,
     endpoint: Annotated[str, Query(min_length=1, max_length=2048)],
 ) -> Response:
     """Forget the signed-in user's subscription at ``endpoint``; 404 when there is none."""
-    await service.unsubscribe_push(session, username=user.username, endpoint=endpoint)
+    gone = await service.unsubscribe_push(session, username=user.username, endpoint=endpoint)
+    add_target(request, subscription_id=gone)
     return Response(status_code=204)
 
 

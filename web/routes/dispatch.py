@@ -140,6 +140,9 @@ async def situation(session: SessionDep, user: Watcher) -> Situation:
 
 
 @router.post("/exercises/clear", name="exercises.clear", response_model=ExercisesCleared)
-async def clear_exercises(session: SessionDep, user: Commander) -> ExercisesCleared:
-    """The drill is over: its open incidents closed, its units released, its exercise warnings ended (audited)."""
-    return await service.clear_exercises(session, caller=caller_of(user))
+async def clear_exercises(request: Request, session: SessionDep, user: Commander) -> ExercisesCleared:
+    """The drill is over: its open incidents closed, its units released, its exercise warnings ended (audited: what
+    it closed and released is the audit row's target)."""
+    cleared = await service.clear_exercises(session, caller=caller_of(user))
+    add_target(request, **cleared.model_dump())
+    return cleared

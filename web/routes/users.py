@@ -133,12 +133,33 @@ async def audit_trail(
     outcome: Annotated[str | None, Query(max_length=32)] = None,
     since: ScenarioAt | None = None,
     until: ScenarioAt | None = None,
+    target: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}=.{1,128}$",
+            description="key=value: rows whose target has it, e.g. incident_id=42",
+        ),
+    ] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ListOf[AuditOut]:
-    """The audit trail, newest first (admins only; read-only: no route changes it). Page back with ``before_id``
-    (the smallest id of the page before)."""
+    """The audit trail, newest first (admins only; read-only: no route changes it, and the database refuses to:
+    migration 0021). Filter by actor, action, outcome, time (``since`` inclusive, ``until`` exclusive) and target;
+    page back with ``before_id`` (the smallest id of the page before)."""
+    key_value = None
+    if target is not None:
+        key, _, value = target.partition("=")
+        key_value = (key, value)
     rows = await read_audit(
-        session, actor=actor, action=action, outcome=outcome, since=since, until=until, limit=limit, before_id=before_id
+        session,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        since=since,
+        until=until,
+        target=key_value,
+        limit=limit,
+        before_id=before_id,
     )
     return list_of([AuditOut.model_validate(r) for r in rows])
