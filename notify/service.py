@@ -15,6 +15,7 @@ import redis.asyncio as redis_async
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.audit import note_change
 from core.clock import utcnow
 from core.errors import Conflict, NotFound
 from core.events import EventEnvelope, events_after, queue_event
@@ -460,6 +461,7 @@ async def mark_handled(session: AsyncSession, *, delivery_id: int, actor: str) -
     if delivery.handled_at is None:
         delivery.handled_at = utcnow()
         delivery.handled_by = actor[:64]
+        note_change(session, handled_by=[None, delivery.handled_by])
         await session.flush()
         queue_event(
             session,

@@ -85,6 +85,7 @@ class MatrixWorld:
             "plan_id": self.plan,
             "jurisdiction_id": self.extra.get("jurisdiction", 1),
             "zone_id": self.extra.get("zone", 1),
+            "delivery_id": self.extra.get("delivery", 1),
             "kind": "hazard_zones",
             "layer": "resources",
             **dict(zip(("x", "y"), tile_of(*A_SPOT, 15), strict=True)),
@@ -171,6 +172,11 @@ async def make_world(
     again = await client.post("/api/v1/incidents", json=report, headers=admin)
     assert again.status_code == 201 and again.json()["possible_duplicate_of"] is not None, again.text
     world.extra["duplicate"] = again.json()["id"]
+    # A notice of A's plan nobody could be sent (no contact for its agency): dead at once, for a person to handle.
+    world.extra["delivery"] = await session.scalar(
+        text("SELECT min(id) FROM delivery WHERE state = 'dead' AND incident_id = :a"), {"a": base.a}
+    )
+    assert world.extra["delivery"] is not None, "A's plan left no notice undelivered"
     spare = {"type": "ambulance", "name": "spare", "location": POINT}
     world.extra["spare"] = (await client.post("/api/v1/resources", json=spare, headers=admin)).json()["id"]
     return world

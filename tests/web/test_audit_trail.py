@@ -62,6 +62,9 @@ AUDIT: dict[str, Row | NoRow] = {
     "POST /api/v1/dispatches/{dispatch_id}/ack": Row("crew", ("dispatch_id",)),
     "POST /api/v1/dispatches/{dispatch_id}/escalation/ack": Row("commander", ("dispatch_id", "unit_id", "handled_by")),
     "POST /api/v1/units/{unit_id}/status": Row("crew", ("unit_id",), changes=("status",)),
+    "POST /api/v1/deliveries/{delivery_id}/handled": Row(
+        "commander", ("delivery_id", "incident_id", "handled_by"), changes=("handled_by",)
+    ),
     "POST /api/v1/exercises/clear": Row("commander", ("incidents", "units_released", "warnings_ended")),
     "POST /api/v1/units/{unit_id}/location": Row("crew", ("unit_id", "count", "burst_s"), burst=True),
     "POST /api/v1/units/locations": Row("gateway", ("fixes", "accepted", "count", "burst_s"), burst=True),

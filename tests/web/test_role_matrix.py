@@ -101,6 +101,7 @@ MATRIX: dict[str, str] = {
     "GET /api/v1/incidents/{incident_id}/activations":        "401 401 401 | 200 200 200 200 403 | 200 404",
     "GET /api/v1/incidents/{incident_id}/tasks":              "401 401 401 | 200 200 200 200 403 | 200 404",
     "POST /api/v1/tasks/{task_id}/start":                     "401 401 401 | 200 200 200 403 403 | 403 403",
+    "GET /api/v1/tasks/overdue":                              "401 401 401 | 200 200 200 200 403 | 403 403",
     "POST /api/v1/tasks/{task_id}/complete":                  "401 401 401 | 200 200 200 403 403 | 403 403",
     "POST /api/v1/tasks/{task_id}/reassign":                  "401 401 401 | 200 200 200 403 403 | 403 403",
     "POST /api/v1/cap":                                       "401 401 401 | 201 201 201 403 403 | 403 403",
@@ -118,6 +119,7 @@ MATRIX: dict[str, str] = {
     "POST /api/v1/contacts":                                  "401 401 401 | 201 201 201 403 403 | 403 403",
     "POST /api/v1/contacts/import":                           "401 401 401 | 201 201 201 403 403 | 403 403",
     "GET /api/v1/deliveries":                                 "401 401 401 | 200 200 200 403 403 | 403 403",
+    "POST /api/v1/deliveries/{delivery_id}/handled":          "401 401 401 | 200 200 200 403 403 | 403 403",
     "POST /api/v1/push-subscriptions":                        "401 401 401 | 201 201 201 403 403 | 201 201",
     # 404: the caller has no subscription at that endpoint (nor may remove anyone's)
     "DELETE /api/v1/push-subscriptions":                      "401 401 401 | 404 404 404 403 403 | 404 404",
