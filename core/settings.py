@@ -66,8 +66,7 @@ class Settings(BaseSettings):
     # Signs the access tokens (HS256); at least 32 characters, or the service refuses to start. Unset: nothing can
     # sign in (503). Changing it ends every access token at once.
     secret_key: SecretStr | None = None
-    # When set, `commandpost db upgrade` and the service's start create the user admin with this password, or reset
-    # admin's password to it.
+    # When set, `commandpost db upgrade` and the service's start create the user admin with it (or reset its password).
     admin_password: SecretStr | None = None
     # Minutes an access token is good for; the pages renew theirs with the refresh token before it ends.
     token_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
@@ -81,12 +80,11 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     # --- Intake ---
-    # An open incident of the same subtype within duplicate_radius_m and duplicate_window_minutes of a new report
-    # is flagged as a possible duplicate.
+    # A report within duplicate_radius_m and duplicate_window_minutes of an open incident of its subtype is flagged
+    # as a possible duplicate of it.
     duplicate_radius_m: float = Field(default=500.0, gt=0, le=50_000)
     duplicate_window_minutes: int = Field(default=120, gt=0, le=7 * 24 * 60)
-    # Where the real Chengdu extract lies for some tests and benchmarks (chengdu/chengdu_core_2018.osm.pbf); the
-    # service itself never reads it.
+    # The Chengdu extract (chengdu/chengdu_core_2018.osm.pbf) of some tests and benchmarks; the service never reads it.
     shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
 
     # --- Live streams (websockets) ---

@@ -7,8 +7,8 @@ go undocumented.
 
 How the comments are read (``tokenize`` and ``ast``, never by importing anything but the settings): a line
 ``# --- Topic ---`` starts a section; a block of comment lines directly above a field describes it and the fields on
-the lines directly after it (no blank line, no comment between), which the table then points back to; a comment at
-the end of a field's own line is that field's note. Field names (lower case) in the text become the variables' names.
+the lines directly after it (no blank line, no comment between), which it must name and the table points back to; a
+comment at the end of a field's own line is that field's note. Field names in the text become the variables' names.
 """
 
 from __future__ import annotations
@@ -114,8 +114,13 @@ def describe(source: str, class_name: str = "Settings") -> list[Described]:
 
 
 def undocumented(entries: list[Described]) -> list[str]:
-    """The fields nothing describes: no comment block over their run and no note on their line."""
-    return [e.name for e in entries if not e.text and not e.note]
+    """The fields nothing describes: no note on their line, and no comment block above them, nor one above their run
+    that names them (so a field added below a group is not taken as described by the group's words)."""
+    return [e.name for e in entries if not e.note and not (e.text and (e.lead is None or _names(e.text, e.name)))]
+
+
+def _names(text: str, name: str) -> bool:
+    return re.search(rf"\b{re.escape(name)}\b", text, flags=re.IGNORECASE) is not None
 
 
 def written_by_setup(script: str) -> set[str]:

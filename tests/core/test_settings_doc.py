@@ -15,6 +15,10 @@ class Settings:
     b: int = 2  # b's own note
 
     c: int = 3
+    # Over f and g.
+    f: int = 6
+    g: int = 7
+    h: int = 8
     # --- Second topic ---
     d: int = 4  # only a note
     # Over e alone.
@@ -52,7 +56,8 @@ def test_comment_blocks_runs_notes_and_topics() -> None:
     assert (entries["c"].text, entries["c"].lead) == ("", None)  # a blank line ends the run
     assert (entries["d"].topic, entries["d"].note, entries["d"].text) == ("Second topic", "only a note", "")
     assert (entries["e"].text, entries["e"].lead) == ("Over e alone.", None)
-    assert undocumented(list(entries.values())) == ["c"]
+    assert (entries["g"].lead, entries["h"].lead) == ("f", "f")
+    assert undocumented(list(entries.values())) == ["c", "h"]  # h: in f's run, but its words do not name it
 
 
 def test_what_setup_writes_is_read_from_the_script() -> None:
