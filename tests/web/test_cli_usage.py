@@ -23,7 +23,7 @@ COMMANDS = {
     ("serve",): ["--host", "--port", "--workers", "--log-level"],
     ("db", "upgrade"): ["--quiet"],
     ("db", "downgrade"): ["REVISION"],
-    ("users", "add"): ["NAME", "--role", "--unit", "--password-stdin"],
+    ("users", "add"): ["NAME", "--role", "--unit", "--units", "--password-stdin"],
     ("import-osm",): ["FILE", "--demo-units"],
     ("import-layer",): ["FILE", "--kind", "--crs", "--zone-kind", "--buffer-m", "--strict", "--quiet"],
     ("roads", "build"): [],
