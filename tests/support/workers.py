@@ -30,6 +30,7 @@ class Worker:
     """One ``commandpost serve`` process."""
 
     def __init__(self, env: dict[str, str]) -> None:
+        self.env = env  # to start its like again (a restart)
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "web.cli", "serve", "--port", str(self.port), "--log-level", "error"],

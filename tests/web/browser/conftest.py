@@ -74,6 +74,16 @@ async def _an_ambulance(url: str) -> int:
     return int(found)
 
 
+async def restart(room: Room) -> None:
+    """Stop the server (SIGTERM, as an operator or systemd would) and start a new one on the same database, behind
+    the same proxy: the pages keep their address and must find the new server by themselves."""
+    room.worker.stop()
+    worker = await Worker(room.worker.env).ready()
+    room.worker = worker
+    room.proxy.target_port = worker.port
+    room.api.base_url = httpx.URL(f"http://{worker.base}")
+
+
 @pytest.fixture(scope="package")
 async def room(settings: Settings) -> AsyncIterator[Room]:
     chengdu = shared_data_dir() / "chengdu"
@@ -114,7 +124,9 @@ async def room(settings: Settings) -> AsyncIterator[Room]:
             signed.raise_for_status()
             api.headers["Authorization"] = f"Bearer {signed.json()['access_token']}"
             api.cookies.clear()
-            yield Room(proxy, worker, api, f"http://127.0.0.1:{proxy.port}", field_unit, database_url=url)
+            room = Room(proxy, worker, api, f"http://127.0.0.1:{proxy.port}", field_unit, database_url=url)
+            yield room
+            room.worker.stop()  # the one serving now (a test may have restarted the server: ``restart``)
         await proxy.stop()
     finally:
         worker.stop()
