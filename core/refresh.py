@@ -4,8 +4,11 @@ for days), renewed one use at a time and revocable.
 A refresh token is an opaque random string; only its SHA-256 is stored. Each use rotates it: the old one is marked
 used and a new one of the same *family* (one sign-in) is issued. Presenting a used token again means that two
 parties hold the family (one of them stole it), so the whole family is revoked and both must sign in again (OAuth 2.0
-Security BCP, "refresh token rotation"). Signing out revokes the family. A new password, a deactivated user or a
-family older than ``refresh_session_hours`` ends it too.
+Security BCP, "refresh token rotation"), with one grace: the token just exchanged, presented again within
+``reuse_grace_s`` while the token that replaced it has never been used, is a renewal whose answer was lost on the way
+(a phone in a tunnel, a wall screen's network blinking): it is exchanged again, and the lost replacement retired, so
+that whoever presents that one later ends the family. Signing out revokes the family. A new password, a deactivated
+user or a family older than ``refresh_session_hours`` ends it too.
 """
 
 from __future__ import annotations
@@ -100,18 +103,43 @@ async def issue(
     return Issued(token=token, expires_at=expires)
 
 
-async def rotate(session: AsyncSession, *, token: str, idle_hours: float, session_hours: float) -> Renewal:
+async def _lost_answer(session: AsyncSession, row: RefreshToken, *, now: datetime, grace_s: float) -> bool:
+    """``row`` (already exchanged) is presented again within the grace, and the one token issued in the family since,
+    its replacement, was never used: its answer was lost. That replacement is retired (marked used)."""
+    if grace_s <= 0 or row.used_at is None or now - row.used_at > timedelta(seconds=grace_s):
+        return False
+    since = (
+        (
+            await session.execute(
+                select(RefreshToken)
+                .where(RefreshToken.family_id == row.family_id, RefreshToken.id > row.id)
+                .with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if len(since) != 1 or since[0].used_at is not None:  # renewed since (the answer came), or already retired
+        return False
+    since[0].used_at = now
+    return True
+
+
+async def rotate(
+    session: AsyncSession, *, token: str, idle_hours: float, session_hours: float, reuse_grace_s: float = 0.0
+) -> Renewal:
     """Exchange ``token`` for a new one of its family. Unauthenticated when it is unknown, expired, revoked, its family
-    too old or its user no longer signs in with the password of that sign-in; ``Reused`` when it was exchanged before.
-    The token's row is locked, so two concurrent uses of one token cannot both succeed."""
+    too old or its user no longer signs in with the password of that sign-in; ``Reused`` when it was exchanged before
+    (but for a lost answer within ``reuse_grace_s``: see the module). The token's row is locked, so two concurrent
+    uses of one token cannot both succeed."""
     row = (
         await session.execute(select(RefreshToken).where(RefreshToken.token_hash == _digest(token)).with_for_update())
     ).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("the session has ended; sign in again")
-    if row.used_at is not None:
-        raise Reused(row.family_id)
     now = utcnow()
+    if row.used_at is not None and not await _lost_answer(session, row, now=now, grace_s=reuse_grace_s):
+        raise Reused(row.family_id)
     if row.expires_at <= now or row.family_started_at + timedelta(hours=session_hours) <= now:
         raise Unauthenticated("the session has expired; sign in again")
     user = await session.get(AppUser, row.user_id)

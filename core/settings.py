@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # week by default).
     refresh_idle_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     refresh_session_hours: float = Field(default=24.0 * 7, gt=0, le=24 * 90)
+    # A refresh token presented again within refresh_reuse_grace_seconds of its exchange, while its replacement has
+    # never been used, is a renewal whose answer was lost (a phone in a tunnel): exchanged again rather than taken
+    # for a theft that ends the sign-in. 0 turns the grace off (every second use ends the sign-in).
+    refresh_reuse_grace_seconds: float = Field(default=30.0, ge=0, le=600)
     # A token's user (active? password unchanged? role?) is looked up at most once per this many seconds per worker:
     # deactivating a user or resetting a password takes effect everywhere within it. 0 looks up every request.
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)

@@ -47,13 +47,14 @@ async def test_reusing_an_old_refresh_token_revokes_the_family(
     await _user(session)
     first = await _sign_in(client)
     second = (await _refresh(client, first["refresh_token"])).json()
+    third = (await _refresh(client, second["refresh_token"])).json()  # the owner went on: no answer was lost
     reuse = await _refresh(client, first["refresh_token"])
     assert reuse.status_code == 401 and reuse.json()["error"] == "unauthenticated"
     assert "used twice" in reuse.json()["detail"]
     # The thief's copy and the owner's newer token are both dead now.
-    assert (await _refresh(client, second["refresh_token"])).status_code == 401
+    assert (await _refresh(client, third["refresh_token"])).status_code == 401
     revoked = await session.scalar(text("SELECT count(*) FROM refresh_token WHERE revoked_at IS NOT NULL"))
-    assert revoked == 2
+    assert revoked == 3
     # Another sign-in of the same user is untouched.
     other = await _sign_in(client)
     assert (await _refresh(client, other["refresh_token"])).status_code == 200
@@ -101,3 +102,31 @@ async def test_a_deactivated_user_cannot_refresh(client: httpx.AsyncClient, sess
     await session.execute(text("UPDATE app_user SET active = false WHERE username = 'li.cmd'"))
     await session.commit()
     assert (await _refresh(client, tokens["refresh_token"])).status_code == 401
+
+
+async def test_a_renewal_whose_answer_was_lost_is_renewed_again_once(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """The answer to a renewal never arrived (the phone's network dropped): the same token again, within the grace
+    and before its replacement was ever used, renews; the lost replacement is retired, so presenting it later ends
+    the sign-in; past the grace the same mistake ends it at once."""
+    await _user(session)
+    first = await _sign_in(client)
+    lost = (await _refresh(client, first["refresh_token"])).json()  # never reached the phone
+    again = await _refresh(client, first["refresh_token"])
+    assert again.status_code == 200, again.text
+    kept = again.json()
+    assert kept["refresh_token"] not in (lost["refresh_token"], first["refresh_token"])
+    assert (await _refresh(client, kept["refresh_token"])).status_code == 200  # the phone goes on as usual
+    late = await _refresh(client, lost["refresh_token"])  # the lost one, turning up later: someone else has it
+    assert late.status_code == 401 and "used twice" in late.json()["detail"]
+
+    other = await _sign_in(client)
+    renewed = (await _refresh(client, other["refresh_token"])).json()
+    await session.execute(
+        text("UPDATE refresh_token SET used_at = used_at - interval '31 seconds' WHERE used_at IS NOT NULL")
+    )
+    await session.commit()
+    past = await _refresh(client, other["refresh_token"])  # past the 30 s grace: a theft as before
+    assert past.status_code == 401 and "used twice" in past.json()["detail"]
+    assert (await _refresh(client, renewed["refresh_token"])).status_code == 401

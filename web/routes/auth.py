@@ -130,6 +130,7 @@ async def renew(
             token=_presented(body, cp_refresh),
             idle_hours=settings.refresh_idle_hours,
             session_hours=settings.refresh_session_hours,
+            reuse_grace_s=settings.refresh_reuse_grace_seconds,
         )
     except refresh.Reused as reused:
         # The request fails, yet the revocation must stay: committed here, before the error rolls back the rest.
