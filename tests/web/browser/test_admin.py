@@ -19,6 +19,13 @@ from web.state import state_of
 
 PASSWORD = "admin-page-test-password"
 ADMIN, COMMANDER = "ops.admin", "ops.cmd"
+PEOPLE = [
+    ("duty.wang", "duty_officer", None),
+    ("duty.zhao", "duty_officer", None),
+    ("cmd.chen", "commander", None),
+    ("obs.liu", "observer", None),
+    ("crew.amb1", "field_unit", 1),
+]
 WAIT_MS = 10_000
 VIEW = {"width": 1440, "height": 860}
 
@@ -61,6 +68,14 @@ async def site(live_app: Any, live_server: str) -> AsyncIterator[Site]:
             )
             assert made.status_code == 201, made.text
             units.append(int(made.json()["id"]))
+        # A night shift's people, a few of whom have signed in (for the last sign-in column).
+        for username, role, unit in PEOPLE:
+            body = {"username": username, "role": role, "password": PASSWORD, "unit_id": unit and units[unit - 1]}
+            assert (await api.post("/api/v1/users", json=body)).status_code == 201
+        for username in ("duty.wang", "cmd.chen"):
+            assert (await _signed_in(api, username, PASSWORD)).status_code == 200
+        assert (await _signed_in(api, "duty.zhao", "not-the-password")).status_code == 401  # a failure to read
+        api.cookies.clear()
         yield Site(f"http://{live_server}", api, units)
 
 
@@ -108,7 +123,7 @@ async def read_secret(page: Confined) -> str:
 
 
 async def test_an_admin_adds_changes_resets_and_deactivates_a_user(site: Site) -> None:
-    async with confined_page(site.origin) as page:
+    async with confined_page(site.origin, locale="zh-CN") as page:
         p = page.page
         await open_admin(page, site.origin, ADMIN, lang="zh")
         await p.wait_for_selector(row(ADMIN), timeout=WAIT_MS)
@@ -192,16 +207,28 @@ async def test_an_admin_adds_changes_resets_and_deactivates_a_user(site: Site) -
         await p.wait_for_function("() => document.querySelectorAll('#audit-body tr[data-action]').length === 2")
         shown = await p.eval_on_selector_all("#audit-body tr[data-action]", "rows => rows.map(r => r.dataset.action)")
         assert shown == ["users.edit", "users.edit"]
-        # And by time: from a moment after every row, nothing.
-        await p.fill("#a-since", "2099-01-01T00:00:00")
+        # And by time: the last hour has them; a period typed after every row, nothing; a garbled time is explained.
+        await p.select_option("#a-range", "1h")
+        await p.wait_for_function("() => document.querySelectorAll('#audit-body tr[data-action]').length === 2")
+        await p.select_option("#a-range", "custom")
+        await p.fill("#a-since", "2099-01-01 00:00")
         await p.click("#audit-filters button[type=submit]")
         await p.wait_for_selector("#audit-body td.empty", timeout=WAIT_MS)
+        await p.fill("#a-since", "08/12/2026")
+        await p.click("#audit-filters button[type=submit]")
+        await p.wait_for_selector("#a-error", state="visible")
+        assert "2026-12-08 02:00" in str(await p.text_content("#a-error"))
         await p.click("#a-clear")
         await p.wait_for_selector(f"#audit-body tr[data-id='{changes[3]['id']}']", timeout=WAIT_MS)
+        assert await p.is_hidden("#a-error") and await p.is_hidden("#a-custom")
+        # Everyone's rows again, the failed sign-in among them, marked.
+        failed = await p.text_content("#audit-body tr.failed[data-action='auth.token']")
+        assert "duty.zhao" in str(failed) and "身份未通过 401" in str(failed), failed
+        await shot(page, "admin-audit-zh")
         await p.fill("#a-actor", ADMIN)
         await p.click("#audit-filters button[type=submit]")
+        await p.wait_for_function("() => document.querySelectorAll('#audit-body tr.failed').length === 0")
         await p.wait_for_selector(f"#audit-body tr[data-id='{changes[0]['id']}']", timeout=WAIT_MS)
-        await shot(page, "admin-audit-zh")
 
         # English, switched on the page: the labels change, the rows stay.
         await p.click("#lang-toggle")
@@ -216,7 +243,7 @@ async def test_an_admin_adds_changes_resets_and_deactivates_a_user(site: Site) -
 
 
 async def test_a_commander_is_told_the_page_is_for_admins(site: Site) -> None:
-    async with confined_page(site.origin) as page:
+    async with confined_page(site.origin, locale="zh-CN") as page:
         refused: list[str] = []
         page.page.on("response", lambda r: refused.append(r.url) if r.status == 403 else None)
         await open_admin(page, site.origin, COMMANDER, lang="zh")

@@ -24,8 +24,11 @@ function label(key, fallback) {
   return text === key ? fallback : text;
 }
 
+let unitName = (id) => `#${id}`;
+
 function shown(field, value) {
   if (value === null || value === undefined) return "—";
+  if (field === "unit_id") return unitName(value);
   if (field === "role") return label(`role.${value}`, String(value));
   if (typeof value === "boolean") return t(value ? "yes" : "no");
   if (typeof value === "object") return JSON.stringify(value).slice(0, 120);
@@ -40,20 +43,34 @@ export function describeTarget(target) {
     parts.push(`${label(`field.${field}`, field)}: ${shown(field, before)} → ${shown(field, after)}`);
   }
   for (const [field, value] of Object.entries(target)) {
-    if (field === "changes") continue;
-    parts.push(`${label(`field.${field}`, field)}: ${shown(field, value)}`);
+    if (field === "changes" || value === null || value === undefined) continue;
+    if (field === "user_id" && target.username) continue; // said with the name
+    const text = field === "username" && target.user_id ? `${value} (#${target.user_id})` : shown(field, value);
+    parts.push(`${label(`field.${field}`, field)}: ${text}`);
   }
   return parts.join(" · ");
 }
 
-// A datetime-local value (the browser's own zone) as RFC 3339 with its zone, as the API wants it.
-function instant(value) {
+// The time choices: a window back from now, or a typed period.
+const RANGES = { any: null, "1h": 3600, "24h": 86400, "7d": 7 * 86400, custom: null };
+
+// "2026-12-08 02:00" (or with seconds, or a "T"), read in the browser's own zone, as RFC 3339 with its zone (what
+// the API wants); "" is no bound; anything else is undefined (the form says how to write it).
+export function instant(text) {
+  const value = text.trim();
   if (!value) return null;
-  const at = new Date(value);
-  return Number.isNaN(at.getTime()) ? null : at.toISOString();
+  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$/.exec(value);
+  if (!m) return undefined;
+  const [year, month, day, hour = 0, minute = 0, second = 0] = m.slice(1).map((part) => Number(part || 0));
+  const at = new Date(year, month - 1, day, hour, minute, second);
+  if (at.getFullYear() !== year || at.getMonth() !== month - 1 || at.getDate() !== day || hour > 23 || second > 59) {
+    return undefined;
+  }
+  return at.toISOString();
 }
 
-export function createAudit({ pageError }) {
+export function createAudit({ pageError, unitName: named }) {
+  if (named) unitName = named;
   let rows = [];
   let done = false;
 
@@ -62,11 +79,31 @@ export function createAudit({ pageError }) {
     const options = [["", t("audit.any")], ...OUTCOMES.map((o) => [o, label(`audit.outcome.${o}`, o)])];
     $("a-outcome").replaceChildren(...options.map(([value, text]) => { const o = el("option", "", text); o.value = value; return o; }));
     $("a-outcome").value = keep;
+    const range = $("a-range").value || "any";
+    $("a-range").replaceChildren(...Object.keys(RANGES).map((key) => {
+      const o = el("option", "", t(`audit.range.${key}`));
+      o.value = key;
+      return o;
+    }));
+    $("a-range").value = range;
+    $("a-custom").hidden = range !== "custom";
     $("action-names").replaceChildren(...ACTIONS.map((a) => {
       const o = el("option", "", label(`action.${a}`, a));
       o.value = a;
       return o;
     }));
+  }
+
+  // The period asked for: [since, until] as the API takes them, or null when a typed time cannot be read.
+  function period() {
+    const range = $("a-range").value || "any";
+    if (range !== "custom") {
+      const back = RANGES[range];
+      return [back ? new Date(Date.now() - back * 1000).toISOString() : null, null];
+    }
+    const since = instant($("a-since").value);
+    const until = instant($("a-until").value);
+    return since === undefined || until === undefined ? null : [since, until];
   }
 
   function query(beforeId) {
@@ -76,15 +113,23 @@ export function createAudit({ pageError }) {
     if (actor) params.set("actor", actor);
     if (action) params.set("action", action);
     if ($("a-outcome").value) params.set("outcome", $("a-outcome").value);
-    const since = instant($("a-since").value);
-    const until = instant($("a-until").value);
+    const [since, until] = bounds;
     if (since) params.set("since", since);
     if (until) params.set("until", until);
     if (beforeId) params.set("before_id", String(beforeId));
     return `/api/v1/audit?${params}`;
   }
 
+  let bounds = [null, null]; // the period of the rows shown (paging back keeps it, even for "last hour")
+
   async function reload() {
+    const asked = period();
+    $("a-error").hidden = asked !== null;
+    if (asked === null) {
+      $("a-error").textContent = t("audit.bad_time");
+      return;
+    }
+    bounds = asked;
     const page = await api(query(null));
     rows = page.items;
     done = rows.length < PAGE;
@@ -108,8 +153,9 @@ export function createAudit({ pageError }) {
     when.title = entry.at;
     const actor = el("td", "actor", entry.actor || "—");
     if (entry.role) actor.append(" ", el("small", "muted", `(${label(`role.${entry.role}`, entry.role)})`));
-    const action = el("td", "action", label(`action.${entry.action}`, entry.action));
-    action.append(el("code", "code", entry.action));
+    const named = label(`action.${entry.action}`, null);
+    const action = el("td", "action", named || "");
+    action.append(el("code", named ? "code" : "code only", entry.action)); // the name as the API filters by it
     const target = el("td", "target", describeTarget(entry.target || {}));
     if (entry.target && entry.target.count > 1) target.append(" ", el("b", "", t("audit.count", { n: entry.target.count })));
     const outcome = el("td");
@@ -145,9 +191,16 @@ export function createAudit({ pageError }) {
   });
   $("a-clear").addEventListener("click", () => {
     for (const id of ["a-actor", "a-action", "a-since", "a-until", "a-outcome"]) $(id).value = "";
+    $("a-range").value = "any";
+    $("a-custom").hidden = true;
     reload().catch(pageError);
   });
   $("audit-more").addEventListener("click", () => older().catch(pageError));
+  $("a-range").addEventListener("change", () => {
+    $("a-custom").hidden = $("a-range").value !== "custom";
+    if ($("a-range").value === "custom") $("a-since").focus();
+    else reload().catch(pageError);
+  });
   fillOptions();
 
   return {
