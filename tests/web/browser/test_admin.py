@@ -241,6 +241,13 @@ async def test_an_admin_adds_changes_resets_and_deactivates_a_user(site: Site) -
         await shot(page, "admin-users-en")
         await clean(page)
 
+        # The command room links the page for an admin.
+        await p.goto(site.origin + "/")
+        await p.wait_for_function("() => document.getElementById('who').textContent !== ''", timeout=WAIT_MS)
+        assert await p.is_visible("#admin-link") and await p.text_content("#admin-link") == "People"
+        await p.click("#admin-link")
+        await p.wait_for_selector(row("crew.li"), timeout=WAIT_MS)
+
 
 async def test_a_commander_is_told_the_page_is_for_admins(site: Site) -> None:
     async with confined_page(site.origin, locale="zh-CN") as page:
@@ -257,3 +264,7 @@ async def test_a_commander_is_told_the_page_is_for_admins(site: Site) -> None:
         await page.page.click("#lang-toggle")
         assert "Administrators only" in str(await page.page.text_content("#refused"))
         await clean(page)
+        # A commander's command room does not link it.
+        await page.page.goto(site.origin + "/")
+        await page.page.wait_for_function("() => document.getElementById('who').textContent !== ''", timeout=WAIT_MS)
+        assert await page.page.is_hidden("#admin-link")
