@@ -136,6 +136,7 @@ async def test_an_admin_adds_changes_resets_and_deactivates_a_user(site: Site) -
         await p.select_option("#uf-role", "field_unit")
         assert await p.is_visible("#uf-unit")
         await p.select_option("#uf-unit", str(site.units[1]))
+        await shot(page, "admin-add-zh")
         await p.click("#uf-submit")
         first = await read_secret(page)
         await shot(page, "admin-password-zh")
