@@ -55,6 +55,7 @@ KIND_BY_PATH: dict[str, Kind] = {
     "/field": Kind.page,
     "/field-sw.js": Kind.page,  # the field page's service worker runs under the policy its script came with
     "/field.webmanifest": Kind.page,
+    "/admin": Kind.page,
     "/docs": Kind.docs,
 }
 # The pages' files are pages too: MapLibre's web worker (/vendor/...) runs under the policy its script came with, and

@@ -37,8 +37,9 @@ class Confined:
 
 
 @asynccontextmanager
-async def confined_page(origin: str) -> AsyncIterator[Confined]:
-    """A fresh headless Chromium page; requests to any other origin are aborted (and listed in ``refused``)."""
+async def confined_page(origin: str, *, locale: str | None = None) -> AsyncIterator[Confined]:
+    """A fresh headless Chromium page; requests to any other origin are aborted (and listed in ``refused``).
+    ``locale`` (e.g. ``zh-CN``) is the browser's own language: its date and time pickers follow it."""
     from playwright import async_api  # the dev extra; only browser tests load it
 
     assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: run scripts/setup (Debian package 'chromium')"
@@ -49,7 +50,7 @@ async def confined_page(origin: str) -> AsyncIterator[Confined]:
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         try:
-            page = await browser.new_page()
+            page = await browser.new_page(locale=locale)
             confined = Confined(page, origin)
 
             async def only_origin(route: Any) -> None:

@@ -10,7 +10,7 @@ from web.routes.pages import build_id
 
 
 async def test_pages_name_the_current_build_and_are_not_cached(client: httpx.AsyncClient) -> None:
-    for path in ("/", "/login", "/intake"):
+    for path in ("/", "/login", "/intake", "/admin"):
         page = await client.get(path)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert page.headers["cache-control"] == "no-cache"

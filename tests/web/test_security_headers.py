@@ -63,7 +63,7 @@ async def test_every_kind_of_api_answer_carries_the_headers(client: httpx.AsyncC
 
 
 def test_kinds_by_path() -> None:
-    assert [kind_of(p) for p in ("/", "/login", "/intake", "/field")] == [Kind.page] * 4
+    assert [kind_of(p) for p in ("/", "/login", "/intake", "/field", "/admin")] == [Kind.page] * 5
     assert [kind_of(p) for p in ("/docs", "/docs/init.js", "/docs/assets/swagger-ui.css")] == [Kind.docs] * 3
     assert kind_of("/cp/docs", "/cp") is Kind.docs and kind_of("/cp", "/cp") is Kind.page  # served under a prefix
     # Lookalikes are API answers, the strictest kind.

@@ -59,6 +59,7 @@ NO_INCIDENT_DATA = {
     ("GET", "/field"),
     ("GET", "/field-sw.js"),
     ("GET", "/field.webmanifest"),
+    ("GET", "/admin"),
     ("GET", "/static"),
     ("GET", "/vendor/maplibre-gl"),
     ("POST", "/api/v1/classify"),

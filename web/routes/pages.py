@@ -1,4 +1,5 @@
-"""The pages (``/`` the command room, ``/intake``, ``/login``, ``/field`` the crews' phone page) and their files.
+"""The pages (``/`` the command room, ``/intake``, ``/login``, ``/field`` the crews' phone page, ``/admin`` people and
+the audit log) and their files.
 
 Our own scripts and styles (``web/pages/static``: plain ES modules, no build step) are served under
 ``/static/<build>/``, where ``<build>`` is a digest of all of them taken at start-up: a page names its files with the
@@ -90,6 +91,13 @@ def _order(subtype: Subtype) -> tuple[str, str]:
 async def login(request: Request) -> HTMLResponse:
     """The sign-in form (``autocomplete="username"`` / ``"current-password"``, so password managers work)."""
     return _page(request, "login.html")
+
+
+@router.get("/admin", name="pages.admin")
+async def admin(request: Request) -> HTMLResponse:
+    """People and the audit log, for admins. The page is served to anyone (it holds no data); its data comes from
+    the admin-only API, and for anyone else it says that they are not an admin."""
+    return _page(request, "admin.html")
 
 
 @router.get("/field", name="pages.field")

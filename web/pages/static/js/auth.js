@@ -81,8 +81,10 @@ export async function api(path, { method = "GET", body, blob, raw = false, retri
   return parsed;
 }
 
-export async function logout() {
+// Sign out, then to ``next`` when it is a path (the sign-in page with a page to come back to), else to /login (it
+// is also a click listener, whose argument is the event).
+export async function logout(next) {
   await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
   access = null;
-  location.assign("/login");
+  location.assign(typeof next === "string" ? next : "/login");
 }

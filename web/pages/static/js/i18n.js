@@ -6,7 +6,7 @@ const LABELS = {
     "app.title": "应急指挥中心",
     "login.username": "用户名", "login.password": "密码", "login.submit": "登录",
     "login.failed": "用户名或密码错误", "login.limited": "尝试次数过多，请稍后再试", "login.error": "无法登录",
-    "logout": "退出", "wall.toggle": "墙屏", "wall.leave": "退出墙屏",
+    "logout": "退出", "admin.link": "人员管理", "wall.toggle": "墙屏", "wall.leave": "退出墙屏",
     "conn.live": "实时", "conn.connecting": "正在连接…", "conn.reconnecting": "正在重连，最后更新 {time}",
     "conn.offline": "离线，最后更新 {time}",
     "board.title": "事件", "board.empty": "没有符合条件的事件",
@@ -89,6 +89,7 @@ const LABELS = {
     "login.username": "User name", "login.password": "Password", "login.submit": "Sign in",
     "login.failed": "Wrong user name or password", "login.limited": "Too many attempts; try again later",
     "login.error": "Could not sign in",
+    "admin.link": "People",
     "logout": "Sign out", "wall.toggle": "Wall screen", "wall.leave": "Leave wall screen",
     "conn.live": "live", "conn.connecting": "connecting…", "conn.reconnecting": "reconnecting, last update {time}",
     "conn.offline": "offline, last update {time}",
@@ -196,6 +197,11 @@ export function setLang(next) {
 }
 
 export function onLang(listener) { listeners.add(listener); }
+
+// A page's own labels (the admin page's, admin-labels.js), merged into the table before the page first applies it.
+export function addLabels(table) {
+  for (const [language, labels] of Object.entries(table)) Object.assign(LABELS[language], labels);
+}
 
 // Elements carrying data-i18n get their text from the table; the language button names the other language.
 export function applyStatic(root) {

@@ -99,6 +99,7 @@ async function main() {
   const canWrite = ["admin", "commander"].includes(me.role);
   document.body.dataset.role = me.role;
   $("who").textContent = `${me.username} (${me.role})`;
+  $("admin-link").hidden = me.role !== "admin"; // only admins may use the people page: only they see it linked
   $("logout").addEventListener("click", logout);
 
   let board;
