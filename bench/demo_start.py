@@ -64,7 +64,7 @@ def main() -> None:
                         sys.exit(f"the demo stopped (exit {proc.returncode})")
                     try:
                         if "answering" not in marks:
-                            if http.get("/api/v1/health").status_code != 200 or "demo.commander" not in passwords:
+                            if http.get("/readyz").status_code != 200 or "demo.commander" not in passwords:
                                 continue
                             marks["answering"] = time.monotonic() - started
                         token = http.post(
