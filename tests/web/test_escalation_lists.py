@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from notify import deliveries
+from notify import service as notify
 from plans import service as plans_service
 from tests.conftest import TokenFor
 
@@ -72,12 +72,18 @@ async def test_a_dead_delivery_is_handled_once_by_a_person(
     commander = await token_for("commander", username="esc.commander")
     observer = await token_for("observer")
     incident = await _incident(client, commander, "锦江区居民楼火灾，2人受伤")
-    now = utcnow()
-    message = deliveries.Message(
-        kind="plan.notice", subject="通知 市卫健委", body="请派出医疗队", data={}, incident_id=incident["id"]
+    message = notify.Message(
+        kind="dispatch.escalated", subject="升级：120-1 未确认", body="请处理", data={}, incident_id=incident["id"]
     )
-    dead = deliveries.add_undeliverable(session, message, reason="no contact for 市卫健委", now=now)
-    waiting = deliveries.add(session, message, channel="email", address="a@example.org", now=now, max_tries=3)
+    [dead] = await notify.alert_commanders(session, message=message)  # nobody on duty: dead at once
+    await session.commit()
+    contact = {
+        "name": "值班指挥长",
+        "roles": ["commander"],
+        "channels": [{"type": "email", "address": "z@example.org"}],
+    }
+    assert (await client.post("/api/v1/contacts", json=contact, headers=commander)).status_code == 201
+    [waiting] = await notify.alert_commanders(session, message=message)  # queued for the one now on duty
     await session.commit()
 
     unhandled = (await client.get("/api/v1/deliveries?state=dead&handled=false", headers=commander)).json()

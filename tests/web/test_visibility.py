@@ -285,6 +285,8 @@ async def test_a_field_unit_sees_only_the_incidents_it_was_sent_to_on_every_rout
         ("GET", "/api/v1/situation"): None,
         ("GET", "/api/v1/escalations"): None,
         ("GET", "/api/v1/deliveries"): None,  # messages about any incident: the command room's roles only
+        ("POST", "/api/v1/deliveries/{delivery_id}/handled"): None,  # the same
+        ("GET", "/api/v1/tasks/overdue"): None,  # tasks of every open incident: the command room's roles only
         ("POST", "/api/v1/exercises/clear"): None,  # ends every drill's incidents: commanders only
         ("GET", "/api/v1/incidents/possible-duplicates"): None,  # intake's question: duty officers and commanders
         ("GET", "/api/v1/reports/response-times"): None,  # figures over every incident of a period: the same
