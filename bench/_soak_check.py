@@ -47,9 +47,13 @@ async def events(conn: asyncpg.Connection, up_to: int) -> list[EventEnvelope]:
     )
     return [
         EventEnvelope(
-            id=r["id"], type=r["type"], at=r["created_at"], data=json.loads(r["data"]),
-            incident_id=r["incident_id"], unit_id=r["unit_id"],
-        )  # fmt: skip
+            id=r["id"],
+            type=r["type"],
+            at=r["created_at"],
+            data=json.loads(r["data"]),
+            incident_id=r["incident_id"],
+            unit_id=r["unit_id"],
+        )
         for r in rows
     ]
 
@@ -59,7 +63,8 @@ def command_scope(scope: Scope, all_events: list[EventEnvelope]) -> tuple[list[i
     unit event outside its bbox: the first after each connection says the unit left, later ones are dropped)."""
     prefixes = tuple(p for p in (scope.types or "").split(",") if p)
     accepts = EventFilter(type_prefixes=prefixes, bbox=scope.bbox).accepts
-    required, optional = [], set()
+    required: list[int] = []
+    optional: set[int] = set()
     for envelope in all_events:
         if not accepts(envelope):
             continue
@@ -105,27 +110,45 @@ def check_client(record: Record, required: list[int], optional: set[int], up_to:
     return problems
 
 
-async def check_streams(conn: asyncpg.Connection, records: list[Record], up_to: int, verdict: Verdict) -> None:
-    all_events = await events(conn, up_to)
+def expectations(records: list[Record], all_events: list[EventEnvelope]) -> list[tuple[list[int], set[int]]]:
+    """For each client, the ids it must get and those it may get as ``unit.left_view`` (computed once per scope)."""
     scopes: dict[Scope, tuple[list[int], set[int]]] = {}
     units: dict[int, list[int]] = {}
-    delivered = 0
-    for n, record in enumerate(records):
+    found: list[tuple[list[int], set[int]]] = []
+    for record in records:
         if record.scope.path == "/ws/field":
             assert record.unit_id is not None
             if record.unit_id not in units:
                 units[record.unit_id] = field_scope(record.unit_id, all_events)
-            required, optional = units[record.unit_id], set()
+            found.append((units[record.unit_id], set()))
         else:
             if record.scope not in scopes:
                 scopes[record.scope] = command_scope(record.scope, all_events)
-            required, optional = scopes[record.scope]
+            found.append(scopes[record.scope])
+    return found
+
+
+def behind(records: list[Record], expected: list[tuple[list[int], set[int]]], up_to: int) -> int:
+    """How many clients have not yet received the last event of their scope up to ``up_to``."""
+    late = 0
+    for record, (required, _) in zip(records, expected, strict=True):
+        last = next((i for i in reversed(required) if i <= up_to), 0)
+        if record.start is None or (last > record.start and record.last < last):
+            late += 1
+    return late
+
+
+def check_streams(
+    records: list[Record], expected: list[tuple[list[int], set[int]]], up_to: int, n_events: int, verdict: Verdict
+) -> None:
+    delivered = 0
+    for n, (record, (required, optional)) in enumerate(zip(records, expected, strict=True)):
         for problem in check_client(record, required, optional, up_to):
             verdict.fail("streams", f"client {n} ({record.scope.path} {record.scope.query()}): {problem}")
         delivered += sum(1 for i in record.ids if abs(i) <= up_to)
     verdict.figures["streams"] = {
         "clients": len(records),
-        "events": len(all_events),
+        "events": n_events,
         "messages received": delivered,
         "reconnections": sum(r.connects - 1 for r in records),
         "close codes": dict(sum((r.closes for r in records), Counter())),
@@ -134,67 +157,86 @@ async def check_streams(conn: asyncpg.Connection, records: list[Record], up_to: 
 
 async def check_writes(conn: asyncpg.Connection, calls: Calls, verdict: Verdict) -> None:
     """Every answered write exactly once, with its event exactly once; an unanswered one at most once."""
-    keyed = await conn.fetch(r"SELECT id, substring(description from '\[(soak-[^\]]+)\]') AS key FROM incident")
-    by_key = Counter(r["key"] for r in keyed if r["key"])
-    id_of = {r["key"]: r["id"] for r in keyed if r["key"]}
-    for key, count in by_key.items():
-        if count > 1:
-            verdict.fail("writes", f"incident {key} is in the database {count} times")
-    for key, incident_id in calls.incidents.items():
-        if id_of.get(key) != incident_id:
-            verdict.fail("writes", f"answered incident {key} (id {incident_id}) is not in the database as answered")
-    created = Counter(
-        r["incident_id"] for r in await conn.fetch("SELECT incident_id FROM event WHERE type = 'incident.created'")
-    )
-    for key, incident_id in calls.incidents.items():
-        if created[incident_id] != 1:
-            verdict.fail("writes", f"incident {incident_id} ({key}) has {created[incident_id]} incident.created events")
-    notes = await conn.fetch(
-        r"SELECT id, substring(data->>'text' from '\[(note-[^\]]+)\]') AS key FROM incident_timeline WHERE kind = 'note'"
-    )
-    note_keys = Counter(r["key"] for r in notes if r["key"])
-    note_of = {r["key"]: r["id"] for r in notes if r["key"]}
-    note_events = Counter(
-        r["id"] for r in await conn.fetch("SELECT (data->'note'->>'id')::bigint AS id FROM event WHERE type = 'incident.note'")
-    )
-    for key, note_id in calls.notes.items():
-        if note_keys[key] != 1 or note_of.get(key) != note_id or note_events[note_id] != 1:
-            verdict.fail("writes", f"note {key}: {note_keys[key]} rows, {note_events[note_id]} events")
+    written = await _check_incidents(conn, calls, verdict)
+    await _check_notes(conn, calls, verdict)
     for table, ids, what in (
         ("unit_fix", calls.fixes, "fix"),
         ("dispatch", calls.dispatches, "dispatch"),
         ("plan_activation", calls.activations, "activation"),
     ):
-        found = Counter(r["id"] for r in await conn.fetch(f"SELECT id FROM {table} WHERE id = ANY($1::bigint[])", ids))  # noqa: S608
+        rows = await conn.fetch(f"SELECT id FROM {table} WHERE id = ANY($1::bigint[])", ids)  # noqa: S608
+        found = Counter(r["id"] for r in rows)
         for missing in [i for i in ids if found[i] != 1][:10]:
             verdict.fail("writes", f"answered {what} {missing} is in the database {found[missing]} times")
-    dispatch_events = Counter(
-        (r["type"], r["id"])
-        for r in await conn.fetch(
-            "SELECT type, (data->>'id')::bigint AS id FROM event WHERE type IN ('dispatch.created', 'dispatch.acknowledged')"
-        )
-    )
-    for dispatch_id in calls.dispatches:
-        if dispatch_events["dispatch.created", dispatch_id] != 1:
-            verdict.fail("writes", f"dispatch {dispatch_id}: {dispatch_events['dispatch.created', dispatch_id]} created events")
-    unacked = await conn.fetch(
-        "SELECT id FROM dispatch WHERE id = ANY($1::bigint[]) AND acknowledged_at IS NULL", calls.acks
-    )
-    for row in unacked:
-        verdict.fail("writes", f"dispatch {row['id']}: acknowledgement answered 200 but not recorded")
-    for dispatch_id in calls.acks:
-        if dispatch_events["dispatch.acknowledged", dispatch_id] != 1:
-            verdict.fail("writes", f"dispatch {dispatch_id}: {dispatch_events['dispatch.acknowledged', dispatch_id]} ack events")
+    await _check_dispatches(conn, calls, verdict)
     verdict.figures["writes"] = {
         "incidents answered": len(calls.incidents),
         "incident keys tried": len(calls.incident_keys),
-        "incidents written, answer lost": len(set(id_of) & calls.incident_keys - set(calls.incidents)),
+        "incidents written, answer lost": len(written & calls.incident_keys - set(calls.incidents)),
         "notes": len(calls.notes),
         "fixes": len(calls.fixes),
         "dispatches": len(calls.dispatches),
         "acks": len(calls.acks),
         "activations": len(calls.activations),
     }
+
+
+async def _check_incidents(conn: asyncpg.Connection, calls: Calls, verdict: Verdict) -> set[str]:
+    """Each incident key at most once in the database, an answered one as answered, with one ``incident.created``;
+    the keys written."""
+    keyed = await conn.fetch(r"SELECT id, substring(description from '\[(soak-[^\]]+)\]') AS key FROM incident")
+    by_key = Counter(r["key"] for r in keyed if r["key"])
+    id_of = {r["key"]: r["id"] for r in keyed if r["key"]}
+    for key, count in by_key.items():
+        if count > 1:
+            verdict.fail("writes", f"incident {key} is in the database {count} times")
+    rows = await conn.fetch("SELECT incident_id FROM event WHERE type = 'incident.created'")
+    created = Counter(r["incident_id"] for r in rows)
+    for key, incident_id in calls.incidents.items():
+        if id_of.get(key) != incident_id or created[incident_id] != 1:
+            verdict.fail(
+                "writes",
+                f"answered incident {key} (id {incident_id}): in the database as {id_of.get(key)}, "
+                f"{created[incident_id]} incident.created events",
+            )
+    return set(id_of)
+
+
+async def _check_notes(conn: asyncpg.Connection, calls: Calls, verdict: Verdict) -> None:
+    notes = await conn.fetch(
+        r"SELECT id, substring(data->>'text' from '\[(note-[^\]]+)\]') AS key FROM incident_timeline"
+        " WHERE kind = 'note'"
+    )
+    note_keys = Counter(r["key"] for r in notes if r["key"])
+    note_of = {r["key"]: r["id"] for r in notes if r["key"]}
+    rows = await conn.fetch("SELECT (data->'note'->>'id')::bigint AS id FROM event WHERE type = 'incident.note'")
+    note_events = Counter(r["id"] for r in rows)
+    for key, count in note_keys.items():
+        if count > 1:
+            verdict.fail("writes", f"note {key} is in the database {count} times")
+    for key, note_id in calls.notes.items():
+        if note_keys[key] != 1 or note_of.get(key) != note_id or note_events[note_id] != 1:
+            verdict.fail("writes", f"note {key}: {note_keys[key]} rows, {note_events[note_id]} events")
+
+
+async def _check_dispatches(conn: asyncpg.Connection, calls: Calls, verdict: Verdict) -> None:
+    """One ``dispatch.created`` per dispatch answered; an answered acknowledgement recorded, with one event."""
+    rows = await conn.fetch(
+        "SELECT type, (data->>'id')::bigint AS id FROM event"
+        " WHERE type IN ('dispatch.created', 'dispatch.acknowledged')"
+    )
+    events_of = Counter((r["type"], r["id"]) for r in rows)
+    for dispatch_id in calls.dispatches:
+        if (n := events_of["dispatch.created", dispatch_id]) != 1:
+            verdict.fail("writes", f"dispatch {dispatch_id}: {n} dispatch.created events")
+    unacked = await conn.fetch(
+        "SELECT id FROM dispatch WHERE id = ANY($1::bigint[]) AND acknowledged_at IS NULL", calls.acks
+    )
+    for row in unacked:
+        verdict.fail("writes", f"dispatch {row['id']}: acknowledgement answered 200 but not recorded")
+    for dispatch_id in calls.acks:
+        if (n := events_of["dispatch.acknowledged", dispatch_id]) != 1:
+            verdict.fail("writes", f"dispatch {dispatch_id}: {n} dispatch.acknowledged events")
 
 
 async def check_sweeps(conn: asyncpg.Connection, verdict: Verdict) -> None:
@@ -219,7 +261,10 @@ async def check_sweeps(conn: asyncpg.Connection, verdict: Verdict) -> None:
             "SELECT type, count(*) FROM event WHERE type IN ('dispatch.warning', 'dispatch.escalated') GROUP BY type"
         )
     )
-    verdict.figures["sweeps"] = {"re-alerts": counts.get("dispatch.warning", 0), "escalations": counts.get("dispatch.escalated", 0)}
+    verdict.figures["sweeps"] = {
+        "re-alerts": counts.get("dispatch.warning", 0),
+        "escalations": counts.get("dispatch.escalated", 0),
+    }
 
 
 async def check_deliveries(conn: asyncpg.Connection, seen: Counter[int], failed: set[int], verdict: Verdict) -> None:
@@ -228,7 +273,8 @@ async def check_deliveries(conn: asyncpg.Connection, seen: Counter[int], failed:
     for row in rows:
         if row["state"] != "sent" or row["id"] not in seen:
             verdict.fail(
-                "deliveries", f"delivery {row['id']}: {row['state']} after {row['tries']} tries, received {seen[row['id']]}"
+                "deliveries",
+                f"delivery {row['id']}: {row['state']} after {row['tries']} tries, received {seen[row['id']]}",
             )
     verdict.figures["deliveries"] = {
         "webhook deliveries": len(rows),

@@ -95,7 +95,11 @@ class Load:
             contact = {"name": f"crew of {n}", "unit_id": unit_id, "channels": [{"type": "webhook", "address": hook}]}
             (await self.http.post("/api/v1/contacts", json=contact, headers=self.headers)).raise_for_status()
         for n in range(2):
-            duty = {"name": f"commander {n}", "roles": ["commander"], "channels": [{"type": "webhook", "address": hook}]}
+            duty = {
+                "name": f"commander {n}",
+                "roles": ["commander"],
+                "channels": [{"type": "webhook", "address": hook}],
+            }
             (await self.http.post("/api/v1/contacts", json=duty, headers=self.headers)).raise_for_status()
         crews_out = []
         for unit_id in list(self.units)[:crews]:
@@ -115,8 +119,9 @@ class Load:
         lon, lat = at or (CENTRE[0] + random.uniform(-SPAN, SPAN), CENTRE[1] + random.uniform(-SPAN, SPAN))
         body = {"description": f"{random.choice(TEXTS)} [{key}]", "location": _point(lon, lat)}
         for attempt in range(retries):
-            response = await self.call("POST /incidents", "POST", "/api/v1/incidents", json=body,
-                                       headers={"Idempotency-Key": key})  # fmt: skip
+            response = await self.call(
+                "POST /incidents", "POST", "/api/v1/incidents", json=body, headers={"Idempotency-Key": key}
+            )
             if response is not None and response.status_code in (200, 201):
                 made = response.json()
                 self.calls.incidents[key] = int(made["id"])
@@ -134,9 +139,13 @@ class Load:
         incident_id = random.choice(self.recent[-50:])[0]
         key = f"note-{n}-{secrets.token_hex(4)}"
         for attempt in range(5):
-            response = await self.call("POST /incidents/{id}/notes", "POST", f"/api/v1/incidents/{incident_id}/notes",
-                                       json={"text": f"现场反馈 {n} [{key}]"},
-                                       headers={"Idempotency-Key": key})  # fmt: skip
+            response = await self.call(
+                "POST /incidents/{id}/notes",
+                "POST",
+                f"/api/v1/incidents/{incident_id}/notes",
+                json={"text": f"现场反馈 {n} [{key}]"},
+                headers={"Idempotency-Key": key},
+            )
             if response is not None and response.status_code in (200, 201):
                 self.calls.notes[key] = int(response.json()["id"])
                 return
@@ -161,8 +170,9 @@ class Load:
         if not matches:
             return
         body = {"plan_id": matches[0]["plan_id"]}
-        response = await self.call("POST /incidents/{id}/activations", "POST",
-                                   f"/api/v1/incidents/{incident_id}/activations", json=body)  # fmt: skip
+        response = await self.call(
+            "POST /incidents/{id}/activations", "POST", f"/api/v1/incidents/{incident_id}/activations", json=body
+        )
         if response is not None and response.status_code == 201:
             self.calls.activations.append(int(response.json()["id"]))
 
@@ -172,19 +182,26 @@ class Load:
             return
         unit_id = self.free.pop(random.randrange(len(self.free)))
         try:
-            response = await self.call("POST /incidents/{id}/dispatches", "POST",
-                                       f"/api/v1/incidents/{incident_id}/dispatches", json={"unit_ids": [unit_id]})  # fmt: skip
+            response = await self.call(
+                "POST /incidents/{id}/dispatches",
+                "POST",
+                f"/api/v1/incidents/{incident_id}/dispatches",
+                json={"unit_ids": [unit_id]},
+            )
             if response is not None and response.status_code == 201:
                 dispatch_id = int(response.json()["items"][0]["id"])
                 self.calls.dispatches.append(dispatch_id)
                 if ack_after is not None:
                     await asyncio.sleep(ack_after)
-                    acked = await self.call("POST /dispatches/{id}/ack", "POST", f"/api/v1/dispatches/{dispatch_id}/ack")
+                    acked = await self.call(
+                        "POST /dispatches/{id}/ack", "POST", f"/api/v1/dispatches/{dispatch_id}/ack"
+                    )
                     if acked is not None and acked.status_code == 200:
                         self.calls.acks.append(dispatch_id)
             await asyncio.sleep(release_after)
-            await self.call("POST /units/{id}/status", "POST", f"/api/v1/units/{unit_id}/status",
-                            json={"status": "available"})  # fmt: skip
+            await self.call(
+                "POST /units/{id}/status", "POST", f"/api/v1/units/{unit_id}/status", json={"status": "available"}
+            )
         finally:
             self.free.append(unit_id)
 
@@ -195,9 +212,17 @@ class Load:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def incidents_loop(self, rate: float, burst_rate: float, burst_every: float, burst_s: float,
-                             plan_share: float, dispatch_share: float, late_share: float,
-                             late_ack_s: float) -> None:  # fmt: skip
+    async def incidents_loop(
+        self,
+        rate: float,
+        burst_rate: float,
+        burst_every: float,
+        burst_s: float,
+        plan_share: float,
+        dispatch_share: float,
+        late_share: float,
+        late_ack_s: float,
+    ) -> None:
         """Incidents in an open loop at ``rate``, ``burst_rate`` for ``burst_s`` every ``burst_every`` s; a share
         of them get a plan activated and a unit sent (acknowledged in time, late, or never)."""
         started, n, due = time.monotonic(), 0, time.monotonic()
@@ -209,8 +234,9 @@ class Load:
             n += 1
             self.spawn(self._incident_then(n, plan_share, dispatch_share, late_share, late_ack_s))
 
-    async def _incident_then(self, n: int, plan_share: float, dispatch_share: float, late_share: float,
-                             late_ack_s: float) -> None:  # fmt: skip
+    async def _incident_then(
+        self, n: int, plan_share: float, dispatch_share: float, late_share: float, late_ack_s: float
+    ) -> None:
         incident_id = await self.incident(n)
         if incident_id is None or self.stopping:
             return

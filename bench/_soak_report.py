@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bench._common import Others, percentile
@@ -28,9 +28,11 @@ def _calm(t: float, spans: list[tuple[float, float]]) -> bool:
 def report(result: Any, config: Any, others: str) -> None:
     spans = windows(result)
     seconds = max(1e-9, result.ended - result.started)
-    print(f"\nsoak: {seconds / 60:.1f} minutes of load, {config.units} units (a fix every {config.fix_every:g} s), "
-          f"{config.screens} screens + {config.crews} crews on websockets, incidents {config.incident_rate:g}/s "
-          f"with bursts of {config.burst_rate:g}/s ({config.burst_s:g} s every {config.burst_every:g} s)")  # fmt: skip
+    print(
+        f"\nsoak: {seconds / 60:.1f} minutes of load, {config.units} units (a fix every {config.fix_every:g} s), "
+        f"{config.screens} screens + {config.crews} crews on websockets, incidents {config.incident_rate:g}/s "
+        f"with bursts of {config.burst_rate:g}/s ({config.burst_s:g} s every {config.burst_every:g} s)"
+    )
     print(f"machine: {os.cpu_count()} cores; {others}")
     print("phases: " + "; ".join(f"{name} {s:.0f} s" for name, s in result.phases.items()))
 
@@ -45,8 +47,10 @@ def report(result: Any, config: Any, others: str) -> None:
         good = [lat * 1000 for at, lat, status in rows if 200 <= status < 300]
         calm = [lat * 1000 for at, lat, status in rows if 200 <= status < 300 and _calm(at, spans)]
         bad = sum(1 for _, _, status in rows if not 200 <= status < 300)
-        print(f"  {route:<40} {len(good):>8} {len(good) / seconds:>6.1f} {bad:>8} {percentile(calm, 50):>8.1f} "
-              f"{percentile(calm, 99):>8.1f} {percentile(good, 99):>8.1f}")  # fmt: skip
+        print(
+            f"  {route:<40} {len(good):>8} {len(good) / seconds:>6.1f} {bad:>8} {percentile(calm, 50):>8.1f} "
+            f"{percentile(calm, 99):>8.1f} {percentile(good, 99):>8.1f}"
+        )
 
     lags_calm, lags_all = [], []
     for record in result.records:
@@ -55,11 +59,15 @@ def report(result: Any, config: Any, others: str) -> None:
             if _calm(at, spans):
                 lags_calm.append(lag * 1000)
     print(f"\nwebsocket delivery lag (arrival minus the event's at; a sample of {len(lags_all)} messages)")
-    print(f"  calm: p50 {percentile(lags_calm, 50):.0f} ms, p99 {percentile(lags_calm, 99):.0f} ms; "
-          f"overall: p99 {percentile(lags_all, 99):.0f} ms, max {max(lags_all, default=float('nan')):.0f} ms")  # fmt: skip
+    print(
+        f"  calm: p50 {percentile(lags_calm, 50):.0f} ms, p99 {percentile(lags_calm, 99):.0f} ms; "
+        f"overall: p99 {percentile(lags_all, 99):.0f} ms, max {max(lags_all, default=float('nan')):.0f} ms"
+    )
 
-    print("\nrecovery (fault → both workers ready, every client connected, a probe incident seen live, a unit sent and "
-          f"its alert received; the probe alone, calm: {result.probe_calm_s:.1f} s)")  # fmt: skip
+    print(
+        "\nrecovery (fault → both workers ready, every client connected, a probe incident seen live, a unit sent and "
+        f"its alert received; the probe alone, calm: {result.probe_calm_s:.1f} s)"
+    )
     for fault, at, took in result.recoveries:
         print(f"  {fault:<24} at +{at - result.started:6.0f} s   full service after {took:6.1f} s")
 
@@ -74,8 +82,11 @@ def _memory(result: Any) -> None:
     names = list(samples[0][1])
     picks = [samples[min(len(samples) - 1, round(i * (len(samples) - 1) / 6))] for i in range(7)]
     print("\nresident memory, MB (samples across the run; warm-up = the sample a fifth of the way in)")
-    print(f"  {'process':<20} " + " ".join(f"{'+' + str(round(t - result.started)) + 's':>8}" for t, _ in picks)
-          + f" {'last/warm':>10}")  # fmt: skip
+    print(
+        f"  {'process':<20} "
+        + " ".join(f"{'+' + str(round(t - result.started)) + 's':>8}" for t, _ in picks)
+        + f" {'last/warm':>10}"
+    )
     warm = samples[len(samples) // 5][1]
     for name in names:
         values = " ".join(f"{s.get(name, float('nan')):>8.1f}" for _, s in picks)
@@ -95,9 +106,10 @@ def _verdict(result: Any) -> None:
             print(f"      {problem}")
 
 
-def main(config_type: Any, run: Callable[[Any], Awaitable[Any]], faults: tuple[str, ...]) -> None:
-    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+def main(config_type: Any, run: Callable[[Any], Coroutine[Any, Any, Any]], faults: tuple[str, ...]) -> None:
+    parser = argparse.ArgumentParser(
+        description=sys.modules["__main__"].__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     defaults = config_type()
     parser.add_argument("--minutes", type=float, default=defaults.seconds / 60)
     for name in ("units", "screens", "crews"):
@@ -111,7 +123,7 @@ def main(config_type: Any, run: Callable[[Any], Awaitable[Any]], faults: tuple[s
     config = config_type(seconds=args.minutes * 60, faults=tuple(f for f in args.faults.split(",") if f), **values)
     others = Others()
     started = time.monotonic()
-    result = asyncio.run(run(config))
+    result: Any = asyncio.run(run(config))
     report(result, config, others.note())
     print(f"\nwall time {time.monotonic() - started:.0f} s")
     sys.exit(0 if result.verdict.ok else 1)

@@ -6,6 +6,7 @@ dies), and a webhook receiver in the soak's own process. Each can be hurt on pur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import secrets
@@ -79,10 +80,8 @@ class PrivatePostgres:
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError):
                 self._ctl("-m", "immediate", "stop")
-            except subprocess.CalledProcessError:
-                pass
 
 
 class PrivateRedis:
@@ -176,7 +175,12 @@ class Deployment:
     def cli(self, *args: str) -> None:
         """``commandpost ARGS`` on the private database (e.g. ``db upgrade``, ``plans load``)."""
         done = subprocess.run(
-            [sys.executable, "-m", "web.cli", *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=600
+            [sys.executable, "-m", "web.cli", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         if done.returncode != 0:
             raise RuntimeError(f"commandpost {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
@@ -271,11 +275,12 @@ class WebhookReceiver:
                     elif name.lower() == b"x-commandpost-delivery":
                         delivery = int(value)
                 await reader.readexactly(length)
-                if delivery is not None and self.fail_every and delivery % self.fail_every == 0:
-                    if delivery not in self.failed:  # its first try fails: the sender must try again
-                        self.failed.add(delivery)
-                        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
-                        continue
+                # A share of deliveries have their first try refused: the sender must try them again.
+                refused = delivery is not None and self.fail_every and delivery % self.fail_every == 0
+                if refused and delivery is not None and delivery not in self.failed:
+                    self.failed.add(delivery)
+                    writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+                    continue
                 if delivery is not None:
                     self.seen[delivery] += 1
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")

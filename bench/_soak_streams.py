@@ -54,9 +54,9 @@ class Record:
     token: str
     unit_id: int | None = None
     start: int | None = None  # the ready frame's last_id at its first connection: its scope begins after it
-    ids: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
-    lag_at: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
-    lag_s: array = field(default_factory=lambda: array("f"))  # type: ignore[type-arg]
+    ids: array[int] = field(default_factory=lambda: array("q"))
+    lag_at: array[float] = field(default_factory=lambda: array("d"))
+    lag_s: array[float] = field(default_factory=lambda: array("f"))
     connects: int = 0
     closes: Counter[int] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
@@ -91,12 +91,13 @@ class Client(asyncio.Protocol):
         for event in self.protocol.events_received():
             if isinstance(event, Frame):
                 if event.opcode is Opcode.TEXT:
-                    self._message(event.data)
+                    self._message(bytes(event.data))
                 elif event.opcode is Opcode.CLOSE:
-                    self._closed(event.data)
+                    self._closed(bytes(event.data))
             elif not self.open.done():
-                if getattr(event, "status_code", 101) != 101:
-                    self.open.set_exception(ConnectionError(f"handshake answered {event.status_code}"))
+                status = getattr(event, "status_code", 101)
+                if status != 101:
+                    self.open.set_exception(ConnectionError(f"handshake answered {status}"))
                 else:
                     self.open.set_result(None)
         if self.protocol.handshake_exc is not None and not self.open.done():
@@ -176,6 +177,7 @@ class Streams:
         self.sample_every = sample_every
         self.records: list[Record] = []
         self.connected: set[int] = set()  # indexes of the records connected now
+        self.live: dict[int, Client] = {}  # each record's connection now
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
 
@@ -210,6 +212,7 @@ class Streams:
                 continue
             record.connects += 1
             self.connected.add(index)
+            self.live[index] = client
             first_open.set()
             try:
                 await client.gone
@@ -217,10 +220,11 @@ class Streams:
                 self.connected.discard(index)
             if not self.stopping:
                 await asyncio.sleep(0.2)
-        # stopped
 
     async def stop(self) -> None:
         self.stopping = True
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        for client in self.live.values():
+            client.close()

@@ -24,9 +24,7 @@ time per fault. Then the checks (bench/_soak_check.py); the exit status is 1 whe
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import gc
 import json
 import os
 import random
@@ -34,15 +32,23 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 
-from bench._common import CENTRE, percentile  # noqa: E402
-from bench._soak_check import Verdict, check_deliveries, check_sweeps, check_streams, check_writes  # noqa: E402
+from bench._common import CENTRE  # noqa: E402
+from bench._soak_check import (  # noqa: E402
+    Verdict,
+    behind,
+    check_deliveries,
+    check_streams,
+    check_sweeps,
+    check_writes,
+    events,
+    expectations,
+)
 from bench._soak_load import SPAN, Calls, Load  # noqa: E402
 from bench._soak_stack import (  # noqa: E402
     Deployment,
@@ -111,7 +117,12 @@ def scopes(config: Config) -> list[Scope]:
     a district's quarter of the map, the incident and dispatch board, the units of half the map, incidents only."""
     lon, lat = CENTRE
     quarters = [
-        (round(lon + dx * SPAN - SPAN, 5), round(lat + dy * SPAN - SPAN, 5), round(lon + dx * SPAN, 5), round(lat + dy * SPAN, 5))
+        (
+            round(lon + dx * SPAN - SPAN, 5),
+            round(lat + dy * SPAN - SPAN, 5),
+            round(lon + dx * SPAN, 5),
+            round(lat + dy * SPAN, 5),
+        )
         for dx in (0, 1)
         for dy in (0, 1)
     ]
@@ -165,7 +176,9 @@ class Soak:
         await self.receiver.start()
         clock = time.monotonic()
         load = Load(self.deploy.base_url, self.deploy.tls(), self.calls)
-        crews = await load.set_up(self.deploy.admin_password, units=config.units + 1, crews=config.crews, hook=self.receiver.url)
+        crews = await load.set_up(
+            self.deploy.admin_password, units=config.units + 1, crews=config.crews, hook=self.receiver.url
+        )
         self.probe_unit = load.free.pop()  # kept for the recovery probe
         token = load.headers["Authorization"].removeprefix("Bearer ")
         streams = Streams("localhost", self.deploy.https, self.deploy.tls())
@@ -178,9 +191,16 @@ class Soak:
         self.result.records = streams.records
         self.result.probe_calm_s = await self._probe(load, streams, time.monotonic())
         loops = [
-            load.incidents_loop(config.incident_rate, config.burst_rate, config.burst_every, config.burst_s,
-                                config.plan_share, config.dispatch_share, config.late_share,
-                                late_ack_s=3 * config.ack_deadline_s),  # fmt: skip
+            load.incidents_loop(
+                config.incident_rate,
+                config.burst_rate,
+                config.burst_every,
+                config.burst_s,
+                config.plan_share,
+                config.dispatch_share,
+                config.late_share,
+                late_ack_s=3 * config.ack_deadline_s,
+            ),
             load.fixes_loop(config.fix_every),
             load.every(config.note_rate, load.note),
             load.every(0.5, lambda n: load.read("GET /situation", "/api/v1/situation")),
@@ -260,13 +280,18 @@ class Soak:
         while any(r.last < incident_id for r in unfiltered) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         while time.monotonic() < deadline:
-            sent = await load.call("probe: dispatch", "POST", f"/api/v1/incidents/{incident_id}/dispatches",
-                                   json={"unit_ids": [self.probe_unit]})  # fmt: skip
+            sent = await load.call(
+                "probe: dispatch",
+                "POST",
+                f"/api/v1/incidents/{incident_id}/dispatches",
+                json={"unit_ids": [self.probe_unit]},
+            )
             if sent is not None and sent.status_code == 201:
                 break
             if sent is not None and sent.status_code == 409:  # still out from an earlier probe: release it first
-                await load.call("probe: release", "POST", f"/api/v1/units/{self.probe_unit}/status",
-                                json={"status": "available"})  # fmt: skip
+                await load.call(
+                    "probe: release", "POST", f"/api/v1/units/{self.probe_unit}/status", json={"status": "available"}
+                )
             await asyncio.sleep(0.2)
         while time.monotonic() < deadline:
             listed = await load.call("probe: deliveries", "GET", f"/api/v1/deliveries?incident={incident_id}")
@@ -277,8 +302,9 @@ class Soak:
             await asyncio.sleep(0.1)
         took = time.monotonic() - since
         for _ in range(50):
-            back = await load.call("probe: release", "POST", f"/api/v1/units/{self.probe_unit}/status",
-                                   json={"status": "available"})  # fmt: skip
+            back = await load.call(
+                "probe: release", "POST", f"/api/v1/units/{self.probe_unit}/status", json={"status": "available"}
+            )
             if back is not None and back.status_code in (200, 409):
                 break
             await asyncio.sleep(0.2)
@@ -308,16 +334,16 @@ class Soak:
                 await asyncio.sleep(0.5)
             await asyncio.sleep(2)
             up_to = await conn.fetchval("SELECT coalesce(max(id), 0) FROM event")
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and len(streams.connected) < len(streams.records):
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(3)  # the last events on their way (a stream is live within a poll interval)
+            all_events = await events(conn, up_to)
+            expected = expectations(streams.records, all_events)
+            deadline = time.monotonic() + 90  # every client caught up with its scope (or the check says what it lacks)
+            while time.monotonic() < deadline and behind(streams.records, expected, up_to):
+                await asyncio.sleep(0.5)
             verdict = self.result.verdict
-            gc.collect()
             await check_writes(conn, self.calls, verdict)
             await check_sweeps(conn, verdict)
             await check_deliveries(conn, self.receiver.seen, self.receiver.failed, verdict)
-            await check_streams(conn, streams.records, up_to, verdict)
+            check_streams(streams.records, expected, up_to, len(all_events), verdict)
             verdict.figures["restarts"] = dict(self.deploy.restarts())
         finally:
             await conn.close()
