@@ -21,10 +21,10 @@ import asyncpg
 
 from bench._soak_load import Calls
 from bench._soak_streams import Record, Scope
-from command.visibility import field_filter
+from command.service import field_filter
 from core.events import EventEnvelope
 from notify.schemas import EventFilter
-from notify.view import inside, position_of
+from notify.service import UnitView
 
 
 @dataclass
@@ -65,20 +65,16 @@ def command_scope(scope: Scope, all_events: list[EventEnvelope]) -> tuple[list[i
     accepts = EventFilter(type_prefixes=prefixes, bbox=scope.bbox).accepts
     required: list[int] = []
     optional: set[int] = set()
+    view = UnitView(scope.bbox) if scope.bbox is not None else None
     for envelope in all_events:
         if not accepts(envelope):
             continue
-        position = position_of(envelope.data)
-        if (
-            scope.bbox is not None
-            and envelope.type.startswith("unit.")
-            and isinstance(envelope.data.get("id"), int)
-            and position is not None
-            and not inside(position, scope.bbox)
-        ):
-            optional.add(envelope.id)
-        else:
-            required.append(envelope.id)
+        if view is not None:
+            view.told_gone.clear()  # judged as a fresh connection would: "left" for any unit event outside the view
+            if view.judge(envelope) == "left":
+                optional.add(envelope.id)
+                continue
+        required.append(envelope.id)
     return required, optional
 
 
