@@ -48,11 +48,15 @@ class Calls:
 
 
 class Load:
-    """The clients' side: one HTTP/1.1 connection pool through nginx, an admin's token, the units it moves."""
+    """The clients' side: one HTTP/1.1 connection pool through nginx, an admin's token, the units it moves. The
+    pool is large, so that a slow answer never holds up the next call in this process (an open loop)."""
 
     def __init__(self, base_url: str, tls: Any, calls: Calls) -> None:
         self.http = httpx.AsyncClient(
-            base_url=base_url, verify=tls, timeout=15, limits=httpx.Limits(max_connections=64)
+            base_url=base_url,
+            verify=tls,
+            timeout=15,
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
         )
         self.calls = calls
         self.headers: dict[str, str] = {}
@@ -82,31 +86,40 @@ class Load:
 
     async def set_up(self, admin_password: str, *, units: int, crews: int, hook: str) -> list[tuple[int, str]]:
         """Units (with a member contact each, whose webhook is ``hook``), commanders on duty with the same hook,
-        and ``crews`` field users bound to the first units; their (unit id, token)."""
+        and ``crews`` field users bound to the first units; their (unit id, token). A few at a time."""
         self.headers = {"Authorization": f"Bearer {await self.sign_in('admin', admin_password)}"}
         rng = random.Random(7)
-        for n in range(units):
-            lon, lat = CENTRE[0] + rng.uniform(-SPAN, SPAN), CENTRE[1] + rng.uniform(-SPAN, SPAN)
+        places = [(CENTRE[0] + rng.uniform(-SPAN, SPAN), CENTRE[1] + rng.uniform(-SPAN, SPAN)) for _ in range(units)]
+        gate = asyncio.Semaphore(8)
+
+        async def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+            async with gate:
+                made = await self.http.post(url, json=body, headers=self.headers)
+                made.raise_for_status()
+                return dict(made.json())
+
+        async def unit(n: int, lon: float, lat: float) -> int:
             body = {"type": TYPES[n % len(TYPES)], "name": f"soak unit {n}", "location": _point(lon, lat)}
-            made = await self.http.post("/api/v1/resources", json=body | {"status": "available"}, headers=self.headers)
-            made.raise_for_status()
-            unit_id = int(made.json()["id"])
-            self.units[unit_id] = [lon, lat, rng.uniform(0, 2 * math.pi)]
+            unit_id = int((await post("/api/v1/resources", body | {"status": "available"}))["id"])
             contact = {"name": f"crew of {n}", "unit_id": unit_id, "channels": [{"type": "webhook", "address": hook}]}
-            (await self.http.post("/api/v1/contacts", json=contact, headers=self.headers)).raise_for_status()
+            await post("/api/v1/contacts", contact)
+            return unit_id
+
+        made = await asyncio.gather(*(unit(n, lon, lat) for n, (lon, lat) in enumerate(places)))
+        for unit_id, (lon, lat) in zip(made, places, strict=True):
+            self.units[unit_id] = [lon, lat, rng.uniform(0, 2 * math.pi)]
         for n in range(2):
-            duty = {
-                "name": f"commander {n}",
-                "roles": ["commander"],
-                "channels": [{"type": "webhook", "address": hook}],
-            }
-            (await self.http.post("/api/v1/contacts", json=duty, headers=self.headers)).raise_for_status()
-        crews_out = []
-        for unit_id in list(self.units)[:crews]:
+            channels = [{"type": "webhook", "address": hook}]
+            await post("/api/v1/contacts", {"name": f"commander {n}", "roles": ["commander"], "channels": channels})
+
+        async def crew(unit_id: int) -> tuple[int, str]:
             password = secrets.token_urlsafe(12)
             user = {"username": f"crew{unit_id}", "role": "field_unit", "unit_id": unit_id, "password": password}
-            (await self.http.post("/api/v1/users", json=user, headers=self.headers)).raise_for_status()
-            crews_out.append((unit_id, await self.sign_in(f"crew{unit_id}", password)))
+            await post("/api/v1/users", user)
+            async with gate:
+                return unit_id, await self.sign_in(f"crew{unit_id}", password)
+
+        crews_out = list(await asyncio.gather(*(crew(unit_id) for unit_id in made[:crews])))
         self.free = list(self.units)
         return crews_out
 
