@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -230,6 +231,21 @@ class Deployment:
         if log.exists():
             for line in log.read_text().splitlines():
                 found[line.split()[1]] += 1
+        return found
+
+    def log_summary(self) -> dict[str, dict[str, int]]:
+        """What each process logged: lines by level, the PostgreSQL error codes named (57014: a statement timeout;
+        57P01: the server shut down), and sweeps skipped because the previous run of it had not finished."""
+        found: dict[str, dict[str, int]] = {}
+        for log in sorted((self.state / "logs").glob("*.log")):
+            text = log.read_text(errors="replace")
+            counts: Counter[str] = Counter()
+            for level in ("warning", "error", "critical"):
+                counts[level] = text.count(f'"level": "{level}"')
+            for code in re.findall(r"SQLSTATE (\w+)", text):
+                counts[f"SQLSTATE {code}"] += 1
+            counts["sweep skipped (still running)"] = text.count("maximum number of running instances")
+            found[log.stem] = {k: v for k, v in counts.items() if v}
         return found
 
     def stop(self) -> int | None:

@@ -348,6 +348,7 @@ class Soak:
             await check_deliveries(conn, cutoff, self.receiver.seen, self.receiver.failed, verdict)
             check_streams(streams.records, expected, up_to, len(all_events), verdict)
             verdict.figures["restarts"] = dict(self.deploy.restarts())
+            verdict.figures["logs"] = self.deploy.log_summary()
         finally:
             await conn.close()
 

@@ -14,7 +14,7 @@ import pytest
 from bench.soak import FAULTS, Config, run_soak
 
 SMALL = Config(
-    seconds=110,  # of load; with start-up, set-up and the checks about three minutes on two cores
+    seconds=100,  # of load; with start-up, set-up and the checks under three minutes on two cores
     units=24,
     screens=27,  # three of each of the nine screens' filters (bench/soak.py ``scopes``)
     crews=6,
