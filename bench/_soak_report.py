@@ -8,7 +8,7 @@ import math
 import os
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -37,7 +37,9 @@ def report(result: Any, config: Any, others: str) -> None:
     print("phases: " + "; ".join(f"{name} {s:.0f} s" for name, s in result.phases.items()))
 
     print("\nroutes (calm: outside the fault windows, which run from each fault to its recovery + 5 s)")
-    print(f"  {'route':<40} {'answers':>8} {'/s':>6} {'not 2xx':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99 all':>8}")
+    print(
+        f"  {'route':<40} {'answers':>8} {'/s':>6} {'not 2xx':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99 all':>8}  not 2xx"
+    )
     by_route: dict[str, list[tuple[float, float, int]]] = defaultdict(list)
     for route, at, latency, status in result.calls.rows:
         if result.started <= at <= result.ended:
@@ -47,9 +49,11 @@ def report(result: Any, config: Any, others: str) -> None:
         good = [lat * 1000 for at, lat, status in rows if 200 <= status < 300]
         calm = [lat * 1000 for at, lat, status in rows if 200 <= status < 300 and _calm(at, spans)]
         bad = sum(1 for _, _, status in rows if not 200 <= status < 300)
+        why = Counter(status for _, _, status in rows if not 200 <= status < 300)
+        statuses = ", ".join(f"{status or 'no answer'}×{n}" for status, n in why.most_common(4))
         print(
             f"  {route:<40} {len(good):>8} {len(good) / seconds:>6.1f} {bad:>8} {percentile(calm, 50):>8.1f} "
-            f"{percentile(calm, 99):>8.1f} {percentile(good, 99):>8.1f}"
+            f"{percentile(calm, 99):>8.1f} {percentile(good, 99):>8.1f}  {statuses}"
         )
 
     lags_calm, lags_all = [], []
