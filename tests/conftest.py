@@ -193,6 +193,7 @@ LIVE_TABLES = [
     "audit_log",
     "app_user",
     "resource",
+    "jurisdiction",
 ]
 
 
