@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from command import service as command
-from core.errors import Forbidden, Unauthenticated
+from core.errors import Forbidden, NotFound, Unauthenticated
 from core.events import take_pending_event_ids
 from core.settings import Settings
 from core.users import Role, Signer, signer
@@ -197,3 +197,14 @@ async def incident_in_scope(
 
 
 InScope = Annotated[None, Depends(incident_in_scope)]
+
+
+async def logged_in_scope(session: AsyncSession, scope: incident_service.IncidentScope, incident_id: int) -> None:
+    """After logging an incident for a caller scoped to jurisdictions: Forbidden (and nothing is kept: the request
+    rolls back) when it lies outside them; they may not act there, and would not see what they made."""
+    if scope.everything:
+        return
+    try:
+        await incident_service.get_incident(session, incident_id=incident_id, scope=scope)
+    except NotFound:
+        raise Forbidden("the location lies outside your jurisdictions; the incident was not logged") from None

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from command import service as command
-from core.errors import Forbidden, NotFound
 from core.geojson import feature
 from core.settings import Settings
 from core.users import Role
@@ -25,7 +24,7 @@ from incidents.schemas import (
     TransitionIn,
 )
 from web.audit import add_target
-from web.deps import CurrentUser, InScope, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
+from web.deps import CurrentUser, InScope, ScopeDep, SessionDep, SettingsDep, VisibleIncident, logged_in_scope, require
 from web.listing import (
     BboxQuery,
     FeaturePage,
@@ -71,11 +70,7 @@ async def create(
     incident, created = await command.log_report(
         session, data=body, actor=user.username, idempotency_key=idempotency_key, duplicates=_policy(settings)
     )
-    if not scope.everything:
-        try:
-            await service.get_incident(session, incident_id=incident.id, scope=scope)
-        except NotFound:
-            raise Forbidden("the location lies outside your jurisdictions; the incident was not logged") from None
+    await logged_in_scope(session, scope, incident.id)
     if not created:
         response.status_code = 200
     add_target(request, incident_id=incident.id, replay=not created)
