@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.audit import AuditEntry
 from core.users import MAX_JURISDICTIONS
 from tests.conftest import TokenFor
+from tests.gis.conftest import tile_of
 
 FIRE = "仓库起火，无人员伤亡"
 PASSWORD = "district-password"
@@ -110,6 +111,11 @@ async def test_a_district_officer_sees_only_the_district_and_the_wards_inside_it
         assert edited.status_code == 404
         recommended = await client.get(f"/api/v1/incidents/{hidden}/recommendations", headers=officer)
         assert recommended.status_code == 404
+    # The map's incidents layer: the west's tile is empty for the district officer, not for an admin.
+    x, y = tile_of(110.4, 20.1, 12)
+    west_tile = f"/api/v1/tiles/incidents/12/{x}/{y}.pbf"
+    assert (await client.get(west_tile, headers=admin)).status_code == 200
+    assert (await client.get(west_tile, headers=officer)).status_code == 204
     # What it may do it still does, inside.
     edited = await client.patch(f"/api/v1/incidents/{ground.in_ward}", json={"title": "东门 fire"}, headers=officer)
     assert edited.status_code == 200 and edited.json()["title"] == "东门 fire"
