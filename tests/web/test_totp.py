@@ -175,6 +175,21 @@ async def test_a_role_that_must_use_totp_enrols_before_it_signs_in(
     assert (await _sign_in(client, "cmd.required", totp.code_at(secret, step + 1))).status_code == 200
 
 
+async def test_a_sign_in_from_before_the_requirement_is_not_renewed_until_the_user_enrols(
+    make_client: MakeClient, session: AsyncSession
+) -> None:
+    before = await make_client()
+    after = await make_client(totp_required_roles=["commander"])  # the same database: a restart with the setting
+    await _person(session, "cmd.earlier")
+    refresh_token = (await _sign_in(before, "cmd.earlier")).json()["refresh_token"]
+    _error(
+        await after.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token}), 401, "totp_enrolment_required"
+    )
+    await _enrolled(after, "cmd.earlier")
+    renewed = await after.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
+    assert renewed.status_code == 200, renewed.text
+
+
 def test_the_required_roles_setting_is_checked() -> None:
     assert Settings(totp_required_roles="admin, commander").totp_required_roles == ["admin", "commander"]  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="TOTP_REQUIRED_ROLES"):

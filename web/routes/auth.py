@@ -222,7 +222,9 @@ async def renew(
 ) -> TokenOut:
     """A new access token and a new refresh token for a refresh token (rotation: each is good once). No bearer
     token is needed: the access token may have expired. A refresh token used a second time ends its whole sign-in
-    (someone else holds it too): 401, and every token of that sign-in is refused from then on."""
+    (someone else holds it too): 401, and every token of that sign-in is refused from then on. A sign-in made
+    before the user's role had to use TOTP (COMMANDPOST_TOTP_REQUIRED_ROLES set since) is not renewed until the
+    user enrols: 401 ``totp_enrolment_required``."""
     try:
         renewal = await refresh.rotate(
             session,
@@ -237,6 +239,10 @@ async def renew(
         await session.commit()
         raise
     set_actor(request, username=renewal.user.username, role=renewal.user.role)
+    if renewal.user.totp_secret is None and renewal.user.role in settings.totp_required_roles:
+        raise TotpEnrolmentRequired(
+            f"a {renewal.user.role} signs in with TOTP now: enrol (POST /api/v1/auth/totp/enrol), then sign in again"
+        )
     return _tokens(request, response, renewal.user, renewal.refresh, settings)
 
 
