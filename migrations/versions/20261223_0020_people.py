@@ -7,7 +7,8 @@ Create Date: 2026-12-23
 ``jurisdiction_ids`` NULL means unscoped (sees everything the role sees). An id array rather than a join table: a
 jurisdiction deleted later leaves its id behind, so the user sees less (nothing there), never more (a join row
 cascading away would have unscoped them). The TOTP secret is stored encrypted (core/totp.py), never returned after
-enrolment; ``totp_last_step`` is the last time step a code was accepted for, so a code is good once.
+enrolment; ``totp_last_step`` is the last time step a code was accepted for, so a code is good once. A scoped user's
+reads select incidents by jurisdiction: an index on it.
 """
 
 from collections.abc import Sequence
@@ -28,8 +29,15 @@ def upgrade() -> None:
     op.add_column("app_user", sa.Column("totp_pending", sa.String(512), nullable=True))
     op.add_column("app_user", sa.Column("totp_enabled_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("app_user", sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
+    op.create_index(
+        "ix_incident_jurisdiction_id",
+        "incident",
+        ["jurisdiction_id"],
+        postgresql_where=sa.text("jurisdiction_id IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_incident_jurisdiction_id", table_name="incident")
     for column in ("totp_last_step", "totp_enabled_at", "totp_pending", "totp_secret", "jurisdiction_ids"):
         op.drop_column("app_user", column)
