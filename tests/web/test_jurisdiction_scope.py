@@ -17,6 +17,7 @@ from core.audit import AuditEntry
 from core.users import MAX_JURISDICTIONS
 from tests.conftest import TokenFor
 from tests.gis.conftest import tile_of
+from tests.plans.conftest import loaded  # noqa: F401  (a fixture: the shipped plan library)
 
 FIRE = "仓库起火，无人员伤亡"
 PASSWORD = "district-password"
@@ -153,11 +154,22 @@ async def test_a_district_officer_sees_only_the_district_and_the_wards_inside_it
     assert rows[-1].target["changes"] == {"jurisdictions": [[ground.east], None]} and rows[-1].actor == "people.admin"
 
 
+@pytest.mark.usefixtures("loaded")
 async def test_a_scoped_commander_cannot_act_outside(
     client: httpx.AsyncClient, token_for: TokenFor, ground: Ground
 ) -> None:
     admin = await token_for("admin")
     _, commander = await _scoped(client, admin, "commander", [ground.west, "TST-EW"], "mixed.cmd")
+    # A plan's tasks on an incident outside (activated by an unscoped admin) are not theirs to start.
+    for incident_id in (ground.in_east, ground.in_west):
+        body = {"plan_id": "cn-building-fire"}
+        made = await client.post(f"/api/v1/incidents/{incident_id}/activations", json=body, headers=admin)
+        assert made.status_code == 201, made.text
+    outside_tasks = (await client.get(f"/api/v1/incidents/{ground.in_east}/tasks", headers=admin)).json()["items"]
+    inside_tasks = (await client.get(f"/api/v1/incidents/{ground.in_west}/tasks", headers=admin)).json()["items"]
+    refused = await client.post(f"/api/v1/tasks/{outside_tasks[0]['id']}/start", headers=commander)
+    assert refused.status_code == 404 and refused.json()["error"] == "not_found"
+    assert (await client.post(f"/api/v1/tasks/{inside_tasks[0]['id']}/start", headers=commander)).status_code == 200
     # Scoped by id and by code: the west district and the ward, not the rest of the east district.
     listed = (await client.get("/api/v1/incidents", headers=commander)).json()
     assert {i["id"] for i in listed["items"]} == {ground.in_west, ground.in_ward}
@@ -173,9 +185,9 @@ async def test_a_scoped_commander_cannot_act_outside(
     activated = await client.post(f"/api/v1/incidents/{outside}/activations", json={"plan_id": 1}, headers=commander)
     assert activated.status_code == 404
     inside = await client.post(
-        f"/api/v1/incidents/{ground.in_west}/transition", json={"to": "verified"}, headers=commander
+        f"/api/v1/incidents/{ground.in_west}/transition", json={"to": "contained"}, headers=commander
     )
-    assert inside.status_code == 200 and inside.json()["status"] == "verified"
+    assert inside.status_code == 200 and inside.json()["status"] == "contained"
     # A role refused is still 403 first, scope or not.
     _, observer = await _scoped(client, admin, "observer", [ground.west], "west.watch")
     assert (

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command import service as command
 from core.clock import utcnow
 from core.errors import TooLarge
 from core.settings import Settings
@@ -32,7 +33,17 @@ from plans.schemas import (
     TaskOut,
 )
 from web.audit import READ_ONLY, add_target
-from web.deps import AnyUser, CurrentUser, InScope, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
+from web.deps import (
+    AnyUser,
+    CurrentUser,
+    InScope,
+    ScopeDep,
+    SessionDep,
+    SettingsDep,
+    VisibleIncident,
+    caller_of,
+    require,
+)
 from web.door import BodyKind, body_limit
 from web.listing import ListOf, PageDep, if_match_version, list_of
 from web.openapi import document_body
@@ -222,6 +233,7 @@ async def _task_action(
 ) -> TaskOut:
     task = await service.update_task(
         session,
+        scope=command.incident_scope(caller_of(user)),
         task_id=task_id,
         action=action,
         actor=user.username,
