@@ -371,9 +371,12 @@ async def incident_report(session: AsyncSession, *, incident_id: int, now: datet
     return build_report(incident_id=incident_id, events=events, timeline=timeline, positions=positions, now=now)
 
 
-async def response_times(session: AsyncSession, *, from_at: datetime, to_at: datetime) -> ResponseTimes:
-    """The percentiles of the response intervals over the incidents logged in ``[from_at, to_at)``: by category and
-    grade, and over all of them (the first group). Invalid for an empty or reversed period, or one too long."""
+async def response_times(
+    session: AsyncSession, *, from_at: datetime, to_at: datetime, jurisdictions: frozenset[int] | None = None
+) -> ResponseTimes:
+    """The percentiles of the response intervals over the incidents logged in ``[from_at, to_at)`` (and in
+    ``jurisdictions``, expanded ids, when given): by category and grade, and over all of them (the first group).
+    Invalid for an empty or reversed period, or one too long."""
     if from_at.tzinfo is None or to_at.tzinfo is None:
         raise Invalid("from and to need a time zone (RFC 3339)", field="from")
     if from_at.year < 2000 or to_at.year > 2100:
@@ -383,5 +386,5 @@ async def response_times(session: AsyncSession, *, from_at: datetime, to_at: dat
         raise Invalid("the period is empty: from must come before to", field="to")
     if to_at - from_at > timedelta(days=MAX_PERIOD_DAYS):
         raise Invalid(f"the period is longer than {MAX_PERIOD_DAYS} days; ask for it in parts", field="to")
-    rows = await queries.response_times(session, from_at=from_at, to_at=to_at)
+    rows = await queries.response_times(session, from_at=from_at, to_at=to_at, jurisdictions=jurisdictions)
     return ResponseTimes(from_=from_at, to=to_at, groups=response_groups(rows))

@@ -20,6 +20,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -239,23 +240,27 @@ async def open_escalations(
     return list(await session.scalars(stmt))
 
 
-async def escalated_dispatches(session: AsyncSession, *, limit: int) -> list[Dispatch]:
-    """Escalations no one has handled yet, oldest first (the partial index on them serves this)."""
+async def escalated_dispatches(
+    session: AsyncSession, *, limit: int, visible: ColumnElement[bool] | None = None
+) -> list[Dispatch]:
+    """Escalations no one has handled yet (of those ``visible``), oldest first (the partial index serves this)."""
     stmt = (
         select(Dispatch)
         .where(Dispatch.escalated_at.is_not(None), Dispatch.escalation_handled_at.is_(None))
+        .where(visible if visible is not None else true())
         .order_by(Dispatch.escalated_at, Dispatch.id)
         .limit(limit)
     )
     return list(await session.scalars(stmt))
 
 
-async def escalated_count(session: AsyncSession) -> int:
-    """Escalations to a commander that no one has handled yet."""
+async def escalated_count(session: AsyncSession, *, visible: ColumnElement[bool] | None = None) -> int:
+    """Escalations to a commander that no one has handled yet (of those ``visible``)."""
     stmt = (
         select(func.count())
         .select_from(Dispatch)
         .where(Dispatch.escalated_at.is_not(None), Dispatch.escalation_handled_at.is_(None))
+        .where(visible if visible is not None else true())
     )
     return int(await session.scalar(stmt) or 0)
 

@@ -42,9 +42,11 @@ from command.situation import situation as situation
 from command.timers import add_channels, alert
 from command.visibility import FIELD_JOINS, dispatch_condition
 from command.visibility import Caller as Caller  # callers build it next to the service calls
+from command.visibility import command_stream_filter as command_stream_filter
 from command.visibility import field_event_condition as field_event_condition
 from command.visibility import field_filter as field_filter
 from command.visibility import incident_scope as incident_scope
+from command.visibility import jurisdictions_of as jurisdictions_of
 from command.visibility import may_see_unit as may_see_unit
 from command.visibility import may_see_units as may_see_units
 from command.workflow import UnitStatus, check_status_change, ends_assignment
@@ -369,10 +371,11 @@ async def assign_gateway_units(session: AsyncSession, *, user_id: int, unit_ids:
     await repo.assign_gateway_units(session, user_id=user_id, unit_ids=unit_ids)
 
 
-async def open_escalations(session: AsyncSession, *, limit: int = 1000) -> list[Dispatch]:
+async def open_escalations(session: AsyncSession, *, limit: int = 1000, caller: Caller | None = None) -> list[Dispatch]:
     """The dispatches escalated to the command room and not yet handled, oldest first: the list a command room
-    shows until someone handles each (live, ``dispatch.escalated`` adds to it)."""
-    return await repo.escalated_dispatches(session, limit=limit)
+    shows until someone handles each (live, ``dispatch.escalated`` adds to it); those ``caller`` may see."""
+    visible = dispatch_condition(caller) if caller is not None else None
+    return await repo.escalated_dispatches(session, limit=limit, visible=visible)
 
 
 async def acknowledge_escalation(session: AsyncSession, *, dispatch_id: int, caller: Caller) -> Dispatch:

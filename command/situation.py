@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from command import repository as repo
 from command.schemas import IncidentCounts, Situation, UnitCounts
+from command.visibility import Caller, dispatch_condition, incident_scope
 from core.clock import utcnow
 from core.events import queue_event
 from gis import service as gis
@@ -18,12 +19,15 @@ from incidents import service as incidents
 from plans import service as plans
 
 
-async def situation(session: AsyncSession) -> Situation:
-    """Everything the counters show, in one answer. Clients refresh it when ``incident.*``, ``unit.*``,
+async def situation(session: AsyncSession, *, caller: Caller | None = None) -> Situation:
+    """Everything the counters show, in one answer (for ``caller``: the incidents, requirements, tasks and
+    escalations of what they may see; units are everyone's). Clients refresh it when ``incident.*``, ``unit.*``,
     ``dispatch.*``, ``plan.*`` or ``task.*`` events arrive."""
+    scope = incident_scope(caller) if caller is not None else incidents.EVERY_INCIDENT
+    visible = dispatch_condition(caller) if caller is not None else None
     by_category: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     open_total = 0
-    for category, level, count in await incidents.open_counts(session):
+    for category, level, count in await incidents.open_counts(session, scope=scope):
         by_category[category or "unclassified"][level or "ungraded"] += count
         open_total += count
     by_type: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -35,10 +39,10 @@ async def situation(session: AsyncSession) -> Situation:
         at=utcnow(),
         incidents=IncidentCounts(open=open_total, by_category={k: dict(v) for k, v in by_category.items()}),
         units=UnitCounts(by_status=dict(by_status), by_type={k: dict(v) for k, v in by_type.items()}),
-        unmet_requirements=await plans.unmet_requirements(session),
-        overdue_tasks=await plans.overdue_task_count(session),
-        escalated_dispatches=await repo.escalated_count(session),
-        exercises_open=len(await incidents.open_exercise_ids(session)),
+        unmet_requirements=await plans.unmet_requirements(session, scope=scope),
+        overdue_tasks=await plans.overdue_task_count(session, scope=scope),
+        escalated_dispatches=await repo.escalated_count(session, visible=visible),
+        exercises_open=len(await incidents.open_exercise_ids(session, scope=scope)),
     )
 
 

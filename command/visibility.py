@@ -12,12 +12,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from command.models import Dispatch
 from core.events import Event
 from core.users import Role
-from incidents.service import EVERY_INCIDENT, NO_INCIDENT, IncidentScope
-from notify.schemas import UnitFilter
+from gis import service as gis_service
+from incidents import service as incident_service
+from incidents.service import EVERY_INCIDENT, NO_INCIDENT, IncidentScope, in_jurisdictions
+from notify.schemas import EventFilter, JurisdictionFilter, UnitFilter
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class Caller:
     username: str
     role: Role
     unit_id: int | None = None
+    # The jurisdictions the caller is scoped to (a district's duty officer); None: unscoped.
+    jurisdiction_ids: tuple[int, ...] | None = None
 
     def may_act_for_unit(self, unit_id: int) -> bool:
         return self.role in (Role.admin, Role.commander) or (self.role is Role.field_unit and self.unit_id == unit_id)
@@ -37,9 +42,12 @@ SEE_EVERYTHING = frozenset({Role.admin, Role.duty_officer, Role.commander, Role.
 
 
 def incident_scope(caller: Caller) -> IncidentScope:
-    """The incidents ``caller`` may see: all of them for the command room's roles; for a field unit, those its unit
-    has ever been dispatched to (the dispatch may be closed: the crew keeps its own history); otherwise none."""
+    """The incidents ``caller`` may see: all of them for the command room's roles, or for one scoped to
+    jurisdictions those stored with one of them (or one inside them); for a field unit, those its unit has ever been
+    dispatched to (the dispatch may be closed: the crew keeps its own history); otherwise none."""
     if caller.role in SEE_EVERYTHING:
+        if caller.jurisdiction_ids is not None:
+            return in_jurisdictions(gis_service.jurisdictions_within(caller.jurisdiction_ids))
         return EVERY_INCIDENT
     if caller.role is Role.field_unit and caller.unit_id is not None:
         return IncidentScope(visible_ids=select(Dispatch.incident_id).where(Dispatch.unit_id == caller.unit_id))
@@ -47,8 +55,11 @@ def incident_scope(caller: Caller) -> IncidentScope:
 
 
 def dispatch_condition(caller: Caller) -> ColumnElement[bool]:
-    """A WHERE clause on ``dispatch``: the dispatches ``caller`` may see (a field unit: its own unit's only)."""
+    """A WHERE clause on ``dispatch``: the dispatches ``caller`` may see (a field unit: its own unit's only; one
+    scoped to jurisdictions: those of the incidents there)."""
     if caller.role in SEE_EVERYTHING:
+        if caller.jurisdiction_ids is not None:
+            return incident_scope(caller).condition(Dispatch.incident_id)
         return true()
     if caller.role is Role.field_unit and caller.unit_id is not None:
         return Dispatch.unit_id == caller.unit_id
@@ -99,3 +110,40 @@ def field_event_condition(unit_id: int) -> ColumnElement[bool]:
         Event.unit_id == unit_id,
         and_(Event.unit_id.is_(None), incident_events, Event.incident_id.in_(dispatched_to)),
     )
+
+
+# A command-room stream of a caller scoped to jurisdictions: the events of the incidents there (and of none); never
+# the counters over every incident.
+WHOLE_PICTURE = frozenset({"situation.updated"})
+
+
+def jurisdiction_filter(
+    inner: EventFilter, *, jurisdictions: frozenset[int], incidents: Iterable[int] = ()
+) -> JurisdictionFilter:
+    """The command stream's rule for a scoped caller, over the client's own ``inner`` filter (see notify's
+    JurisdictionFilter): ``jurisdictions`` the expanded ids (``gis_service.expand_jurisdiction_scope``),
+    ``incidents`` those inside when the stream starts (``incidents.service.ids_in_scope``)."""
+    return JurisdictionFilter(
+        inner=inner, jurisdictions=jurisdictions, incidents=set(incidents), excluded=WHOLE_PICTURE
+    )
+
+
+async def command_stream_filter(
+    session: AsyncSession, *, caller: Caller, inner: EventFilter, events_after: int | None
+) -> JurisdictionFilter | None:
+    """For a caller scoped to jurisdictions, the command stream's filter over ``inner``, its state read now (the
+    stream subscribes first, then calls this: an incident made meanwhile is read here or arrives as an event);
+    None for everyone else (``inner`` alone). ``events_after``: where a replay starts."""
+    if caller.jurisdiction_ids is None or caller.role not in SEE_EVERYTHING:
+        return None
+    jurisdictions = await gis_service.expand_jurisdiction_scope(session, caller.jurisdiction_ids)
+    inside = await incident_service.ids_in_scope(session, scope=incident_scope(caller), events_after=events_after)
+    return jurisdiction_filter(inner, jurisdictions=jurisdictions, incidents=inside)
+
+
+async def jurisdictions_of(session: AsyncSession, caller: Caller) -> frozenset[int] | None:
+    """The jurisdiction ids a scoped caller sees (theirs and those inside), for reads that match the ids carried
+    in events (a report over a period); None for an unscoped caller."""
+    if caller.jurisdiction_ids is None or caller.role not in SEE_EVERYTHING:
+        return None
+    return await gis_service.expand_jurisdiction_scope(session, caller.jurisdiction_ids)

@@ -35,6 +35,24 @@ class Unauthenticated(CommandpostError):
     code = "unauthenticated"
 
 
+class TotpRequired(Unauthenticated):
+    """The password was right, but this user signs in with a TOTP code too and sent none."""
+
+    code = "totp_required"
+
+
+class TotpInvalid(Unauthenticated):
+    """The TOTP code is wrong, expired, or was used already."""
+
+    code = "totp_invalid"
+
+
+class TotpEnrolmentRequired(Unauthenticated):
+    """The password was right, but the user's role must sign in with TOTP and the user has not enrolled yet."""
+
+    code = "totp_enrolment_required"
+
+
 class Forbidden(CommandpostError):
     """The caller is known but may not do this."""
 

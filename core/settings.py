@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # HS256 with a short key can be brute-forced from one token; scripts/setup writes 64 characters.
 MIN_SECRET_KEY_LENGTH = 32
+# The roles whose users may be required to sign in with TOTP (people; a gateway is a machine with its own secret).
+TOTP_ROLES = ("admin", "duty_officer", "commander", "field_unit", "observer")
 # Seconds a crew has to acknowledge a dispatch, by the incident's grade (DOMAIN.md section 2's levels).
 GRADES = ("I", "II", "III", "IV")
 DEFAULT_ACK_DEADLINES = {"I": 30.0, "II": 60.0, "III": 90.0, "IV": 180.0}
@@ -257,6 +259,11 @@ class Settings(BaseSettings):
     signin_max_failures_per_address: int = Field(default=100, ge=1, le=1_000_000)
     signin_lockout_seconds: float = Field(default=60.0, gt=0, le=24 * 3600)
     password_hash_threads: int = Field(default=2, ge=1, le=64)
+    # TOTP two-factor sign-in (core/totp.py): users of totp_required_roles (a JSON list or comma-separated role
+    # names, e.g. admin,commander) cannot sign in with a password alone: without a confirmed TOTP they are sent to
+    # enrol first. Empty: TOTP is each user's choice. totp_issuer names us in the authenticator app.
+    totp_required_roles: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    totp_issuer: str = Field(default="Commandpost", min_length=1, max_length=64, pattern=r"^[^:]+$")
     # Reverse proxies (addresses or CIDR networks, a JSON list or comma-separated) whose X-Forwarded-For is believed:
     # the client is then the right-most address in it that is not one of them. Empty: the socket's peer, always.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -354,6 +361,18 @@ class Settings(BaseSettings):
                 except ValueError as exc:
                     name = str(info.field_name).upper()
                     raise ValueError(f"{name}: {entry!r} is not an IP address or network") from exc
+        return value
+
+    @field_validator("totp_required_roles", mode="before")
+    @classmethod
+    def _roles(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
+        if isinstance(value, list):
+            unknown = [str(v) for v in value if v not in TOTP_ROLES]
+            if unknown:
+                raise ValueError(f"TOTP_REQUIRED_ROLES: {', '.join(unknown)} is not one of {', '.join(TOTP_ROLES)}")
         return value
 
     @field_validator("cap_trusted_certs", mode="before")

@@ -11,15 +11,18 @@ from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import BigInteger, Boolean, DateTime, String, func, select, text
+from sqlalchemy import BigInteger, Boolean, DateTime, String, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import totp
 from core.db import Base
-from core.errors import Conflict, Invalid
+from core.errors import Conflict, Invalid, NotFound
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD_LENGTH = 8
+MAX_JURISDICTIONS = 50  # per user: a duty officer's districts, not a list of every street
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
@@ -35,6 +38,11 @@ class Role(StrEnum):
     field_unit = "field_unit"
     observer = "observer"
     gateway = "gateway"  # a vehicle tracking system: reports locations for the units assigned to it, nothing else
+
+
+# Roles that may be scoped to jurisdictions: the command room's people below admin. An admin sees everything by
+# definition, a field unit already sees only its own unit's incidents, a gateway sees none.
+JURISDICTION_ROLES = frozenset({Role.duty_officer, Role.commander, Role.observer})
 
 
 class AppUser(Base):
@@ -53,6 +61,18 @@ class AppUser(Base):
     password_changed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+    # The jurisdictions (ids) the user sees and acts in, with those nested inside them; None: unscoped.
+    jurisdiction_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+    # TOTP: the sealed secret once confirmed (core/totp.py), the one offered and not yet confirmed, when it was
+    # turned on, and the last time step a code was accepted for (a code is good once).
+    totp_secret: Mapped[str | None] = mapped_column(String(512))
+    totp_pending: Mapped[str | None] = mapped_column(String(512))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_secret is not None
 
 
 def hash_password(password: str) -> str:
@@ -120,27 +140,57 @@ class Signer(NamedTuple):
     unit_id: int | None
     active: bool
     password_changed_at: datetime
+    jurisdiction_ids: tuple[int, ...] | None = None
 
 
 # Plain SQL: every authenticated request asks this.
-_SIGNER = text("SELECT username, role, unit_id, active, password_changed_at FROM app_user WHERE username = :username")
+_SIGNER = text(
+    "SELECT username, role, unit_id, active, password_changed_at, jurisdiction_ids FROM app_user"
+    " WHERE username = :username"
+)
 
 
 async def signer(session: AsyncSession, *, username: str) -> Signer | None:
     """The user a token names, as much as the token check needs; None when there is no such user."""
     row = (await session.execute(_SIGNER, {"username": username})).one_or_none()
-    return Signer(*row) if row is not None else None
+    if row is None:
+        return None
+    scope = tuple(sorted(row[5])) if row[5] is not None else None
+    username, role, unit_id, active, changed_at = row[:5]
+    return Signer(username, role, unit_id, active, changed_at, scope)
+
+
+def _scope(role: Role, jurisdiction_ids: list[int] | None) -> list[int] | None:
+    """The jurisdictions to store for a user of ``role``: None (unscoped) for an empty list; refused for a role
+    that cannot be scoped."""
+    if not jurisdiction_ids:
+        return None
+    if role not in JURISDICTION_ROLES:
+        names = ", ".join(sorted(r.value for r in JURISDICTION_ROLES))
+        raise Invalid(f"only {names} users can be scoped to jurisdictions", field="jurisdictions")
+    if len(set(jurisdiction_ids)) > MAX_JURISDICTIONS:
+        raise Invalid(f"at most {MAX_JURISDICTIONS} jurisdictions per user", field="jurisdictions")
+    return sorted(set(jurisdiction_ids))
 
 
 async def add_user(
-    session: AsyncSession, *, username: str, password: str, role: Role, unit_id: int | None = None
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    unit_id: int | None = None,
+    jurisdiction_ids: list[int] | None = None,
 ) -> AppUser:
-    """Create a user; a taken username is a Conflict."""
+    """Create a user (scoped to ``jurisdiction_ids`` when given); a taken username is a Conflict."""
     _check_new_user(username=username, password=password, role=role, unit_id=unit_id)
+    scope = _scope(role, jurisdiction_ids)
     if await get_by_username(session, username=username) is not None:
         raise Conflict(f"user {username!r} already exists")
     password_hash = await hash_password_off_loop(password)
-    user = AppUser(username=username, password_hash=password_hash, role=role.value, unit_id=unit_id)
+    user = AppUser(
+        username=username, password_hash=password_hash, role=role.value, unit_id=unit_id, jurisdiction_ids=scope
+    )
     session.add(user)
     await session.flush()
     return user
@@ -189,8 +239,6 @@ async def list_users(
 
 
 async def get_user(session: AsyncSession, *, user_id: int, for_update: bool = False) -> AppUser:
-    from core.errors import NotFound
-
     user = await session.get(AppUser, user_id, with_for_update=for_update)
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
@@ -206,14 +254,18 @@ async def change_user(
     unit_id: int | None = None,
     unbind: bool = False,
     active: bool | None = None,
+    jurisdiction_ids: list[int] | None = None,
+    rescope: bool = False,
 ) -> tuple[AppUser, dict[str, list[object]]]:
-    """Change a user's role, unit or whether they may sign in; what changed as ``{field: [before, after]}``.
+    """Change a user's role, unit, jurisdictions (``rescope``: set them to ``jurisdiction_ids``, None or empty for
+    none) or whether they may sign in; what changed as ``{field: [before, after]}``.
     Nobody changes their own role or deactivates themselves (a last admin cannot lock everyone out), and the
-    role and unit must still agree (a field unit is bound to a unit, nobody else is)."""
+    role and unit must still agree (a field unit is bound to a unit, nobody else is). A role that cannot be scoped
+    leaves the jurisdictions behind."""
     user = await get_user(session, user_id=user_id, for_update=True)
     if user.username == by and ((role is not None and role.value != user.role) or active is False):
         raise Conflict("you cannot change your own role or deactivate yourself; another admin can")
-    before = {"role": user.role, "unit_id": user.unit_id, "active": user.active}
+    before = {"role": user.role, "unit_id": user.unit_id, "active": user.active, "jurisdictions": user.jurisdiction_ids}
     new_role = role or Role(user.role)
     new_unit = None if unbind else (unit_id if unit_id is not None else user.unit_id)
     if new_role is not Role.field_unit and unit_id is None:
@@ -222,14 +274,18 @@ async def change_user(
         raise Invalid("a field_unit user must be bound to a unit", field="unit_id")
     if new_role is not Role.field_unit and new_unit is not None:
         raise Invalid("only field_unit users are bound to a unit", field="unit_id")
-    user.role, user.unit_id = new_role.value, new_unit
+    if rescope:
+        new_scope = _scope(new_role, jurisdiction_ids)
+    else:
+        new_scope = user.jurisdiction_ids if new_role in JURISDICTION_ROLES else None
+    user.role, user.unit_id, user.jurisdiction_ids = new_role.value, new_unit, new_scope
     if active is not None:
         user.active = active
     if before["role"] != user.role or before["active"] != user.active:
         user.password_changed_at = func.clock_timestamp()  # tokens of the old role or of the deactivated user end
     await session.flush()
     await session.refresh(user)
-    after = {"role": user.role, "unit_id": user.unit_id, "active": user.active}
+    after = {"role": user.role, "unit_id": user.unit_id, "active": user.active, "jurisdictions": user.jurisdiction_ids}
     return user, {k: [before[k], after[k]] for k in before if before[k] != after[k]}
 
 
@@ -243,3 +299,67 @@ async def reset_password(session: AsyncSession, *, user_id: int, password: str) 
     await session.flush()
     await session.refresh(user)
     return user
+
+
+# ------------------------------------------------------------------------------------------ TOTP (core/totp.py)
+
+
+async def offer_totp(session: AsyncSession, *, user: AppUser, key: str, issuer: str) -> tuple[str, str]:
+    """A new secret for ``user`` to confirm with a code (``confirm_totp``): the secret and its otpauth:// URI, shown
+    this once. Asking again replaces an offer not yet confirmed; TOTP already on is a Conflict (an admin resets it)."""
+    if user.totp_secret is not None:
+        raise Conflict("TOTP is already on for this user; an admin can reset it")
+    secret = totp.new_secret()
+    user.totp_pending = totp.seal(secret, key=key, username=user.username)
+    await session.flush()
+    return secret, totp.provisioning_uri(secret, username=user.username, issuer=issuer)
+
+
+async def confirm_totp(session: AsyncSession, *, user: AppUser, code: str, key: str, now: datetime) -> bool:
+    """Turn TOTP on with a code of the offered secret; False when the code does not match (nothing changes)."""
+    if user.totp_secret is not None:
+        raise Conflict("TOTP is already on for this user; an admin can reset it")
+    if user.totp_pending is None:
+        raise Conflict("no TOTP secret was offered to this user: ask for one first (POST /api/v1/auth/totp/enrol)")
+    secret = totp.unseal(user.totp_pending, key=key, username=user.username)
+    step = totp.matching_step(secret, code, now=now)
+    if step is None:
+        return False
+    user.totp_secret, user.totp_pending = user.totp_pending, None
+    user.totp_enabled_at, user.totp_last_step = now, step
+    await session.flush()
+    return True
+
+
+async def use_totp_code(session: AsyncSession, *, user: AppUser, code: str, key: str, now: datetime) -> bool:
+    """True when ``code`` is the user's for a time step near ``now`` that no earlier sign-in used; that step (and
+    every one before it) is then spent. Two sign-ins racing with one code: the row lock lets one through."""
+    if user.totp_secret is None:
+        return False
+    step = totp.matching_step(totp.unseal(user.totp_secret, key=key, username=user.username), code, now=now)
+    if step is None:
+        return False
+    spent = await session.execute(
+        update(AppUser)
+        .where(
+            AppUser.id == user.id,
+            (AppUser.totp_last_step.is_(None)) | (AppUser.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .returning(AppUser.id)
+        .execution_options(synchronize_session=False)
+    )
+    return spent.scalar_one_or_none() is not None
+
+
+async def reset_totp(session: AsyncSession, *, user_id: int) -> tuple[AppUser, bool]:
+    """An admin's reset (a lost phone): TOTP off, any offer withdrawn; the user enrols again. Their tokens and
+    sign-ins end, as with a new password. The bool: whether TOTP was on."""
+    user = await get_user(session, user_id=user_id, for_update=True)
+    was_on = user.totp_secret is not None
+    user.totp_secret = user.totp_pending = None
+    user.totp_enabled_at = user.totp_last_step = None
+    user.password_changed_at = func.clock_timestamp()
+    await session.flush()
+    await session.refresh(user)
+    return user, was_on

@@ -55,10 +55,15 @@ from gis.schemas import (
     TileLayer,
     resource_event_data,
 )
+from gis.scopes import expand_scope as expand_jurisdiction_scope
+from gis.scopes import jurisdictions_within as jurisdictions_within
+from gis.scopes import places_of as jurisdiction_places
+from gis.scopes import resolve as resolve_jurisdictions
 from gis.units import Move, move_units, unit_rows, unsent_positions
 
 __all__ = [
-    "Resource", "affected", "build_road_graph", "clean_file_name", "create_resource", "export_layer",
+    "Resource", "affected", "build_road_graph", "expand_jurisdiction_scope", "jurisdictions_within",
+    "jurisdiction_places", "resolve_jurisdictions", "clean_file_name", "create_resource", "export_layer",
     "Move", "get_jurisdiction", "get_resource", "get_zone", "impact_area", "import_layer", "import_osm", "isochrone",
     "jurisdiction_containing", "jurisdiction_names_covering", "jurisdictions_covering", "list_jurisdictions",
     "list_resources", "list_zones", "move_units", "nearest_by_road", "render_tile", "resources_in_zone",

@@ -98,6 +98,8 @@ class Incident(Base):
         Index("ix_incident_subtype_reported_at", "subtype", "reported_at"),
         # The caller retention sweep's search: closed incidents by when they closed.
         Index("ix_incident_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),
+        # A user scoped to jurisdictions reads the incidents of those (command.visibility).
+        Index("ix_incident_jurisdiction_id", "jurisdiction_id", postgresql_where=text("jurisdiction_id IS NOT NULL")),
         CheckConstraint(f"grade_level IS NULL OR grade_level IN {LEVELS_SQL}", name="grade_level"),
         CheckConstraint(f"override_level IS NULL OR override_level IN {LEVELS_SQL}", name="override_level"),
         CheckConstraint(

@@ -154,21 +154,25 @@ async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEntr
     return list(await session.scalars(stmt))
 
 
-async def open_exercise_ids(session: AsyncSession) -> list[int]:
-    """The open incidents a drill logged, in id order."""
+async def open_exercise_ids(session: AsyncSession, *, scope: IncidentScope = EVERY_INCIDENT) -> list[int]:
+    """The open incidents a drill logged (of those in ``scope``), in id order."""
     stmt = (
         select(Incident.id)
         .where(Incident.exercise.is_(True), Incident.status.not_in([Status.closed.value, Status.cancelled.value]))
+        .where(scope.condition(Incident.id))
         .order_by(Incident.id)
     )
     return list(await session.scalars(stmt))
 
 
-async def open_counts(session: AsyncSession) -> list[tuple[str | None, str | None, int]]:
+async def open_counts(
+    session: AsyncSession, *, scope: IncidentScope = EVERY_INCIDENT
+) -> list[tuple[str | None, str | None, int]]:
     level = func.coalesce(Incident.override_level, Incident.grade_level)
     stmt = (
         select(Incident.category, level, func.count())
         .where(Incident.status.not_in([Status.closed.value, Status.cancelled.value]), Incident.exercise.is_(False))
+        .where(scope.condition(Incident.id))
         .group_by(Incident.category, level)
         .order_by(Incident.category, level)
     )

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, false, true
+from sqlalchemy import ColumnElement, Select, false, select, true
 from sqlalchemy.orm import QueryableAttribute
+
+from incidents.models import Incident
 
 
 @dataclass(frozen=True)
@@ -35,3 +37,9 @@ class IncidentScope:
 
 EVERY_INCIDENT = IncidentScope()
 NO_INCIDENT = IncidentScope(nothing=True)
+
+
+def in_jurisdictions(jurisdiction_ids: Select[int]) -> IncidentScope:
+    """The incidents stored with one of the jurisdictions ``jurisdiction_ids`` selects (an incident outside every
+    jurisdiction, with none stored, is in no one's)."""
+    return IncidentScope(visible_ids=select(Incident.id).where(Incident.jurisdiction_id.in_(jurisdiction_ids)))

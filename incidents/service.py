@@ -21,10 +21,12 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point as ShapelyPoint
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.errors import Conflict, Invalid
+from core.errors import Conflict, Invalid, NotFound
+from core.events import Event
 from gis import service as gis_service
 from incidents import repository as repo
 from incidents.caller import read_caller as read_caller  # the caller: personal data, read one at a time
@@ -53,6 +55,7 @@ from incidents.schemas import IncidentIn, IncidentRecord, PlanMatchOut
 from incidents.scope import EVERY_INCIDENT as EVERY_INCIDENT  # the scope travels through this door
 from incidents.scope import NO_INCIDENT as NO_INCIDENT
 from incidents.scope import IncidentScope as IncidentScope
+from incidents.scope import in_jurisdictions as in_jurisdictions
 from incidents.taxonomy import check_keys as check_keys  # the list's filters: intake checks its own keys
 from incidents.tiles import incident_tile as incident_tile  # the map's incidents layer
 
@@ -90,10 +93,17 @@ async def list_incidents(
 
 
 async def possible_duplicate(
-    session: AsyncSession, *, subtype: str, lon: float, lat: float, duplicates: DuplicatePolicy = DuplicatePolicy()
+    session: AsyncSession,
+    *,
+    subtype: str,
+    lon: float,
+    lat: float,
+    duplicates: DuplicatePolicy = DuplicatePolicy(),
+    scope: IncidentScope = EVERY_INCIDENT,
 ) -> Incident | None:
     """The open incident a report of ``subtype`` at (lon, lat), made now, would be flagged a possible duplicate of
-    (the same rule intake applies), so that the intake form can offer it before anything is created."""
+    (the same rule intake applies), so that the intake form can offer it before anything is created; None when
+    it is one ``scope`` hides."""
     found = await repo.find_duplicate(
         session,
         subtype=subtype,
@@ -103,7 +113,23 @@ async def possible_duplicate(
         radius_m=duplicates.radius_m,
         window=duplicates.window,
     )
-    return await get_incident(session, incident_id=found) if found is not None else None
+    if found is None:
+        return None
+    try:
+        return await get_incident(session, incident_id=found, scope=scope)
+    except NotFound:
+        return None
+
+
+async def ids_in_scope(session: AsyncSession, *, scope: IncidentScope, events_after: int | None = None) -> set[int]:
+    """The ids of the incidents in ``scope`` that are open, or (``events_after``) have an event after that id: what
+    a live stream of a scoped reader must know at its start to judge the events that name only an incident."""
+    recent: ColumnElement[bool] = Incident.status.notin_((Status.closed.value, Status.cancelled.value))
+    if events_after is not None:
+        recent = recent | Incident.id.in_(
+            select(Event.incident_id).where(Event.id > events_after, Event.incident_id.is_not(None))
+        )
+    return set((await session.scalars(select(Incident.id).where(scope.condition(Incident.id), recent))).all())
 
 
 async def timeline(session: AsyncSession, *, incident_id: int) -> list[Any]:
@@ -243,15 +269,17 @@ async def open_incidents(session: AsyncSession, *, after_id: int = 0, limit: int
     return await repo.open_incidents(session, after_id=after_id, limit=limit)
 
 
-async def open_counts(session: AsyncSession) -> list[tuple[str | None, str | None, int]]:
-    """Open real incidents (not closed or cancelled, not a drill's) per category and grade in force:
+async def open_counts(
+    session: AsyncSession, *, scope: IncidentScope = EVERY_INCIDENT
+) -> list[tuple[str | None, str | None, int]]:
+    """Open real incidents (not closed or cancelled, not a drill's; in ``scope``) per category and grade in force:
     ``(category, level, count)``."""
-    return await repo.open_counts(session)
+    return await repo.open_counts(session, scope=scope)
 
 
-async def open_exercise_ids(session: AsyncSession) -> list[int]:
-    """The open incidents a drill logged (演练), in id order."""
-    return await repo.open_exercise_ids(session)
+async def open_exercise_ids(session: AsyncSession, *, scope: IncidentScope = EVERY_INCIDENT) -> list[int]:
+    """The open incidents a drill logged (演练; in ``scope``), in id order."""
+    return await repo.open_exercise_ids(session, scope=scope)
 
 
 async def end_exercise(session: AsyncSession, *, incident_id: int, actor: str) -> Incident:

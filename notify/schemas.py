@@ -83,6 +83,51 @@ class UnitFilter:
         return self.every_incident or envelope.incident_id in self.incidents
 
 
+@dataclass
+class JurisdictionFilter:
+    """A command-room client scoped to jurisdictions: what ``inner`` accepts, less what lies outside
+    ``jurisdictions`` (ids, nested ones included). An ``incident.*`` event carries its incident's jurisdiction: it
+    decides, and records in ``incidents``, whether that incident is inside. Another event that names an incident
+    (a dispatch, a plan activated, a delivery) passes only when that incident is known to be inside: ``incidents``
+    starts as those inside when the stream starts (the caller reads them) and follows the incident events. Events of
+    no incident pass, but the whole-picture ones in ``excluded`` (counts over every incident) never do. Asked in id
+    order, once per event (the state it keeps depends on it).
+
+    The rule of who sees what is command's (``command.visibility.jurisdiction_filter`` builds this); notify applies
+    it."""
+
+    inner: EventFilter
+    jurisdictions: frozenset[int]
+    incidents: set[int] = field(default_factory=set)
+    excluded: frozenset[str] = frozenset()
+
+    def accepts(self, envelope: EventEnvelope) -> bool:
+        if envelope.type in self.excluded:
+            return False
+        if envelope.incident_id is not None:
+            if envelope.type.startswith("incident.") and "jurisdiction" in envelope.data:
+                place = envelope.data.get("jurisdiction")
+                if isinstance(place, dict) and place.get("id") in self.jurisdictions:
+                    self.incidents.add(envelope.incident_id)
+                else:
+                    self.incidents.discard(envelope.incident_id)
+            if envelope.incident_id not in self.incidents:
+                return False
+        return self.inner.accepts(envelope)
+
+
+@dataclass(frozen=True)
+class WithIncidentEvents:
+    """What ``inner`` accepts and every ``incident.*`` event: the hub's filter for a scoped client, whose
+    JurisdictionFilter must see each incident's events to know which incidents are inside, even those the client
+    did not ask for."""
+
+    inner: EventFilter
+
+    def accepts(self, envelope: EventEnvelope) -> bool:
+        return envelope.type.startswith("incident.") or self.inner.accepts(envelope)
+
+
 # ------------------------------------------------------------------------------ deliveries, contacts, push (issue 17)
 
 ChannelType = Literal["webhook", "email", "sms", "voice", "push"]

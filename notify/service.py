@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Seq
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as redis_async
 from sqlalchemy import ColumnElement, func, select
@@ -417,9 +418,14 @@ async def list_deliveries(
     limit: int,
     offset: int = 0,
     handled: bool | None = None,
+    within: Callable[[Any], ColumnElement[bool]] | None = None,
 ) -> tuple[list[DeliveryOut], int]:
-    """Deliveries, newest first, with their tries; of one incident, in one state, handled or not, if asked."""
-    conditions = []
+    """Deliveries, newest first, with their tries; of one incident, in one state, handled or not, if asked.
+    ``within``: a condition on an incident id column, for a reader who may see only some incidents' deliveries
+    (those of no incident are then left out too)."""
+    conditions: list[ColumnElement[bool]] = []
+    if within is not None:
+        conditions.append(within(Delivery.incident_id))
     if incident_id is not None:
         conditions.append(Delivery.incident_id == incident_id)
     if state is not None:

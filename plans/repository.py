@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from incidents.service import EVERY_INCIDENT, IncidentScope
 from plans.models import Activation, Plan, PlanNotice, PlanTask, Requirement
 
 
@@ -265,8 +266,11 @@ async def requirements_of_incident(session: AsyncSession, *, incident_id: int, r
     return list(await session.scalars(stmt))
 
 
-async def unmet_requirements(session: AsyncSession, *, incident_id: int | None = None) -> list[dict[str, Any]]:
-    """Per incident and resource type: required, filled and missing counts where something is still missing."""
+async def unmet_requirements(
+    session: AsyncSession, *, incident_id: int | None = None, scope: IncidentScope = EVERY_INCIDENT
+) -> list[dict[str, Any]]:
+    """Per incident (in ``scope``) and resource type: required, filled and missing counts where something is still
+    missing."""
     count = func.sum(Requirement.count)
     filled = func.sum(Requirement.filled)
     stmt = (
@@ -274,6 +278,7 @@ async def unmet_requirements(session: AsyncSession, *, incident_id: int | None =
         .group_by(Requirement.incident_id, Requirement.resource_type)
         .having(count > filled)
         .order_by(Requirement.incident_id, Requirement.resource_type)
+        .where(scope.condition(Requirement.incident_id))
     )
     if incident_id is not None:
         stmt = stmt.where(Requirement.incident_id == incident_id)
@@ -283,6 +288,10 @@ async def unmet_requirements(session: AsyncSession, *, incident_id: int | None =
     ]
 
 
-async def overdue_task_count(session: AsyncSession) -> int:
-    stmt = select(func.count()).select_from(PlanTask).where(PlanTask.status != "done", PlanTask.overdue_at.is_not(None))
+async def overdue_task_count(session: AsyncSession, *, scope: IncidentScope = EVERY_INCIDENT) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(PlanTask)
+        .where(PlanTask.status != "done", PlanTask.overdue_at.is_not(None), scope.condition(PlanTask.incident_id))
+    )
     return int(await session.scalar(stmt) or 0)

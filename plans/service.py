@@ -386,13 +386,14 @@ async def preview_requirements(session: AsyncSession, *, incident: IncidentRecor
     return RequirementsPreview(plan_id=top.plan_id, version=top.version, level=top.level, resources=resources)
 
 
-async def unmet_requirements(session: AsyncSession, *, incident_id: int | None = None) -> list[UnmetRequirement]:
-    """Requirements not yet filled, per incident and resource type."""
-    return [
-        UnmetRequirement.model_validate(row) for row in await repo.unmet_requirements(session, incident_id=incident_id)
-    ]
+async def unmet_requirements(
+    session: AsyncSession, *, incident_id: int | None = None, scope: IncidentScope = EVERY_INCIDENT
+) -> list[UnmetRequirement]:
+    """Requirements not yet filled, per incident (in ``scope``) and resource type."""
+    rows = await repo.unmet_requirements(session, incident_id=incident_id, scope=scope)
+    return [UnmetRequirement.model_validate(row) for row in rows]
 
 
-async def overdue_task_count(session: AsyncSession) -> int:
-    """Tasks past their deadline and not done."""
-    return await repo.overdue_task_count(session)
+async def overdue_task_count(session: AsyncSession, *, scope: IncidentScope = EVERY_INCIDENT) -> int:
+    """Tasks past their deadline and not done (of the incidents in ``scope``)."""
+    return await repo.overdue_task_count(session, scope=scope)

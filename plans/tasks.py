@@ -70,9 +70,16 @@ async def update_task(
     role: str | None = None,
     note: str | None = None,
     expected_version: int | None = None,
+    scope: incident_service.IncidentScope = incident_service.EVERY_INCIDENT,
 ) -> PlanTask:
-    """Start, complete or reassign a task (the task row is locked; a stale ``expected_version`` is a Conflict)."""
+    """Start, complete or reassign a task (the task row is locked; a stale ``expected_version`` is a Conflict). A
+    task of an incident outside ``scope`` is NotFound, as if it did not exist."""
     task = await _locked(session, task_id)
+    if not scope.everything:
+        try:
+            await incident_service.get_incident(session, incident_id=task.incident_id, scope=scope)
+        except NotFound:
+            raise NotFound(f"task {task_id} does not exist") from None
     if expected_version is not None and expected_version != task.version:
         raise Conflict(
             f"task {task_id} has changed since you read it (your version {expected_version}, now {task.version})"

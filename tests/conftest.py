@@ -212,6 +212,7 @@ LIVE_TABLES = [
     "audit_log",
     "app_user",
     "resource",
+    "jurisdiction",
 ]
 
 

@@ -1,8 +1,9 @@
 """A web worker stays small: geopandas, pandas, pyarrow, pyogrio, osmium and tqdm (what only layer import and export,
 OSM import and the CLI use), pywebpush (with aiohttp), aiosmtplib and httpx (what only the delivery sweep and feed
-polls use), and pyproj (CRS and geodesic circles: a worker's first impact area or distance beyond ~50 km) are not
-loaded by importing ``web.app``, creating the app, or answering ordinary requests; they load when an export, an
-import or a send first runs. Each check runs in a fresh process: this one has loaded them all.
+polls use), pyproj (CRS and geodesic circles: a worker's first impact area or distance beyond ~50 km), and pyotp
+(only the sign-in and enrolment of users with TOTP) are not loaded by importing ``web.app``, creating the app, or
+answering ordinary requests; they load when an export, an import or a send first runs. Each check runs in a fresh
+process: this one has loaded them all.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from core.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = (
     *("geopandas", "pandas", "pyarrow", "pyogrio", "osmium", "tqdm"),
-    *("pywebpush", "aiosmtplib", "aiohttp", "httpx", "pyproj", "pypinyin", "zhconv"),
+    *("pywebpush", "aiosmtplib", "aiohttp", "httpx", "pyproj", "pypinyin", "zhconv", "pyotp"),
 )
 BOUND_S = 120  # a fresh interpreter importing the app on a busy machine; far more than it takes
 

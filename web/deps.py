@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from command import service as command
-from core.errors import Forbidden, Unauthenticated
+from core.errors import Forbidden, NotFound, Unauthenticated
 from core.events import take_pending_event_ids
 from core.settings import Settings
 from core.users import Role, Signer, signer
@@ -66,6 +66,7 @@ class CurrentUser:
     username: str
     role: Role
     unit_id: int | None
+    jurisdiction_ids: tuple[int, ...] | None = None  # scoped to these jurisdictions (and those inside); None: not
 
     @property
     def is_admin(self) -> bool:
@@ -111,7 +112,9 @@ async def user_from_token(
         user = await cache.read_signer(claims.username, load) if cache is not None else await load()
     if user is None or not _proves(user, claims):
         raise Unauthenticated("the token is not valid")
-    return CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)
+    return CurrentUser(
+        username=user.username, role=Role(user.role), unit_id=user.unit_id, jurisdiction_ids=user.jurisdiction_ids
+    )
 
 
 def authenticated_from_cache(cache: AuthCache, *, settings: Settings, token: str) -> CurrentUser | None:
@@ -124,7 +127,9 @@ def authenticated_from_cache(cache: AuthCache, *, settings: Settings, token: str
     user = cache.signer(claims.username)
     if user is None or not _proves(user, claims):
         return None
-    return CurrentUser(username=user.username, role=Role(user.role), unit_id=user.unit_id)
+    return CurrentUser(
+        username=user.username, role=Role(user.role), unit_id=user.unit_id, jurisdiction_ids=user.jurisdiction_ids
+    )
 
 
 def _proves(user: Signer, claims: TokenClaims) -> bool:
@@ -155,7 +160,9 @@ SignedIn = Annotated[CurrentUser, Depends(current_user)]
 
 def caller_of(user: CurrentUser) -> command.Caller:
     """The caller as the command rules know it."""
-    return command.Caller(username=user.username, role=user.role, unit_id=user.unit_id)
+    return command.Caller(
+        username=user.username, role=user.role, unit_id=user.unit_id, jurisdiction_ids=user.jurisdiction_ids
+    )
 
 
 async def incident_scope(user: AnyUser) -> incident_service.IncidentScope:
@@ -176,3 +183,28 @@ async def visible_incident(
 
 
 VisibleIncident = Annotated[IncidentRecord, Depends(visible_incident)]
+
+
+async def incident_in_scope(
+    incident_id: Annotated[int, Path(le=2**63 - 1)], session: SessionDep, scope: ScopeDep
+) -> None:
+    """For a route that acts on the incident in its path by role (dispatch, edit, transition …): a caller scoped to
+    jurisdictions gets 404 for an incident outside them, as if it did not exist. Costs nothing for an unscoped
+    caller (the route reads the incident itself). Declared after the route's role check, so that a role refused is
+    403 first."""
+    if not scope.everything:
+        await incident_service.get_incident(session, incident_id=incident_id, scope=scope)
+
+
+InScope = Annotated[None, Depends(incident_in_scope)]
+
+
+async def logged_in_scope(session: AsyncSession, scope: incident_service.IncidentScope, incident_id: int) -> None:
+    """After logging an incident for a caller scoped to jurisdictions: Forbidden (and nothing is kept: the request
+    rolls back) when it lies outside them; they may not act there, and would not see what they made."""
+    if scope.everything:
+        return
+    try:
+        await incident_service.get_incident(session, incident_id=incident_id, scope=scope)
+    except NotFound:
+        raise Forbidden("the location lies outside your jurisdictions; the incident was not logged") from None

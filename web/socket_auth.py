@@ -86,6 +86,10 @@ class SocketUser:
         self.roles = roles
         self.what = what  # e.g. "watch the command room", for the refusal
         self.unit_id: int | None = None  # a field stream's unit: the user must stay bound to it
+        # A command stream's jurisdictions (None: unscoped): the user's must stay these, as its filter was built on
+        # them (``hold_jurisdictions``); a user scoped or unscoped since is cut off and connects again.
+        self._jurisdictions: tuple[int, ...] | None = None
+        self._holds_jurisdictions = False
         self.user: CurrentUser | None = None
         self.expires_at: datetime = utcnow()
         self._expires_ts = 0.0
@@ -108,11 +112,17 @@ class SocketUser:
             raise Refused(ROLE_WITHDRAWN, f"role {user.role.value!r} may not {self.what}")
         if self.unit_id is not None and user.unit_id != self.unit_id:
             raise Refused(ROLE_WITHDRAWN, f"the user is no longer bound to unit {self.unit_id}")
+        if self._holds_jurisdictions and user.jurisdiction_ids != self._jurisdictions:
+            raise Refused(ROLE_WITHDRAWN, "the user's jurisdictions changed; connect again")
         self.user, self.expires_at = user, claims.expires_at
         self._expires_ts = claims.expires_at.timestamp()
         self._proven_with = state.auth_cache.signer(claims.username)
         self._cache = state.auth_cache
         return user
+
+    def hold_jurisdictions(self, jurisdiction_ids: tuple[int, ...] | None) -> None:
+        """From now on the user must keep these jurisdictions (None: stay unscoped) to stay proven."""
+        self._jurisdictions, self._holds_jurisdictions = jurisdiction_ids, True
 
     async def still_proven(self) -> None:
         """``prove`` again, raising only Refused: when the database does not answer, the last proof stands.

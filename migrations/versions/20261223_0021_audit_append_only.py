@@ -1,7 +1,7 @@
 """The audit trail is append-only: the database refuses to change or delete its rows.
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-23
 
 No route changes audit rows (tests/web/test_audit_trail.py checks the routes); this makes the database refuse it
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0019"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -45,12 +45,15 @@ NO_INCIDENT_DATA = {
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/totp/enrol"),
+    ("POST", "/api/v1/auth/totp/confirm"),
     ("GET", "/api/v1/me"),
     # People (admins only): names and roles, no incident.
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
     ("PATCH", "/api/v1/users/{user_id}"),
     ("POST", "/api/v1/users/{user_id}/password"),
+    ("DELETE", "/api/v1/users/{user_id}/totp"),
     ("GET", "/api/v1/audit"),  # admins only: who did what (targets name incidents, but only admins read it)
     # The pages and their files: the data comes from the API, with the caller's token.
     ("GET", "/"),

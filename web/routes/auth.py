@@ -1,4 +1,4 @@
-"""Sign-in and "who am I"."""
+"""Sign-in (password, and a TOTP code for users who have one), TOTP enrolment, and "who am I"."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from fastapi import APIRouter, Body, Cookie, Form, Request, Response
 from pydantic import BaseModel, Field
 
 from core import refresh
-from core.errors import Unauthenticated
+from core.clock import utcnow
+from core.errors import TotpEnrolmentRequired, TotpInvalid, TotpRequired, Unauthenticated, Unavailable
 from core.settings import Settings
-from core.users import AppUser, get_by_username, verify_password_off_loop
+from core.users import AppUser, confirm_totp, get_by_username, offer_totp, use_totp_code, verify_password_off_loop
 from web.audit import add_row_on_failure, add_target, set_actor
 from web.deps import SessionDep, SettingsDep, SignedIn
 from web.security import issue_token
@@ -44,6 +45,27 @@ class MeOut(BaseModel):
     username: str
     role: str
     unit_id: int | None = None
+    jurisdiction_ids: list[int] | None = None  # scoped to these jurisdictions (and those inside); absent: unscoped
+
+
+class TotpOffer(BaseModel):
+    """A TOTP secret offered for enrolment, shown this once (never again: it is stored sealed)."""
+
+    secret: str
+    otpauth_uri: str
+    issuer: str
+    username: str
+
+
+class TotpOn(BaseModel):
+    totp_enabled: bool
+    totp_enabled_at: datetime
+
+
+Username = Annotated[str, Form(min_length=1, max_length=64)]
+Password = Annotated[str, Form(min_length=1, max_length=1024)]
+# Six digits; a little longer is let through to be refused as a wrong code (spaces typed, an app's 8 digits).
+Code = Annotated[str, Form(min_length=1, max_length=16)]
 
 
 @router.post(
@@ -57,27 +79,104 @@ async def issue(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
-    username: Annotated[str, Form(min_length=1, max_length=64)],
-    password: Annotated[str, Form(min_length=1, max_length=1024)],
+    username: Username,
+    password: Password,
+    totp: Annotated[str | None, Form(max_length=16, description="the TOTP code, for a user who has TOTP on")] = None,
 ) -> TokenOut:
-    """Exchange a username and password for a bearer token. A wrong name and a wrong password look the same.
+    """Exchange a username and password (and, for a user with TOTP on, the current code as ``totp``) for a bearer
+    token. A wrong name and a wrong password look the same.
 
-    Too many failures for the name, or from the client's address, and it is 429 with ``Retry-After`` before any
-    password is checked (web/signin.py)."""
-    set_actor(request, username=username, role=None)
-    guard = state_of(request).signin_guard
-    address = request.client.host if request.client else "-"
-    await guard.check(username=username, address=address)
-    user = await get_by_username(session, username=username)
-    matches = await verify_password_off_loop(user.password_hash if user else None, password)
-    if not matches or user is None or not user.active:
-        for trip in await guard.failed(username=username, address=address):
-            _audit_lockout(request, trip)
-        raise Unauthenticated("wrong username or password")
-    await guard.succeeded(username=username)
+    After the right password: no code is 401 ``totp_required`` (not counted as a failure: the page asks for it); a
+    wrong, expired or already used code is 401 ``totp_invalid``, counted like a wrong password; a user whose role
+    must use TOTP (COMMANDPOST_TOTP_REQUIRED_ROLES) and has none is 401 ``totp_enrolment_required`` (enrol with
+    POST /auth/totp/enrol). Too many failures for the name, or from the client's address, and it is 429 with
+    ``Retry-After`` before any password is checked (web/signin.py)."""
+    user = await _password_checked(request, session, username=username, password=password)
+    if user.totp_secret is not None:
+        if not totp:
+            raise TotpRequired("this user signs in with a TOTP code too: send it as 'totp'")
+        key = _key(settings)
+        if not await use_totp_code(session, user=user, code=totp.strip(), key=key, now=utcnow()):
+            await _failed(request, username=username)
+            raise TotpInvalid("the TOTP code is wrong, expired or already used")
+    elif user.role in settings.totp_required_roles:
+        raise TotpEnrolmentRequired(
+            f"a {user.role} signs in with TOTP: enrol first (POST /api/v1/auth/totp/enrol, then /confirm)"
+        )
+    await state_of(request).signin_guard.succeeded(username=username)
     set_actor(request, username=user.username, role=user.role)
     issued = await refresh.issue(session, user=user, idle_hours=settings.refresh_idle_hours)
     return _tokens(request, response, user, issued, settings)
+
+
+async def _password_checked(request: Request, session: SessionDep, *, username: str, password: str) -> AppUser:
+    """The active user ``username`` whose password ``password`` is, or 401 (counted against the name and the
+    address); 429 before any check once either is blocked."""
+    set_actor(request, username=username, role=None)
+    guard = state_of(request).signin_guard
+    await guard.check(username=username, address=_address(request))
+    user = await get_by_username(session, username=username)
+    matches = await verify_password_off_loop(user.password_hash if user else None, password)
+    if not matches or user is None or not user.active:
+        await _failed(request, username=username)
+        raise Unauthenticated("wrong username or password")
+    set_actor(request, username=user.username, role=user.role)
+    return user
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+async def _failed(request: Request, *, username: str) -> None:
+    for trip in await state_of(request).signin_guard.failed(username=username, address=_address(request)):
+        _audit_lockout(request, trip)
+
+
+def _key(settings: Settings) -> str:
+    if settings.secret_key is None:
+        raise Unavailable("COMMANDPOST_SECRET_KEY is not set, so TOTP secrets cannot be sealed or read")
+    return settings.secret_key.get_secret_value()
+
+
+@router.post(
+    "/auth/totp/enrol",
+    name="auth.totp_enrol",
+    response_model=TotpOffer,
+    responses={429: {"description": "too many failed sign-ins for the name or from the address"}},
+)
+async def totp_enrol(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Username,
+    password: Password,
+) -> TotpOffer:
+    """Start TOTP enrolment: a new secret and its ``otpauth://`` URI for an authenticator app, shown this once.
+    The password is asked again (not a token: a stolen token must not enrol someone else's phone, and a user whose
+    role must use TOTP has no token before enrolling). Asking again replaces an offer not yet confirmed; TOTP
+    already on is 409 (an admin resets it: DELETE /users/{id}/totp). Failures count as failed sign-ins."""
+    user = await _password_checked(request, session, username=username, password=password)
+    secret, uri = await offer_totp(session, user=user, key=_key(settings), issuer=settings.totp_issuer)
+    add_target(request, username=user.username)
+    response.headers["Cache-Control"] = "no-store"
+    return TotpOffer(secret=secret, otpauth_uri=uri, issuer=settings.totp_issuer, username=user.username)
+
+
+@router.post("/auth/totp/confirm", name="auth.totp_confirm", response_model=TotpOn)
+async def totp_confirm(
+    request: Request, session: SessionDep, settings: SettingsDep, username: Username, password: Password, code: Code
+) -> TotpOn:
+    """Turn TOTP on with a current code of the offered secret: from now on signing in needs a code. A wrong code is
+    401 ``totp_invalid`` (counted as a failed sign-in); nothing offered, or TOTP already on, is 409."""
+    user = await _password_checked(request, session, username=username, password=password)
+    if not await confirm_totp(session, user=user, code=code.strip(), key=_key(settings), now=utcnow()):
+        await _failed(request, username=username)
+        raise TotpInvalid("the code does not match the offered secret (is the phone's clock right?)")
+    add_target(request, username=user.username)
+    assert user.totp_enabled_at is not None
+    return TotpOn(totp_enabled=True, totp_enabled_at=user.totp_enabled_at)
 
 
 def _tokens(
@@ -123,7 +222,9 @@ async def renew(
 ) -> TokenOut:
     """A new access token and a new refresh token for a refresh token (rotation: each is good once). No bearer
     token is needed: the access token may have expired. A refresh token used a second time ends its whole sign-in
-    (someone else holds it too): 401, and every token of that sign-in is refused from then on."""
+    (someone else holds it too): 401, and every token of that sign-in is refused from then on. A sign-in made
+    before the user's role had to use TOTP (COMMANDPOST_TOTP_REQUIRED_ROLES set since) is not renewed until the
+    user enrols: 401 ``totp_enrolment_required``."""
     try:
         renewal = await refresh.rotate(
             session,
@@ -139,6 +240,10 @@ async def renew(
         await session.commit()
         raise
     set_actor(request, username=renewal.user.username, role=renewal.user.role)
+    if renewal.user.totp_secret is None and renewal.user.role in settings.totp_required_roles:
+        raise TotpEnrolmentRequired(
+            f"a {renewal.user.role} signs in with TOTP now: enrol (POST /api/v1/auth/totp/enrol), then sign in again"
+        )
     return _tokens(request, response, renewal.user, renewal.refresh, settings)
 
 
@@ -168,4 +273,5 @@ def _audit_lockout(request: Request, trip: Trip) -> None:
 @router.get("/me", name="auth.me", response_model=MeOut, response_model_exclude_none=True)
 async def me(user: SignedIn) -> MeOut:
     """The caller's name, role and, for a field unit, its unit."""
-    return MeOut(username=user.username, role=user.role.value, unit_id=user.unit_id)
+    scope = list(user.jurisdiction_ids) if user.jurisdiction_ids is not None else None
+    return MeOut(username=user.username, role=user.role.value, unit_id=user.unit_id, jurisdiction_ids=scope)

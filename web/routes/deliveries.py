@@ -21,7 +21,7 @@ from notify.schemas import (
     PushSubscriptionOut,
 )
 from web.audit import add_target
-from web.deps import CurrentUser, SessionDep, SettingsDep, require
+from web.deps import CurrentUser, ScopeDep, SessionDep, SettingsDep, require
 from web.door import BodyKind, body_limit
 from web.listing import ListOf, PageDep, list_of
 from web.openapi import multipart_body
@@ -93,6 +93,7 @@ async def import_contacts(
 async def list_deliveries(
     session: SessionDep,
     user: ContactKeeper,
+    scope: ScopeDep,
     page: PageDep,
     incident: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     state: DeliveryState | None = None,
@@ -101,8 +102,15 @@ async def list_deliveries(
     """Outbound deliveries, newest first, each with its tries (time, status, error); of one incident, in one
     state, handled by a person or not, if asked. A notice nobody could be found for is here too: state ``dead``,
     channel ``none``. The command room's escalation list is ``state=dead&handled=false``."""
+    within = None if scope.everything else scope.condition
     items, total = await service.list_deliveries(
-        session, incident_id=incident, state=state, handled=handled, limit=page.limit, offset=page.offset
+        session,
+        incident_id=incident,
+        state=state,
+        handled=handled,
+        limit=page.limit,
+        offset=page.offset,
+        within=within,
     )
     return list_of(items, total)
 

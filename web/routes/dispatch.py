@@ -20,7 +20,7 @@ from command.schemas import (
 from core.users import Role
 from gis.schemas import ResourceOut, RoadPolicy
 from web.audit import add_target
-from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, VisibleIncident, caller_of, require
+from web.deps import AnyUser, CurrentUser, InScope, SessionDep, SettingsDep, VisibleIncident, caller_of, require
 from web.listing import ListOf, PageDep, list_of
 from web.replays import KeyHeader, once
 
@@ -37,6 +37,7 @@ async def recommendations(
     session: SessionDep,
     settings: SettingsDep,
     user: Watcher,
+    in_scope: InScope,
     type: Annotated[str | None, Query(min_length=1, max_length=32, description="an ad-hoc unit type key")] = None,
     count: Annotated[int | None, Query(ge=1, le=MAX_AD_HOC_COUNT, description="how many of the ad-hoc type")] = None,
 ) -> Recommendations:
@@ -48,7 +49,13 @@ async def recommendations(
 
 @router.post("/incidents/{incident_id}/dispatches", name="dispatch.create", status_code=201)
 async def dispatch(
-    incident_id: int, body: DispatchIn, request: Request, session: SessionDep, settings: SettingsDep, user: Commander
+    incident_id: int,
+    body: DispatchIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Commander,
+    in_scope: InScope,
 ) -> ListOf[DispatchOut]:
     """Send units, all or none: 409 naming the first unit that is not available. Each dispatch's ``ack_due_at``
     follows the incident's grade (``COMMANDPOST_ACK_DEADLINES``); each crew is alerted on its field stream."""
@@ -112,7 +119,7 @@ async def acknowledge_escalation(
 async def escalations(session: SessionDep, user: Watcher, page: PageDep) -> ListOf[DispatchOut]:
     """Dispatches escalated to the command room that no one has handled yet, oldest first (the command room's
     persistent list; ``dispatch.escalated`` events add to it, ``dispatch.escalation_handled`` takes away)."""
-    found = await service.open_escalations(session, limit=page.limit)
+    found = await service.open_escalations(session, limit=page.limit, caller=caller_of(user))
     return list_of([DispatchOut.of(d) for d in found])
 
 
@@ -136,7 +143,7 @@ async def unit_status(
 @router.get("/situation", name="situation.get")
 async def situation(session: SessionDep, user: Watcher) -> Situation:
     """Open incidents by category and grade, units by status and type, unmet requirements, overdue tasks."""
-    return await service.situation(session)
+    return await service.situation(session, caller=caller_of(user))
 
 
 @router.post("/exercises/clear", name="exercises.clear", response_model=ExercisesCleared)

@@ -24,7 +24,7 @@ from incidents.schemas import (
     TransitionIn,
 )
 from web.audit import add_target
-from web.deps import CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
+from web.deps import CurrentUser, InScope, ScopeDep, SessionDep, SettingsDep, VisibleIncident, logged_in_scope, require
 from web.listing import (
     BboxQuery,
     FeaturePage,
@@ -62,12 +62,15 @@ async def create(
     session: SessionDep,
     settings: SettingsDep,
     user: Reporter,
+    scope: ScopeDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> IncidentOut:
-    """Log a report. The same ``Idempotency-Key`` with the same body returns the same incident (200)."""
+    """Log a report. The same ``Idempotency-Key`` with the same body returns the same incident (200). A caller
+    scoped to jurisdictions logs only incidents inside them (403 otherwise, and nothing is kept)."""
     incident, created = await command.log_report(
         session, data=body, actor=user.username, idempotency_key=idempotency_key, duplicates=_policy(settings)
     )
+    await logged_in_scope(session, scope, incident.id)
     if not created:
         response.status_code = 200
     add_target(request, incident_id=incident.id, replay=not created)
@@ -117,6 +120,7 @@ async def possible_duplicates(
     session: SessionDep,
     settings: SettingsDep,
     user: Reporter,
+    scope: ScopeDep,
     subtype: Annotated[str, Query(min_length=1, max_length=48)],
     near: Annotated[str, Query(max_length=100, description="lon,lat of the report")],
 ) -> ListOf[IncidentOut]:
@@ -127,7 +131,7 @@ async def possible_duplicates(
     at = lon_lat_param(near, field="near")
     assert at is not None
     found = await service.possible_duplicate(
-        session, subtype=subtype, lon=at[0], lat=at[1], duplicates=_policy(settings)
+        session, subtype=subtype, lon=at[0], lat=at[1], duplicates=_policy(settings), scope=scope
     )
     return list_of([service.present(found)] if found is not None else [])
 
@@ -150,6 +154,7 @@ async def edit(
     body: IncidentPatch,
     session: SessionDep,
     user: Reporter,
+    in_scope: InScope,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """Correct the report; new text or facts regrade it. Send the ``version`` you read to refuse stale edits."""
@@ -168,6 +173,7 @@ async def transition(
     body: TransitionIn,
     session: SessionDep,
     user: Commander,
+    in_scope: InScope,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """Move the incident along reported → verified → responding → contained → closed (or cancelled)."""
@@ -187,6 +193,7 @@ async def override_grade(
     body: GradeOverrideIn,
     session: SessionDep,
     user: Commander,
+    in_scope: InScope,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """A commander's grade, with the reason; the computed grade stays visible beside it."""
@@ -206,6 +213,7 @@ async def decide_duplicate(
     body: DuplicateDecisionIn,
     session: SessionDep,
     user: Reporter,
+    in_scope: InScope,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> IncidentOut:
     """Confirm a possible duplicate (it is merged into the original and cancelled) or dismiss the flag."""

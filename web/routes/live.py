@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from command import service as command
 from core.bounds import ascii_whole_number
 from core.errors import Invalid
 from core.events import EventEnvelope
 from core.users import Role
 from notify import service as notify
-from notify.schemas import EventFilter
+from notify.schemas import EventFilter, StreamFilter, WithIncidentEvents
 from web import metrics, streaming
+from web.deps import caller_of
 from web.listing import bbox_param
 from web.socket_auth import Refused
 from web.state import state_of
@@ -51,6 +53,15 @@ def _through(view: notify.UnitView | None) -> streaming.Through:
     return through
 
 
+def _scoped(scope: StreamFilter, then: streaming.Through) -> streaming.Through:
+    """``then``, for the events ``scope`` accepts (asked once per event, in id order)."""
+
+    def through(envelope: EventEnvelope, text: str | None) -> str | None:
+        return then(envelope, text) if scope.accepts(envelope) else None
+
+    return through
+
+
 @router.websocket("/ws/command")
 async def command_room(
     ws: WebSocket,
@@ -71,15 +82,27 @@ async def command_room(
         await streaming.close_with_error(ws, exc)
         return
 
-    hub = state_of(ws).live.hub
-    subscription = hub.subscribe(event_filter)
+    state = state_of(ws)
+    hub = state.live.hub
+    user = watcher.user
+    assert user is not None
+    watcher.hold_jurisdictions(user.jurisdiction_ids)
+    # A caller scoped to jurisdictions: the hub also queues every incident event, and the scope's filter (its state
+    # read just after subscribing) decides each event in id order, the replay's first, then the client's filter.
+    queued: StreamFilter = event_filter if user.jurisdiction_ids is None else WithIncidentEvents(event_filter)
+    subscription = hub.subscribe(queued)
     metrics.stream_opened("command")
     area = event_filter.bbox
-    through = _through(notify.UnitView(area) if area is not None else None)
+    view = _through(notify.UnitView(area) if area is not None else None)
     try:
+        async with state.read_sessionmaker() as session:
+            scoped = await command.command_stream_filter(
+                session, caller=caller_of(user), inner=event_filter, events_after=since_id
+            )
+        through = _scoped(scoped or event_filter, view)
         # Subscribe first, then replay: whatever commits meanwhile is in the queue, and ids already sent are skipped.
         if since_id is not None:
-            pages = notify.replay(state_of(ws).read_sessionmaker, after_id=since_id, accepts=event_filter.accepts)
+            pages = notify.replay(state.read_sessionmaker, after_id=since_id, accepts=queued.accepts)
             last = await streaming.send_replay(ws, watcher, pages, through, after_id=since_id)
         else:
             last = hub.last_id

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command import service as command
 from core.clock import utcnow
 from core.errors import TooLarge
 from core.settings import Settings
@@ -32,7 +33,17 @@ from plans.schemas import (
     TaskOut,
 )
 from web.audit import READ_ONLY, add_target
-from web.deps import AnyUser, CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, require
+from web.deps import (
+    AnyUser,
+    CurrentUser,
+    InScope,
+    ScopeDep,
+    SessionDep,
+    SettingsDep,
+    VisibleIncident,
+    caller_of,
+    require,
+)
 from web.door import BodyKind, body_limit
 from web.listing import ListOf, PageDep, if_match_version, list_of
 from web.openapi import document_body
@@ -157,7 +168,13 @@ async def plan_matches(incident: VisibleIncident) -> ListOf[PlanMatchOut]:
 
 @router.post("/incidents/{incident_id}/activations", name="plans.activate", status_code=201)
 async def activate(
-    incident_id: int, body: ActivationIn, request: Request, response: Response, session: SessionDep, user: Commander
+    incident_id: int,
+    body: ActivationIn,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    user: Commander,
+    in_scope: InScope,
 ) -> ActivationResultOut:
     """Activate a plan: tasks, requirements and notices of the level (default: the incident's grade, IV without
     one); the incident moves to responding. Again at a higher level: only the difference is added (200)."""
@@ -226,6 +243,7 @@ async def _task_action(
 ) -> TaskOut:
     task = await service.update_task(
         session,
+        scope=command.incident_scope(caller_of(user)),
         task_id=task_id,
         action=action,
         actor=user.username,

@@ -68,5 +68,7 @@ async def response_times(
     to: Annotated[datetime, Query(description="end of the period (RFC 3339), exclusive; at most 366 days on")],
 ) -> ResponseTimes:
     """Percentiles (p50, p90, p95, in seconds, with counts) of the dispatch, acknowledge, on-scene and overall
-    response intervals across the incidents logged in the period: by category and grade, and over all (first)."""
-    return await command.response_times(session, from_at=from_, to_at=to)
+    response intervals across the incidents logged in the period (a caller scoped to jurisdictions: those logged
+    there): by category and grade, and over all (first)."""
+    jurisdictions = await command.jurisdictions_of(session, caller_of(user))
+    return await command.response_times(session, from_at=from_, to_at=to, jurisdictions=jurisdictions)

@@ -16,7 +16,7 @@ from core.users import Role
 from incidents import service
 from incidents.schemas import CapFeedIn, CapFeedOut, IncidentOut, OpenIncidentIn, WarningDetail, WarningOut
 from web.audit import add_target
-from web.deps import AnyUser, CurrentUser, SessionDep, SettingsDep, VisibleIncident, require
+from web.deps import AnyUser, CurrentUser, ScopeDep, SessionDep, SettingsDep, VisibleIncident, logged_in_scope, require
 from web.door import BodyKind, body_limit
 from web.listing import BboxQuery, FeaturePage, FormatParam, KeyQuery, ListOf, PageDep, bbox_param, list_of
 
@@ -152,13 +152,15 @@ async def open_incident(
     session: SessionDep,
     settings: SettingsDep,
     user: WarningDesk,
+    scope: ScopeDep,
     body: OpenIncidentIn | None = None,
 ) -> IncidentOut:
-    """Open an incident from the warning (linked both ways); the warning's incident again if it has one (200)."""
+    """Open an incident from the warning (linked both ways); the warning's incident again if it has one (200). A
+    caller scoped to jurisdictions: 404 for a linked incident outside them, 403 for a new one."""
     warning = await service.get_warning(session, warning_id=warning_id)
     if warning.incident_id is not None:
         response.status_code = 200
-        return service.present(await service.get_incident(session, incident_id=warning.incident_id))
+        return service.present(await service.get_incident(session, incident_id=warning.incident_id, scope=scope))
     data = await service.incident_from_warning(session, warning=warning, body=body or OpenIncidentIn())
     incident, _ = await command.log_report(
         session,
@@ -169,6 +171,7 @@ async def open_incident(
             radius_m=settings.duplicate_radius_m, window=timedelta(minutes=settings.duplicate_window_minutes)
         ),
     )
+    await logged_in_scope(session, scope, incident.id)
     await service.link_warning(session, warning=warning, incident_id=incident.id, actor=user.username)
     add_target(request, incident_id=incident.id)
     return incident

@@ -30,7 +30,7 @@ from tests.support.workers import ROOT, Worker
 
 PASSWORD = "room-test-password"
 SHOTS = Path(__file__).parent / "screenshots"
-USERS = {"room.cmd": "commander", "room.obs": "observer", "room.field": "field_unit"}
+USERS = {"room.cmd": "commander", "room.obs": "observer", "room.field": "field_unit", "room.2fa": "commander"}
 
 
 @dataclass

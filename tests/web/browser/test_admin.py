@@ -277,8 +277,9 @@ async def test_a_commander_is_told_the_page_is_for_admins(site: Site) -> None:
 
 
 async def test_two_factor_and_jurisdictions_appear_when_the_users_api_carries_them(site: Site) -> None:
-    """The place kept for TOTP and jurisdictions (admin-forms.js EXTENSIONS): hidden while the API has no such fields
-    (the tests above), shown once it has. The API's answer is extended here in the browser, as that change will."""
+    """The columns for TOTP and jurisdictions (admin-forms.js EXTENSIONS), shown as the users API answers them. The
+    answer is changed here in the browser to hold an enrolled admin and a scoped officer (no district is loaded in
+    this test's database, so the district shows by its id)."""
     async with confined_page(site.origin, locale="zh-CN") as page:
         p = page.page
 
@@ -287,7 +288,8 @@ async def test_two_factor_and_jurisdictions_appear_when_the_users_api_carries_th
             body = await answer.json()
             for user in body["items"]:
                 user["totp_enabled"] = user["username"] == ADMIN
-                user["jurisdiction_ids"] = [7] if user["username"] == "duty.wang" else []
+                scope = [{"id": 7, "name": None, "name_en": None, "code": None}]
+                user["jurisdictions"] = scope if user["username"] == "duty.wang" else []
             await route.fulfill(response=answer, json=body)
 
         await p.route("**/api/v1/users?*", extended)

@@ -64,24 +64,16 @@ async def test_dead_notices_and_overdue_tasks_stay_listed_until_handled(room: Ro
         assert kinds.count("delivery") >= len(dead) and "task" in kinds
         await shot(page, "escalations-kinds")
 
+        mine = f'#escalations .escalation[data-kind=delivery][data-incident="{incident["id"]}"]'
         await other.page.click("#esc-toggle")
-        before = await other.page.locator("#escalations .escalation[data-kind=delivery]").count()
-        assert before >= len(dead)
-        assert (
-            "通知未送达" in await other.page.locator("#escalations .escalation[data-kind=delivery]").first.inner_text()
-        )
-        first = page.page.locator("#escalations .escalation[data-kind=delivery]").first
-        await first.locator("button").click()
-        await page.page.wait_for_function(
-            "n => document.querySelectorAll('#escalations .escalation[data-kind=delivery]').length === n",
-            arg=before - 1,
-            timeout=WAIT_MS,
-        )
-        await other.page.wait_for_function(  # the other screen hears of it (delivery.handled)
-            "n => document.querySelectorAll('#escalations .escalation[data-kind=delivery]').length === n",
-            arg=before - 1,
-            timeout=WAIT_MS,
-        )
+        before = await other.page.locator(mine).count()
+        assert before == len(dead)
+        assert "通知未送达" in await other.page.locator(mine).first.inner_text()
+        await page.page.locator(mine).first.locator("button").click()
+        count = "([sel, n]) => document.querySelectorAll(sel).length === n"
+        await page.page.wait_for_function(count, arg=[mine, before - 1], timeout=WAIT_MS)
+        # the other screen hears of it (delivery.handled)
+        await other.page.wait_for_function(count, arg=[mine, before - 1], timeout=WAIT_MS)
         left = (
             await room.api.get(
                 "/api/v1/deliveries", params={"incident": incident["id"], "state": "dead", "handled": "false"}

@@ -10,7 +10,8 @@ export const ROLES = ["admin", "duty_officer", "commander", "field_unit", "obser
 // that change; should its names differ, these are the lines to align.
 export const EXTENSIONS = {
   twofa: { field: "totp_enabled", reset: (id) => ({ path: `/api/v1/users/${id}/totp`, method: "DELETE" }) },
-  jurisdictions: { field: "jurisdiction_ids" },
+  // the users API shows [{id, name, name_en, code}] and takes ids (or names)
+  jurisdictions: { field: "jurisdictions", ids: (user) => (user.jurisdictions || []).map((j) => j.id) },
 };
 
 // No look-alike characters (0/O, 1/l/I), so a password read out over a radio is typed right the first time.
@@ -111,7 +112,7 @@ function openForm(mode, user = null) {
   fillRoleSelect($("uf-role"), false);
   $("uf-role").value = user ? user.role : "duty_officer";
   fillUnitSelect(user ? user.unit_id : null);
-  if (ctx.S.has.jurisdictions) fillJurisdictionSelect(user ? user[EXTENSIONS.jurisdictions.field] || [] : []);
+  if (ctx.S.has.jurisdictions) fillJurisdictionSelect(user ? EXTENSIONS.jurisdictions.ids(user) : []);
   syncForm();
   $("user-dialog").showModal();
   (mode === "add" ? $("uf-username") : mode === "edit" ? $("uf-role") : document.querySelector("input[name=pw-mode]:checked")).focus();

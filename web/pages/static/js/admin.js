@@ -131,7 +131,7 @@ function userRow(user) {
   role.append(el("span", `role role-${user.role}`, t(`role.${user.role}`)));
   row.append(nameCell, role, el("td", "unit", unitLabel(user.unit_id)));
   if (S.has.jurisdictions) {
-    const ids = user[EXTENSIONS.jurisdictions.field] || [];
+    const ids = EXTENSIONS.jurisdictions.ids(user);
     const names = ids.map((id) => placeName(S.jurisdictions.get(id)) || `#${id}`);
     row.append(el("td", "jurisdictions", names.join("、") || "—"));
   }

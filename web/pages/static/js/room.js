@@ -75,6 +75,7 @@ function renderEscalations(canWrite, openIncident) {
       li.append(b);
     }
     li.dataset.kind = item.kind;
+    if (incident) li.dataset.incident = String(incident);
     return li;
   });
   const title = document.createElement("h2");
