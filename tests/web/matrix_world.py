@@ -229,6 +229,12 @@ def _token_form(world: MatrixWorld, caller: str) -> Form:
     return Form({"username": name, "password": PASSWORD})
 
 
+def _totp_confirm_form(world: MatrixWorld, caller: str) -> Form:
+    """A code for an enrolment never begun (each call of the walk is rolled back): nothing to confirm."""
+    name = world.usernames.get(caller, "nobody.at.all")
+    return Form({"username": name, "password": PASSWORD, "code": "000000"})
+
+
 def _push(world: MatrixWorld, caller: str) -> dict[str, Any]:
     keys = BrowserKeys.new()
     return {
@@ -249,6 +255,8 @@ def _fixes(world: MatrixWorld, caller: str) -> list[dict[str, Any]]:
 POINT = {"type": "Point", "coordinates": [104.0614, 30.6880]}
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/auth/token"): _token_form,
+    ("POST", "/api/v1/auth/totp/enrol"): _token_form,
+    ("POST", "/api/v1/auth/totp/confirm"): _totp_confirm_form,
     ("POST", "/api/v1/auth/refresh"): {"refresh_token": "not-a-refresh-token-of-anyone"},
     ("POST", "/api/v1/auth/logout"): {"refresh_token": "not-a-refresh-token-of-anyone"},
     ("POST", "/api/v1/classify"): {"text": "居民楼火灾，2人受伤"},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,11 +45,24 @@ class NoRow:
     why: str
 
 
+@dataclass(frozen=True)
+class Elsewhere:
+    """A route whose successful call the walk cannot make in one request (a TOTP confirmation needs the code of an
+    enrolment begun before): its row is checked by ``test`` (``module::function``), which must exist."""
+
+    test: str
+
+
 # fmt: off
 AUDIT: dict[str, Row | NoRow] = {
     "POST /api/v1/auth/token": Row("commander"),
     "POST /api/v1/auth/refresh": Row("commander"),
     "POST /api/v1/auth/logout": Row("commander", ("revoked",)),
+    "POST /api/v1/auth/totp/enrol": Row("commander", ("username",)),
+    "POST /api/v1/auth/totp/confirm": Elsewhere(
+        "tests/web/test_totp.py::test_enrol_confirm_and_sign_in_with_a_code_that_is_good_once"
+    ),
+    "DELETE /api/v1/users/{user_id}/totp": Row("admin", ("user_id", "username")),
     "POST /api/v1/classify": NoRow("read-only (x-read-only): computes a classification, writes nothing"),
     "POST /api/v1/incidents": Row("duty_officer", ("incident_id", "replay")),
     "PATCH /api/v1/incidents/{incident_id}": Row("duty_officer", ("incident_id",), changes=("title",)),
@@ -93,7 +107,12 @@ AUDIT: dict[str, Row | NoRow] = {
     "POST /api/v1/incidents/{incident_id}/photos": Row("crew", ("incident_id", "photo_id", "size_bytes")),
 }
 # fmt: on
-NO_BEARER = {"POST /api/v1/auth/token", "POST /api/v1/auth/refresh", "POST /api/v1/auth/logout"}
+NO_BEARER = {
+    "POST /api/v1/auth/token",
+    "POST /api/v1/auth/refresh",
+    "POST /api/v1/auth/logout",
+    "POST /api/v1/auth/totp/enrol",
+}
 
 
 async def _refresh_token(client: httpx.AsyncClient, world: MatrixWorld) -> str:
@@ -166,6 +185,11 @@ async def test_every_mutating_route_leaves_its_audit_row(
     problems = []
     for route in routes:
         spec = AUDIT[route]
+        if isinstance(spec, Elsewhere):
+            module, _, function = spec.test.partition("::")
+            source = (Path(__file__).resolve().parents[2] / module).read_text(encoding="utf-8")
+            assert f"def {function}(" in source, spec.test
+            continue
         action = None
         for caller in ("observer", spec.caller if isinstance(spec, Row) else "commander"):
             if caller == "observer" and (route in NO_BEARER or isinstance(spec, NoRow)):

@@ -37,6 +37,10 @@ MATRIX: dict[str, str] = {
     "GET /readyz":                                            "200 200 200 | 200 200 200 200 200 | 200 200",
     # each role signs in with its own password; the others try a name that does not exist
     "POST /api/v1/auth/token":                                "401 401 401 | 200 200 200 200 200 | 200 200",
+    # Enrolment proves the password again (a stolen token cannot enrol another phone); the walk's calls are rolled
+    # back, so a confirmation finds no enrolment begun: 409.
+    "POST /api/v1/auth/totp/enrol":                           "401 401 401 | 200 200 200 200 200 | 200 200",
+    "POST /api/v1/auth/totp/confirm":                         "401 401 401 | 409 409 409 409 409 | 409 409",
     # no bearer token: a refresh token that is no one's is 401 to all
     "POST /api/v1/auth/refresh":                              "401 401 401 | 401 401 401 401 401 | 401 401",
     # no bearer token; idempotent: an unknown refresh token is 204 too
@@ -128,6 +132,7 @@ MATRIX: dict[str, str] = {
     "POST /api/v1/users":                                     "401 401 401 | 201 403 403 403 403 | 403 403",
     "PATCH /api/v1/users/{user_id}":                          "401 401 401 | 200 403 403 403 403 | 403 403",
     "POST /api/v1/users/{user_id}/password":                  "401 401 401 | 204 403 403 403 403 | 403 403",
+    "DELETE /api/v1/users/{user_id}/totp":                    "401 401 401 | 204 403 403 403 403 | 403 403",
     "GET /api/v1/audit":                                      "401 401 401 | 200 403 403 403 403 | 403 403",
     "POST /api/v1/incidents/{incident_id}/photos":            "401 401 401 | 201 201 201 403 403 | 201 404",
     "GET /api/v1/incidents/{incident_id}/photos":             "401 401 401 | 200 200 200 200 403 | 200 404",
