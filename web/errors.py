@@ -58,6 +58,17 @@ _DB_DOWN = (
 )
 # SQLSTATE query_canceled: PostgreSQL cancelled the statement (its statement timeout, or an operator): a 503 too.
 _CANCELLED = "57014"
+# SQLSTATEs of a database going away or coming back (class 08: the connection is gone; 57P01-57P03: shut down by an
+# operator or a crash, or still starting up): the database is unavailable, not the request wrong.
+_RESTARTING = ("08", "57P01", "57P02", "57P03")
+# SQLSTATEs of a transaction that lost a race PostgreSQL broke (a deadlock, a serialization failure): nothing was
+# written; the same request again succeeds.
+_LOST_RACE = ("40P01", "40001")
+
+
+def _sqlstate(exc: Exception) -> str:
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    return str(getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None) or "")
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -131,15 +142,26 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         # A safety net behind the door (web/door.py and the schemas): whatever slipped through is still a 4xx.
         log.warning("data exception during %s %s: %s", request.method, request.url.path, type(exc).__name__)
         return await _respond(request, 422, "invalid", _DATA_DETAIL)
-    if isinstance(exc, _DB_DOWN) or (
-        isinstance(exc, sa_exc.DBAPIError)
-        and (exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError))
+    state = _sqlstate(exc)
+    if (
+        isinstance(exc, _DB_DOWN)
+        or state.startswith(_RESTARTING)
+        or (
+            isinstance(exc, sa_exc.DBAPIError)
+            and (exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError))
+        )
     ):
         # No audit row: it would wait on the same absent database (a connect timeout more) and be lost anyway.
         log.warning("database unavailable during %s %s (not audited): %s", request.method, request.url.path, exc)
         body = error_body("unavailable", "the database is unavailable; try again shortly")
         return JSONResponse(body, status_code=503)
-    if isinstance(exc, sa_exc.DBAPIError) and getattr(exc.orig, "sqlstate", None) == _CANCELLED:
+    if state in _LOST_RACE:
+        log.warning(
+            "transaction lost a race during %s %s (%s): nothing written", request.method, request.url.path, state
+        )
+        detail = "the change met another at the same moment and was not made; send it again"
+        return await _respond(request, 503, "unavailable", detail, headers={"Retry-After": "1"})
+    if state == _CANCELLED:
         log.warning("statement cancelled during %s %s: %s", request.method, request.url.path, exc.orig)
         return await _respond(request, 503, "unavailable", "the database took too long to answer; try again shortly")
     return await _unexpected(request, exc)

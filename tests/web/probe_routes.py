@@ -109,3 +109,14 @@ async def duplicate_user(body: Value, user: AnyUser, session: SessionDep) -> Non
     for _ in range(2):
         session.add(AppUser(username=body.value, password_hash="x", role="observer"))
         await session.flush()
+
+
+# PostgreSQL's own errors of a database restarting or a race it broke, raised by PostgreSQL itself (the error class
+# the driver and SQLAlchemy make of them is the real one).
+PG_STATES = {"deadlock": "40P01", "serialization": "40001", "starting_up": "57P03", "shutdown": "57P01"}
+
+
+@router.post("/sqlstate/{name}", name="probe.sqlstate")
+async def sqlstate(name: str, user: AnyUser, session: SessionDep) -> None:
+    code = PG_STATES[name]
+    await session.execute(text(f"DO $$ BEGIN RAISE EXCEPTION 'probe' USING ERRCODE = '{code}'; END $$"))

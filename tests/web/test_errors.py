@@ -73,3 +73,18 @@ async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/auth/token" in spec["paths"] and "/readyz" in spec["paths"]
+
+
+async def test_a_lost_race_or_a_restarting_database_is_503_not_500(
+    client: httpx.AsyncClient, token_for: TokenFor
+) -> None:
+    """A deadlock or a serialization failure (PostgreSQL rolled the transaction back: nothing was written) and a
+    database shutting down or starting up are answers to retry, never a server error. The soak found these as 500s."""
+    auth = await token_for("commander")
+    for name in ("deadlock", "serialization"):
+        response = await client.post(f"/api/v1/_probe/sqlstate/{name}", headers=auth)
+        body = assert_error(response, 503, "unavailable")
+        assert response.headers["retry-after"] == "1" and "send it again" in str(body["detail"])
+    for name in ("starting_up", "shutdown"):
+        response = await client.post(f"/api/v1/_probe/sqlstate/{name}", headers=auth)
+        assert_error(response, 503, "unavailable")
