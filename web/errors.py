@@ -162,7 +162,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         detail = "the change met another at the same moment and was not made; send it again"
         return await _respond(request, 503, "unavailable", detail, headers={"Retry-After": "1"})
     if state == _CANCELLED:
-        log.warning("statement cancelled during %s %s: %s", request.method, request.url.path, exc.orig)
+        log.warning("statement cancelled during %s %s: %s", request.method, request.url.path, exc)
         return await _respond(request, 503, "unavailable", "the database took too long to answer; try again shortly")
     return await _unexpected(request, exc)
 
