@@ -77,10 +77,13 @@ __all__ = [
 
 
 async def get_resource(session: AsyncSession, *, resource_id: int, for_update: bool = False) -> Resource:
-    """The resource (unit or facility) with this id; NotFound otherwise. ``for_update`` locks its row."""
+    """The resource (unit or facility) with this id; NotFound otherwise. ``for_update`` locks its row, ``FOR NO KEY
+    UPDATE`` as every unit lock (gis/units.py): a row that refers to the unit (a dispatch updated twice in one
+    transaction re-checks its foreign key; a location fix) takes a key-share lock on it, which ``FOR UPDATE`` would
+    make wait, a deadlock when its transaction holds what the locker waits for (tests/command/test_timer_sweeps.py)."""
     query = select(Resource).where(Resource.id == resource_id)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     resource = await session.scalar(query)
     if resource is None:
         raise NotFound(f"no resource {resource_id}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from command import service as command
@@ -23,6 +23,7 @@ from gis import service as gis
 from gis.schemas import ResourceIn, UnitStatus
 from incidents import service as incidents
 from incidents.schemas import IncidentIn
+from tests.command.conftest import blocked_or_done
 
 Sessions = async_sessionmaker[AsyncSession]
 RULES = AckRules({"I": 30, "II": 60, "III": 90, "IV": 120}, escalate_after=timedelta(seconds=30))
@@ -147,3 +148,29 @@ async def test_a_silent_unit_is_stale_once_per_episode(committed: Sessions) -> N
     async with committed() as session:
         stale = list(await session.scalars(select(Event).where(Event.type == "unit.stale").order_by(Event.id)))
     assert [e.data["last_fix_at"] for e in stale] == [None, fix_at.isoformat()]
+
+
+async def test_a_status_report_and_the_realert_sweep_on_one_dispatch_never_deadlock(committed: Sessions) -> None:
+    """The soak's deadlock: a crew reports its status (the unit's row locked, then its open dispatch) while the
+    re-alert sweep holds that dispatch and writes what its re-alert made (deliveries, the timeline, events). Were
+    the unit's row locked ``FOR UPDATE``, any row the sweep writes that refers to the unit would wait for the crew's
+    transaction while the crew waits for the dispatch. The unit's lock is ``FOR NO KEY UPDATE``: both commit."""
+    t0 = utcnow() - timedelta(minutes=5)
+    [dispatch] = await _dispatched(committed, 1, now=t0)
+    async with committed() as crew, committed() as sweep:
+        await gis.get_resource(crew, resource_id=dispatch.unit_id, for_update=True)
+        pid = int(await sweep.scalar(text("SELECT pg_backend_pid()")) or 0)
+
+        async def realert() -> int:
+            taken = await command.sweep_ack_deadlines(sweep, now=utcnow(), rules=RULES)
+            await sweep.commit()
+            return taken
+
+        sweeping = asyncio.create_task(realert())
+        await blocked_or_done(committed, pid, sweeping, what="the re-alert sweep", must_wait=False)
+        await command.change_unit_status(crew, unit_id=dispatch.unit_id, status=UnitStatus.en_route, caller=COMMANDER)
+        await crew.commit()
+        assert await asyncio.wait_for(sweeping, 30) >= 1
+    async with committed() as session:
+        row = await session.get(Dispatch, dispatch.id)
+        assert row is not None and row.status == "en_route" and row.warned_at is not None
