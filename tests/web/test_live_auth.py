@@ -109,11 +109,10 @@ async def test_a_deactivated_users_idle_socket_is_closed_on_the_timer(
     _settings(live_app, ws_recheck_seconds=0.2)
     state_of(live_app).auth_cache = AuthCache(0.5)
     token = await _token(live_token_for, "soon.gone")
-    async with connect(f"ws://{live_server}/ws/command", subprotocols=_bearer(token)) as ws:
-        # An event through the socket first: the server has proved the user (a deactivation before that is a refusal
-        # at connect, 1008, which a loaded machine can otherwise make this test see).
-        sent = await _event(live_app, 1)
-        assert await _next_id(ws) == sent
+    async with connect(f"ws://{live_server}/ws/command?ready=1", subprotocols=_bearer(token)) as ws:
+        # The ready frame first: the server has proved the user and subscribed (a deactivation before that is a
+        # refusal at connect, 1008, which a loaded machine can otherwise make this test see).
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "ready"
         await _change_user(live_app, "soon.gone", "active = false")
         code, reason = await _closed(ws)
     assert code == 4401 and "not valid" in reason
@@ -143,7 +142,9 @@ async def test_a_user_demoted_to_a_role_that_may_not_watch_is_closed(
     _settings(live_app, ws_recheck_seconds=0.2)
     state_of(live_app).auth_cache = AuthCache(0)
     token = await _token(live_token_for, "demoted")
-    async with connect(f"ws://{live_server}/ws/command?token={token}") as ws:
+    async with connect(f"ws://{live_server}/ws/command?ready=1&token={token}") as ws:
+        # past its connect check first (a demotion before it is a 1008 refusal)
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "ready"
         await _change_user(live_app, "demoted", "role = 'field_unit', unit_id = 1")
         code, reason = await _closed(ws)
     assert code == 4403 and "field_unit" in reason
