@@ -58,6 +58,14 @@ def fresh_database_url(label: str) -> str:
     return base.set(database=f"commandpost_test_{label}_{RUN_ID}_{secrets.token_hex(2)}").render_as_string(False)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With pytest-xdist (scripts/test runs ``-n 2 --dist loadgroup``): the browser tests share one served city built
+    once per worker that runs them (tests/web/browser/conftest.py), so they all go to one worker."""
+    for item in items:
+        if "tests/web/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def quick_password_hashes() -> Any:
     """Passwords hashed and checked in this process at argon2id's lowest cost. The service's cost (64 MiB, some 90 ms
