@@ -128,7 +128,13 @@ def terms_of(names: list[str]) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------------------- crossings
-_CROSSING_END = re.compile(r"(?:的)?(?:交叉路口|十字路口|交叉口|交界处|路口|交口|口)$")
+# Where at the crossing, as a caller says it after the crossing's name: 北侧, 东南角, 附近, 往北50米 (the search
+# answers the crossing; the officer keeps the words in the address as typed).
+_AT_THE_CROSSING = (
+    r"(?:(?:往|向)?[东南西北]{1,2}(?:侧|角|面|边|方向|方)?(?:约?\d+(?:\.\d+)?\s*(?:米|m|公里|km))?"
+    r"|附近|旁边?|处|一带|周边)"
+)
+_CROSSING_END = re.compile(rf"(?:的)?(?:交叉路口|十字路口|交叉口|交界处|路口|交口|口){_AT_THE_CROSSING}?$")
 # Separators that never occur inside a street's name; 和, 跟 and 同 do (人和街), so they count only before 路口.
 _ALWAYS = re.compile(r"\s*(?:与|/|／|&|＆|×|\band\b|\bat\b)\s*", re.IGNORECASE)
 _WITH_END = re.compile(r"\s*[和跟同及]\s*")
@@ -143,7 +149,8 @@ class Crossing:
 
 
 def crossing_of(query: str) -> Crossing | None:
-    """``A与B交叉口``, ``A和B路口``, ``A/B``, ``A & B``, ``A and B`` → the two streets; None for anything else."""
+    """``A与B交叉口`` (also ``…交叉口北侧``, ``…路口附近``), ``A和B路口``, ``A/B``, ``A & B``, ``A and B`` → the two
+    streets; None for anything else."""
     text = unicodedata.normalize("NFKC", query).strip()
     ended = _CROSSING_END.search(text) is not None
     body = _CROSSING_END.sub("", text).strip()

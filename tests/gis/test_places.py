@@ -54,6 +54,11 @@ def test_a_section_gives_its_street() -> None:
         ("总府路/红星路", ("总府路", "红星路")),
         ("Zongfu Road & Hongxing Road", ("zongfulu", "hongxinglu")),
         ("zongfu lu and hongxing lu", ("zongfulu", "hongxinglu")),
+        # where at the crossing, as callers say it
+        ("东门大桥与滨江东路交叉口北侧", ("东门大桥", "滨江东路")),
+        ("总府路和红星路路口东南角", ("总府路", "红星路")),
+        ("总府路与红星路交叉口附近", ("总府路", "红星路")),
+        ("总府路与红星路交叉口往北50米", ("总府路", "红星路")),
     ],
 )
 def test_a_crossing_is_read(query: str, streets: tuple[str, str]) -> None:
@@ -61,7 +66,7 @@ def test_a_crossing_is_read(query: str, streets: tuple[str, str]) -> None:
     assert crossing is not None and (crossing.first, crossing.second) == streets
 
 
-@pytest.mark.parametrize("query", ["人和街", "和平路路口", "春熙路", "H&M", "总府路和红星路"])
+@pytest.mark.parametrize("query", ["人和街", "和平路路口", "春熙路", "H&M", "总府路和红星路", "总府路和红星路北侧"])
 def test_a_name_is_no_crossing(query: str) -> None:
     assert crossing_of(query) is None
 
