@@ -112,7 +112,7 @@ async def _floor(conn: asyncpg.Connection, sql: str, a: datetime, b: datetime) -
     """The statement alone, as the route runs it (JIT off for its transaction)."""
     async with conn.transaction(readonly=True):
         await conn.execute("SET LOCAL jit = off")
-        await conn.fetch(sql, a, b)
+        await conn.fetch(sql, a, b, False, [])  # unscoped: every jurisdiction, as an admin reads it
 
 
 async def _time(runs: int, call: Any) -> list[float]:
@@ -130,13 +130,19 @@ async def main(incidents: int, positions: int, runs: int) -> None:
         start = time.perf_counter()
         events = await _load(asyncpg_dsn(url), incidents, positions)
         print(f"loaded {incidents} incidents, {events} events in {time.perf_counter() - start:.1f} s")
-        sql = str(RESPONSE_TIMES).replace(":from_at", "$1").replace(":to_at", "$2")
+        sql = (
+            str(RESPONSE_TIMES)
+            .replace(":from_at", "$1")
+            .replace(":to_at", "$2")
+            .replace(":scoped", "$3")
+            .replace(":jurisdictions", "$4")
+        )
         periods = {"a year": (YEAR, YEAR + timedelta(days=365)), "a month": (YEAR, YEAR + timedelta(days=31))}
         conn = await asyncpg.connect(asyncpg_dsn(url))
         rows: list[tuple[str, dict[str, float]]] = []
         try:
             await conn.execute("SET jit = off")
-            plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *periods["a year"])
+            plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *periods["a year"], False, [])
             print("\nplan of the year's query (first lines):")
             for line in [r[0] for r in plan][:14]:
                 print("  " + line)
