@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +147,9 @@ class Crossing:
 
     first: str
     second: str
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.first, self.second))
 
 
 def crossing_of(query: str) -> Crossing | None:

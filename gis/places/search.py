@@ -14,6 +14,7 @@ At most POOL candidates of each source reach the ranking: the best matches, of e
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import unicodedata
 from collections.abc import Sequence
@@ -108,7 +109,8 @@ async def find(
     """The best ``limit`` places for ``query``, each with the jurisdiction it lies in; [] when nothing matches.
 
     A query that reads as a crossing (``gis.places.names.crossing_of``) of two streets that both exist answers
-    with their crossings only, possibly none (they never meet); otherwise it is searched as a name."""
+    with their crossings only, possibly none (they never meet); one of whose two is no street answers what each
+    finds as a name; otherwise it is searched as a name."""
     q = fold(query)
     if not q:
         return []
@@ -117,6 +119,12 @@ async def find(
         found = await _crossings(session, crossing, near=near, limit=limit)
         if found is not None:
             return await _with_jurisdictions(session, found)
+        # One of the two is no street we know (a bridge, a name the map lacks): each is searched as a name, the
+        # best of each first, so the officer can take the one that is there rather than nothing.
+        sides = [await find(session, query=side, near=near, limit=limit, units=units) for side in crossing]
+        merged = [hit for pair in itertools.zip_longest(*sides) for hit in pair if hit is not None]
+        if merged:
+            return merged[:limit]
     raw = plain(query)
     values: dict[str, object] = {
         "q": q,

@@ -132,6 +132,15 @@ async def test_streets_that_never_meet_have_no_crossing(session: AsyncSession, t
     assert await _search(session, "Chunxi Road / Jiefang Road") == []
 
 
+async def test_a_crossing_with_a_street_we_do_not_know_answers_the_one_we_do(session: AsyncSession, town: Path) -> None:
+    """A caller names a crossing one of whose two the map lacks (a bridge, a new road): rather than nothing, what the
+    known one finds as a name, so the officer can place the report near it."""
+    found = await _search(session, "春熙路与不存在大道交叉口北侧")
+    assert found and found[0].kind == "street" and found[0].name == "春熙路"
+    assert all(f.kind != "crossing" for f in found)
+    assert await _search(session, "不存在大道与也不存在路交叉口") == []
+
+
 async def test_same_named_streets_apart_are_two_ranked_by_near(session: AsyncSession, town: Path) -> None:
     east = await _search(session, "人民路", near=places_town.RENMIN_EAST)
     west = await _search(session, "人民路", near=places_town.RENMIN_WEST)
