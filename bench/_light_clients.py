@@ -23,6 +23,33 @@ PREFIX = b'"type":"incident.created"'
 _PONG = 0x8A  # FIN + pong
 
 
+def server_frames(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """The whole frames a server sent at the start of ``data`` (unmasked, as a server sends them): each frame's
+    opcode and payload, and how many bytes they took (the rest waits for more bytes)."""
+    frames: list[tuple[int, bytes]] = []
+    at, end = 0, len(data)
+    while end - at >= 2:
+        opcode, length, head = data[at] & 0x0F, data[at + 1] & 0x7F, 2
+        if length == 126:
+            if end - at < 4:
+                break
+            length, head = int.from_bytes(data[at + 2 : at + 4], "big"), 4
+        elif length == 127:
+            if end - at < 10:
+                break
+            length, head = int.from_bytes(data[at + 2 : at + 10], "big"), 10
+        if end - at < head + length:
+            break
+        frames.append((opcode, data[at + head : at + head + length]))
+        at += head + length
+    return frames, at
+
+
+def pong(payload: bytes) -> bytes:
+    """The answer to a ping: a client's frame is masked (a zero mask; a control frame's payload is at most 125)."""
+    return bytes((_PONG, 0x80 | len(payload))) + b"\0\0\0\0" + payload
+
+
 class LightClient(asyncio.Protocol):
     """A websocket client with no task of its own. The handshake goes through websockets' sans-I/O protocol; after
     it, frames are cut from the bytes as they arrive by the least code that can (a server's frames are unmasked and
@@ -59,32 +86,18 @@ class LightClient(asyncio.Protocol):
         self._flush()
 
     def _frames(self, data: bytes) -> None:
-        at, end = 0, len(data)
-        while end - at >= 2:
-            opcode, length, head = data[at] & 0x0F, data[at + 1] & 0x7F, 2
-            if length == 126:
-                if end - at < 4:
-                    break
-                length, head = int.from_bytes(data[at + 2 : at + 4], "big"), 4
-            elif length == 127:
-                if end - at < 10:
-                    break
-                length, head = int.from_bytes(data[at + 2 : at + 10], "big"), 10
-            if end - at < head + length:
-                break
-            start = at + head
+        frames, used = server_frames(data)
+        for opcode, payload in frames:
             if opcode == 0x1:
-                if PREFIX in data[start : start + 64]:
+                if PREFIX in payload[:64]:
                     self.counter.arrived()
                 else:
-                    self.counter.other(data[start : start + 80])
-            elif opcode == 0x9 and self.transport is not None:  # a control frame's payload is at most 125 bytes
-                payload = data[start : start + length]
-                self.transport.write(bytes((_PONG, 0x80 | len(payload))) + b"\0\0\0\0" + payload)  # zero mask
+                    self.counter.other(payload[:80])
+            elif opcode == 0x9 and self.transport is not None:
+                self.transport.write(pong(payload))
             elif opcode == 0x8:
                 self.close()
-            at = start + length
-        self.pending = data[at:]
+        self.pending = data[used:]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.open.done():

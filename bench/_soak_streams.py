@@ -23,9 +23,10 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
+from bench._light_clients import pong, server_frames
+
 _HEAD = re.compile(rb'^\{"id":(\d+),"type":"([^"]+)","at":"([^"]+)"')
 _READY = re.compile(rb'^\{"type": ?"ready", ?"last_id": ?(\d+)')
-_PONG = 0x8A
 LEFT_VIEW = b"unit.left_view"
 
 
@@ -105,29 +106,15 @@ class Client(asyncio.Protocol):
         self._flush()
 
     def _frames(self, data: bytes) -> None:
-        at, end = 0, len(data)
-        while end - at >= 2:
-            opcode, length, head = data[at] & 0x0F, data[at + 1] & 0x7F, 2
-            if length == 126:
-                if end - at < 4:
-                    break
-                length, head = int.from_bytes(data[at + 2 : at + 4], "big"), 4
-            elif length == 127:
-                if end - at < 10:
-                    break
-                length, head = int.from_bytes(data[at + 2 : at + 10], "big"), 10
-            if end - at < head + length:
-                break
-            start = at + head
+        frames, used = server_frames(data)
+        for opcode, payload in frames:
             if opcode == 0x1:
-                self._message(data[start : start + length])
+                self._message(payload)
             elif opcode == 0x9 and self.transport is not None:
-                payload = data[start : start + length]
-                self.transport.write(bytes((_PONG, 0x80 | len(payload))) + b"\0\0\0\0" + payload)
+                self.transport.write(pong(payload))
             elif opcode == 0x8:
-                self._closed(data[start : start + length])
-            at = start + length
-        self.pending = data[at:]
+                self._closed(payload)
+        self.pending = data[used:]
 
     def _message(self, text: bytes) -> None:
         record = self.record
